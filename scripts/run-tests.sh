@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every test (unit + integration) on the normal build, then again on a
+# build with AddressSanitizer + UndefinedBehaviorSanitizer, and prints one
+# summary line at the end.  Usage: scripts/run-tests.sh BUILD_DIR ASAN_DIR
+set -u
+build=${1:-build}
+asan=${2:-build-asan}
+jobs=$(nproc 2>/dev/null || echo 2)
+rc=0
+
+echo "== tests (normal build) =="
+ctest --test-dir "$build" --output-on-failure -j "$jobs" 2>&1 | tee "$build/ctest.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+
+if [ "${VAULTCTL_SKIP_ASAN:-0}" != 1 ]; then
+  echo "== tests (AddressSanitizer + UndefinedBehaviorSanitizer) =="
+  cmake -S . -B "$asan" -DCMAKE_BUILD_TYPE=Debug -DVAULTCTL_SANITIZE=ON >/dev/null &&
+    cmake --build "$asan" -j "$jobs" >/dev/null || rc=1
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    VAULTCTL_TEST_QUICK=1 ctest --test-dir "$asan" --output-on-failure -j "$jobs" 2>&1 | tee "$asan/ctest.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+fi
+
+count() { grep -E "tests passed, [0-9]+ tests failed out of" "$1" 2>/dev/null | tail -1 |
+          sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1 \2/'; }
+read -r f1 t1 <<<"$(count "$build/ctest.log")"
+f1=${f1:-0}; t1=${t1:-0}
+f2=0; t2=0
+if [ "${VAULTCTL_SKIP_ASAN:-0}" != 1 ]; then
+  read -r f2 t2 <<<"$(count "$asan/ctest.log")"; f2=${f2:-0}; t2=${t2:-0}
+fi
+passed=$(( (t1 - f1) + (t2 - f2) )); failed=$(( f1 + f2 ))
+[ "$failed" -eq 0 ] || rc=1
+echo
+echo "summary: $passed passed, $failed failed"
+exit $rc

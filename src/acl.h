@@ -1,0 +1,43 @@
+/* acl.h - the one place where access is decided (PROTOCOL.md section 3).
+ *
+ * The identity of a request is the subject it arrived on (NATS publish
+ * permissions decide who may publish there). First rule whose subject
+ * pattern matches the arrival subject decides; no match: denied. A claimed
+ * `subject` in the payload that differs from the arrival subject: denied.
+ * Later work adds scoped tokens and server-attested identities
+ * (Nats-Request-Info) to acl_request and acl_check, nowhere else.
+ */
+#ifndef VAULTCTL_ACL_H
+#define VAULTCTL_ACL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+#include "op.h"
+
+typedef struct {
+    const char *subject; /* NATS subject, may hold `*` and `>` wildcards */
+    unsigned ops;        /* OP_BIT() mask of allowed operations */
+} acl_rule;
+
+typedef struct {
+    const char *arrival;  /* subject the message arrived on; NULL: local CLI
+                             (the operator holds the master key: all rights) */
+    const char *claimed;  /* payload `subject` field, NULL if absent */
+    vc_op op;
+} acl_request;
+
+/* Whether NATS subject pattern (tokens split by '.', `*` matches one token,
+ * `>` as the last token matches one or more) matches the literal subject. */
+bool acl_subject_matches(const char *pattern, const char *subject);
+
+/* Whether pattern is a valid NATS subject (non-empty tokens, `>` only last,
+ * wildcards only as whole tokens, no spaces or control characters). */
+bool acl_subject_valid(const char *pattern);
+
+/* VC_OK if allowed, else VC_ACCESS_DENIED with message "Access denied". */
+vc_code acl_check(const acl_rule *rules, size_t n, const acl_request *req,
+                  vc_err *err);
+
+#endif

@@ -1,0 +1,24 @@
+/* op.c - operation names (see op.h). */
+#include "op.h"
+
+#include <string.h>
+
+static const char *const op_names[OP_COUNT] = {
+    "get", "set", "delete", "list", "rotate", "status",
+};
+
+vc_op op_from_name(const char *name, size_t len)
+{
+    for (int i = 0; i < (int)OP_COUNT; i++) {
+        if (strlen(op_names[i]) == len && memcmp(op_names[i], name, len) == 0)
+            return (vc_op)i;
+    }
+    return OP_NONE;
+}
+
+const char *op_name(vc_op op)
+{
+    if (op < 0 || op >= OP_COUNT)
+        return "unknown";
+    return op_names[op];
+}

@@ -1,0 +1,42 @@
+/* ops.h - executes one request end to end: parse, decide access, run the
+ * operation on the vault, build the reply. Shared by the NATS service and the
+ * local CLI so both print the very same JSON.
+ */
+#ifndef VAULTCTL_OPS_H
+#define VAULTCTL_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "acl.h"
+#include "err.h"
+#include "op.h"
+#include "seal.h"
+#include "vault.h"
+
+typedef struct {
+    vault *vault;
+    const acl_rule *rules; size_t nrules;
+    size_t max_value_bytes;
+    const char *storage_path;  /* shown in status */
+    int64_t started;           /* unix seconds, for uptime_s */
+    const char *service_version;
+} ops_ctx;
+
+typedef struct {
+    char *body; size_t len;        /* malloc'd JSON reply; free with ops_reply_free */
+    vc_code code;                  /* VC_OK or the error sent */
+    vc_op op;                      /* OP_NONE if it could not be read */
+    char key_hash[SEAL_AUDIT_HEX]; /* audit hash of the key, "" if none */
+    char log_msg[VC_ERR_MSG_MAX];  /* what went wrong, for the log (no secret) */
+} ops_reply;
+
+/* Handles one request payload that arrived on subject arrival (NULL: the
+ * local CLI, which holds the master key and has every right). Always fills
+ * *out with a reply to send. */
+void ops_handle(const ops_ctx *ctx, const char *arrival,
+                const uint8_t *payload, size_t len, ops_reply *out);
+
+void ops_reply_free(ops_reply *r);
+
+#endif

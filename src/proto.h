@@ -1,0 +1,59 @@
+/* proto.h - request parsing and response building (PROTOCOL.md sections 1-2).
+ *
+ * Pure functions: bytes in, bytes out; no NATS, no store. Unit tests and
+ * fuzzers drive them directly.
+ */
+#ifndef VAULTCTL_PROTO_H
+#define VAULTCTL_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "err.h"
+#include "op.h"
+
+#define PROTO_KEY_MAX 512
+
+typedef struct {
+    vc_op op;
+    const char *key; size_t key_len;       /* NULL if absent */
+    json_t *value;                         /* borrowed from root; NULL if absent */
+    const char *prefix; size_t prefix_len; /* NULL if absent */
+    const char *after; size_t after_len;   /* NULL if absent */
+    long long limit; bool has_limit;
+    const char *subject;                   /* claimed subject; NULL if absent */
+    json_t *id;                            /* borrowed; NULL if absent */
+    json_t *root;                          /* owned: the parsed object */
+} proto_request;
+
+/* Parses a request payload. On error, fills err (VC_BAD_REQUEST,
+ * VC_UNKNOWN_OPERATION, VC_TOO_LARGE) with a message that never quotes the
+ * value, and still sets out->id (and out->op) when they could be read, so the
+ * error reply echoes the id. Checks per operation: key required and valid
+ * (1-512 bytes UTF-8, no control characters) for get/set/delete; value
+ * required and not null for set, at most max_value_bytes once serialised
+ * compactly (VC_TOO_LARGE); limit a positive integer; after/prefix strings.
+ * Always call proto_request_free, whatever the result. */
+vc_code proto_parse(proto_request *out, const uint8_t *payload, size_t len,
+                    size_t max_value_bytes, vc_err *err);
+
+void proto_request_free(proto_request *r);
+
+/* Whether the len bytes at key are a valid key name (section 1). */
+bool proto_key_valid(const char *key, size_t len);
+
+/* Formats unix seconds as RFC 3339 UTC ("2026-11-28T13:16:47Z"). */
+void proto_time(int64_t t, char out[32]);
+
+/* {"status":"success","data":data,"meta":meta,"id":id} as malloc'd compact
+ * JSON (caller frees); steals data and meta (either may be NULL: data is then
+ * null, meta omitted); id borrowed (NULL: omitted). */
+char *proto_success(json_t *data, json_t *meta, json_t *id, size_t *len);
+
+/* {"status":"error","code":...,"message":...,"id":id} as malloc'd JSON. */
+char *proto_error(vc_code code, const char *message, json_t *id, size_t *len);
+
+#endif

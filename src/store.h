@@ -1,0 +1,91 @@
+/* store.h - the storage backend, behind one narrow interface.
+ *
+ * Nothing outside store.c knows the backend is LMDB: a replicated backend on
+ * JetStream key-value can replace it. The store only sees opaque bytes (keys
+ * are already hashed, values already sealed). Two tables: META (keyring and
+ * bookkeeping) and RECORDS (sealed records keyed by name hash).
+ *
+ * Safe for several threads (one transaction per thread at a time) and several
+ * processes on the same directory at once. A committed write transaction is
+ * durable (synced) when store_commit returns VC_OK.
+ */
+#ifndef VAULTCTL_STORE_H
+#define VAULTCTL_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define STORE_DEFAULT_MAP_SIZE ((size_t)1 << 30) /* 1 GiB */
+
+typedef enum { STORE_META = 0, STORE_RECORDS = 1 } store_table;
+
+typedef struct store store;
+typedef struct store_txn store_txn;
+
+/* Opens (creating if needed) the store in directory dir (created with mode
+ * 0700 if missing). map_size 0 means STORE_DEFAULT_MAP_SIZE. VC_CONFIG with the
+ * path and reason on failure. */
+vc_code store_open(store **out, const char *dir, size_t map_size, vc_err *err);
+
+/* Closes; NULL is fine. No transaction may be open. */
+void store_close(store *s);
+
+/* Begins a transaction; a write transaction waits for any other writer (in
+ * this or another process). */
+vc_code store_begin(store *s, bool write, store_txn **out, vc_err *err);
+
+/* Commits (and syncs) and frees the transaction. On failure it is aborted.
+ * VC_UNAVAILABLE when storage cannot take the write (full, read-only). */
+vc_code store_commit(store_txn *t, vc_err *err);
+
+/* Aborts and frees; NULL is fine. */
+void store_abort(store_txn *t);
+
+/* Looks up key. On VC_OK *val/*val_len point into the store, valid until the
+ * transaction ends or the next write in it. VC_NOT_FOUND if absent. */
+vc_code store_get(store_txn *t, store_table tbl, const uint8_t *key,
+                  size_t key_len, const uint8_t **val, size_t *val_len,
+                  vc_err *err);
+
+/* Inserts or replaces. VC_UNAVAILABLE when the store is full (the
+ * transaction must then be aborted). */
+vc_code store_put(store_txn *t, store_table tbl, const uint8_t *key,
+                  size_t key_len, const uint8_t *val, size_t val_len,
+                  vc_err *err);
+
+/* Deletes; VC_NOT_FOUND if absent. */
+vc_code store_del(store_txn *t, store_table tbl, const uint8_t *key,
+                  size_t key_len, vc_err *err);
+
+/* Calls fn for every entry of tbl in key order, starting at the first key
+ * >= start (start NULL: from the beginning). Key and value are valid only
+ * during the call. fn returns 0 to go on, 1 to stop early, or a vc_code > 1
+ * (e.g. VC_INTERNAL) to stop with that error; store_scan returns VC_OK when
+ * stopped early or done. fn must not write to the table it scans. */
+typedef int (*store_scan_fn)(void *ctx, const uint8_t *key, size_t key_len,
+                             const uint8_t *val, size_t val_len);
+vc_code store_scan(store_txn *t, store_table tbl, const uint8_t *start,
+                   size_t start_len, store_scan_fn fn, void *ctx,
+                   vc_err *err);
+
+/* Number of entries in tbl. */
+vc_code store_count(store_txn *t, store_table tbl, uint64_t *count,
+                    vc_err *err);
+
+typedef struct {
+    const char *backend;   /* "lmdb" */
+    uint64_t map_size;     /* bytes the store may grow to */
+    uint64_t used_bytes;   /* bytes in use */
+} store_info;
+
+/* Size figures for status. */
+vc_code store_stat(store *s, store_info *info, vc_err *err);
+
+/* Writes a consistent copy of the whole store to the file at path (a hot
+ * backup, safe while others write; the copy is as encrypted as the store). */
+vc_code store_backup(store *s, const char *path, vc_err *err);
+
+#endif

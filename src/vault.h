@@ -1,0 +1,100 @@
+/* vault.h - the encrypted key/value vault: seal (crypto) + store (bytes).
+ *
+ * Record layout and the rules of the vault live here: names are indexed by a
+ * keyed hash and sealed beside the value; each record is sealed under the
+ * current data key with the name hash, the data-key version, the record
+ * version and the timestamps bound as associated data. Values are opaque
+ * bytes to the vault (the protocol layer stores compact JSON text).
+ *
+ * Thread-safe: any number of threads may call any function on one vault.
+ * Concurrent writes are group-committed: writes that arrive while a commit is
+ * syncing are gathered into the next transaction and sync, and each call
+ * returns only after the sync that made its write durable.
+ * Safe beside other processes on the same store (the CLI while serve runs):
+ * a keyring changed by another process (rotate, rekey) is reloaded.
+ */
+#ifndef VAULTCTL_VAULT_H
+#define VAULTCTL_VAULT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "seal.h"
+
+typedef struct vault vault;
+
+typedef struct {
+    uint64_t version;    /* 1 on first set, +1 each set */
+    int64_t created_at;  /* unix seconds, UTC */
+    int64_t updated_at;  /* unix seconds, UTC */
+} vault_meta;
+
+typedef struct {
+    uint64_t keys;          /* number of records */
+    uint32_t key_version;   /* current data key version */
+    int64_t last_rotation;  /* unix seconds; 0 if never rotated */
+    const char *backend;    /* static string, e.g. "lmdb" */
+    uint64_t map_size;      /* bytes */
+    uint64_t used_bytes;    /* bytes */
+} vault_status_info;
+
+/* Opens the vault in directory dir with the master key (borrowed; the vault
+ * keeps no copy of it beyond what it needs to re-read the keyring, and the
+ * caller must keep m alive until vault_close). An empty store gets a new
+ * keyring. A master key that does not open the store's keyring:
+ * VC_CONFIG "master key does not match the vault at DIR", nothing written. */
+vc_code vault_open(vault **out, const char *dir, size_t map_size,
+                   const seal_master *m, vc_err *err);
+
+void vault_close(vault *v);
+
+/* The stored value of name: *value is malloc'd (caller frees), *value_len its
+ * length. VC_NOT_FOUND if absent; VC_INTERNAL if the record fails to open. */
+vc_code vault_get(vault *v, const char *name, size_t name_len,
+                  char **value, size_t *value_len, vault_meta *meta,
+                  vc_err *err);
+
+/* Stores value under name (new version); *meta (may be NULL) gets the new
+ * version and times. Returns after the write is durable. VC_UNAVAILABLE when
+ * storage is full or read-only (nothing changed). */
+vc_code vault_set(vault *v, const char *name, size_t name_len,
+                  const char *value, size_t value_len, vault_meta *meta,
+                  vc_err *err);
+
+/* Deletes name; VC_NOT_FOUND if absent. Durable on return. */
+vc_code vault_delete(vault *v, const char *name, size_t name_len,
+                     vc_err *err);
+
+/* Names that start with prefix (len 0: all), sorted bytewise, strictly after
+ * `after` (NULL: from the start), at most limit (0: no limit). *names is a
+ * malloc'd array of malloc'd NUL-terminated strings (free with
+ * vault_names_free); *more is set when names remain after the page. */
+vc_code vault_list(vault *v, const char *prefix, size_t prefix_len,
+                   const char *after, size_t after_len, size_t limit,
+                   char ***names, size_t *count, bool *more, vc_err *err);
+
+void vault_names_free(char **names, size_t count);
+
+/* New data-key version; every record re-sealed under it (in batches, each a
+ * durable transaction, so a crash at any moment leaves every record readable
+ * and a later rotate finishes the job); then the old data keys destroyed. */
+vc_code vault_rotate(vault *v, uint32_t *key_version, uint64_t *reencrypted,
+                     vc_err *err);
+
+/* Re-wraps the keyring under new_master (crash-safe: one transaction).
+ * Afterwards only new_master opens the vault; the caller then owns the switch
+ * to new_master for this handle (the vault borrows it from now on). */
+vc_code vault_rekey(vault *v, const seal_master *new_master, vc_err *err);
+
+vc_code vault_status(vault *v, vault_status_info *out, vc_err *err);
+
+/* Audit hash of a name (64 hex digits + NUL), for logs and audit events. */
+void vault_audit_hash(vault *v, const char *name, size_t name_len,
+                      char out[SEAL_AUDIT_HEX]);
+
+/* Consistent hot copy of the store (still encrypted) into file path. */
+vc_code vault_backup(vault *v, const char *path, vc_err *err);
+
+#endif
