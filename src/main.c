@@ -1,7 +1,104 @@
-/* main.c - entry point (placeholder until the CLI lands). */
+/* main.c - vaultctl: parse the command, harden the process, dispatch. */
 #include <stdio.h>
-int main(void)
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include "cmd.h"
+#include "log.h"
+
+static int usage(void)
 {
-    fputs("vaultctl: under construction\n", stderr);
-    return 2;
+    fputs("usage: vaultctl [--config FILE] COMMAND [ARGS]\n"
+          "commands:\n"
+          "  serve [--check]                 run the NATS service (or check the setup)\n"
+          "  keygen                          print a new master key\n"
+          "  get KEY | set [--json] KEY VALUE|- | delete KEY\n"
+          "  list [--limit N] [--after NAME] [PREFIX] | rotate | status\n"
+          "                                  the local interface, straight on the store\n"
+          "  audit-hash NAME                 the keyed hash logs and audit events show for NAME\n"
+          "  request [OPTIONS] SUBJECT OPERATION [KEY [VALUE]]\n"
+          "                                  one request over NATS (see vaultctl request --help)\n"
+          "  version\n",
+          stderr);
+    return EXIT_USAGE;
+}
+
+/* No core dumps (they would hold key material) and no ptrace attach by
+ * other processes of the same user. */
+static void harden(void)
+{
+    struct rlimit none = {0, 0};
+    (void)setrlimit(RLIMIT_CORE, &none);
+    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+static void set_log_level(void)
+{
+    const char *lvl = getenv("VAULTCTL_LOG_LEVEL");
+    if (lvl == NULL)
+        return;
+    if (strcmp(lvl, "debug") == 0) log_set_level(LOG_DEBUG);
+    else if (strcmp(lvl, "warn") == 0) log_set_level(LOG_WARN);
+    else if (strcmp(lvl, "error") == 0) log_set_level(LOG_ERROR);
+    else log_set_level(LOG_INFO);
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = NULL;
+    int i = 1;
+
+    harden();
+    set_log_level();
+    /* --config may stand before the command or right after it. */
+    while (i < argc && strncmp(argv[i], "--", 2) == 0) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config_path = argv[i + 1];
+            i += 2;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            puts("vaultctl " VAULTCTL_VERSION);
+            return EXIT_OK;
+        } else {
+            return usage();
+        }
+    }
+    if (i >= argc)
+        return usage();
+
+    char **args = argv + i;
+    int nargs = argc - i;
+    /* Pull a --config that follows the command out of the arguments. */
+    for (int j = 1; j + 1 < nargs; j++) {
+        if (strcmp(args[j], "--config") == 0) {
+            config_path = args[j + 1];
+            memmove(&args[j], &args[j + 2], sizeof *args * (size_t)(nargs - j - 2));
+            nargs -= 2;
+            break;
+        }
+    }
+    const char *cmd = args[0];
+
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(config_path, nargs, args);
+    if (strcmp(cmd, "keygen") == 0)
+        return cmd_keygen(nargs, args);
+    if (strcmp(cmd, "request") == 0)
+        return cmd_request(nargs, args);
+    if (strcmp(cmd, "audit-hash") == 0)
+        return cmd_audit_hash(config_path, nargs, args);
+    if (strcmp(cmd, "get") == 0 || strcmp(cmd, "set") == 0 || strcmp(cmd, "delete") == 0 ||
+        strcmp(cmd, "list") == 0 || strcmp(cmd, "rotate") == 0 || strcmp(cmd, "status") == 0)
+        return cmd_local(config_path, nargs, args);
+    if (strcmp(cmd, "version") == 0) {
+        puts("vaultctl " VAULTCTL_VERSION);
+        return EXIT_OK;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0) {
+        usage();
+        return EXIT_OK;
+    }
+    fprintf(stderr, "vaultctl: unknown command \"%s\"\n", cmd);
+    return usage();
 }

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "acl.h"
 #include "err.h"
 #include "op.h"
@@ -21,6 +23,13 @@ typedef struct {
     const char *storage_path;  /* shown in status */
     int64_t started;           /* unix seconds, for uptime_s */
     const char *service_version;
+    size_t max_request_bytes;  /* payload over it: too_large before parsing;
+                                  0: no limit */
+    /* Called (if not NULL) with the status data object, to add the
+     * service's own fields (audit drops, next rotation...); it may add
+     * members and must not keep the pointer. Must be thread-safe. */
+    void (*status_extra)(void *arg, json_t *status_obj);
+    void *status_arg;
 } ops_ctx;
 
 typedef struct {

@@ -35,7 +35,9 @@ typedef struct {
  * error reply echoes the id. Checks per operation: key required and valid
  * (1-512 bytes UTF-8, no control characters) for get/set/delete; value
  * required and not null for set, at most max_value_bytes once serialised
- * compactly (VC_TOO_LARGE); limit a positive integer; after/prefix strings.
+ * compactly (VC_TOO_LARGE; max_value_bytes 0: no limit); limit an integer
+ * from 1 to 10000; after/prefix strings without control characters; subject
+ * a string; id a string or a number.
  * Always call proto_request_free, whatever the result. */
 vc_code proto_parse(proto_request *out, const uint8_t *payload, size_t len,
                     size_t max_value_bytes, vc_err *err);

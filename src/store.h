@@ -34,7 +34,9 @@ vc_code store_open(store **out, const char *dir, size_t map_size, vc_err *err);
 void store_close(store *s);
 
 /* Begins a transaction; a write transaction waits for any other writer (in
- * this or another process). */
+ * this or another process). A thread holds at most one transaction at a
+ * time; a read transaction may move between threads, a write transaction
+ * must end (commit or abort) on the thread that began it. */
 vc_code store_begin(store *s, bool write, store_txn **out, vc_err *err);
 
 /* Commits (and syncs) and frees the transaction. On failure it is aborted.
@@ -44,8 +46,9 @@ vc_code store_commit(store_txn *t, vc_err *err);
 /* Aborts and frees; NULL is fine. */
 void store_abort(store_txn *t);
 
-/* Looks up key. On VC_OK *val/*val_len point into the store, valid until the
- * transaction ends or the next write in it. VC_NOT_FOUND if absent. */
+/* Looks up key. On VC_OK *val and *val_len point into the store, valid
+ * until the transaction ends or the next write in it. VC_NOT_FOUND if
+ * absent. */
 vc_code store_get(store_txn *t, store_table tbl, const uint8_t *key,
                   size_t key_len, const uint8_t **val, size_t *val_len,
                   vc_err *err);

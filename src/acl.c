@@ -1,0 +1,110 @@
+/* acl.c - access decisions by arrival subject (see acl.h, PROTOCOL.md 3).
+ *
+ * Subject matching is written here rather than borrowed from nats.c: nats.c
+ * does not export its sublist matcher, and the rules are short (tokens split
+ * by '.', `*` one token, `>` one or more trailing tokens). */
+#include "acl.h"
+
+#include <string.h>
+
+/* Length of the token starting at s (up to '.' or the end). */
+static size_t token_len(const char *s)
+{
+    const char *dot = strchr(s, '.');
+    return dot != NULL ? (size_t)(dot - s) : strlen(s);
+}
+
+static bool token_is(const char *tok, size_t len, char c)
+{
+    return len == 1 && tok[0] == c;
+}
+
+bool acl_subject_matches(const char *pattern, const char *subject)
+{
+    if (pattern == NULL || subject == NULL || *pattern == '\0' ||
+        *subject == '\0')
+        return false;
+
+    const char *p = pattern, *s = subject;
+    for (;;) {
+        size_t plen = token_len(p), slen = token_len(s);
+
+        /* `>` takes this subject token and everything after it. */
+        if (token_is(p, plen, '>') && p[plen] == '\0')
+            return slen > 0 || s[slen] != '\0';
+        if (!token_is(p, plen, '*') &&
+            (plen != slen || memcmp(p, s, plen) != 0))
+            return false;
+
+        bool p_end = p[plen] == '\0', s_end = s[slen] == '\0';
+        if (p_end || s_end)
+            return p_end && s_end;
+        p += plen + 1;
+        s += slen + 1;
+    }
+}
+
+/* Whether the len bytes of a token are allowed: non-empty, no spaces or
+ * control characters, wildcards only as a whole token. */
+static bool token_valid(const char *tok, size_t len)
+{
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)tok[i];
+        if (c <= 0x20 || c == 0x7f)
+            return false;
+        if ((c == '*' || c == '>') && len != 1)
+            return false;
+    }
+    return true;
+}
+
+bool acl_subject_valid(const char *pattern)
+{
+    if (pattern == NULL || *pattern == '\0')
+        return false;
+    const char *p = pattern;
+    for (;;) {
+        size_t len = token_len(p);
+        if (!token_valid(p, len))
+            return false;
+        bool last = p[len] == '\0';
+        if (token_is(p, len, '>') && !last)
+            return false;
+        if (last)
+            return true;
+        p += len + 1;
+    }
+}
+
+static vc_code denied(vc_err *err)
+{
+    return vc_errf(err, VC_ACCESS_DENIED, "Access denied");
+}
+
+vc_code acl_check(const acl_rule *rules, size_t n, const acl_request *req,
+                  vc_err *err)
+{
+    if (req == NULL)
+        return denied(err);
+    /* The local CLI holds the master key: it could read the store anyway. */
+    if (req->arrival == NULL)
+        return VC_OK;
+    /* Never trust an identity claimed in the payload. */
+    if (req->claimed != NULL && strcmp(req->claimed, req->arrival) != 0)
+        return denied(err);
+    if (req->op < 0 || req->op >= OP_COUNT)
+        return denied(err);
+
+    for (size_t i = 0; i < n; i++) {
+        if (!acl_subject_matches(rules[i].subject, req->arrival))
+            continue;
+        /* The first matching rule decides; later rules are not consulted,
+         * so a narrow rule placed first can restrict a broad one. */
+        if (rules[i].ops & OP_BIT(req->op))
+            return VC_OK;
+        return denied(err);
+    }
+    return denied(err);
+}

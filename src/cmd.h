@@ -1,0 +1,36 @@
+/* cmd.h - the command front ends of the vaultctl binary. They parse
+ * arguments, call the library modules, print, and map results to exit codes:
+ * 0 success, 1 an error response or failure, 2 bad usage. */
+#ifndef VAULTCTL_CMD_H
+#define VAULTCTL_CMD_H
+
+#include "config.h"
+#include "seal.h"
+#include "vault.h"
+
+#define EXIT_OK 0
+#define EXIT_ERROR 1
+#define EXIT_USAGE 2
+
+/* What every command that opens the vault needs, released by cmd_close. */
+typedef struct {
+    config *cfg;
+    seal_master *master;
+    vault *vault;
+} cmd_env;
+
+/* Loads the configuration (config_path NULL: $VAULTCTL_CONFIG or default),
+ * the master key, and opens the vault; prints what is wrong to stderr. */
+int cmd_open(cmd_env *env, const char *config_path);
+void cmd_close(cmd_env *env);
+
+/* Prints "vaultctl: " + message to stderr. */
+void cmd_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+int cmd_local(const char *config_path, int argc, char **argv); /* get set delete list rotate status */
+int cmd_keygen(int argc, char **argv);
+int cmd_audit_hash(const char *config_path, int argc, char **argv);
+int cmd_serve(const char *config_path, int argc, char **argv);
+int cmd_request(int argc, char **argv);
+
+#endif

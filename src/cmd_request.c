@@ -1,0 +1,139 @@
+/* cmd_request.c - `vaultctl request`: one request over NATS, reply printed. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "cmd.h"
+#include "op.h"
+
+static int usage(void)
+{
+    fputs("usage: vaultctl request [--server URL] [--user U --pass P | --pass-file F]\n"
+          "                        [--token T] [--creds FILE] [--tls-ca F] [--tls-cert F --tls-key F]\n"
+          "                        [--timeout SECONDS] [--json] [--id ID]\n"
+          "                        SUBJECT OPERATION [KEY [VALUE]]\n"
+          "  KEY is the prefix for list; VALUE is a string unless --json.\n",
+          stderr);
+    return EXIT_USAGE;
+}
+
+/* Reads a one-line secret from a file (trailing newline stripped). */
+static char *read_secret_file(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    char buf[1024];
+    if (f == NULL)
+        return NULL;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    buf[n] = '\0';
+    char *s = strdup(buf);
+    memset(buf, 0, sizeof buf);
+    return s;
+}
+
+int cmd_request(int argc, char **argv)
+{
+    client_opts o = {.conn = {.servers = getenv("NATS_URL")}, .timeout_ms = 5000};
+    bool as_json = false;
+    const char *id = NULL;
+    const char *pos[4];
+    char *pass_from_file = NULL;
+    int npos = 0;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--json") == 0) { as_json = true; continue; }
+        if (a[0] == '-' && a[1] == '-' && v == NULL) return usage();
+        if (strcmp(a, "--server") == 0) o.conn.servers = v;
+        else if (strcmp(a, "--user") == 0) o.conn.user = v;
+        else if (strcmp(a, "--pass") == 0) o.conn.pass = v;
+        else if (strcmp(a, "--pass-file") == 0) {
+            free(pass_from_file);
+            pass_from_file = read_secret_file(v);
+            if (pass_from_file == NULL) {
+                cmd_fail("request: --pass-file %s: cannot read", v);
+                return EXIT_USAGE;
+            }
+            o.conn.pass = pass_from_file;
+        }
+        else if (strcmp(a, "--token") == 0) o.conn.token = v;
+        else if (strcmp(a, "--creds") == 0) o.conn.creds = v;
+        else if (strcmp(a, "--tls-ca") == 0) o.conn.tls_ca = v;
+        else if (strcmp(a, "--tls-cert") == 0) o.conn.tls_cert = v;
+        else if (strcmp(a, "--tls-key") == 0) o.conn.tls_key = v;
+        else if (strcmp(a, "--id") == 0) id = v;
+        else if (strcmp(a, "--timeout") == 0) {
+            char *end = NULL;
+            double secs = strtod(v, &end);
+            if (end == v || *end != '\0' || secs <= 0) return usage();
+            o.timeout_ms = (int64_t)(secs * 1000.0);
+        } else if (a[0] == '-' && a[1] == '-') {
+            cmd_fail("request: unknown option %s", a);
+            return usage();
+        } else if (npos < 4) {
+            pos[npos++] = a;
+            continue;
+        } else {
+            return usage();
+        }
+        i++; /* the option's value */
+    }
+    if (npos < 2)
+        return usage();
+
+    vc_op op = op_from_name(pos[1], strlen(pos[1]));
+    json_t *req = json_pack("{s:s}", "operation", pos[1]);
+    if (id != NULL)
+        json_object_set_new(req, "id", json_string(id));
+    if (npos >= 3)
+        json_object_set_new(req, op == OP_LIST ? "prefix" : "key", json_string(pos[2]));
+    if (npos == 4) {
+        json_t *value;
+        if (as_json) {
+            json_error_t jerr;
+            value = json_loads(pos[3], JSON_DECODE_ANY, &jerr);
+            if (value == NULL) {
+                cmd_fail("request: VALUE is not JSON (column %d)", jerr.column);
+                json_decref(req);
+                return EXIT_USAGE;
+            }
+        } else {
+            value = json_string(pos[3]);
+        }
+        json_object_set_new(req, "value", value);
+    }
+    char *payload = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+
+    char *reply = NULL;
+    size_t reply_len = 0;
+    vc_err err;
+    int rc = EXIT_ERROR;
+    if (payload != NULL &&
+        client_request(&o, pos[0], payload, strlen(payload), &reply, &reply_len, &err) == VC_OK) {
+        fwrite(reply, 1, reply_len, stdout);
+        fputc('\n', stdout);
+        json_t *r = json_loadb(reply, reply_len, 0, NULL);
+        const char *status = json_string_value(json_object_get(r, "status"));
+        rc = status != NULL && strcmp(status, "success") == 0 ? EXIT_OK : EXIT_ERROR;
+        json_decref(r);
+    } else if (payload != NULL) {
+        cmd_fail("request: %s", err.msg);
+    }
+    if (payload != NULL) {
+        memset(payload, 0, strlen(payload));
+        free(payload);
+    }
+    free(reply);
+    if (pass_from_file != NULL) {
+        memset(pass_from_file, 0, strlen(pass_from_file));
+        free(pass_from_file);
+    }
+    return rc;
+}

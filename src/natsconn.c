@@ -1,0 +1,74 @@
+/* natsconn.c - natsOptions from connection settings (see natsconn.h). */
+#include "natsconn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* natsOptions_SetURL takes one URL; a list needs natsOptions_SetServers. */
+static natsStatus set_servers(natsOptions *o, const char *urls)
+{
+    char *copy = strdup(urls);
+    const char *list[64];
+    int n = 0;
+    natsStatus st;
+
+    if (copy == NULL)
+        return NATS_NO_MEMORY;
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save);
+         tok != NULL && n < 64; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        if (*tok != '\0')
+            list[n++] = tok;
+    }
+    st = n > 0 ? natsOptions_SetServers(o, list, n) : NATS_INVALID_ARG;
+    free(copy);
+    return st;
+}
+
+vc_code natsconn_options(natsOptions **out, const natsconn_params *p,
+                         vc_err *err)
+{
+    natsOptions *o = NULL;
+    const char *what = "nats";
+    natsStatus st = natsOptions_Create(&o);
+
+    if (st == NATS_OK) {
+        what = "nats.url";
+        st = set_servers(o, p->servers ? p->servers : "nats://127.0.0.1:4222");
+    }
+    if (st == NATS_OK && p->name != NULL)
+        st = natsOptions_SetName(o, p->name);
+    if (st == NATS_OK && p->user != NULL) {
+        what = "nats.user";
+        st = natsOptions_SetUserInfo(o, p->user, p->pass);
+    }
+    if (st == NATS_OK && p->token != NULL) {
+        what = "nats.token";
+        st = natsOptions_SetToken(o, p->token);
+    }
+    if (st == NATS_OK && p->creds != NULL) {
+        what = "nats.creds";
+        st = natsOptions_SetUserCredentialsFromFiles(o, p->creds, NULL);
+    }
+    if (st == NATS_OK && (p->tls_ca != NULL || p->tls_cert != NULL)) {
+        what = "nats.tls";
+        st = natsOptions_SetSecure(o, true);
+        if (st == NATS_OK && p->tls_ca != NULL) {
+            what = "nats.tls.ca";
+            st = natsOptions_LoadCATrustedCertificates(o, p->tls_ca);
+        }
+        if (st == NATS_OK && p->tls_cert != NULL) {
+            what = "nats.tls.cert";
+            st = natsOptions_LoadCertificatesChain(o, p->tls_cert, p->tls_key);
+        }
+    }
+    if (st != NATS_OK) {
+        const char *detail = nats_GetLastError(NULL);
+        natsOptions_Destroy(o);
+        return vc_errf(err, VC_CONFIG, "%s: %s%s%s", what, natsStatus_GetText(st),
+                       detail && *detail ? ": " : "", detail ? detail : "");
+    }
+    *out = o;
+    return VC_OK;
+}

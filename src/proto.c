@@ -1,0 +1,331 @@
+/* proto.c - request parsing and response building (see proto.h).
+ *
+ * jansson does the JSON work: it rejects invalid UTF-8, nesting deeper than
+ * JSON_PARSER_MAX_DEPTH, numbers it cannot represent and NUL characters
+ * (we never pass JSON_ALLOW_NUL), so every string we read from a parsed
+ * request is valid UTF-8 without embedded NUL bytes. Error messages never
+ * quote the input: jansson's own error text can hold the offending token,
+ * which may be a secret, so it is mapped to a fixed phrase. */
+#include "proto.h"
+
+#include <string.h>
+#include <time.h>
+
+#define PROTO_LIMIT_MAX 10000
+
+static bool is_control(unsigned char c)
+{
+    return c < 0x20 || c == 0x7f;
+}
+
+static bool has_control(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (is_control((unsigned char)s[i]))
+            return true;
+    return false;
+}
+
+/* Length of the UTF-8 sequence at s (at most n bytes), 0 if invalid:
+ * rejects overlong forms, surrogates and code points above U+10FFFF. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len;
+    unsigned long cp;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2; cp = c & 0x1fu;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3; cp = c & 0x0fu;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4; cp = c & 0x07u;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0u) != 0x80u)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3fu);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+        return 0;
+    return len;
+}
+
+static bool utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        size_t n = utf8_seq(p + i, len - i);
+        if (n == 0)
+            return false;
+        i += n;
+    }
+    return true;
+}
+
+/* What is wrong with a key name, or NULL if it is valid. */
+static const char *key_problem(const char *key, size_t len)
+{
+    if (key == NULL || len == 0)
+        return "key: must not be empty";
+    if (len > PROTO_KEY_MAX)
+        return "key: longer than 512 bytes";
+    if (has_control(key, len))
+        return "key: control characters are not allowed";
+    if (!utf8_valid(key, len))
+        return "key: not valid UTF-8";
+    return NULL;
+}
+
+bool proto_key_valid(const char *key, size_t len)
+{
+    return key_problem(key, len) == NULL;
+}
+
+/* A fixed phrase for a jansson error, never its text (see the top). */
+static const char *json_problem(const json_error_t *jerr)
+{
+    switch (json_error_code(jerr)) {
+    case json_error_out_of_memory: return "out of memory";
+    case json_error_stack_overflow: return "nested too deeply";
+    case json_error_invalid_utf8: return "invalid UTF-8";
+    case json_error_premature_end_of_input: return "unexpected end of input";
+    case json_error_end_of_input_expected: return "data after the JSON value";
+    case json_error_null_character:
+    case json_error_null_byte_in_key: return "NUL character not allowed";
+    case json_error_duplicate_key: return "duplicate field";
+    case json_error_numeric_overflow: return "number out of range";
+    default: break;
+    }
+    return "invalid syntax";
+}
+
+static void request_reset(proto_request *r)
+{
+    memset(r, 0, sizeof *r);
+    r->op = OP_NONE;
+}
+
+void proto_request_free(proto_request *r)
+{
+    if (r == NULL)
+        return;
+    json_decref(r->root);
+    request_reset(r);
+}
+
+/* Reads optional string field name into *s and *len; with no_control, control
+ * characters are refused. Absent: *s stays NULL. */
+static vc_code opt_string(json_t *root, const char *name, bool no_control,
+                          const char **s, size_t *len, vc_err *err)
+{
+    json_t *v = json_object_get(root, name);
+    if (v == NULL)
+        return VC_OK;
+    if (!json_is_string(v))
+        return vc_errf(err, VC_BAD_REQUEST, "%s: expected a string", name);
+    const char *str = json_string_value(v);
+    size_t n = json_string_length(v);
+    if (no_control && has_control(str, n))
+        return vc_errf(err, VC_BAD_REQUEST,
+                       "%s: control characters are not allowed", name);
+    *s = str;
+    if (len != NULL)
+        *len = n;
+    return VC_OK;
+}
+
+static vc_code parse_id(proto_request *out, vc_err *err)
+{
+    json_t *id = json_object_get(out->root, "id");
+    if (id == NULL)
+        return VC_OK;
+    if (!json_is_string(id) && !json_is_number(id))
+        return vc_errf(err, VC_BAD_REQUEST,
+                       "id: expected a string or a number");
+    out->id = id;
+    return VC_OK;
+}
+
+static vc_code parse_operation(proto_request *out, vc_err *err)
+{
+    json_t *op = json_object_get(out->root, "operation");
+    if (op == NULL)
+        return vc_errf(err, VC_BAD_REQUEST, "operation: missing");
+    if (!json_is_string(op))
+        return vc_errf(err, VC_BAD_REQUEST, "operation: expected a string");
+    out->op = op_from_name(json_string_value(op), json_string_length(op));
+    if (out->op == OP_NONE)
+        return vc_errf(err, VC_UNKNOWN_OPERATION,
+                       "unknown operation (expected get, set, delete, list, "
+                       "rotate or status)");
+    return VC_OK;
+}
+
+static vc_code parse_key(proto_request *out, vc_err *err)
+{
+    bool needed = out->op == OP_GET || out->op == OP_SET ||
+                  out->op == OP_DELETE;
+    json_t *key = json_object_get(out->root, "key");
+    if (key == NULL)
+        return needed ? vc_errf(err, VC_BAD_REQUEST, "key: missing") : VC_OK;
+    if (!json_is_string(key))
+        return vc_errf(err, VC_BAD_REQUEST, "key: expected a string");
+    if (!needed)
+        return VC_OK; /* the operation takes no key: ignored */
+    const char *problem = key_problem(json_string_value(key),
+                                      json_string_length(key));
+    if (problem != NULL)
+        return vc_errf(err, VC_BAD_REQUEST, "%s", problem);
+    out->key = json_string_value(key);
+    out->key_len = json_string_length(key);
+    return VC_OK;
+}
+
+static vc_code parse_value(proto_request *out, size_t max_value_bytes,
+                           vc_err *err)
+{
+    if (out->op != OP_SET)
+        return VC_OK; /* only set takes a value; elsewhere it is ignored */
+    json_t *value = json_object_get(out->root, "value");
+    if (value == NULL)
+        return vc_errf(err, VC_BAD_REQUEST, "value: missing");
+    if (json_is_null(value))
+        return vc_errf(err, VC_BAD_REQUEST, "value: must not be null");
+    /* With no buffer json_dumpb only measures: the size we would store. */
+    size_t size = json_dumpb(value, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (size == 0)
+        return vc_errf(err, VC_BAD_REQUEST, "value: cannot be serialised");
+    if (max_value_bytes != 0 && size > max_value_bytes)
+        return vc_errf(err, VC_TOO_LARGE,
+                       "value: %zu bytes once serialised, over the limit of "
+                       "%zu bytes", size, max_value_bytes);
+    out->value = value;
+    return VC_OK;
+}
+
+static vc_code parse_limit(proto_request *out, vc_err *err)
+{
+    json_t *limit = json_object_get(out->root, "limit");
+    if (limit == NULL)
+        return VC_OK;
+    if (!json_is_integer(limit) || json_integer_value(limit) < 1 ||
+        json_integer_value(limit) > PROTO_LIMIT_MAX)
+        return vc_errf(err, VC_BAD_REQUEST,
+                       "limit: expected an integer from 1 to %d",
+                       PROTO_LIMIT_MAX);
+    out->limit = (long long)json_integer_value(limit);
+    out->has_limit = true;
+    return VC_OK;
+}
+
+vc_code proto_parse(proto_request *out, const uint8_t *payload, size_t len,
+                    size_t max_value_bytes, vc_err *err)
+{
+    json_error_t jerr;
+    vc_code rc;
+
+    request_reset(out);
+    vc_err_clear(err);
+    if (payload == NULL || len == 0)
+        return vc_errf(err, VC_BAD_REQUEST, "empty request");
+
+    out->root = json_loadb((const char *)payload, len, JSON_REJECT_DUPLICATES,
+                           &jerr);
+    if (out->root == NULL)
+        return vc_errf(err, VC_BAD_REQUEST,
+                       "not JSON: %s at line %d, column %d",
+                       json_problem(&jerr), jerr.line, jerr.column);
+    if (!json_is_object(out->root))
+        return vc_errf(err, VC_BAD_REQUEST,
+                       "request must be a JSON object");
+
+    /* id first, so every later error can echo it. */
+    if ((rc = parse_id(out, err)) != VC_OK ||
+        (rc = parse_operation(out, err)) != VC_OK ||
+        (rc = opt_string(out->root, "subject", false, &out->subject, NULL,
+                         err)) != VC_OK ||
+        (rc = parse_key(out, err)) != VC_OK ||
+        (rc = opt_string(out->root, "prefix", true, &out->prefix,
+                         &out->prefix_len, err)) != VC_OK ||
+        (rc = opt_string(out->root, "after", true, &out->after,
+                         &out->after_len, err)) != VC_OK ||
+        (rc = parse_limit(out, err)) != VC_OK ||
+        (rc = parse_value(out, max_value_bytes, err)) != VC_OK)
+        return rc;
+    return VC_OK;
+}
+
+void proto_time(int64_t t, char out[32])
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+
+    if (gmtime_r(&tt, &tm) == NULL ||
+        strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        (void)strcpy(out, "1970-01-01T00:00:00Z"); /* out of range */
+}
+
+/* Serialises obj compactly (it is consumed), NULL on failure. */
+static char *dump_reply(json_t *obj, size_t *len)
+{
+    char *s = NULL;
+    if (obj != NULL)
+        s = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    if (len != NULL)
+        *len = s != NULL ? strlen(s) : 0;
+    return s;
+}
+
+char *proto_success(json_t *data, json_t *meta, json_t *id, size_t *len)
+{
+    json_t *obj = json_object();
+    if (obj == NULL) {
+        json_decref(data);
+        json_decref(meta);
+        return dump_reply(NULL, len);
+    }
+    /* jansson keeps insertion order: status, data, meta, id. The _new
+     * setters consume their value even when they fail. */
+    int bad = json_object_set_new(obj, "status", json_string("success"));
+    bad |= json_object_set_new(obj, "data",
+                               data != NULL ? data : json_null());
+    if (meta != NULL)
+        bad |= json_object_set_new(obj, "meta", meta);
+    if (id != NULL)
+        bad |= json_object_set(obj, "id", id);
+    if (bad) {
+        json_decref(obj);
+        obj = NULL;
+    }
+    return dump_reply(obj, len);
+}
+
+char *proto_error(vc_code code, const char *message, json_t *id, size_t *len)
+{
+    json_t *obj = json_object();
+    if (obj == NULL)
+        return dump_reply(NULL, len);
+    json_t *msg = json_string(message != NULL ? message : "");
+    if (msg == NULL) /* not UTF-8: never expected of our own messages */
+        msg = json_string(vc_code_name(code));
+    int bad = json_object_set_new(obj, "status", json_string("error"));
+    bad |= json_object_set_new(obj, "code", json_string(vc_code_name(code)));
+    bad |= json_object_set_new(obj, "message", msg);
+    if (id != NULL)
+        bad |= json_object_set(obj, "id", id);
+    if (bad) {
+        json_decref(obj);
+        obj = NULL;
+    }
+    return dump_reply(obj, len);
+}

@@ -1,0 +1,632 @@
+/* store.c - the storage backend on LMDB (see store.h).
+ *
+ * The only file that includes <lmdb.h>. One LMDB environment per directory,
+ * two named databases ("meta" and "records"). The environment is opened with
+ * MDB_NOTLS so a read transaction belongs to its store_txn, not to the thread
+ * that began it; a write transaction must still end (commit or abort) on the
+ * thread that began it, because it holds LMDB's writer mutex. Durable sync
+ * stays on: no MDB_NOSYNC, MDB_NOMETASYNC or MDB_WRITEMAP.
+ *
+ * Several processes (the service and the CLI) share the directory through
+ * LMDB's lock file. When another process has grown the map past ours,
+ * mdb_txn_begin says MDB_MAP_RESIZED and we adopt the new size with
+ * mdb_env_set_mapsize(env, 0). LMDB allows that only while this process has
+ * no transaction open, so every transaction passes a small gate (a count of
+ * open transactions) and the resize waits for that count to drop to zero.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* How often store_begin adopts a grown map before giving up; another
+ * process would have to grow the map this many times in a row. */
+#define STORE_RESIZE_TRIES 8
+
+/* Reader slots: the service's worker threads plus the CLI and backups. */
+#define STORE_MAX_READERS 256
+
+static const char *const table_names[] = {"meta", "records"};
+
+struct store {
+    MDB_env *env;
+    MDB_dbi dbi[2];
+    /* The gate: open transactions of this process, and whether one thread
+     * is adopting a grown map (no transaction may begin meanwhile). */
+    pthread_mutex_t gate_mu;
+    pthread_cond_t gate_cv;
+    unsigned long active;
+    bool resizing;
+    char dir[]; /* for error messages */
+};
+
+struct store_txn {
+    store *s;
+    MDB_txn *txn;
+    bool write;
+    /* A put or delete failed: LMDB has marked the transaction unusable and
+     * only an abort is left. Remembered so a commit says why it fails. */
+    vc_code broken;
+};
+
+/* ---- the gate ---------------------------------------------------------- */
+
+static void gate_enter(store *s)
+{
+    pthread_mutex_lock(&s->gate_mu);
+    while (s->resizing)
+        pthread_cond_wait(&s->gate_cv, &s->gate_mu);
+    s->active++;
+    pthread_mutex_unlock(&s->gate_mu);
+}
+
+static void gate_leave(store *s)
+{
+    pthread_mutex_lock(&s->gate_mu);
+    s->active--;
+    if (s->active == 0)
+        pthread_cond_broadcast(&s->gate_cv);
+    pthread_mutex_unlock(&s->gate_mu);
+}
+
+/* Adopts the map size another process has grown the store to. The caller
+ * holds no transaction. If another thread is already doing it, waits for it
+ * instead of resizing twice. Returns an LMDB code. */
+static int gate_adopt_map_size(store *s)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&s->gate_mu);
+    if (s->resizing) {
+        while (s->resizing)
+            pthread_cond_wait(&s->gate_cv, &s->gate_mu);
+        pthread_mutex_unlock(&s->gate_mu);
+        return 0;
+    }
+    s->resizing = true;
+    while (s->active > 0)
+        pthread_cond_wait(&s->gate_cv, &s->gate_mu);
+    rc = mdb_env_set_mapsize(s->env, 0);
+    s->resizing = false;
+    pthread_cond_broadcast(&s->gate_cv);
+    pthread_mutex_unlock(&s->gate_mu);
+    return rc;
+}
+
+/* ---- errors ------------------------------------------------------------ */
+
+static const char *table_name(store_table tbl)
+{
+    return (tbl == STORE_META || tbl == STORE_RECORDS) ? table_names[tbl]
+                                                        : "?";
+}
+
+static bool table_ok(store_table tbl)
+{
+    return tbl == STORE_META || tbl == STORE_RECORDS;
+}
+
+/* Maps an LMDB (or errno) code from a data operation to a vc_code and fills
+ * err: what the user can do about it comes first. */
+static vc_code store_fail(const store *s, int rc, const char *what,
+                          vc_err *err)
+{
+    switch (rc) {
+    case MDB_NOTFOUND:
+        return vc_errf(err, VC_NOT_FOUND, "storage %s: %s: not found", s->dir,
+                       what);
+    case MDB_MAP_FULL:
+    case ENOSPC:
+#ifdef EDQUOT
+    case EDQUOT:
+#endif
+        return vc_errf(err, VC_UNAVAILABLE,
+                       "storage %s: %s: storage full (raise storage.map_size "
+                       "or free disk space): %s",
+                       s->dir, what, mdb_strerror(rc));
+    case MDB_TXN_FULL:
+        return vc_errf(err, VC_UNAVAILABLE,
+                       "storage %s: %s: storage full (transaction too "
+                       "large): %s",
+                       s->dir, what, mdb_strerror(rc));
+    case EROFS:
+    case EACCES:
+        return vc_errf(err, VC_UNAVAILABLE,
+                       "storage %s: %s: storage read-only: %s", s->dir, what,
+                       mdb_strerror(rc));
+    case MDB_READERS_FULL:
+        return vc_errf(err, VC_UNAVAILABLE,
+                       "storage %s: %s: too many readers at once: %s", s->dir,
+                       what, mdb_strerror(rc));
+    default:
+        return vc_errf(err, VC_INTERNAL, "storage %s: %s: %s", s->dir, what,
+                       mdb_strerror(rc));
+    }
+}
+
+static vc_code open_fail(const char *dir, const char *what, int rc,
+                         vc_err *err)
+{
+    return vc_errf(err, VC_CONFIG, "storage %s: %s: %s", dir, what,
+                   mdb_strerror(rc));
+}
+
+/* ---- open and close ---------------------------------------------------- */
+
+/* Creates dir (mode 0700) unless it exists; parents are not created, so a
+ * mistyped path fails here instead of growing a tree somewhere. */
+static vc_code make_dir(const char *dir, vc_err *err)
+{
+    if (mkdir(dir, 0700) == 0 || errno == EEXIST)
+        return VC_OK;
+    if (errno == ENOENT)
+        return vc_errf(err, VC_CONFIG,
+                       "storage %s: cannot create directory: parent "
+                       "directory missing (parents are not created)",
+                       dir);
+    return open_fail(dir, "cannot create directory", errno, err);
+}
+
+static vc_code begin_txn(store *s, bool write, MDB_txn **out, vc_err *err);
+
+/* Opens (creating) both named databases in one write transaction. */
+static vc_code open_tables(store *s, vc_err *err)
+{
+    MDB_txn *txn = NULL;
+    vc_err e;
+    int rc;
+
+    /* Start-up errors are VC_CONFIG whatever begin_txn calls them. */
+    if (begin_txn(s, true, &txn, &e) != VC_OK)
+        return vc_errf(err, VC_CONFIG, "%s", e.msg);
+    for (size_t i = 0; i < 2; i++) {
+        rc = mdb_dbi_open(txn, table_names[i], MDB_CREATE, &s->dbi[i]);
+        if (rc != 0)
+            goto fail;
+    }
+    rc = mdb_txn_commit(txn);
+    gate_leave(s);
+    if (rc != 0)
+        return open_fail(s->dir, "cannot create tables", rc, err);
+    return VC_OK;
+
+fail:
+    mdb_txn_abort(txn);
+    gate_leave(s);
+    return open_fail(s->dir, "cannot open tables", rc, err);
+}
+
+vc_code store_open(store **out, const char *dir, size_t map_size, vc_err *err)
+{
+    store *s = NULL;
+    size_t dir_len;
+    int dead = 0;
+    int rc;
+    vc_code code;
+
+    *out = NULL;
+    if (dir == NULL || dir[0] == '\0')
+        return vc_errf(err, VC_CONFIG, "storage: no directory given");
+    code = make_dir(dir, err);
+    if (code != VC_OK)
+        return code;
+
+    dir_len = strlen(dir);
+    s = calloc(1, sizeof *s + dir_len + 1);
+    if (s == NULL)
+        return vc_errf(err, VC_CONFIG, "storage %s: out of memory", dir);
+    memcpy(s->dir, dir, dir_len + 1);
+    if (pthread_mutex_init(&s->gate_mu, NULL) != 0) {
+        free(s);
+        return vc_errf(err, VC_CONFIG, "storage %s: cannot create mutex", dir);
+    }
+    if (pthread_cond_init(&s->gate_cv, NULL) != 0) {
+        pthread_mutex_destroy(&s->gate_mu);
+        free(s);
+        return vc_errf(err, VC_CONFIG, "storage %s: cannot create condition",
+                       dir);
+    }
+
+    rc = mdb_env_create(&s->env);
+    if (rc != 0) {
+        s->env = NULL;
+        code = open_fail(dir, "cannot create environment", rc, err);
+        goto fail;
+    }
+    if ((rc = mdb_env_set_maxdbs(s->env, 4)) != 0 ||
+        (rc = mdb_env_set_mapsize(
+             s->env, map_size ? map_size : STORE_DEFAULT_MAP_SIZE)) != 0 ||
+        (rc = mdb_env_set_maxreaders(s->env, STORE_MAX_READERS)) != 0) {
+        code = open_fail(dir, "cannot configure environment", rc, err);
+        goto fail;
+    }
+    rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
+    if (rc != 0) {
+        code = open_fail(dir, "cannot open", rc, err);
+        goto fail;
+    }
+    /* Frees reader slots left behind by crashed processes; otherwise their
+     * old snapshots pin pages and the store only grows. */
+    rc = mdb_reader_check(s->env, &dead);
+    if (rc != 0) {
+        code = open_fail(dir, "cannot check readers", rc, err);
+        goto fail;
+    }
+    code = open_tables(s, err);
+    if (code != VC_OK)
+        goto fail;
+
+    *out = s;
+    return VC_OK;
+
+fail:
+    store_close(s);
+    return code;
+}
+
+void store_close(store *s)
+{
+    if (s == NULL)
+        return;
+    if (s->env != NULL)
+        mdb_env_close(s->env);
+    pthread_cond_destroy(&s->gate_cv);
+    pthread_mutex_destroy(&s->gate_mu);
+    free(s);
+}
+
+/* ---- transactions ------------------------------------------------------ */
+
+/* Begins an LMDB transaction inside the gate (the caller must gate_leave
+ * after ending it), adopting a map grown by another process. */
+static vc_code begin_txn(store *s, bool write, MDB_txn **out, vc_err *err)
+{
+    int rc;
+
+    for (int tries = 0;; tries++) {
+        gate_enter(s);
+        rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, out);
+        if (rc == 0)
+            return VC_OK;
+        gate_leave(s);
+        if (rc != MDB_MAP_RESIZED || tries >= STORE_RESIZE_TRIES)
+            break;
+        rc = gate_adopt_map_size(s);
+        if (rc != 0)
+            break;
+    }
+    *out = NULL;
+    return store_fail(s, rc, "cannot begin transaction", err);
+}
+
+vc_code store_begin(store *s, bool write, store_txn **out, vc_err *err)
+{
+    store_txn *t;
+    vc_code code;
+
+    *out = NULL;
+    t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return vc_errf(err, VC_INTERNAL, "storage %s: out of memory", s->dir);
+    code = begin_txn(s, write, &t->txn, err);
+    if (code != VC_OK) {
+        free(t);
+        return code;
+    }
+    t->s = s;
+    t->write = write;
+    t->broken = VC_OK;
+    *out = t;
+    return VC_OK;
+}
+
+vc_code store_commit(store_txn *t, vc_err *err)
+{
+    store *s = t->s;
+    vc_code code = VC_OK;
+    int rc;
+
+    if (t->broken != VC_OK) {
+        mdb_txn_abort(t->txn);
+        code = vc_errf(err, t->broken,
+                       "storage %s: commit after a failed write: nothing "
+                       "was changed",
+                       s->dir);
+    } else {
+        /* On failure mdb_txn_commit has already aborted the transaction. */
+        rc = mdb_txn_commit(t->txn);
+        if (rc != 0)
+            code = store_fail(s, rc, "cannot commit", err);
+    }
+    gate_leave(s);
+    free(t);
+    return code;
+}
+
+void store_abort(store_txn *t)
+{
+    store *s;
+
+    if (t == NULL)
+        return;
+    s = t->s;
+    mdb_txn_abort(t->txn);
+    gate_leave(s);
+    free(t);
+}
+
+/* ---- data -------------------------------------------------------------- */
+
+static vc_code check_table(const store_txn *t, store_table tbl, vc_err *err)
+{
+    if (!table_ok(tbl))
+        return vc_errf(err, VC_INTERNAL, "storage %s: no table %d", t->s->dir,
+                       (int)tbl);
+    return VC_OK;
+}
+
+static vc_code check_write(const store_txn *t, store_table tbl, vc_err *err)
+{
+    if (check_table(t, tbl, err) != VC_OK)
+        return VC_INTERNAL;
+    if (!t->write)
+        return vc_errf(err, VC_INTERNAL,
+                       "storage %s: write to %s in a read-only transaction",
+                       t->s->dir, table_name(tbl));
+    if (t->broken != VC_OK)
+        return vc_errf(err, t->broken,
+                       "storage %s: write to %s after a failed write: the "
+                       "transaction must be aborted",
+                       t->s->dir, table_name(tbl));
+    return VC_OK;
+}
+
+vc_code store_get(store_txn *t, store_table tbl, const uint8_t *key,
+                  size_t key_len, const uint8_t **val, size_t *val_len,
+                  vc_err *err)
+{
+    MDB_val k = {.mv_size = key_len, .mv_data = (void *)key};
+    MDB_val v = {0};
+    int rc;
+
+    *val = NULL;
+    *val_len = 0;
+    if (check_table(t, tbl, err) != VC_OK)
+        return VC_INTERNAL;
+    rc = mdb_get(t->txn, t->s->dbi[tbl], &k, &v);
+    if (rc != 0)
+        return store_fail(t->s, rc, table_name(tbl), err);
+    *val = v.mv_data;
+    *val_len = v.mv_size;
+    return VC_OK;
+}
+
+vc_code store_put(store_txn *t, store_table tbl, const uint8_t *key,
+                  size_t key_len, const uint8_t *val, size_t val_len,
+                  vc_err *err)
+{
+    MDB_val k = {.mv_size = key_len, .mv_data = (void *)key};
+    MDB_val v = {.mv_size = val_len, .mv_data = (void *)val};
+    vc_code code;
+    int rc;
+
+    code = check_write(t, tbl, err);
+    if (code != VC_OK)
+        return code;
+    rc = mdb_put(t->txn, t->s->dbi[tbl], &k, &v, 0);
+    if (rc != 0) {
+        /* After MDB_MAP_FULL and most other put failures LMDB refuses any
+         * further use of the transaction: the caller must store_abort. */
+        code = store_fail(t->s, rc, table_name(tbl), err);
+        t->broken = code;
+        return code;
+    }
+    return VC_OK;
+}
+
+vc_code store_del(store_txn *t, store_table tbl, const uint8_t *key,
+                  size_t key_len, vc_err *err)
+{
+    MDB_val k = {.mv_size = key_len, .mv_data = (void *)key};
+    vc_code code;
+    int rc;
+
+    code = check_write(t, tbl, err);
+    if (code != VC_OK)
+        return code;
+    rc = mdb_del(t->txn, t->s->dbi[tbl], &k, NULL);
+    if (rc != 0) {
+        code = store_fail(t->s, rc, table_name(tbl), err);
+        /* A missing key leaves the transaction intact; anything else (a
+         * full map while copying pages) does not. */
+        if (rc != MDB_NOTFOUND)
+            t->broken = code;
+        return code;
+    }
+    return VC_OK;
+}
+
+/* Maps a scan callback's result to a vc_code: values outside the enum are
+ * a bug in the callback and count as internal errors. */
+static vc_code scan_result(int r)
+{
+    if (r <= 1 || r > (int)VC_CONFIG)
+        return VC_INTERNAL;
+    return (vc_code)r;
+}
+
+vc_code store_scan(store_txn *t, store_table tbl, const uint8_t *start,
+                   size_t start_len, store_scan_fn fn, void *ctx,
+                   vc_err *err)
+{
+    MDB_cursor *cur = NULL;
+    MDB_val k = {0};
+    MDB_val v = {0};
+    MDB_cursor_op op;
+    vc_code code = VC_OK;
+    int rc;
+
+    if (check_table(t, tbl, err) != VC_OK)
+        return VC_INTERNAL;
+    rc = mdb_cursor_open(t->txn, t->s->dbi[tbl], &cur);
+    if (rc != 0)
+        return store_fail(t->s, rc, table_name(tbl), err);
+    /* A callback that wants its own message fills this same vc_err (through
+     * ctx) before returning its code; clearing first tells the two apart. */
+    vc_err_clear(err);
+
+    if (start != NULL && start_len > 0) {
+        k.mv_size = start_len;
+        k.mv_data = (void *)start;
+        op = MDB_SET_RANGE;
+    } else {
+        op = MDB_FIRST;
+    }
+    for (;;) {
+        int r;
+
+        rc = mdb_cursor_get(cur, &k, &v, op);
+        if (rc == MDB_NOTFOUND)
+            break;
+        if (rc != 0) {
+            code = store_fail(t->s, rc, table_name(tbl), err);
+            goto out;
+        }
+        op = MDB_NEXT;
+        r = fn(ctx, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
+        if (r == 0)
+            continue;
+        if (r == 1)
+            break;
+        code = scan_result(r);
+        if (err == NULL || err->code != code || err->msg[0] == '\0')
+            vc_errf(err, code, "storage %s: scan of %s stopped: %s", t->s->dir,
+                    table_name(tbl), vc_code_name(code));
+        goto out;
+    }
+out:
+    mdb_cursor_close(cur);
+    return code;
+}
+
+vc_code store_count(store_txn *t, store_table tbl, uint64_t *count,
+                    vc_err *err)
+{
+    MDB_stat st;
+    int rc;
+
+    *count = 0;
+    if (check_table(t, tbl, err) != VC_OK)
+        return VC_INTERNAL;
+    rc = mdb_stat(t->txn, t->s->dbi[tbl], &st);
+    if (rc != 0)
+        return store_fail(t->s, rc, table_name(tbl), err);
+    *count = st.ms_entries;
+    return VC_OK;
+}
+
+/* ---- status and backup ------------------------------------------------- */
+
+vc_code store_stat(store *s, store_info *info, vc_err *err)
+{
+    MDB_envinfo ei;
+    MDB_stat st;
+    int rc;
+
+    memset(info, 0, sizeof *info);
+    info->backend = "lmdb";
+    /* Under the gate mutex only (not counted as a transaction), so a thread
+     * holding a transaction may ask without waiting on a resize, while the
+     * map size is not read in the middle of one. */
+    pthread_mutex_lock(&s->gate_mu);
+    rc = mdb_env_info(s->env, &ei);
+    if (rc == 0)
+        rc = mdb_env_stat(s->env, &st);
+    pthread_mutex_unlock(&s->gate_mu);
+    if (rc != 0)
+        return store_fail(s, rc, "cannot read status", err);
+    info->map_size = ei.me_mapsize;
+    info->used_bytes = (uint64_t)st.ms_psize * ((uint64_t)ei.me_last_pgno + 1);
+    return VC_OK;
+}
+
+static vc_code backup_fail(const char *path, const char *what, int rc,
+                           vc_err *err)
+{
+    vc_code code = VC_INTERNAL;
+
+    if (rc == ENOSPC || rc == EROFS
+#ifdef EDQUOT
+        || rc == EDQUOT
+#endif
+    )
+        code = VC_UNAVAILABLE;
+    return vc_errf(err, code, "backup %s: %s: %s", path, what,
+                   mdb_strerror(rc));
+}
+
+/* Copies the environment into fd from its start, adopting a map grown by
+ * another process (the copy runs its own read transaction). */
+static int copy_to_fd(store *s, int fd)
+{
+    int rc;
+
+    for (int tries = 0;; tries++) {
+        gate_enter(s);
+        rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
+        gate_leave(s);
+        if (rc != MDB_MAP_RESIZED || tries >= STORE_RESIZE_TRIES)
+            return rc;
+        rc = gate_adopt_map_size(s);
+        if (rc != 0)
+            return rc;
+        if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0)
+            return errno;
+    }
+}
+
+vc_code store_backup(store *s, const char *path, vc_err *err)
+{
+    vc_code code;
+    int fd;
+    int rc;
+
+    /* O_EXCL: a backup never overwrites a file, least of all an earlier
+     * backup or the store itself. */
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = errno;
+        if (rc == ENOSPC || rc == EROFS)
+            return backup_fail(path, "cannot create", rc, err);
+        return vc_errf(err, VC_BAD_REQUEST, "backup %s: cannot create: %s",
+                       path, strerror(rc));
+    }
+    rc = copy_to_fd(s, fd);
+    if (rc != 0) {
+        code = backup_fail(path, "cannot copy the store", rc, err);
+        goto fail;
+    }
+    if (fsync(fd) != 0) {
+        code = backup_fail(path, "cannot sync", errno, err);
+        goto fail;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        code = backup_fail(path, "cannot close", errno, err);
+        goto fail;
+    }
+    return VC_OK;
+
+fail:
+    if (fd >= 0)
+        close(fd);
+    /* A partial copy looks like a backup and is not one. */
+    unlink(path);
+    return code;
+}

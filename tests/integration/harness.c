@@ -1,0 +1,399 @@
+/* harness.c - see harness.h. */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef NATS_SERVER_BIN
+#define NATS_SERVER_BIN "/usr/sbin/nats-server"
+#endif
+
+const char *it_bin(void)
+{
+    const char *env = getenv("VAULTCTL_BIN");
+    return env != NULL ? env : VAULTCTL_BIN;
+}
+
+bool it_quick(void)
+{
+    const char *q = getenv("VAULTCTL_TEST_QUICK");
+    return q != NULL && strcmp(q, "1") == 0;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int it_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    socklen_t len = sizeof a;
+    int port = -1;
+
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static bool port_open(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    bool ok;
+
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+static int write_file(const char *path, const char *text, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    if (fd < 0)
+        return -1;
+    size_t len = strlen(text);
+    ssize_t n = write(fd, text, len);
+    close(fd);
+    return n == (ssize_t)len ? 0 : -1;
+}
+
+/* fork + exec argv with stdout and stderr appended to log. */
+static pid_t spawn(const char *const *argv, const char *log)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        setpgid(0, 0);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int wait_exit(pid_t pid, int timeout_ms)
+{
+    int status = 0;
+    for (int waited = 0; waited <= timeout_ms; waited += 10) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        if (r < 0)
+            return -1;
+        sleep_ms(10);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return -1;
+}
+
+/* The example permissions (examples/nats-server.conf) on another port. */
+static const char *nats_conf_fmt =
+    "listen: 127.0.0.1:%d\n"
+    "authorization {\n"
+    "  users = [\n"
+    "    { user: \"" IT_ADMIN_USER "\", password: \"" IT_ADMIN_PASS "\",\n"
+    "      permissions: { publish: { allow: [\"admin.requests\", \"$SRV.>\"] },\n"
+    "                     subscribe: { allow: [\"_INBOX.>\", \"vault.replies\", \"vault.audit\"] } } }\n"
+    "    { user: \"" IT_AGENT_USER "\", password: \"" IT_AGENT_PASS "\",\n"
+    "      permissions: { publish: { allow: [\"user.requests\"] },\n"
+    "                     subscribe: { allow: [\"_INBOX.>\"] } } }\n"
+    "    { user: \"" IT_VAULT_USER "\", password: \"" IT_VAULT_PASS "\",\n"
+    "      permissions: { publish: { allow: [\"vault.replies\", \"vault.audit\"] },\n"
+    "                     subscribe: { allow: [\"vault.requests\", \"admin.requests\",\n"
+    "                                          \"user.requests\", \"$SRV.>\"] },\n"
+    "                     allow_responses: true } }\n"
+    "  ]\n"
+    "}\n";
+
+int it_nats_start(it_nats *n, int port)
+{
+    char text[4096];
+
+    if (n->dir[0] == '\0') {
+        strcpy(n->dir, "/tmp/vaultctl-it-nats-XXXXXX");
+        if (mkdtemp(n->dir) == NULL)
+            return -1;
+    }
+    if (port == 0)
+        port = it_free_port();
+    n->port = port;
+    snprintf(n->url, sizeof n->url, "nats://127.0.0.1:%d", port);
+    snprintf(n->conf, sizeof n->conf, "%s/nats.conf", n->dir);
+    snprintf(n->log, sizeof n->log, "%s/nats.log", n->dir);
+    snprintf(text, sizeof text, nats_conf_fmt, port);
+    if (write_file(n->conf, text, 0600) != 0)
+        return -1;
+    const char *argv[] = {NATS_SERVER_BIN, "-c", n->conf, NULL};
+    n->pid = spawn(argv, n->log);
+    for (int i = 0; i < 1000; i++) {
+        if (port_open(port))
+            return 0;
+        if (waitpid(n->pid, NULL, WNOHANG) == n->pid) {
+            n->pid = 0;
+            return -1;
+        }
+        sleep_ms(10);
+    }
+    return -1;
+}
+
+void it_nats_stop(it_nats *n, bool hard)
+{
+    if (n->pid > 0) {
+        kill(n->pid, hard ? SIGKILL : SIGTERM);
+        wait_exit(n->pid, 10000);
+        n->pid = 0;
+    }
+}
+
+void it_nats_destroy(it_nats *n)
+{
+    it_nats_stop(n, false);
+    if (n->dir[0] != '\0')
+        it_rmtree(n->dir);
+    n->dir[0] = '\0';
+}
+
+int it_vault_init(it_vault *v, const it_nats *n, const char *extra_yaml)
+{
+    char path[400], text[8192];
+    char *key = NULL;
+
+    memset(v, 0, sizeof *v);
+    strcpy(v->dir, "/tmp/vaultctl-it-vault-XXXXXX");
+    if (mkdtemp(v->dir) == NULL)
+        return -1;
+    snprintf(v->config, sizeof v->config, "%s/config.yaml", v->dir);
+    snprintf(v->log, sizeof v->log, "%s/vault.log", v->dir);
+
+    const char *args[] = {"keygen", NULL};
+    if (it_run(NULL, &key, args) != 0 || key == NULL)
+        return -1;
+    snprintf(path, sizeof path, "%s/master.key", v->dir);
+    int rc = write_file(path, key, 0600);
+    free(key);
+    if (rc != 0)
+        return -1;
+    snprintf(text, sizeof text,
+             "nats:\n"
+             "  url: %s\n"
+             "  user: " IT_VAULT_USER "\n"
+             "  pass: " IT_VAULT_PASS "\n"
+             "encryption:\n"
+             "  master_key: %s/master.key\n"
+             "storage:\n"
+             "  path: %s/data\n"
+             "subjects:\n"
+             "  request: vault.requests\n"
+             "  reply: vault.replies\n"
+             "acl:\n"
+             "  - subject: admin.requests\n"
+             "    operations: [get, set, delete, list, rotate, status]\n"
+             "  - subject: user.requests\n"
+             "    operations: [get, set]\n"
+             "%s",
+             n != NULL ? n->url : "nats://127.0.0.1:4222", v->dir, v->dir,
+             extra_yaml != NULL ? extra_yaml : "");
+    return write_file(v->config, text, 0600);
+}
+
+int it_vault_start(it_vault *v, const it_nats *n)
+{
+    const char *argv[] = {it_bin(), "serve", "--config", v->config, NULL};
+    natsConnection *nc = it_connect(n, IT_ADMIN_USER, IT_ADMIN_PASS);
+    int rc = -1;
+
+    v->pid = spawn(argv, v->log);
+    for (int i = 0; i < 500 && nc != NULL; i++) {
+        natsMsg *m = NULL;
+        if (natsConnection_RequestString(&m, nc, "$SRV.PING.vaultctl", "", 200) == NATS_OK) {
+            natsMsg_Destroy(m);
+            rc = 0;
+            break;
+        }
+        if (waitpid(v->pid, NULL, WNOHANG) == v->pid) {
+            v->pid = 0;
+            break;
+        }
+        sleep_ms(10);
+    }
+    natsConnection_Destroy(nc);
+    if (rc != 0)
+        it_vault_dump_log(v);
+    return rc;
+}
+
+int it_vault_stop(it_vault *v)
+{
+    int rc = -1;
+    if (v->pid > 0) {
+        kill(v->pid, SIGTERM);
+        rc = wait_exit(v->pid, 30000);
+        v->pid = 0;
+    }
+    return rc;
+}
+
+void it_vault_kill(it_vault *v)
+{
+    if (v->pid > 0) {
+        kill(v->pid, SIGKILL);
+        wait_exit(v->pid, 10000);
+        v->pid = 0;
+    }
+}
+
+void it_vault_destroy(it_vault *v)
+{
+    it_vault_stop(v);
+    if (v->dir[0] != '\0')
+        it_rmtree(v->dir);
+    v->dir[0] = '\0';
+}
+
+void it_vault_dump_log(const it_vault *v)
+{
+    FILE *f = fopen(v->log, "r");
+    char line[1024];
+    if (f == NULL)
+        return;
+    fprintf(stderr, "---- %s ----\n", v->log);
+    while (fgets(line, sizeof line, f) != NULL)
+        fputs(line, stderr);
+    fclose(f);
+}
+
+int it_run(const char *config, char **out, const char *const *args)
+{
+    const char *argv[32];
+    int pipefd[2], n = 0, status = 0;
+
+    argv[n++] = it_bin();
+    if (config != NULL) {
+        argv[n++] = "--config";
+        argv[n++] = config;
+    }
+    for (int i = 0; args[i] != NULL && n < 31; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    if (pipe(pipefd) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pipefd[1], 1);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    ssize_t got;
+    while (buf != NULL && (got = read(pipefd[0], buf + len, cap - len - 1)) > 0) {
+        len += (size_t)got;
+        if (len + 1 == cap) {
+            char *grown = realloc(buf, cap *= 2);
+            if (grown == NULL)
+                break;
+            buf = grown;
+        }
+    }
+    close(pipefd[0]);
+    waitpid(pid, &status, 0);
+    if (buf != NULL)
+        buf[len] = '\0';
+    if (out != NULL)
+        *out = buf;
+    else
+        free(buf);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+natsConnection *it_connect(const it_nats *n, const char *user, const char *pass)
+{
+    natsOptions *o = NULL;
+    natsConnection *nc = NULL;
+    if (natsOptions_Create(&o) != NATS_OK)
+        return NULL;
+    natsOptions_SetURL(o, n->url);
+    if (user != NULL)
+        natsOptions_SetUserInfo(o, user, pass);
+    natsOptions_SetMaxReconnect(o, -1);
+    natsOptions_SetReconnectWait(o, 100);
+    natsOptions_SetSendAsap(o, true);
+    if (natsConnection_Connect(&nc, o) != NATS_OK)
+        nc = NULL;
+    natsOptions_Destroy(o);
+    return nc;
+}
+
+json_t *it_request(natsConnection *nc, const char *subject, const char *payload,
+                   int64_t timeout_ms, natsMsg **reply_msg)
+{
+    natsMsg *m = NULL;
+    json_t *j = NULL;
+    if (natsConnection_Request(&m, nc, subject, payload, (int)strlen(payload),
+                               timeout_ms) != NATS_OK)
+        return NULL;
+    j = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, NULL);
+    if (reply_msg != NULL)
+        *reply_msg = m;
+    else
+        natsMsg_Destroy(m);
+    return j;
+}
+
+const char *it_status(const json_t *reply)
+{
+    const char *s = json_string_value(json_object_get(reply, "status"));
+    return s != NULL ? s : "(none)";
+}
+
+const char *it_code(const json_t *reply)
+{
+    const char *s = json_string_value(json_object_get(reply, "code"));
+    return s != NULL ? s : "(none)";
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void it_rmtree(const char *dir)
+{
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
