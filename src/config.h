@@ -81,4 +81,11 @@ vc_code config_load_string(config **out, const char *name, const char *yaml,
 /* Wipes secret settings and frees; NULL is fine. */
 void config_free(config *c);
 
+/* A multi-line, human summary of what the service would do with c (servers,
+ * kind of login, subjects, each ACL rule, storage, limits, workers, audit,
+ * rotation) for `vaultctl serve --check`. It never holds a secret: no
+ * password or token, and a user:password@ or token@ in a URL is hidden.
+ * Returns a malloc'd string the caller frees, or NULL if out of memory. */
+char *config_describe(const config *c);
+
 #endif

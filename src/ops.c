@@ -373,6 +373,9 @@ void ops_reply_free(ops_reply *r)
 {
     if (r == NULL)
         return;
+    /* A get reply carries the secret value: wipe before freeing. */
+    if (r->body != NULL)
+        explicit_bzero(r->body, r->len);
     free(r->body);
     r->body = NULL;
     r->len = 0;

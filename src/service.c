@@ -67,6 +67,7 @@ struct service {
     int nworkers;
 
     atomic_bool connected;
+    atomic_bool closing; /* service_stop is closing the connection */
 };
 
 /* ---- connection events ------------------------------------------------ */
@@ -76,7 +77,8 @@ static void on_disconnected(natsConnection *nc, void *closure)
     service *s = closure;
     (void)nc;
     atomic_store(&s->connected, false);
-    log_warn("nats: disconnected; reconnecting");
+    if (!atomic_load(&s->closing))
+        log_warn("nats: disconnected; reconnecting");
 }
 
 static void on_reconnected(natsConnection *nc, void *closure)
@@ -490,6 +492,7 @@ void service_stop(service *s)
     /* 3. Flush the replies and close. */
     if (s->nc != NULL) {
         (void)natsConnection_FlushTimeout(s->nc, 5000);
+        atomic_store(&s->closing, true);
         natsConnection_Close(s->nc);
     }
     for (int i = 0; i < s->nsubs; i++)

@@ -116,23 +116,25 @@ static int wait_exit(pid_t pid, int timeout_ms)
 }
 
 /* The example permissions (examples/nats-server.conf) on another port. */
-static const char *nats_conf_fmt =
-    "listen: 127.0.0.1:%d\n"
-    "authorization {\n"
-    "  users = [\n"
-    "    { user: \"" IT_ADMIN_USER "\", password: \"" IT_ADMIN_PASS "\",\n"
-    "      permissions: { publish: { allow: [\"admin.requests\", \"$SRV.>\"] },\n"
-    "                     subscribe: { allow: [\"_INBOX.>\", \"vault.replies\", \"vault.audit\"] } } }\n"
-    "    { user: \"" IT_AGENT_USER "\", password: \"" IT_AGENT_PASS "\",\n"
-    "      permissions: { publish: { allow: [\"user.requests\"] },\n"
-    "                     subscribe: { allow: [\"_INBOX.>\"] } } }\n"
-    "    { user: \"" IT_VAULT_USER "\", password: \"" IT_VAULT_PASS "\",\n"
-    "      permissions: { publish: { allow: [\"vault.replies\", \"vault.audit\"] },\n"
-    "                     subscribe: { allow: [\"vault.requests\", \"admin.requests\",\n"
-    "                                          \"user.requests\", \"$SRV.>\"] },\n"
-    "                     allow_responses: true } }\n"
-    "  ]\n"
-    "}\n";
+#define NATS_CONF_FMT \
+    "listen: 127.0.0.1:%d\n" \
+    "authorization {\n" \
+    "  users = [\n" \
+    "    { user: \"" IT_ADMIN_USER "\", password: \"" IT_ADMIN_PASS "\",\n" \
+    "      permissions: { publish: { allow: [\"admin.requests\", \"$SRV.>\"] },\n" \
+    "                     subscribe: { allow: [\"_INBOX.>\", \"vault.replies\", \"vault.audit\"] } } }\n" \
+    "    { user: \"" IT_AGENT_USER "\", password: \"" IT_AGENT_PASS "\",\n" \
+    "      permissions: { publish: { allow: [\"user.requests\"] },\n" \
+    "                     subscribe: { allow: [\"_INBOX.>\"] } } }\n" \
+    "    { user: \"" IT_VAULT_USER "\", password: \"" IT_VAULT_PASS "\",\n" \
+    "      permissions: { publish: { allow: [\"vault.replies\", \"vault.audit\"] },\n" \
+    "                     subscribe: { allow: [\"vault.requests\", \"admin.requests\",\n" \
+    "                                          \"user.requests\", \"$SRV.>\"] },\n" \
+    "                     allow_responses: true } }\n" \
+    "    { user: \"" IT_PROBE_USER "\", password: \"" IT_PROBE_PASS "\",\n" \
+    "      permissions: { publish: { allow: [\">\"] }, subscribe: { allow: [\">\"] } } }\n" \
+    "  ]\n" \
+    "}\n"
 
 int it_nats_start(it_nats *n, int port)
 {
@@ -149,7 +151,7 @@ int it_nats_start(it_nats *n, int port)
     snprintf(n->url, sizeof n->url, "nats://127.0.0.1:%d", port);
     snprintf(n->conf, sizeof n->conf, "%s/nats.conf", n->dir);
     snprintf(n->log, sizeof n->log, "%s/nats.log", n->dir);
-    snprintf(text, sizeof text, nats_conf_fmt, port);
+    snprintf(text, sizeof text, NATS_CONF_FMT, port);
     if (write_file(n->conf, text, 0600) != 0)
         return -1;
     const char *argv[] = {NATS_SERVER_BIN, "-c", n->conf, NULL};
@@ -280,16 +282,26 @@ void it_vault_destroy(it_vault *v)
     v->dir[0] = '\0';
 }
 
-void it_vault_dump_log(const it_vault *v)
+static void dump_file(const char *path)
 {
-    FILE *f = fopen(v->log, "r");
+    FILE *f = fopen(path, "r");
     char line[1024];
     if (f == NULL)
         return;
-    fprintf(stderr, "---- %s ----\n", v->log);
+    fprintf(stderr, "---- %s ----\n", path);
     while (fgets(line, sizeof line, f) != NULL)
         fputs(line, stderr);
     fclose(f);
+}
+
+void it_vault_dump_log(const it_vault *v)
+{
+    dump_file(v->log);
+}
+
+void it_nats_dump_log(const it_nats *n)
+{
+    dump_file(n->log);
 }
 
 int it_run(const char *config, char **out, const char *const *args)

@@ -14,6 +14,9 @@
 #define IT_AGENT_PASS "agent-test-pw"
 #define IT_VAULT_USER "vault"
 #define IT_VAULT_PASS "vault-test-pw"
+/* Tests only (not in the example): may publish and subscribe anywhere. */
+#define IT_PROBE_USER "probe"
+#define IT_PROBE_PASS "probe-test-pw"
 
 typedef struct {
     char dir[256];      /* temp dir (config, logs) */
@@ -59,6 +62,7 @@ void it_vault_kill(it_vault *v);
 void it_vault_destroy(it_vault *v);
 /* Prints the service log to stderr (on failure). */
 void it_vault_dump_log(const it_vault *v);
+void it_nats_dump_log(const it_nats *n);
 
 /* Runs the vaultctl binary with args (NULL-terminated) and the given config
  * (prepended as --config), capturing stdout into out (malloc'd, may be NULL).

@@ -578,8 +578,16 @@ static void test_map_full(void **state)
     assert_int_equal(store_commit(t, &e), VC_UNAVAILABLE);
     assert_int_equal(count(fx->s, STORE_META), 0);
 
-    /* Deleting makes room again. */
-    assert_int_equal(del_numbered_range(fx->s, 0, committed / 2), VC_OK);
+    /* Deleting makes room again. In a full map even a delete needs fresh
+     * pages (copy-on-write), so delete one key per transaction; the odd
+     * one that fails goes through once later deletes have freed pages. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (unsigned i = 0; i < committed / 2; i++) {
+            c = del_numbered_range(fx->s, i, i + 1);
+            assert_true(c == VC_OK || c == VC_NOT_FOUND ||
+                        (pass == 0 && c == VC_UNAVAILABLE));
+        }
+    }
     assert_int_equal(count(fx->s, STORE_RECORDS), committed - committed / 2);
     check_numbered(fx->s, 0, 0);
     for (unsigned i = 0; i < committed / 4; i++)
