@@ -60,5 +60,9 @@ run: build
 bench: build
 	@scripts/bench.sh $(BUILD)
 
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
+
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -21,6 +21,12 @@ if [ "${VAULTCTL_SKIP_ASAN:-0}" != 1 ]; then
   [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
 fi
 
+# ---- extra suites (each appends its own block here; sets rc=1 on failure
+# and adds its pass/fail counts to extra_passed / extra_failed) ----
+extra_passed=0
+extra_failed=0
+# ---- end of extra suites ----
+
 count() { grep -E "tests passed, [0-9]+ tests failed out of" "$1" 2>/dev/null | tail -1 |
           sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1 \2/'; }
 read -r f1 t1 <<<"$(count "$build/ctest.log")"
@@ -29,7 +35,7 @@ f2=0; t2=0
 if [ "${VAULTCTL_SKIP_ASAN:-0}" != 1 ]; then
   read -r f2 t2 <<<"$(count "$asan/ctest.log")"; f2=${f2:-0}; t2=${t2:-0}
 fi
-passed=$(( (t1 - f1) + (t2 - f2) )); failed=$(( f1 + f2 ))
+passed=$(( (t1 - f1) + (t2 - f2) + extra_passed )); failed=$(( f1 + f2 + extra_failed ))
 [ "$failed" -eq 0 ] || rc=1
 echo
 echo "summary: $passed passed, $failed failed"

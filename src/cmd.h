@@ -32,5 +32,10 @@ int cmd_keygen(int argc, char **argv);
 int cmd_audit_hash(const char *config_path, int argc, char **argv);
 int cmd_serve(const char *config_path, int argc, char **argv);
 int cmd_request(int argc, char **argv);
+/* Operations commands (cmd_ops.c). */
+int cmd_backup(const char *config_path, int argc, char **argv);  /* backup FILE */
+int cmd_restore(const char *config_path, int argc, char **argv); /* restore [--force] FILE */
+int cmd_rekey(const char *config_path, int argc, char **argv);   /* rekey --new-key FILE */
+int cmd_health(const char *config_path, int argc, char **argv);  /* health: for HEALTHCHECK */
 
 #endif

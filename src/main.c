@@ -20,6 +20,10 @@ static int usage(void)
           "  audit-hash NAME                 the keyed hash logs and audit events show for NAME\n"
           "  request [OPTIONS] SUBJECT OPERATION [KEY [VALUE]]\n"
           "                                  one request over NATS (see vaultctl request --help)\n"
+          "  backup FILE                     consistent hot copy of the store (still encrypted)\n"
+          "  restore [--force] FILE          put a backup in place (service stopped)\n"
+          "  rekey --new-key FILE            re-wrap the data keys under a new master key\n"
+          "  health                          exit 0 if the running service is healthy\n"
           "  version\n",
           stderr);
     return EXIT_USAGE;
@@ -91,6 +95,14 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "get") == 0 || strcmp(cmd, "set") == 0 || strcmp(cmd, "delete") == 0 ||
         strcmp(cmd, "list") == 0 || strcmp(cmd, "rotate") == 0 || strcmp(cmd, "status") == 0)
         return cmd_local(config_path, nargs, args);
+    if (strcmp(cmd, "backup") == 0)
+        return cmd_backup(config_path, nargs, args);
+    if (strcmp(cmd, "restore") == 0)
+        return cmd_restore(config_path, nargs, args);
+    if (strcmp(cmd, "rekey") == 0)
+        return cmd_rekey(config_path, nargs, args);
+    if (strcmp(cmd, "health") == 0)
+        return cmd_health(config_path, nargs, args);
     if (strcmp(cmd, "version") == 0) {
         puts("vaultctl " VAULTCTL_VERSION);
         return EXIT_OK;
