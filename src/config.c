@@ -1104,7 +1104,7 @@ static vc_code apply_env(loader *ld, char *const *envp)
         const setting *s = &settings[i];
         const char *v, *path = NULL, *used = var;
         char *secret = NULL;
-        size_t len;
+        size_t len = 0;
 
         env_name(var, sizeof var, s->name, "");
         v = env_get(envp, var);
