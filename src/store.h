@@ -91,4 +91,34 @@ vc_code store_stat(store *s, store_info *info, vc_err *err);
  * backup, safe while others write; the copy is as encrypted as the store). */
 vc_code store_backup(store *s, const char *path, vc_err *err);
 
+/* Whether a process other than this one has the store in dir open right now.
+ * Every process with an LMDB environment open holds a shared lock on its
+ * lock file, so this is reliable on one host (not across hosts sharing a
+ * network file system). Call it while this process has no store of dir
+ * open: the probe opens and closes the lock file, and closing any
+ * descriptor of a file drops all of this process's locks on it. *busy is
+ * false when dir holds no store. */
+vc_code store_in_use(const char *dir, bool *busy, vc_err *err);
+
+/* Called by store_restore with the directory of a complete, staged copy of
+ * the backup (a store that store_open opens) before it replaces anything;
+ * anything but VC_OK stops the restore with that error. It must close what
+ * it opened there before returning. */
+typedef vc_code (*store_restore_check)(void *arg, const char *staged_dir,
+                                       vc_err *err);
+
+/* Replaces the store in dir (created if missing) with backup_file, a copy
+ * made by store_backup. Refuses:
+ *   - VC_UNAVAILABLE while another process has the store open (stop the
+ *     service first); while restoring it also keeps others from opening it;
+ *   - VC_BAD_REQUEST when the store holds records and force is false, or
+ *     when backup_file is not a store backup (or check refuses it).
+ * The backup is copied into a staging directory inside dir, synced, checked
+ * (store_open, a non-empty META table, then check if not NULL), and renamed
+ * over the data file, then dir is synced: a crash at any moment leaves either
+ * the old store or the restored one, complete. A staging directory left by
+ * a crash is removed by the next restore. */
+vc_code store_restore(const char *dir, const char *backup_file, bool force,
+                      store_restore_check check, void *arg, vc_err *err);
+
 #endif
