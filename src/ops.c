@@ -247,6 +247,16 @@ static json_t *status_storage(const ops_ctx *ctx,
     return st;
 }
 
+/* When the serve loop rotates next (see ops_ctx.rotation_interval_s). */
+static int set_next_rotation(const ops_ctx *ctx, const vault_status_info *info,
+                             json_t *d)
+{
+    if (ctx->rotation_interval_s <= 0)
+        return json_object_set_new(d, "next_rotation", json_null());
+    int64_t base = info->last_rotation > 0 ? info->last_rotation : ctx->started;
+    return set_time(d, "next_rotation", base + ctx->rotation_interval_s);
+}
+
 static vc_code do_status(const ops_ctx *ctx, ops_result *res, vc_err *err)
 {
     vault_status_info info;
@@ -273,6 +283,7 @@ static vc_code do_status(const ops_ctx *ctx, ops_result *res, vc_err *err)
     } else {
         bad |= json_object_set_new(d, "last_rotation", json_null());
     }
+    bad |= set_next_rotation(ctx, &info, d);
     bad |= set_int(d, "uptime_s", (uint64_t)uptime);
     bad |= json_object_set_new(d, "storage", status_storage(ctx, &info));
     if (bad)

@@ -30,6 +30,10 @@ typedef struct {
      * members and must not keep the pointer. Must be thread-safe. */
     void (*status_extra)(void *arg, json_t *status_obj);
     void *status_arg;
+    /* rotation.interval in seconds (0: no scheduled rotation): status shows
+     * next_rotation = (last_rotation, or started if never rotated) +
+     * interval, or null. */
+    int64_t rotation_interval_s;
 } ops_ctx;
 
 typedef struct {
