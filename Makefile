@@ -7,7 +7,7 @@ JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
 # Debian packages the project needs to build, test and run.
-PACKAGES = build-essential cmake pkg-config clang clang-tidy clang-format cppcheck \
+PACKAGES = build-essential cmake pkg-config clang libclang-rt-14-dev clang-tidy clang-format cppcheck \
 	       valgrind libnats-dev libsodium-dev liblmdb-dev libjansson-dev \
 	       libyaml-dev libcmocka-dev nats-server lmdb-utils gnuplot-nox
 

@@ -139,9 +139,11 @@ static json_t *build_request(int argc, char **argv)
         if (as_json) {
             json_error_t jerr;
             value = json_loadb(src, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+            /* Not jerr.text: it quotes the offending token, a piece of
+             * the secret. */
             if (value == NULL)
-                cmd_fail("set: VALUE is not JSON (line %d, column %d): %s", jerr.line,
-                         jerr.column, jerr.text);
+                cmd_fail("set: VALUE is not JSON (line %d, column %d)", jerr.line,
+                         jerr.column);
         } else {
             value = json_stringn(src, len);
             if (value == NULL)

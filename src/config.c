@@ -780,6 +780,13 @@ static vc_code load_rule(loader *ld, yaml_document_t *doc, yaml_node_t *node,
                                "%s:%d: %s: not a valid NATS subject: %s",
                                ld->file, node_line(v), name,
                                quote(q, sizeof q, t, len));
+            /* A pattern that covers reply inboxes or the service API would
+             * make vaultctl answer other clients' replies and $SRV pings. */
+            if (acl_subject_matches(t, "_INBOX.x.y") || acl_subject_matches(t, "$SRV.PING"))
+                return vc_errf(ld->err, VC_CONFIG,
+                               "%s:%d: %s: %s also covers _INBOX.> or $SRV.>; "
+                               "use a narrower subject",
+                               ld->file, node_line(v), name, quote(q, sizeof q, t, len));
             for (size_t j = 0; j < idx; j++)
                 if (strcmp(ld->c->acl[j].subject, t) == 0)
                     return vc_errf(ld->err, VC_CONFIG,

@@ -7,6 +7,15 @@
  * (publishing is thread-safe), so a slow request (a large rotation, a sync
  * on a busy disk) never stalls the others, and concurrent writes meet in the
  * vault's group commit.
+ *
+ * Audit (audit.h): each worker builds one event per request after
+ * ops_handle. best_effort: the event goes on a bounded queue that one
+ * publisher thread empties; required: the worker checks the connection before
+ * executing and publishes the event itself before the reply.
+ *
+ * Logs never hold a value or a key name (a key shows as the first 16 hex
+ * digits of its audit hash), and server URLs are logged with their
+ * user:password@ or token@ hidden.
  */
 #include "service.h"
 
@@ -17,10 +26,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "audit.h"
 #include "discovery.h"
 #include "log.h"
 #include "natsconn.h"
+#include "proto.h"
 
 #define QUEUE_GROUP "vaultctl"
 #define DRAIN_TIMEOUT_MS 30000
@@ -31,7 +43,8 @@ typedef struct job {
     struct job *next;
     natsMsg *msg;
     int endpoint;
-    int64_t arrived_ns;
+    int64_t arrived_ns; /* nats clock, for latency */
+    int64_t arrived_ms; /* wall clock, for the audit event's time */
 } job;
 
 typedef enum { SRV_PING, SRV_INFO, SRV_STATS } srv_kind;
@@ -68,7 +81,80 @@ struct service {
 
     atomic_bool connected;
     atomic_bool closing; /* service_stop is closing the connection */
+
+    /* audit: */
+    bool audit_on;           /* audit.subject is not "" */
+    audit_queue *audit_q;    /* best_effort only */
+    pthread_t audit_thread;
+    bool audit_thread_started;
+    atomic_uint_fast64_t audit_published; /* handed to the connection */
+    atomic_uint_fast64_t audit_failed;    /* publish errors (queue drops are
+                                             counted by the queue) */
+    atomic_uint_fast64_t audit_refused;   /* required: requests not executed */
 };
+
+/* ---- log hygiene -------------------------------------------------------- */
+
+/* Appends len bytes of s at *pos in out (cap bytes); stops quietly at the
+ * end: a shortened URL in a log line is acceptable, an overflow is not. */
+static void put_bytes(char *out, size_t cap, size_t *pos, const char *s, size_t len)
+{
+    while (len-- > 0 && *pos + 1 < cap)
+        out[(*pos)++] = *s++;
+    out[*pos] = '\0';
+}
+
+/* One server URL of len bytes with any user:password@ shown as
+ * user:(password hidden)@ and token@ as (token hidden)@, as `serve --check`
+ * shows them. */
+static void put_redacted(char *out, size_t cap, size_t *pos, const char *u, size_t len)
+{
+    const char *host = u;
+    for (size_t i = 0; i + 2 < len; i++)
+        if (memcmp(u + i, "://", 3) == 0) {
+            host = u + i + 3;
+            break;
+        }
+    size_t hlen = len - (size_t)(host - u), auth = 0;
+    while (auth < hlen && host[auth] != '/')
+        auth++;
+    const char *at = NULL;
+    for (size_t i = 0; i < auth; i++)
+        if (host[i] == '@')
+            at = host + i;
+    if (at == NULL) {
+        put_bytes(out, cap, pos, u, len);
+        return;
+    }
+    const char *colon = memchr(host, ':', (size_t)(at - host));
+    put_bytes(out, cap, pos, u, (size_t)(host - u));
+    if (colon != NULL) {
+        put_bytes(out, cap, pos, host, (size_t)(colon - host));
+        put_bytes(out, cap, pos, ":(password hidden)", 18);
+    } else {
+        put_bytes(out, cap, pos, "(token hidden)", 14);
+    }
+    put_bytes(out, cap, pos, at, len - (size_t)(at - u));
+}
+
+/* urls (one or a comma-separated list, as nats.url allows) with credentials
+ * hidden, for the log: nats.url may hold user:pass@. */
+static void redact_urls(const char *urls, char *out, size_t cap)
+{
+    size_t pos = 0;
+    out[0] = '\0';
+    if (urls == NULL)
+        return;
+    for (const char *p = urls;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
+        put_redacted(out, cap, &pos, p, len);
+        if (comma == NULL)
+            break;
+        put_bytes(out, cap, &pos, ",", 1);
+        p = comma + 1;
+    }
+}
 
 /* ---- connection events ------------------------------------------------ */
 
@@ -84,19 +170,21 @@ static void on_disconnected(natsConnection *nc, void *closure)
 static void on_reconnected(natsConnection *nc, void *closure)
 {
     service *s = closure;
-    char url[256] = "";
+    char url[256] = "", shown[512];
     (void)natsConnection_GetConnectedUrl(nc, url, sizeof url);
+    redact_urls(url, shown, sizeof shown);
     atomic_store(&s->connected, true);
-    log_info("nats: reconnected to %s", url);
+    log_info("nats: reconnected to %s", shown);
 }
 
 static void on_connected(natsConnection *nc, void *closure)
 {
     service *s = closure;
-    char url[256] = "";
+    char url[256] = "", shown[512];
     (void)natsConnection_GetConnectedUrl(nc, url, sizeof url);
+    redact_urls(url, shown, sizeof shown);
     atomic_store(&s->connected, true);
-    log_info("nats: connected to %s", url);
+    log_info("nats: connected to %s", shown);
 }
 
 static void on_closed(natsConnection *nc, void *closure)
@@ -159,16 +247,135 @@ static void publish_reply(service *s, natsMsg *req, const ops_reply *r)
     natsMsg_Destroy(out);
 }
 
+/* ---- audit -------------------------------------------------------------- */
+
+static bool audit_required(const service *s)
+{
+    return s->audit_on && s->cfg->audit_mode == AUDIT_REQUIRED;
+}
+
+/* Whether an event published now reaches the audit subject: the connection
+ * is up. The one place the required-mode gate asks. */
+static bool audit_reachable(service *s)
+{
+    return natsConnection_Status(s->nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
+/* The reply to a request that required mode refuses: unavailable, nothing
+ * executed, nothing echoed (not even the id: the request is not parsed for
+ * the reply). The operation and key hash are read, without executing
+ * anything, so the refusal's own event still says what was refused. */
+static void audit_refusal(service *s, const uint8_t *payload, size_t len, ops_reply *out)
+{
+    proto_request pr;
+    vc_err err;
+
+    memset(out, 0, sizeof *out);
+    out->op = OP_NONE;
+    if (s->ctx.max_request_bytes == 0 || len <= s->ctx.max_request_bytes) {
+        (void)proto_parse(&pr, payload, len, s->ctx.max_value_bytes, &err);
+        out->op = pr.op;
+        if (pr.key != NULL)
+            vault_audit_hash(s->ctx.vault, pr.key, pr.key_len, out->key_hash);
+        proto_request_free(&pr);
+    }
+    out->code = VC_UNAVAILABLE;
+    out->body = proto_error(VC_UNAVAILABLE, "audit log unavailable", NULL, &out->len);
+    (void)snprintf(out->log_msg, sizeof out->log_msg,
+                   "audit subject %s unreachable (NATS not connected): not executed",
+                   s->cfg->audit_subject);
+    atomic_fetch_add(&s->audit_refused, 1);
+}
+
+/* Hands one event to the connection (nats.c buffers it, and keeps it across
+ * a reconnect in its reconnect buffer). */
+static void audit_publish(service *s, const char *event, size_t len)
+{
+    natsStatus st = natsConnection_Publish(s->nc, s->cfg->audit_subject, event, (int)len);
+    if (st == NATS_OK) {
+        atomic_fetch_add(&s->audit_published, 1);
+        return;
+    }
+    uint64_t n = atomic_fetch_add(&s->audit_failed, 1) + 1;
+    /* One line per failure would flood the log exactly when NATS is down. */
+    if (n == 1 || n % 1000 == 0)
+        log_error("audit: event to %s not published: %s (%llu so far)",
+                  s->cfg->audit_subject, natsStatus_GetText(st), (unsigned long long)n);
+}
+
+/* Builds the event of a handled request and publishes it (required) or
+ * queues it for the publisher thread (best_effort). */
+static void audit_emit(service *s, const job *j, const char *subject, const ops_reply *r,
+                       int64_t latency_us)
+{
+    audit_event ev = {
+        .time_ms = j->arrived_ms,
+        .instance = disc_id(s->disc),
+        .subject = subject,
+        .op = r->op,
+        .outcome = r->code,
+        .latency_us = latency_us,
+        .key_hash = r->key_hash,
+    };
+    size_t len = 0;
+    char *event;
+
+    if (!s->audit_on)
+        return;
+    event = audit_event_json(&ev, &len);
+    if (event == NULL) {
+        atomic_fetch_add(&s->audit_failed, 1);
+        log_error("audit: out of memory building an event");
+        return;
+    }
+    if (audit_required(s)) {
+        audit_publish(s, event, len);
+        free(event);
+        return;
+    }
+    if (!audit_queue_push(s->audit_q, event, len)) {
+        uint64_t n = audit_queue_dropped(s->audit_q);
+        if (n == 1 || n % 1000 == 0)
+            log_warn("audit: queue of %zu events full: event dropped (%llu so far)",
+                     s->cfg->audit_buffer, (unsigned long long)n);
+    }
+}
+
+/* best_effort: the one thread that publishes queued events. */
+static void *audit_main(void *arg)
+{
+    service *s = arg;
+    char *event;
+    size_t len;
+
+    while (audit_queue_pop(s->audit_q, &event, &len)) {
+        audit_publish(s, event, len);
+        free(event);
+    }
+    nats_ReleaseThreadMemory();
+    return NULL;
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
 static void handle(service *s, job *j)
 {
     natsMsg *m = j->msg;
     const char *subject = natsMsg_GetSubject(m);
+    const uint8_t *payload = (const uint8_t *)natsMsg_GetData(m);
+    size_t len = (size_t)natsMsg_GetDataLength(m);
     ops_reply r;
 
-    ops_handle(&s->ctx, subject, (const uint8_t *)natsMsg_GetData(m),
-               (size_t)natsMsg_GetDataLength(m), &r);
-    publish_reply(s, m, &r);
+    /* required: never execute what the audit log cannot be told about. */
+    if (audit_required(s) && !audit_reachable(s))
+        audit_refusal(s, payload, len, &r);
+    else
+        ops_handle(&s->ctx, subject, payload, len, &r);
     int64_t ns = nats_NowInNanoSeconds() - j->arrived_ns;
+    /* The event before the reply: in required mode it is handed to the
+     * connection before the requester can learn the outcome. */
+    audit_emit(s, j, subject, &r, ns / 1000);
+    publish_reply(s, m, &r);
     disc_record(s->disc, j->endpoint, ns,
                 r.code == VC_OK ? NULL : vc_code_name(r.code));
     if (r.code == VC_OK)
@@ -209,6 +416,13 @@ static void *worker_main(void *arg)
 
 /* ---- message callbacks -------------------------------------------------- */
 
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Delivery thread: queue the message for a worker and return at once. */
 static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
                        void *closure)
@@ -237,6 +451,7 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
     j->msg = msg;
     j->endpoint = sc->endpoint;
     j->arrived_ns = nats_NowInNanoSeconds();
+    j->arrived_ms = wall_ms();
     pthread_mutex_lock(&s->lock);
     if (s->tail != NULL)
         s->tail->next = j;
@@ -381,6 +596,33 @@ bool service_connected(service *s)
     return s != NULL && atomic_load(&s->connected);
 }
 
+/* status "audit": {"subject","mode","published","dropped","refused"}:
+ * published = handed to the connection; dropped = never handed to it (queue
+ * full or publish error); refused = requests not executed in required mode
+ * because the connection was down. */
+static json_t *audit_status(service *s)
+{
+    json_t *a = json_object();
+    uint64_t dropped = atomic_load(&s->audit_failed);
+
+    if (a == NULL)
+        return NULL;
+    if (s->audit_q != NULL)
+        dropped += audit_queue_dropped(s->audit_q);
+    json_object_set_new(a, "subject", json_string(s->audit_on ? s->cfg->audit_subject : ""));
+    json_object_set_new(a, "mode", json_string(!s->audit_on ? "off"
+                                               : audit_required(s) ? "required"
+                                                                   : "best_effort"));
+    json_object_set_new(a, "published",
+                        json_integer((json_int_t)atomic_load(&s->audit_published)));
+    json_object_set_new(a, "dropped", json_integer((json_int_t)dropped));
+    json_object_set_new(a, "refused",
+                        json_integer((json_int_t)atomic_load(&s->audit_refused)));
+    if (s->audit_q != NULL)
+        json_object_set_new(a, "queued", json_integer((json_int_t)audit_queue_length(s->audit_q)));
+    return a;
+}
+
 /* ops_ctx.status_extra: the service's own fields in a status reply. */
 static void service_status_extra(void *svc, json_t *o)
 {
@@ -393,12 +635,38 @@ static void service_status_extra(void *svc, json_t *o)
                                                                      : "disconnected"));
     json_object_set_new(o, "requests", json_integer((json_int_t)requests));
     json_object_set_new(o, "errors", json_integer((json_int_t)errors));
+    json_object_set_new(o, "audit", audit_status(s));
+}
+
+/* Audit set-up: off, best_effort (queue + publisher thread) or required
+ * (workers publish themselves). */
+static vc_code audit_start(service *s, vc_err *err)
+{
+    const config *c = s->cfg;
+
+    s->audit_on = c->audit_subject != NULL && c->audit_subject[0] != '\0';
+    if (!s->audit_on) {
+        log_info("audit: off (audit.subject is empty)");
+        return VC_OK;
+    }
+    if (c->audit_mode == AUDIT_BEST_EFFORT) {
+        s->audit_q = audit_queue_create(c->audit_buffer);
+        if (s->audit_q == NULL)
+            return vc_errf(err, VC_INTERNAL, "out of memory for the audit queue");
+        if (pthread_create(&s->audit_thread, NULL, audit_main, s) != 0)
+            return vc_errf(err, VC_INTERNAL, "cannot start the audit thread");
+        s->audit_thread_started = true;
+    }
+    log_info("audit: events on %s, mode %s", c->audit_subject,
+             c->audit_mode == AUDIT_REQUIRED ? "required" : "best_effort");
+    return VC_OK;
 }
 
 vc_code service_start(service **out, const config *cfg, const ops_ctx *ctx,
                       vc_err *err)
 {
     service *s = calloc(1, sizeof *s);
+    char shown[1024];
     natsStatus st;
     vc_code rc;
 
@@ -437,14 +705,20 @@ vc_code service_start(service **out, const config *cfg, const ops_ctx *ctx,
     rc = build_options(s, err);
     if (rc != VC_OK)
         goto fail;
+    redact_urls(cfg->nats_url, shown, sizeof shown);
     st = natsConnection_Connect(&s->nc, s->opts);
     if (st == NATS_NOT_YET_CONNECTED) {
-        log_warn("nats: %s not reachable yet; retrying in the background", cfg->nats_url);
+        log_warn("nats: %s not reachable yet; retrying in the background", shown);
     } else if (st != NATS_OK) {
-        rc = vc_errf(err, VC_CONFIG, "nats: cannot connect to %s: %s (%s)", cfg->nats_url,
-                     natsStatus_GetText(st), nats_GetLastError(NULL));
+        rc = vc_errf(err, VC_CONFIG, "nats: cannot connect to %s: %s", shown,
+                     natsStatus_GetText(st));
         goto fail;
     }
+
+    /* The audit publisher before the subscriptions, so no event waits. */
+    rc = audit_start(s, err);
+    if (rc != VC_OK)
+        goto fail;
 
     rc = subscribe_one(s, cfg->subject_request, err);
     for (size_t i = 0; rc == VC_OK && i < cfg->acl_count; i++)
@@ -489,7 +763,14 @@ void service_stop(service *s)
     for (int i = 0; i < s->nworkers; i++)
         pthread_join(s->workers[i], NULL);
 
-    /* 3. Flush the replies and close. */
+    /* 3. Publish the audit events still queued (workers are done, so none
+     * comes after the close). */
+    if (s->audit_q != NULL)
+        audit_queue_close(s->audit_q);
+    if (s->audit_thread_started)
+        pthread_join(s->audit_thread, NULL);
+
+    /* 4. Flush the replies and events, and close. */
     if (s->nc != NULL) {
         (void)natsConnection_FlushTimeout(s->nc, 5000);
         atomic_store(&s->closing, true);
@@ -502,6 +783,7 @@ void service_stop(service *s)
     natsConnection_Destroy(s->nc);
     natsOptions_Destroy(s->opts);
     disc_free(s->disc);
+    audit_queue_free(s->audit_q);
     free(s->subs);
     free(s->sub_ctxs);
     free(s->workers);

@@ -517,6 +517,10 @@ static void test_err_bad_subject(void **state)
                "t.yaml:2: acl[0].subject: must not be empty", NULL);
     expect_err(SEED "  - subject: admin.requests\n    operations: [get]\n",
                "t.yaml:15: acl[2].subject: acl[0] already has subject", NULL);
+    expect_err("acl:\n  - subject: \">\"\n    operations: [get]\n",
+               "t.yaml:2: acl[0].subject: \">\" also covers _INBOX.> or $SRV.>", NULL);
+    expect_err("acl:\n  - subject: \"*.*\"\n    operations: [get]\n",
+               "t.yaml:2: acl[0].subject: ", "also covers");
     expect_err("subjects:\n  request: \"a b\"\n",
                "t.yaml:2: subjects.request: not a valid NATS subject", NULL);
     expect_err("subjects:\n  reply: \"vault.*\"\n",

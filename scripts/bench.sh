@@ -1,0 +1,320 @@
+#!/usr/bin/env bash
+# scripts/bench.sh BUILD_DIR - `make bench`: vaultctl against the request/reply
+# floor (bench_echo) and against JetStream KV with encryption at rest, all on
+# one private nats-server, in one run of at most 5 minutes.
+#
+# Writes a markdown report to stdout and bench/results.md, and a chart of
+# throughput against requests in flight to bench/throughput.png (gnuplot).
+# Everything it starts (nats-server, vaultctl serve, bench_echo) and its temp
+# dir are removed on exit, also on Ctrl-C.
+#
+# Knobs (environment): BENCH_SECONDS (measured seconds per run, 2),
+# BENCH_WARMUP (0.5), BENCH_KEYS (secrets preloaded, 100000), BENCH_WORKERS
+# (service.workers of vaultctl and bench_echo, 64), BENCH_CONNS (client
+# connections, 4), BENCH_WINDOWS ("1 4 16 64 256"), BENCH_VALUE_BYTES (64).
+set -euo pipefail
+
+BUILD=${1:-build}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+SECS=${BENCH_SECONDS:-2}
+WARM=${BENCH_WARMUP:-0.5}
+KEYS=${BENCH_KEYS:-100000}
+WORKERS=${BENCH_WORKERS:-64}
+CONNS=${BENCH_CONNS:-4}
+WINDOWS=${BENCH_WINDOWS:-"1 4 16 64 256"}
+VBYTES=${BENCH_VALUE_BYTES:-64}
+BUDGET_S=300
+RESULTS_MD=$ROOT/bench/results.md
+CHART=$ROOT/bench/throughput.png
+
+die() { echo "bench: $*" >&2; exit 1; }
+say() { echo "bench: $*" >&2; }
+
+for b in vaultctl bench_load bench_echo bench_startup bench_rotate; do
+    [ -x "$BUILD/$b" ] || die "$BUILD/$b missing (build first: make build)"
+done
+for t in /usr/sbin/nats-server mdb_stat gnuplot timeout; do
+    command -v "$t" >/dev/null || die "$t not found (make deps)"
+done
+
+TMP=$(mktemp -d /tmp/vaultctl-bench-XXXXXX)
+NATS_PID="" VAULT_PID="" ECHO_PID=""
+T_START=$(date +%s)
+
+stop_pid() { # pid: SIGTERM, wait up to 10 s, then SIGKILL
+    local pid=$1 i
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for i in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+    stop_pid "$ECHO_PID"
+    stop_pid "$VAULT_PID"
+    stop_pid "$NATS_PID"
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+elapsed() { echo $(($(date +%s) - T_START)); }
+
+# ---- nats-server with JetStream, encrypted at rest --------------------------
+PORT=$("$BUILD/bench_startup" --free-port)
+URL=nats://127.0.0.1:$PORT
+JS_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+cat >"$TMP/nats.conf" <<EOF
+listen: 127.0.0.1:$PORT
+jetstream {
+  store_dir: "$TMP/js"
+  cipher: chachapoly
+  key: "$JS_KEY"
+}
+EOF
+chmod 600 "$TMP/nats.conf"
+/usr/sbin/nats-server -c "$TMP/nats.conf" >"$TMP/nats.log" 2>&1 &
+NATS_PID=$!
+for i in $(seq 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
+    kill -0 "$NATS_PID" 2>/dev/null || { cat "$TMP/nats.log" >&2; die "nats-server did not start"; }
+    sleep 0.05
+done
+grep -q "cipher" "$TMP/nats.log" || say "note: nats-server log does not mention the cipher"
+
+# ---- vaultctl serve -------------------------------------------------------
+"$BUILD/vaultctl" keygen >"$TMP/master.key"
+chmod 600 "$TMP/master.key"
+cat >"$TMP/config.yaml" <<EOF
+nats:
+  url: $URL
+encryption:
+  master_key: $TMP/master.key
+storage:
+  path: $TMP/data
+subjects:
+  request: vault.requests
+  reply: vault.replies
+acl:
+  - subject: bench.requests
+    operations: [get, set, delete, list, rotate, status]
+service:
+  workers: $WORKERS
+EOF
+export VAULTCTL_LOG_LEVEL=warn
+"$BUILD/vaultctl" serve --config "$TMP/config.yaml" >"$TMP/vault.log" 2>&1 &
+VAULT_PID=$!
+"$BUILD/bench_startup" --url "$URL" --wait '$SRV.PING.vaultctl' ||
+    { cat "$TMP/vault.log" >&2; die "vaultctl serve did not answer"; }
+
+"$BUILD/bench_echo" --url "$URL" --subject echo.requests --workers "$WORKERS" >"$TMP/echo.log" 2>&1 &
+ECHO_PID=$!
+"$BUILD/bench_startup" --url "$URL" --wait echo.requests ||
+    { cat "$TMP/echo.log" >&2; die "bench_echo did not answer"; }
+
+# ---- helpers ----------------------------------------------------------------
+RES=$TMP/results.txt
+: >"$RES"
+field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1" | head -1; }
+lookup() { grep "^$1 " "$RES" | head -1 || true; } # label -> RESULT line
+
+# run LABEL TARGET OP WINDOW [extra bench_load args]
+run() {
+    local label=$1 target=$2 op=$3 w=$4 subject=bench.requests line
+    shift 4
+    [ "$target" = echo ] && subject=echo.requests
+    line=$(timeout 120 "$BUILD/bench_load" --url "$URL" --target "$target" --op "$op" \
+        --window "$w" --conns "$CONNS" --seconds "$SECS" --warmup "$WARM" --keys "$KEYS" \
+        --value-bytes "$VBYTES" --subject "$subject" "$@" 2>>"$TMP/load.err" |
+        grep '^RESULT' || true)
+    [ -n "$line" ] || line="RESULT target=$target op=$op window=$w ok=0 errors=1 rps=0 p50_us=0 p99_us=0 p999_us=0"
+    echo "$label $line" >>"$RES"
+    say "$(printf '%-14s %8s req/s  p50 %8s us  p99 %8s us  errors %s' "$label" \
+        "$(field "$line" rps)" "$(field "$line" p50_us)" "$(field "$line" p99_us)" \
+        "$(field "$line" errors)")"
+}
+
+txn_id() { mdb_stat -e "$TMP/data" 2>/dev/null | awk '/Last transaction ID/ {print $4}'; }
+rss_kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# ---- disk: cost of one sync ---------------------------------------------------
+dd_out=$(dd if=/dev/zero of="$TMP/sync.probe" bs=4k count=200 oflag=dsync 2>&1 | tail -1)
+rm -f "$TMP/sync.probe"
+SYNC_US=$(awk '{for (i = 1; i <= NF; i++) if ($i == "s,") print int($(i-1) * 1e6 / 200)}' <<<"$dd_out")
+say "disk: one 4 KiB write + sync ~ ${SYNC_US:-?} us"
+
+# ---- preload ------------------------------------------------------------------
+say "preloading $KEYS secrets into vaultctl and JetStream KV"
+T0=$(txn_id)
+PRE_V=$(timeout 200 "$BUILD/bench_load" --url "$URL" --target vault --op preload --window 256 \
+    --conns "$CONNS" --keys "$KEYS" --value-bytes "$VBYTES" --subject bench.requests | grep '^RESULT') ||
+    die "vault preload failed"
+T1=$(txn_id)
+PRE_K=$(timeout 200 "$BUILD/bench_load" --url "$URL" --target kv --op preload --window 256 \
+    --conns "$CONNS" --keys "$KEYS" --value-bytes "$VBYTES" | grep '^RESULT') ||
+    die "KV preload failed"
+say "preload: vaultctl $(field "$PRE_V" rps)/s in $(field "$PRE_V" seconds) s ($((T1 - T0)) transactions), KV $(field "$PRE_K" rps)/s"
+echo "preload-vault $PRE_V txns=$((T1 - T0))" >>"$RES"
+echo "preload-kv $PRE_K" >>"$RES"
+sleep 1 # let the service settle before sampling memory
+RSS_LOADED=$(rss_kib "$VAULT_PID" VmRSS)
+
+# ---- throughput against requests in flight --------------------------------------
+say "curves: requests in flight $WINDOWS"
+declare -A BATCH
+for w in $WINDOWS; do
+    run "echo@$w" echo get "$w"
+    run "get@$w" vault get "$w"
+    a=$(txn_id)
+    run "set@$w" vault set "$w"
+    b=$(txn_id)
+    total=$(field "$(lookup "set@$w")" total)
+    BATCH[$w]=$(awk -v n="${total:-0}" -v t=$((b - a)) 'BEGIN {printf "%.1f", (t > 0 ? n / t : 0)}')
+    run "kvget@$w" kv get "$w"
+    run "kvput@$w" kv set "$w"
+done
+run "mix@64" vault mix 64
+run "list@64" vault list 64
+run "echoset@64" echo set 64
+run "kvapi-get@1" kv get 1 --api
+run "kvapi-get@64" kv get 64 --api
+run "kvapi-put@64" kv set 64 --api
+
+# ---- rotation of the service's 100,000 records, over NATS -------------------------
+ROT_SVC=""
+if [ "$(elapsed)" -lt $((BUDGET_S - 90)) ]; then
+    t0=$(date +%s.%N)
+    out=$("$BUILD/vaultctl" request --server "$URL" --timeout 120 bench.requests rotate 2>&1 || true)
+    t1=$(date +%s.%N)
+    if grep -q success <<<"$out"; then
+        ROT_SVC=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}')
+        say "rotate over NATS, $KEYS records: $ROT_SVC s"
+    else
+        say "rotate over NATS failed: $out"
+    fi
+fi
+RSS_PEAK=$(rss_kib "$VAULT_PID" VmHWM)
+
+# ---- start-up: exec to $SRV.PING, on the loaded store ------------------------------
+stop_pid "$VAULT_PID"
+VAULT_PID=""
+STARTUP=$("$BUILD/bench_startup" --url "$URL" --runs 5 --log "$TMP/vault.log" -- \
+    "$BUILD/vaultctl" serve --config "$TMP/config.yaml" | grep '^RESULT' || true)
+say "start-up: $STARTUP"
+stop_pid "$ECHO_PID"
+ECHO_PID=""
+stop_pid "$NATS_PID"
+NATS_PID=""
+
+# ---- rotation with bench_rotate -------------------------------------------------
+declare -A ROT
+for n in 1000 10000 100000; do
+    if [ "$(elapsed)" -gt $((BUDGET_S - 60)) ]; then
+        say "skipping rotation of $n: time budget"
+        continue
+    fi
+    line=$(timeout 120 "$BUILD/bench_rotate" "$n" || true)
+    ROT[$n]=$(sed -n 's/.*: \([0-9.]*\) s .*/\1/p' <<<"$line")
+    say "${line:-bench_rotate $n failed}"
+done
+
+# ---- report ----------------------------------------------------------------------
+r() { field "$(lookup "$1")" "$2"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b + 0 > 0 && a != "") printf "%.2f", a / b; else printf "-"}'; }
+verdict() { # value op limit
+    awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
+        if (v == "" || v == "-") { print "n/a"; exit }
+        ok = (op == ">=") ? (v + 0 >= l + 0) : (v + 0 <= l + 0)
+        print ok ? "met" : "**short**" }'
+}
+mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
+
+G64=$(r get@64 rps) E64=$(r echo@64 rps) S64=$(r set@64 rps) ES64=$(r echoset@64 rps)
+KG64=$(r kvget@64 rps) KP64=$(r kvput@64 rps)
+GP1=$(r get@1 p50_us) EP1=$(r echo@1 p50_us) KP1=$(r kvget@1 p50_us)
+R_GE=$(ratio "$G64" "$E64") R_SE=$(ratio "$S64" "$E64") R_GK=$(ratio "$G64" "$KG64")
+R_SK=$(ratio "$S64" "$KP64") R_P1=$(ratio "$GP1" "$EP1")
+STARTUP_MS=$(field "$STARTUP" startup_ms_median)
+RSS_MIB=$(mib "${RSS_LOADED:-0}")
+
+{
+    echo "# vaultctl benchmark"
+    echo
+    echo "Generated by \`make bench\` (scripts/bench.sh) on $(date -u +%Y-%m-%dT%H:%M:%SZ)," \
+        "$(nproc) CPUs, $(uname -r). One nats-server 2.9 on loopback (JetStream file store," \
+        "chachapoly at rest), vaultctl and bench_echo with $WORKERS workers and one connection" \
+        "each, the load from $CONNS client connections (bench/bench_load.c), $KEYS secrets of" \
+        "$VBYTES bytes, ${SECS} s measured per point after ${WARM} s warm-up." \
+        "Disk: one 4 KiB write + sync ~ ${SYNC_US:-?} us. Load average at the end:" \
+        "$(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)."
+    echo
+    echo "## Targets"
+    echo
+    echo "| measure | vaultctl | reference | ratio | target | result |"
+    echo "|---|---:|---:|---:|---|---|"
+    echo "| get, 64 in flight (req/s) | $G64 | echo $E64 | $R_GE | >= 0.8 x echo | $(verdict "$R_GE" ">=" 0.8) |"
+    echo "| get p50, 1 in flight (us) | $GP1 | echo $EP1 | $R_P1 | <= 1.3 x echo | $(verdict "$R_P1" "<=" 1.3) |"
+    echo "| set, 64 in flight, synced (req/s) | $S64 | echo $E64 | $R_SE | >= 0.5 x echo | $(verdict "$R_SE" ">=" 0.5) |"
+    echo "| get vs KV direct get, 64 in flight | $G64 | KV $KG64 | $R_GK | >= 0.5 x KV | $(verdict "$R_GK" ">=" 0.5) |"
+    echo "| set vs KV put, 64 in flight | $S64 | KV $KP64 | $R_SK | >= 0.6 x KV | $(verdict "$R_SK" ">=" 0.6) |"
+    echo "| rotation of 100,000 records (s) | ${ROT[100000]:--} | over NATS: ${ROT_SVC:--} | | <= 3 s | $(verdict "${ROT[100000]:-}" "<=" 3) |"
+    echo "| resident memory, $KEYS secrets (MiB) | $RSS_MIB | peak $(mib "${RSS_PEAK:-0}") | | <= 64 MiB | $(verdict "$RSS_MIB" "<=" 64) |"
+    echo "| start-up, exec to \$SRV.PING (ms, median of 5) | ${STARTUP_MS:--} | $(field "$STARTUP" min)-$(field "$STARTUP" max) | | <= 100 ms | $(verdict "${STARTUP_MS:-}" "<=" 100) |"
+    echo
+    echo "## Every run"
+    echo
+    echo "| run | req/s | p50 us | p99 us | p99.9 us | errors | set batch (writes per LMDB txn) |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    while read -r label line; do
+        case $label in preload-*) continue ;; esac
+        w=${label#*@}
+        b="";
+        case $label in set@*) b=${BATCH[$w]:-} ;; esac
+        echo "| $label | $(field " $line" rps) | $(field " $line" p50_us) | $(field " $line" p99_us) | $(field " $line" p999_us) | $(field " $line" errors) | $b |"
+    done <"$RES"
+    echo
+    echo "echo = bench_echo answering the get payload (echoset: the set payload)." \
+        "kvget/kvput = JetStream KV through the same pipelined client, on the wire what" \
+        "kvStore_Get (direct get) and kvStore_Put/js_PublishAsync send; kvapi-* = the nats.c" \
+        "kvStore_Get/kvStore_Put calls themselves, one thread per request in flight." \
+        "KV puts are acknowledged before any fsync (JetStream syncs every 2 min by default);" \
+        "every vaultctl set is answered after its LMDB commit and sync."
+    echo
+    echo "Preload: vaultctl $(field "$PRE_V" rps) sets/s ($KEYS sets in $(field "$PRE_V" seconds) s," \
+        "$(awk -v n="$KEYS" -v t=$((T1 - T0)) 'BEGIN {printf "%.1f", (t > 0 ? n / t : 0)}') writes per" \
+        "transaction at 256 in flight); KV $(field "$PRE_K" rps) puts/s."
+    echo "Rotation (bench_rotate, vault API, no NATS): 1,000: ${ROT[1000]:--} s;" \
+        "10,000: ${ROT[10000]:--} s; 100,000: ${ROT[100000]:--} s."
+    echo
+    echo "![throughput against requests in flight](throughput.png)"
+} >"$TMP/results.md"
+
+# ---- chart -----------------------------------------------------------------------------
+for w in $WINDOWS; do
+    echo "$w $(r "echo@$w" rps) $(r "get@$w" rps) $(r "set@$w" rps) $(r "kvget@$w" rps) $(r "kvput@$w" rps)"
+done >"$TMP/curve.dat"
+gnuplot <<EOF 2>>"$TMP/gnuplot.err" || say "gnuplot failed: $(cat "$TMP/gnuplot.err")"
+set terminal pngcairo size 900,560 font "sans,10"
+set output "$TMP/throughput.png"
+set title "Throughput against requests in flight ($(nproc) CPUs, loopback)"
+set xlabel "requests in flight"
+set ylabel "requests per second"
+set logscale x 2
+set xtics ($(echo $WINDOWS | sed 's/\([0-9]\+\)/"\1" \1/g; s/ "/, "/g'))
+set grid
+set key top left
+set yrange [0:*]
+plot "$TMP/curve.dat" using 1:2 with linespoints lw 2 title "echo (request/reply floor)", \
+     "" using 1:3 with linespoints lw 2 title "vaultctl get", \
+     "" using 1:4 with linespoints lw 2 title "vaultctl set (synced)", \
+     "" using 1:5 with linespoints lw 2 dt 2 title "JetStream KV get", \
+     "" using 1:6 with linespoints lw 2 dt 2 title "JetStream KV put (not synced)"
+EOF
+[ -f "$TMP/throughput.png" ] && cp "$TMP/throughput.png" "$CHART"
+cp "$TMP/results.md" "$RESULTS_MD"
+cat "$TMP/results.md"
+say "done in $(elapsed) s: $RESULTS_MD, $CHART"
