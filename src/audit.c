@@ -11,7 +11,7 @@
 struct audit_queue {
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    char **events;  /* ring of capacity slots */
+    char **events; /* ring of capacity slots */
     size_t *lens;
     size_t capacity, head, count;
     bool closed;
@@ -32,8 +32,7 @@ void audit_time(int64_t unix_ms, char out[32])
         sec--;
     }
     time_t t = (time_t)sec;
-    if (gmtime_r(&t, &tm) == NULL ||
-        strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+    if (gmtime_r(&t, &tm) == NULL || strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
         (void)snprintf(out, 32, "1970-01-01T00:00:00.000Z");
         return;
     }

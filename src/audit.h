@@ -65,17 +65,17 @@
 #include "err.h"
 #include "op.h"
 
-#define AUDIT_EVENT_TYPE "vaultctl.audit.v1"
+#define AUDIT_EVENT_TYPE  "vaultctl.audit.v1"
 #define AUDIT_HMAC_PREFIX "hmac-sha256:"
 
 typedef struct {
-    int64_t time_ms;        /* arrival, unix milliseconds */
-    const char *instance;   /* service instance id; NULL: omitted */
-    const char *subject;    /* arrival subject; NULL: "" */
-    vc_op op;               /* OP_NONE: "unknown" */
-    vc_code outcome;        /* VC_OK: "success", else vc_code_name() */
+    int64_t time_ms;      /* arrival, unix milliseconds */
+    const char *instance; /* service instance id; NULL: omitted */
+    const char *subject;  /* arrival subject; NULL: "" */
+    vc_op op;             /* OP_NONE: "unknown" */
+    vc_code outcome;      /* VC_OK: "success", else vc_code_name() */
     int64_t latency_us;
-    const char *key_hash;   /* 64 hex digits; NULL or "": no key_hmac field */
+    const char *key_hash; /* 64 hex digits; NULL or "": no key_hmac field */
 } audit_event;
 
 /* Formats unix milliseconds as RFC 3339 UTC with milliseconds

@@ -38,8 +38,8 @@
 
 #include "harness.h"
 
-#define SECRET "S3cr3t-V4lue-never-in-audit"
-#define KEY "audit/db-password"
+#define SECRET    "S3cr3t-V4lue-never-in-audit"
+#define KEY       "audit/db-password"
 #define CALLER_ID "caller-id-4242"
 
 static it_nats nats;
@@ -290,11 +290,14 @@ static void test_event_per_request(void **state)
     (void)state;
     static const audited reqs[] = {
         {&admin, "admin.requests",
-         "{\"operation\":\"set\",\"key\":\"" KEY "\",\"value\":{\"pw\":\"" SECRET "\"},\"id\":\"" CALLER_ID "\"}",
+         "{\"operation\":\"set\",\"key\":\"" KEY "\",\"value\":{\"pw\":\"" SECRET
+         "\"},\"id\":\"" CALLER_ID "\"}",
          "set", "success", KEY},
-        {&admin, "admin.requests", "{\"operation\":\"get\",\"key\":\"" KEY "\",\"id\":\"" CALLER_ID "\"}",
-         "get", "success", KEY},
-        {&agent, "user.requests", "{\"operation\":\"get\",\"key\":\"" KEY "\"}", "get", "success", KEY},
+        {&admin, "admin.requests",
+         "{\"operation\":\"get\",\"key\":\"" KEY "\",\"id\":\"" CALLER_ID "\"}", "get", "success",
+         KEY},
+        {&agent, "user.requests", "{\"operation\":\"get\",\"key\":\"" KEY "\"}", "get", "success",
+         KEY},
         {&agent, "user.requests", "{\"operation\":\"delete\",\"key\":\"" KEY "\"}", "delete",
          "access_denied", KEY},
         {&agent, "user.requests",
@@ -302,16 +305,16 @@ static void test_event_per_request(void **state)
          "access_denied", KEY},
         {&admin, "admin.requests", "{\"operation\":\"get\",\"key\":\"audit/missing\"}", "get",
          "not_found", "audit/missing"},
-        {&admin, "admin.requests", "{\"operation\":\"list\",\"prefix\":\"audit/\"}", "list", "success",
-         NULL},
+        {&admin, "admin.requests", "{\"operation\":\"list\",\"prefix\":\"audit/\"}", "list",
+         "success", NULL},
         {&admin, "admin.requests", "{\"operation\":\"status\"}", "status", "success", NULL},
         {&admin, "admin.requests", "not json " SECRET, "unknown", "bad_request", NULL},
-        {&admin, "admin.requests", "{\"operation\":\"explode\",\"id\":\"" CALLER_ID "\"}", "unknown",
-         "unknown_operation", NULL},
-        {&admin, "admin.requests",
-         "{\"operation\":\"set\",\"key\":\"" KEY "\",\"value\":null}", "set", "bad_request", KEY},
-        {&admin, "admin.requests", "{\"operation\":\"delete\",\"key\":\"" KEY "\"}", "delete", "success",
-         KEY},
+        {&admin, "admin.requests", "{\"operation\":\"explode\",\"id\":\"" CALLER_ID "\"}",
+         "unknown", "unknown_operation", NULL},
+        {&admin, "admin.requests", "{\"operation\":\"set\",\"key\":\"" KEY "\",\"value\":null}",
+         "set", "bad_request", KEY},
+        {&admin, "admin.requests", "{\"operation\":\"delete\",\"key\":\"" KEY "\"}", "delete",
+         "success", KEY},
     };
     enum { N = sizeof reqs / sizeof reqs[0] };
     natsSubscription *sub = audit_sub(admin);
@@ -453,8 +456,8 @@ static void test_tiny_buffer_drops(void **state)
     int errors = 0;
     long long received = 0;
 
-    req_expect(admin, "admin.requests", "{\"operation\":\"set\",\"key\":\"burst/k\",\"value\":\"" SECRET "\"}",
-               NULL);
+    req_expect(admin, "admin.requests",
+               "{\"operation\":\"set\",\"key\":\"burst/k\",\"value\":\"" SECRET "\"}", NULL);
     for (int c = 0; c < BURST_CLIENTS; c++) {
         args[c] = (burst_arg){0};
         assert_int_equal(pthread_create(&th[c], NULL, burst_client, &args[c]), 0);
@@ -479,8 +482,9 @@ static void test_tiny_buffer_drops(void **state)
         json_decref(ev);
     }
     natsSubscription_Destroy(sub);
-    fprintf(stderr, "tiny buffer: %lld requests, %lld events published, %lld dropped, "
-                    "%lld received (incl. the status request's)\n",
+    fprintf(stderr,
+            "tiny buffer: %lld requests, %lld events published, %lld dropped, "
+            "%lld received (incl. the status request's)\n",
             requests, published, dropped, received);
     assert_int_equal(requests, 1 + BURST_CLIENTS * BURST_EACH);
     /* Every event is accounted for: published or counted as dropped. */
@@ -597,8 +601,8 @@ static void test_required_gate(void **state)
 
     /* The very first requests after the reconnect work. */
     st = status_data(admin);
-    req_expect(admin, "admin.requests", "{\"operation\":\"set\",\"key\":\"after/reconnect\",\"value\":1}",
-               NULL);
+    req_expect(admin, "admin.requests",
+               "{\"operation\":\"set\",\"key\":\"after/reconnect\",\"value\":1}", NULL);
     long long r1 = json_integer_value(json_object_get(st, "requests"));
     long long refused = audit_counter(st, "refused") - f0;
     json_decref(st);
@@ -610,8 +614,9 @@ static void test_required_gate(void **state)
     json_decref(r);
 
     long long handled = r1 - r0 - 1; /* minus the first status request */
-    fprintf(stderr, "required gate: %d writes sent, %lld reached the service, %lld executed, "
-                    "%lld refused as unavailable\n",
+    fprintf(stderr,
+            "required gate: %d writes sent, %lld reached the service, %lld executed, "
+            "%lld refused as unavailable\n",
             N, handled, stored, refused);
     /* Each handled write was executed or refused, never both. */
     assert_int_equal(stored + refused, handled);
@@ -676,7 +681,8 @@ int main(void)
 
     if (getenv("IT_FILTER") != NULL)
         cmocka_set_test_filter(getenv("IT_FILTER"));
-    failed += cmocka_run_group_tests_name("audit best_effort", best_effort, setup_default, stop_all);
+    failed +=
+        cmocka_run_group_tests_name("audit best_effort", best_effort, setup_default, stop_all);
     failed += cmocka_run_group_tests_name("audit tiny buffer", tiny, setup_tiny, stop_all);
     failed += cmocka_run_group_tests_name("audit required", required, setup_required, stop_all);
     failed += cmocka_run_group_tests_name("audit off", off, setup_off, stop_all);

@@ -165,6 +165,7 @@ static void check_error(const char *payload, const char *code, const char *num)
     assert_int_equal(natsMsgHeader_Get(m, "Nats-Service-Error-Code", &hv), NATS_OK);
     assert_string_equal(hv, num);
     assert_int_equal(natsMsgHeader_Get(m, "Nats-Service-Error", &hv), NATS_OK);
+    assert_string_equal(hv, json_string_value(json_object_get(r, "message")));
     natsMsg_Destroy(m);
     json_decref(r);
 }
@@ -332,6 +333,28 @@ static void test_discovery(void **state)
     json_t *r = req(admin, subj, "");
     assert_string_equal(json_string_value(json_object_get(r, "id")), id);
     json_decref(r);
+}
+
+/* The running service allows no core dump (they would hold key material). */
+static void test_no_core_dumps(void **state)
+{
+    (void)state;
+    char path[64], line[256];
+    bool seen = false;
+    snprintf(path, sizeof path, "/proc/%d/limits", (int)vault.pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "Max core file size", 18) == 0) {
+            char soft[32], hard[32];
+            assert_int_equal(sscanf(line + 18, "%31s %31s", soft, hard), 2);
+            assert_string_equal(soft, "0");
+            assert_string_equal(hard, "0");
+            seen = true;
+        }
+    }
+    fclose(f);
+    assert_true(seen);
 }
 
 static void test_restart_keeps_data(void **state)
@@ -512,6 +535,7 @@ int main(void)
         cmocka_unit_test(test_server_permissions),
         cmocka_unit_test(test_reply_subject_fallback),
         cmocka_unit_test(test_discovery),
+        cmocka_unit_test(test_no_core_dumps),
         cmocka_unit_test(test_restart_keeps_data),
         cmocka_unit_test(test_sigterm_drains),
         cmocka_unit_test(test_nats_restart),

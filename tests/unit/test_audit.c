@@ -75,12 +75,11 @@ static void test_event_exact(void **state)
     char *s = audit_event_json(&ev, &len);
     assert_non_null(s);
     assert_int_equal(len, strlen(s));
-    assert_string_equal(
-        s, "{\"type\":\"vaultctl.audit.v1\",\"time\":\"2025-11-28T13:16:47.123Z\","
-           "\"instance\":\"AbCdEfGhIjKlMnOpQrStUv\",\"subject\":\"admin.requests\","
-           "\"operation\":\"get\",\"outcome\":\"success\",\"latency_us\":153,"
-           "\"key_hmac\":\"hmac-sha256:"
-           "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"}");
+    assert_string_equal(s, "{\"type\":\"vaultctl.audit.v1\",\"time\":\"2025-11-28T13:16:47.123Z\","
+                           "\"instance\":\"AbCdEfGhIjKlMnOpQrStUv\",\"subject\":\"admin.requests\","
+                           "\"operation\":\"get\",\"outcome\":\"success\",\"latency_us\":153,"
+                           "\"key_hmac\":\"hmac-sha256:"
+                           "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\"}");
     free(s);
 }
 
@@ -116,11 +115,18 @@ static void test_event_without_key(void **state)
 static void test_event_outcomes(void **state)
 {
     (void)state;
-    static const struct { vc_code code; const char *name; } cases[] = {
-        {VC_OK, "success"}, {VC_BAD_REQUEST, "bad_request"},
-        {VC_UNKNOWN_OPERATION, "unknown_operation"}, {VC_ACCESS_DENIED, "access_denied"},
-        {VC_NOT_FOUND, "not_found"}, {VC_TOO_LARGE, "too_large"},
-        {VC_UNAVAILABLE, "unavailable"}, {VC_INTERNAL, "internal"},
+    static const struct {
+        vc_code code;
+        const char *name;
+    } cases[] = {
+        {VC_OK, "success"},
+        {VC_BAD_REQUEST, "bad_request"},
+        {VC_UNKNOWN_OPERATION, "unknown_operation"},
+        {VC_ACCESS_DENIED, "access_denied"},
+        {VC_NOT_FOUND, "not_found"},
+        {VC_TOO_LARGE, "too_large"},
+        {VC_UNAVAILABLE, "unavailable"},
+        {VC_INTERNAL, "internal"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         audit_event ev = sample();
@@ -261,7 +267,9 @@ static void test_event_of_requests(void **state)
     (void)snprintf(want, sizeof want, "hmac-sha256:%s", hash);
 
     /* operation and, for set, the value (both carry the secret). */
-    static const struct { const char *op, *value, *outcome; } reqs[] = {
+    static const struct {
+        const char *op, *value, *outcome;
+    } reqs[] = {
         {"set", "\"S3cr3t-V4lue-do-not-leak\"", "success"},
         {"set", "{\"pw\":\"S3cr3t-V4lue-do-not-leak\"}", "success"},
         {"get", NULL, "success"},
@@ -275,8 +283,8 @@ static void test_event_of_requests(void **state)
                            reqs[i].op, name, reqs[i].value);
         else
             (void)snprintf(payload, sizeof payload,
-                           "{\"operation\":\"%s\",\"key\":\"%s\",\"id\":\"id-1\"}",
-                           reqs[i].op, name);
+                           "{\"operation\":\"%s\",\"key\":\"%s\",\"id\":\"id-1\"}", reqs[i].op,
+                           name);
         char *s = event_of(f, "admin.requests", payload, &len);
         assert_false(contains(s, len, secret));
         assert_false(contains(s, len, name));
@@ -291,8 +299,7 @@ static void test_event_of_requests(void **state)
     }
 
     /* Denied by the ACL: still one event, with the hash, outcome denied. */
-    (void)snprintf(payload, sizeof payload,
-                   "{\"operation\":\"delete\",\"key\":\"%s\"}", name);
+    (void)snprintf(payload, sizeof payload, "{\"operation\":\"delete\",\"key\":\"%s\"}", name);
     char *s = event_of(f, "user.requests", payload, &len);
     json_t *j = parse(s, len);
     assert_string_equal(str(j, "operation"), "delete");
