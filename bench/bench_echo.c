@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PENDING_MSGS 1000000
+#define PENDING_MSGS  1000000
 #define PENDING_BYTES (1024 * 1024 * 1024)
 
 typedef struct job {
@@ -76,8 +76,7 @@ static void *worker_main(void *arg)
 }
 
 /* Delivery thread: queue for a worker, as service.c does. */
-static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
-                       void *closure)
+static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
     echo_srv *e = closure;
     job *j = malloc(sizeof *j);
@@ -147,11 +146,16 @@ int main(int argc, char **argv)
             goto out;
 
     st = natsOptions_Create(&o);
-    if (st == NATS_OK) st = natsOptions_SetURL(o, url);
-    if (st == NATS_OK) st = natsOptions_SetName(o, "bench_echo");
-    if (st == NATS_OK) st = natsOptions_SetSendAsap(o, true);
-    if (st == NATS_OK) st = natsOptions_SetMaxPendingMsgs(o, PENDING_MSGS);
-    if (st == NATS_OK) st = natsConnection_Connect(&e.nc, o);
+    if (st == NATS_OK)
+        st = natsOptions_SetURL(o, url);
+    if (st == NATS_OK)
+        st = natsOptions_SetName(o, "bench_echo");
+    if (st == NATS_OK)
+        st = natsOptions_SetSendAsap(o, true);
+    if (st == NATS_OK)
+        st = natsOptions_SetMaxPendingMsgs(o, PENDING_MSGS);
+    if (st == NATS_OK)
+        st = natsConnection_Connect(&e.nc, o);
     if (st == NATS_OK)
         st = natsConnection_QueueSubscribe(&sub, e.nc, subject, "echo", on_request, &e);
     if (st == NATS_OK)
@@ -159,8 +163,7 @@ int main(int argc, char **argv)
     if (st == NATS_OK)
         st = natsConnection_FlushTimeout(e.nc, 5000);
     if (st != NATS_OK) {
-        fprintf(stderr, "bench_echo: %s (%s)\n", natsStatus_GetText(st),
-                nats_GetLastError(NULL));
+        fprintf(stderr, "bench_echo: %s (%s)\n", natsStatus_GetText(st), nats_GetLastError(NULL));
         goto out;
     }
     printf("ready\n");

@@ -49,10 +49,10 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_VALUE 65536
-#define REQ_MAX (MAX_VALUE + 512)
-#define LIST_LIMIT 100
-#define DRAIN_WAIT_MS 10000
+#define MAX_VALUE       65536
+#define REQ_MAX         (MAX_VALUE + 512)
+#define LIST_LIMIT      100
+#define DRAIN_WAIT_MS   10000
 #define PRELOAD_WAIT_MS 600000
 
 typedef enum { TGT_VAULT, TGT_ECHO, TGT_KV } target_kind;
@@ -109,7 +109,7 @@ typedef struct bench {
     conn *conns;
     atomic_int phase;
     atomic_int outstanding;
-    atomic_uint next_key;  /* preload */
+    atomic_uint next_key; /* preload */
     atomic_bool err_shown;
 } bench;
 
@@ -162,8 +162,8 @@ static int cmp_i64(const void *a, const void *b)
 
 /* Builds the subject and payload of one request for key k. Returns the
  * payload length, or -1 if it does not fit. */
-static int build_request(const bench *b, bool is_set, unsigned k, char *subj,
-                         size_t subj_cap, char *buf, size_t cap)
+static int build_request(const bench *b, bool is_set, unsigned k, char *subj, size_t subj_cap,
+                         char *buf, size_t cap)
 {
     int n, m;
     char key[32];
@@ -176,8 +176,8 @@ static int build_request(const bench *b, bool is_set, unsigned k, char *subj,
             m = snprintf(subj, subj_cap, "$KV.%s.%s", b->bucket, key);
             n = snprintf(buf, cap, "%s", b->value);
         } else {
-            m = snprintf(subj, subj_cap, "$JS.API.DIRECT.GET.KV_%s.$KV.%s.%s", b->bucket,
-                         b->bucket, key);
+            m = snprintf(subj, subj_cap, "$JS.API.DIRECT.GET.KV_%s.$KV.%s.%s", b->bucket, b->bucket,
+                         key);
             n = 0;
             buf[0] = '\0';
         }
@@ -193,8 +193,8 @@ static int build_request(const bench *b, bool is_set, unsigned k, char *subj,
                          "\"after\":\"%s\"}",
                          LIST_LIMIT, key);
         else if (is_set)
-            n = snprintf(buf, cap, "{\"operation\":\"set\",\"key\":\"%s\",\"value\":\"%s\"}",
-                         key, b->value);
+            n = snprintf(buf, cap, "{\"operation\":\"set\",\"key\":\"%s\",\"value\":\"%s\"}", key,
+                         b->value);
         else
             n = snprintf(buf, cap, "{\"operation\":\"get\",\"key\":\"%s\"}", key);
     }
@@ -276,8 +276,7 @@ static bool reply_ok(const bench *b, const slot *sl, natsMsg *m)
     }
 }
 
-static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
-                     void *closure)
+static void on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
     conn *c = closure;
     bench *b = c->b;
@@ -329,15 +328,22 @@ static natsStatus conn_open(bench *b, conn *c)
     char wild[160];
     natsStatus st = natsOptions_Create(&o);
 
-    if (st == NATS_OK) st = natsOptions_SetURL(o, b->url);
-    if (st == NATS_OK) st = natsOptions_SetName(o, "bench_load");
+    if (st == NATS_OK)
+        st = natsOptions_SetURL(o, b->url);
+    if (st == NATS_OK)
+        st = natsOptions_SetName(o, "bench_load");
     /* As the service and the harness: each publish goes out at once. */
-    if (st == NATS_OK) st = natsOptions_SetSendAsap(o, true);
-    if (st == NATS_OK) st = natsOptions_SetMaxPendingMsgs(o, 1000000);
-    if (st == NATS_OK) st = natsOptions_SetTimeout(o, 5000);
-    if (st == NATS_OK) st = natsConnection_Connect(&c->nc, o);
+    if (st == NATS_OK)
+        st = natsOptions_SetSendAsap(o, true);
+    if (st == NATS_OK)
+        st = natsOptions_SetMaxPendingMsgs(o, 1000000);
+    if (st == NATS_OK)
+        st = natsOptions_SetTimeout(o, 5000);
+    if (st == NATS_OK)
+        st = natsConnection_Connect(&c->nc, o);
     natsOptions_Destroy(o);
-    if (st == NATS_OK) st = natsInbox_Create(&inbox);
+    if (st == NATS_OK)
+        st = natsInbox_Create(&inbox);
     if (st == NATS_OK) {
         int n = snprintf(c->inbox, sizeof c->inbox, "%s", (const char *)inbox);
         int m = snprintf(wild, sizeof wild, "%s.*", c->inbox);
@@ -456,18 +462,30 @@ static int parse_args(bench *b, int argc, char **argv)
         if (v == NULL)
             return -1;
         i++;
-        if (strcmp(a, "--url") == 0) b->url = v;
-        else if (strcmp(a, "--target") == 0) tgt = v;
-        else if (strcmp(a, "--op") == 0) op = v;
-        else if (strcmp(a, "--window") == 0) b->window = atoi(v);
-        else if (strcmp(a, "--conns") == 0) b->nconns = atoi(v);
-        else if (strcmp(a, "--seconds") == 0) b->seconds = atof(v);
-        else if (strcmp(a, "--warmup") == 0) b->warmup = atof(v);
-        else if (strcmp(a, "--keys") == 0) b->keys = (unsigned)strtoul(v, NULL, 10);
-        else if (strcmp(a, "--value-bytes") == 0) b->value_bytes = (unsigned)strtoul(v, NULL, 10);
-        else if (strcmp(a, "--subject") == 0) b->subject = v;
-        else if (strcmp(a, "--bucket") == 0) b->bucket = v;
-        else return -1;
+        if (strcmp(a, "--url") == 0)
+            b->url = v;
+        else if (strcmp(a, "--target") == 0)
+            tgt = v;
+        else if (strcmp(a, "--op") == 0)
+            op = v;
+        else if (strcmp(a, "--window") == 0)
+            b->window = atoi(v);
+        else if (strcmp(a, "--conns") == 0)
+            b->nconns = atoi(v);
+        else if (strcmp(a, "--seconds") == 0)
+            b->seconds = atof(v);
+        else if (strcmp(a, "--warmup") == 0)
+            b->warmup = atof(v);
+        else if (strcmp(a, "--keys") == 0)
+            b->keys = (unsigned)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--value-bytes") == 0)
+            b->value_bytes = (unsigned)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--subject") == 0)
+            b->subject = v;
+        else if (strcmp(a, "--bucket") == 0)
+            b->bucket = v;
+        else
+            return -1;
     }
     b->target = (target_kind)-1;
     for (int t = 0; tgt != NULL && t < 3; t++)
@@ -477,9 +495,9 @@ static int parse_args(bench *b, int argc, char **argv)
     for (int o = 0; op != NULL && o < 5; o++)
         if (strcmp(op, op_names[o]) == 0)
             b->op = (op_kind)o;
-    if (b->url == NULL || (int)b->target < 0 || (int)b->op < 0 || b->window < 1 ||
-        b->nconns < 1 || b->keys < 1 || b->value_bytes < 1 || b->value_bytes > MAX_VALUE ||
-        b->seconds <= 0 || b->warmup < 0)
+    if (b->url == NULL || (int)b->target < 0 || (int)b->op < 0 || b->window < 1 || b->nconns < 1 ||
+        b->keys < 1 || b->value_bytes < 1 || b->value_bytes > MAX_VALUE || b->seconds <= 0 ||
+        b->warmup < 0)
         return -1;
     if ((b->api && b->target != TGT_KV) || (b->op == B_LIST && b->target == TGT_KV))
         return -1;
@@ -495,17 +513,22 @@ static void report(const bench *b, int64_t *all, size_t n, uint64_t ok, uint64_t
 #define PCT(q) (n ? (double)all[(size_t)((double)(n - 1) * (q))] / 1000.0 : 0.0)
     printf("RESULT target=%s%s op=%s window=%d conns=%d ok=%llu errors=%llu total=%llu "
            "seconds=%.3f rps=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f\n",
-           target_names[b->target], b->api ? "-api" : "", op_names[b->op], b->window,
-           b->nconns, (unsigned long long)ok, (unsigned long long)errors,
-           (unsigned long long)total, secs, secs > 0 ? (double)ok / secs : 0.0, PCT(0.50),
-           PCT(0.99), PCT(0.999));
+           target_names[b->target], b->api ? "-api" : "", op_names[b->op], b->window, b->nconns,
+           (unsigned long long)ok, (unsigned long long)errors, (unsigned long long)total, secs,
+           secs > 0 ? (double)ok / secs : 0.0, PCT(0.50), PCT(0.99), PCT(0.999));
 #undef PCT
 }
 
 int main(int argc, char **argv)
 {
-    bench b = {.subject = "bench.requests", .bucket = "bench", .window = 1, .nconns = 4,
-               .seconds = 2.0, .warmup = 0.5, .keys = 10000, .value_bytes = 64};
+    bench b = {.subject = "bench.requests",
+               .bucket = "bench",
+               .window = 1,
+               .nconns = 4,
+               .seconds = 2.0,
+               .warmup = 0.5,
+               .keys = 10000,
+               .value_bytes = 64};
     api_thread *threads = NULL;
     pthread_t *tids = NULL;
     int nthreads = 0, status = 1;
@@ -541,8 +564,8 @@ int main(int argc, char **argv)
         if (st == NATS_OK && b.target == TGT_KV)
             st = kv_bind(&b, c);
         if (st != NATS_OK) {
-            fprintf(stderr, "bench_load: connect %s: %s (%s)\n", b.url,
-                    natsStatus_GetText(st), nats_GetLastError(NULL));
+            fprintf(stderr, "bench_load: connect %s: %s (%s)\n", b.url, natsStatus_GetText(st),
+                    nats_GetLastError(NULL));
             goto out;
         }
     }
@@ -605,14 +628,16 @@ int main(int argc, char **argv)
         goto out;
     for (int i = 0; i < b.nconns; i++) {
         conn *c = &b.conns[i];
-        memcpy(all + nall, c->lat.v, c->lat.n * sizeof *all);
+        if (c->lat.n > 0) /* v is NULL when empty */
+            memcpy(all + nall, c->lat.v, c->lat.n * sizeof *all);
         nall += c->lat.n;
         ok += c->ok;
         errors += c->errors;
         total += c->total;
     }
     for (int i = 0; i < nthreads; i++) {
-        memcpy(all + nall, threads[i].lat.v, threads[i].lat.n * sizeof *all);
+        if (threads[i].lat.n > 0)
+            memcpy(all + nall, threads[i].lat.v, threads[i].lat.n * sizeof *all);
         nall += threads[i].lat.n;
         ok += threads[i].ok;
         errors += threads[i].errors;

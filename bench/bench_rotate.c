@@ -32,13 +32,10 @@ static void *fill(void *p)
 
     for (size_t i = a->from; i < a->to && !a->failed; i++) {
         int nn = snprintf(name, sizeof name, "bench/key-%08zu", i);
-        int vn = snprintf(value, sizeof value,
-                          "{\"user\":\"svc-%zu\",\"token\":\"tok_%016zx\"}", i,
+        int vn = snprintf(value, sizeof value, "{\"user\":\"svc-%zu\",\"token\":\"tok_%016zx\"}", i,
                           i * 2654435761u);
-        if (nn < 0 || (size_t)nn >= sizeof name || vn < 0 ||
-            (size_t)vn >= sizeof value ||
-            vault_set(a->v, name, (size_t)nn, value, (size_t)vn, NULL,
-                      &err) != VC_OK) {
+        if (nn < 0 || (size_t)nn >= sizeof name || vn < 0 || (size_t)vn >= sizeof value ||
+            vault_set(a->v, name, (size_t)nn, value, (size_t)vn, NULL, &err) != VC_OK) {
             fprintf(stderr, "bench_rotate: set failed: %s\n", err.msg);
             a->failed = 1;
         }
@@ -46,8 +43,7 @@ static void *fill(void *p)
     return NULL;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
     (void)sb;
     (void)flag;
@@ -57,8 +53,7 @@ static int rm_entry(const char *path, const struct stat *sb, int flag,
 
 static double elapsed(const struct timespec *a, const struct timespec *b)
 {
-    return (double)(b->tv_sec - a->tv_sec) +
-           (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+    return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
 }
 
 int main(int argc, char **argv)
@@ -88,8 +83,7 @@ int main(int argc, char **argv)
     if (argc > 2) {
         threads = atoi(argv[2]);
         if (threads < 1 || threads > MAX_THREADS) {
-            fprintf(stderr, "usage: %s [N [THREADS]] (THREADS 1..%d)\n", argv[0],
-                    MAX_THREADS);
+            fprintf(stderr, "usage: %s [N [THREADS]] (THREADS 1..%d)\n", argv[0], MAX_THREADS);
             return 2;
         }
     }
@@ -97,8 +91,7 @@ int main(int argc, char **argv)
         perror("bench_rotate: mkdtemp");
         return 1;
     }
-    if (seal_init(&err) != VC_OK ||
-        seal_keygen_b64(b64, sizeof b64, &err) != VC_OK ||
+    if (seal_init(&err) != VC_OK || seal_keygen_b64(b64, sizeof b64, &err) != VC_OK ||
         seal_master_parse(&m, b64, strlen(b64), "bench", &err) != VC_OK ||
         vault_open(&v, dir, 0, m, &err) != VC_OK) {
         fprintf(stderr, "bench_rotate: %s\n", err.msg);
@@ -124,8 +117,15 @@ int main(int argc, char **argv)
     if (failed)
         goto out;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    printf("fill %zu records from %d threads: %.3f s (%.0f sets/s)\n", n, threads,
-           elapsed(&f0, &t0), (double)n / elapsed(&f0, &t0));
+    vault_commit_stats cs;
+    vault_commit_stats_get(v, &cs);
+    printf("fill %zu records from %d threads: %.3f s (%.0f sets/s; %llu transactions, "
+           "%.1f writes each, at most %llu; %.2f ms per transaction)\n",
+           n, threads, elapsed(&f0, &t0), (double)n / elapsed(&f0, &t0),
+           (unsigned long long)cs.batches,
+           cs.batches ? (double)cs.writes / (double)cs.batches : 0.0,
+           (unsigned long long)cs.max_batch,
+           cs.batches ? (double)cs.commit_ns / 1e6 / (double)cs.batches : 0.0);
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (vault_rotate(v, &kv, &re, &err) != VC_OK) {
@@ -133,8 +133,8 @@ int main(int argc, char **argv)
         goto out;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    printf("rotate %zu records: %.3f s (key_version %u, reencrypted %llu)\n",
-           n, elapsed(&t0, &t1), kv, (unsigned long long)re);
+    printf("rotate %zu records: %.3f s (key_version %u, reencrypted %llu)\n", n, elapsed(&t0, &t1),
+           kv, (unsigned long long)re);
     status = 0;
 out:
     vault_close(v);

@@ -67,9 +67,12 @@ static natsConnection *connect_to(const char *url)
     natsConnection *nc = NULL;
     natsStatus st = natsOptions_Create(&o);
 
-    if (st == NATS_OK) st = natsOptions_SetURL(o, url);
-    if (st == NATS_OK) st = natsOptions_SetSendAsap(o, true);
-    if (st == NATS_OK) st = natsConnection_Connect(&nc, o);
+    if (st == NATS_OK)
+        st = natsOptions_SetURL(o, url);
+    if (st == NATS_OK)
+        st = natsOptions_SetSendAsap(o, true);
+    if (st == NATS_OK)
+        st = natsConnection_Connect(&nc, o);
     natsOptions_Destroy(o);
     if (st != NATS_OK) {
         fprintf(stderr, "bench_startup: connect %s: %s\n", url, natsStatus_GetText(st));
@@ -80,8 +83,7 @@ static natsConnection *connect_to(const char *url)
 
 /* Asks until answered or the deadline passes; true when answered. If pid is
  * not 0, also gives up when that child exits. */
-static bool poll_reply(natsConnection *nc, const char *subject, int64_t deadline_ns,
-                       pid_t pid)
+static bool poll_reply(natsConnection *nc, const char *subject, int64_t deadline_ns, pid_t pid)
 {
     while (now_ns() < deadline_ns) {
         natsMsg *m = NULL;
@@ -118,8 +120,7 @@ static int cmp_d(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int measure(natsConnection *nc, const char *subject, int runs, const char *log,
-                   char **cmd)
+static int measure(natsConnection *nc, const char *subject, int runs, const char *log, char **cmd)
 {
     double ms[MAX_RUNS];
 
@@ -178,13 +179,20 @@ int main(int argc, char **argv)
         }
         if (i + 1 >= argc)
             return usage();
-        if (strcmp(argv[i], "--url") == 0) url = argv[++i];
-        else if (strcmp(argv[i], "--runs") == 0) runs = atoi(argv[++i]);
-        else if (strcmp(argv[i], "--subject") == 0) subject = argv[++i];
-        else if (strcmp(argv[i], "--wait") == 0) wait = argv[++i];
-        else if (strcmp(argv[i], "--timeout-ms") == 0) timeout_ms = atol(argv[++i]);
-        else if (strcmp(argv[i], "--log") == 0) log = argv[++i];
-        else return usage();
+        if (strcmp(argv[i], "--url") == 0)
+            url = argv[++i];
+        else if (strcmp(argv[i], "--runs") == 0)
+            runs = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--subject") == 0)
+            subject = argv[++i];
+        else if (strcmp(argv[i], "--wait") == 0)
+            wait = argv[++i];
+        else if (strcmp(argv[i], "--timeout-ms") == 0)
+            timeout_ms = atol(argv[++i]);
+        else if (strcmp(argv[i], "--log") == 0)
+            log = argv[++i];
+        else
+            return usage();
     }
     if (url == NULL || runs < 1 || runs > MAX_RUNS ||
         (wait == NULL && (cmd == NULL || cmd[0] == NULL)))

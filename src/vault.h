@@ -90,6 +90,16 @@ vc_code vault_rekey(vault *v, const seal_master *new_master, vc_err *err);
 
 vc_code vault_status(vault *v, vault_status_info *out, vc_err *err);
 
+/* Group-commit counters since vault_open (diagnostics and benchmarks). */
+typedef struct {
+    uint64_t batches;    /* write transactions run for sets and deletes */
+    uint64_t writes;     /* sets and deletes in them */
+    uint64_t max_batch;  /* most writes in one transaction */
+    uint64_t commit_ns;  /* time in those transactions, commit and sync included */
+} vault_commit_stats;
+
+void vault_commit_stats_get(vault *v, vault_commit_stats *out);
+
 /* Audit hash of a name (64 hex digits + NUL), for logs and audit events. */
 void vault_audit_hash(vault *v, const char *name, size_t name_len,
                       char out[SEAL_AUDIT_HEX]);
