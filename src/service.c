@@ -81,6 +81,7 @@ struct service {
 
     atomic_bool connected;
     atomic_bool closing; /* service_stop is closing the connection */
+    bool closed;         /* on_closed has run (under lock) */
 
     /* audit: */
     bool audit_on;        /* audit.subject is not "" */
@@ -187,12 +188,18 @@ static void on_connected(natsConnection *nc, void *closure)
     log_info("nats: connected to %s", shown);
 }
 
+/* nats.c calls this on its own thread, after natsConnection_Close has
+ * returned: service_stop waits for it before freeing s. */
 static void on_closed(natsConnection *nc, void *closure)
 {
     service *s = closure;
     (void)nc;
     atomic_store(&s->connected, false);
     log_info("nats: connection closed");
+    pthread_mutex_lock(&s->lock);
+    s->closed = true;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
 }
 
 static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure)
@@ -791,6 +798,16 @@ void service_stop(service *s)
         (void)natsConnection_FlushTimeout(s->nc, 5000);
         atomic_store(&s->closing, true);
         natsConnection_Close(s->nc);
+        /* The closed callback runs later on a nats.c thread and uses s:
+         * wait for it (bounded, in case the library never calls it). */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 5;
+        pthread_mutex_lock(&s->lock);
+        while (!s->closed)
+            if (pthread_cond_timedwait(&s->cond, &s->lock, &until) != 0)
+                break;
+        pthread_mutex_unlock(&s->lock);
     }
     for (int i = 0; i < s->nsubs; i++)
         natsSubscription_Destroy(s->subs[i]);
