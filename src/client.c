@@ -22,6 +22,15 @@ vc_code client_request(const client_opts *o, const char *subject,
         conn.servers = "nats://127.0.0.1:4222";
     if (conn.name == NULL)
         conn.name = "vaultctl-request";
+    char prefix[160];
+    if (conn.inbox_prefix == NULL && conn.user != NULL) {
+        /* Only subject-safe characters of the user name. */
+        size_t n = (size_t)snprintf(prefix, sizeof prefix, "_INBOX.");
+        for (const char *u = conn.user; *u != '\0' && n + 1 < sizeof prefix; u++)
+            prefix[n++] = (*u > ' ' && *u != '.' && *u != '*' && *u != '>' && *u != 0x7f) ? *u : '_';
+        prefix[n] = '\0';
+        conn.inbox_prefix = prefix;
+    }
     rc = natsconn_options(&opts, &conn, err);
     if (rc != VC_OK)
         return rc;

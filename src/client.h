@@ -10,6 +10,9 @@
 
 #include "natsconn.h"
 
+/* Reply inboxes: conn.inbox_prefix if set, else "_INBOX.<user>" when a
+ * user is given (so a server can let each user subscribe to its own
+ * inboxes only, e.g. allow _INBOX.agent.>), else "_INBOX". */
 typedef struct {
     natsconn_params conn; /* servers default nats://127.0.0.1:4222 */
     int64_t timeout_ms;   /* default 5000 */

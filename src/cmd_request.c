@@ -12,9 +12,10 @@ static int usage(void)
 {
     fputs("usage: vaultctl request [--server URL] [--user U --pass P | --pass-file F]\n"
           "                        [--token T] [--creds FILE] [--tls-ca F] [--tls-cert F --tls-key F]\n"
-          "                        [--timeout SECONDS] [--json] [--id ID]\n"
+          "                        [--timeout SECONDS] [--json] [--id ID] [--inbox-prefix P]\n"
           "                        SUBJECT OPERATION [KEY [VALUE]]\n"
-          "  KEY is the prefix for list; VALUE is a string unless --json.\n",
+          "  KEY is the prefix for list; VALUE is a string unless --json.\n"
+          "  Replies come to inboxes under --inbox-prefix, by default _INBOX.<user>.\n",
           stderr);
     return EXIT_USAGE;
 }
@@ -68,6 +69,7 @@ int cmd_request(int argc, char **argv)
         else if (strcmp(a, "--tls-cert") == 0) o.conn.tls_cert = v;
         else if (strcmp(a, "--tls-key") == 0) o.conn.tls_key = v;
         else if (strcmp(a, "--id") == 0) id = v;
+        else if (strcmp(a, "--inbox-prefix") == 0) o.conn.inbox_prefix = v;
         else if (strcmp(a, "--timeout") == 0) {
             char *end = NULL;
             double secs = strtod(v, &end);

@@ -39,6 +39,10 @@ vc_code natsconn_options(natsOptions **out, const natsconn_params *p,
     }
     if (st == NATS_OK && p->name != NULL)
         st = natsOptions_SetName(o, p->name);
+    if (st == NATS_OK && p->inbox_prefix != NULL && p->inbox_prefix[0] != '\0') {
+        what = "inbox prefix";
+        st = natsOptions_SetCustomInboxPrefix(o, p->inbox_prefix);
+    }
     if (st == NATS_OK && p->user != NULL) {
         what = "nats.user";
         st = natsOptions_SetUserInfo(o, p->user, p->pass);

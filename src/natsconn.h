@@ -14,6 +14,7 @@ typedef struct {
     const char *creds;    /* .creds file (JWT + NKey seed) */
     const char *tls_ca, *tls_cert, *tls_key;
     const char *name;     /* connection name shown by the server */
+    const char *inbox_prefix; /* reply inboxes under this prefix (NULL: "_INBOX") */
 } natsconn_params;
 
 /* New options with servers, auth and TLS set; *out owned by the caller

@@ -122,10 +122,10 @@ static int wait_exit(pid_t pid, int timeout_ms)
     "  users = [\n" \
     "    { user: \"" IT_ADMIN_USER "\", password: \"" IT_ADMIN_PASS "\",\n" \
     "      permissions: { publish: { allow: [\"admin.requests\", \"$SRV.>\"] },\n" \
-    "                     subscribe: { allow: [\"_INBOX.>\", \"vault.replies\", \"vault.audit\"] } } }\n" \
+    "                     subscribe: { allow: [\"_INBOX.admin.>\", \"vault.replies\", \"vault.audit\"] } } }\n" \
     "    { user: \"" IT_AGENT_USER "\", password: \"" IT_AGENT_PASS "\",\n" \
     "      permissions: { publish: { allow: [\"user.requests\"] },\n" \
-    "                     subscribe: { allow: [\"_INBOX.>\"] } } }\n" \
+    "                     subscribe: { allow: [\"_INBOX.agent.>\"] } } }\n" \
     "    { user: \"" IT_VAULT_USER "\", password: \"" IT_VAULT_PASS "\",\n" \
     "      permissions: { publish: { allow: [\"vault.replies\", \"vault.audit\"] },\n" \
     "                     subscribe: { allow: [\"vault.requests\", \"admin.requests\",\n" \
@@ -358,8 +358,14 @@ natsConnection *it_connect(const it_nats *n, const char *user, const char *pass)
     if (natsOptions_Create(&o) != NATS_OK)
         return NULL;
     natsOptions_SetURL(o, n->url);
-    if (user != NULL)
+    if (user != NULL) {
+        /* Each user may subscribe to its own inboxes only (the example's
+         * permissions), so its requests use _INBOX.<user>.* replies. */
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "_INBOX.%s", user);
         natsOptions_SetUserInfo(o, user, pass);
+        natsOptions_SetCustomInboxPrefix(o, prefix);
+    }
     natsOptions_SetMaxReconnect(o, -1);
     natsOptions_SetReconnectWait(o, 100);
     natsOptions_SetSendAsap(o, true);

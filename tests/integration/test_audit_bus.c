@@ -548,12 +548,12 @@ static void test_required_gate(void **state)
     json_decref(next_event(sub, 5000, NULL, 0)); /* status's own event */
 
     /* A backlog of writes, each with its own reply subject as clients do. */
-    snprintf(wild, sizeof wild, "_INBOX.gate%d.*", getpid());
+    snprintf(wild, sizeof wild, "_INBOX.admin.gate%d.*", getpid());
     assert_int_equal(natsConnection_SubscribeSync(&inbox, admin, wild), NATS_OK);
     for (int i = 0; i < N; i++) {
         snprintf(payload, sizeof payload,
                  "{\"operation\":\"set\",\"key\":\"gate/%d\",\"value\":\"" SECRET "\"}", i);
-        snprintf(box, sizeof box, "_INBOX.gate%d.%d", getpid(), i);
+        snprintf(box, sizeof box, "_INBOX.admin.gate%d.%d", getpid(), i);
         assert_int_equal(natsConnection_PublishRequestString(admin, "admin.requests", box, payload),
                          NATS_OK);
     }

@@ -270,6 +270,33 @@ static void test_server_permissions(void **state)
     json_decref(r);
 }
 
+/* Each user may subscribe to its own inboxes only: the agent cannot read the
+ * reply to an admin's get, even by subscribing to every inbox. */
+static void test_inbox_privacy(void **state)
+{
+    (void)state;
+    natsSubscription *spy_all = NULL, *spy_admin = NULL;
+    natsMsg *m = NULL;
+    json_t *r = req(admin, "admin.requests",
+                    "{\"operation\":\"set\",\"key\":\"inbox/secret\",\"value\":\"top-secret-value\"}");
+    expect_success(r);
+    json_decref(r);
+    /* The server refuses these subscriptions (a permissions violation). */
+    (void)natsConnection_SubscribeSync(&spy_all, agent, "_INBOX.>");
+    (void)natsConnection_SubscribeSync(&spy_admin, agent, "_INBOX.admin.>");
+    (void)natsConnection_Flush(agent);
+    r = req(admin, "admin.requests", "{\"operation\":\"get\",\"key\":\"inbox/secret\"}");
+    expect_success(r);
+    assert_string_equal(json_string_value(json_object_get(r, "data")), "top-secret-value");
+    json_decref(r);
+    if (spy_all != NULL)
+        assert_int_not_equal(natsSubscription_NextMsg(&m, spy_all, 300), NATS_OK);
+    if (spy_admin != NULL)
+        assert_int_not_equal(natsSubscription_NextMsg(&m, spy_admin, 300), NATS_OK);
+    natsSubscription_Destroy(spy_all);
+    natsSubscription_Destroy(spy_admin);
+}
+
 static void test_reply_subject_fallback(void **state)
 {
     (void)state;
@@ -385,13 +412,13 @@ static void test_sigterm_drains(void **state)
 
     /* One reply subject per request, as every NATS client does: the vault
      * user's allow_responses permits one response per received request. */
-    snprintf(wild, sizeof wild, "_INBOX.drain%d.*", getpid());
+    snprintf(wild, sizeof wild, "_INBOX.admin.drain%d.*", getpid());
     assert_int_equal(natsConnection_SubscribeSync(&sub, admin, wild), NATS_OK);
     natsSubscription_SetPendingLimits(sub, -1, -1);
     for (int i = 0; i < N; i++) {
         snprintf(payload, sizeof payload,
                  "{\"operation\":\"set\",\"key\":\"drain/%d\",\"value\":%d,\"id\":%d}", i, i, i);
-        snprintf(inbox, sizeof inbox, "_INBOX.drain%d.%d", getpid(), i);
+        snprintf(inbox, sizeof inbox, "_INBOX.admin.drain%d.%d", getpid(), i);
         assert_int_equal(natsConnection_PublishRequestString(admin, "admin.requests", inbox, payload),
                          NATS_OK);
     }
@@ -533,6 +560,7 @@ int main(void)
         cmocka_unit_test(test_acl),
         cmocka_unit_test(test_spoofed_subject),
         cmocka_unit_test(test_server_permissions),
+        cmocka_unit_test(test_inbox_privacy),
         cmocka_unit_test(test_reply_subject_fallback),
         cmocka_unit_test(test_discovery),
         cmocka_unit_test(test_no_core_dumps),
