@@ -10,6 +10,7 @@
  *
  * Checks beyond "no crash, no leak, no UB": every reply is a JSON object
  * with a status; an error reply's code is the one ops_handle reports. */
+#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,13 +54,20 @@ static void die(const char *what, const vc_err *err)
     abort();
 }
 
+static int rm_entry(const char *path, const struct stat *sb, int flag,
+                    struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
 static void cleanup(void)
 {
-    char cmd[128];
     vault_close(vlt);
     seal_master_free(master);
-    if (snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir) < (int)sizeof cmd)
-        (void)system(cmd);
+    (void)nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 static bool is_seeded(const char *name)

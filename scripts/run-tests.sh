@@ -25,6 +25,44 @@ fi
 # and adds its pass/fail counts to extra_passed / extra_failed) ----
 extra_passed=0
 extra_failed=0
+
+# Valgrind memcheck over the unit tests of the normal build: each test
+# binary is one pass/fail (memory errors or definite/indirect leaks fail).
+if [ "${VAULTCTL_SKIP_VALGRIND:-0}" != 1 ]; then
+  echo "== unit tests under valgrind memcheck =="
+  if ! command -v valgrind >/dev/null 2>&1; then
+    echo "valgrind: not installed (make deps installs it)"
+    extra_failed=$((extra_failed + 1)); rc=1
+  else
+    for t in $(ctest --test-dir "$build" -L unit -N 2>/dev/null |
+               sed -nE 's/.*Test +#[0-9]+: unit\/([A-Za-z0-9_]+).*/\1/p'); do
+      start=$(date +%s)
+      if timeout 1200 valgrind -q --error-exitcode=99 --leak-check=full \
+           --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
+           "$build/$t" >"$build/valgrind-$t.log" 2>&1; then
+        echo "valgrind: $t clean ($(( $(date +%s) - start )) s)"
+        extra_passed=$((extra_passed + 1))
+      else
+        echo "valgrind: $t FAILED (see $build/valgrind-$t.log)"
+        grep -E '^==[0-9]+== (Invalid|Conditional|Use of|Syscall|.*definitely lost|.*indirectly lost)' \
+          "$build/valgrind-$t.log" | head -10
+        extra_failed=$((extra_failed + 1)); rc=1
+      fi
+    done
+  fi
+fi
+
+# libFuzzer: replay the seed corpus, then each target briefly (clang).
+if [ "${VAULTCTL_SKIP_FUZZ:-0}" != 1 ]; then
+  echo "== fuzzing (corpus replay + ~20 s per target) =="
+  scripts/fuzz.sh --ci 2>&1 | tee "$build/fuzz.log"
+  fuzz_rc=${PIPESTATUS[0]}
+  fp=$(grep -c '^fuzz result: .* ok:' "$build/fuzz.log")
+  ff=$(grep -c '^fuzz result: .* FAILED' "$build/fuzz.log")
+  if [ "$fuzz_rc" -ne 0 ] && [ "$ff" -eq 0 ]; then ff=1; fi   # did not get to run
+  extra_passed=$((extra_passed + fp)); extra_failed=$((extra_failed + ff))
+  [ "$fuzz_rc" -eq 0 ] || rc=1
+fi
 # ---- end of extra suites ----
 
 count() { grep -E "tests passed, [0-9]+ tests failed out of" "$1" 2>/dev/null | tail -1 |

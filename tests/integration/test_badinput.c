@@ -486,6 +486,59 @@ static void test_over_limits(void **state)
     free(p);
 }
 
+/* A requester may name any reply subject, and the vault user's
+ * allow_responses lets the service publish there: an agent can make the
+ * service publish its reply onto admin.requests. A reply is never a request
+ * (it has no top-level "operation", and a stored value only ever appears
+ * under "data"), so the reflected message is refused as bad_request and
+ * changes nothing. */
+static void test_reply_reflection(void **state)
+{
+    (void)state;
+    natsConnection *agent = it_connect(&nats, IT_AGENT_USER, IT_AGENT_PASS);
+    natsConnection *probe = it_connect(&nats, IT_PROBE_USER, IT_PROBE_PASS);
+    natsSubscription *on_admin = NULL, *on_replies = NULL;
+    natsMsg *m = NULL;
+    assert_non_null(agent);
+    assert_non_null(probe);
+
+    json_decref(expect_ok("{\"operation\":\"set\",\"key\":\"reflect/target\",\"value\":\"keep\"}"));
+    /* A value shaped like an admin request, stored by the agent. */
+    json_t *r = it_request(agent, "user.requests", "{\"operation\":\"set\",\"key\":\"reflect/evil\","
+                           "\"value\":{\"operation\":\"delete\",\"key\":\"reflect/target\"}}", 5000, NULL);
+    assert_string_equal(it_status(r), "success");
+    json_decref(r);
+    assert_int_equal(natsConnection_SubscribeSync(&on_admin, probe, "admin.requests"), NATS_OK);
+    assert_int_equal(natsConnection_SubscribeSync(&on_replies, probe, "vault.replies"), NATS_OK);
+    assert_int_equal(natsConnection_Flush(probe), NATS_OK);
+
+    const char *p = "{\"operation\":\"get\",\"key\":\"reflect/evil\",\"id\":\"r1\"}";
+    assert_int_equal(natsConnection_PublishRequestString(agent, "user.requests",
+                                                         "admin.requests", p), NATS_OK);
+    assert_int_equal(natsConnection_Flush(agent), NATS_OK);
+    sent++;
+    /* The reflected reply on admin.requests... */
+    assert_int_equal(natsSubscription_NextMsg(&m, on_admin, 5000), NATS_OK);
+    r = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, NULL);
+    assert_string_equal(it_status(r), "success");
+    json_decref(r);
+    natsMsg_Destroy(m);
+    /* ...that the service, receiving it as an admin request, refuses. */
+    assert_int_equal(natsSubscription_NextMsg(&m, on_replies, 5000), NATS_OK);
+    r = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, NULL);
+    assert_string_equal(it_code(r), "bad_request");
+    json_decref(r);
+    natsMsg_Destroy(m);
+
+    r = expect_ok("{\"operation\":\"get\",\"key\":\"reflect/target\"}");
+    assert_string_equal(json_string_value(json_object_get(r, "data")), "keep");
+    json_decref(r);
+    natsSubscription_Destroy(on_admin);
+    natsSubscription_Destroy(on_replies);
+    natsConnection_Destroy(agent);
+    natsConnection_Destroy(probe);
+}
+
 /* Last: after all of the above the same process still answers. */
 static void test_still_up(void **state)
 {
@@ -498,6 +551,11 @@ static void test_still_up(void **state)
     fprintf(stderr, "bad input: %d bad requests sent, service up, %lld errors counted\n",
             sent, (long long)json_integer_value(json_object_get(d, "errors")));
     json_decref(r);
+    /* And it drains and exits cleanly (under ASan: no leak either). */
+    int stopped = it_vault_stop(&vault);
+    if (stopped != 0)
+        it_vault_dump_log(&vault);
+    assert_int_equal(stopped, 0);
 }
 
 int main(void)
@@ -515,6 +573,7 @@ int main(void)
         cmocka_unit_test(test_duplicate_fields),
         cmocka_unit_test(test_unknown_operations),
         cmocka_unit_test(test_over_limits),
+        cmocka_unit_test(test_reply_reflection),
         cmocka_unit_test(test_still_up),
     };
     if (getenv("IT_FILTER") != NULL)

@@ -4,7 +4,11 @@
  * acknowledged write must read back with its latest acknowledged value (or a
  * later one that was in flight at the kill) and every record must open.
  *
- * Rounds: 30 (VAULTCTL_CRASH_ROUNDS overrides; quick mode halves it).
+ * Rounds: 30 (VAULTCTL_CRASH_ROUNDS overrides; quick mode halves it). A
+ * writes round kills after a random 50..800 ms; a rotation round kills once
+ * a random 5%..95% of the records are re-sealed (watched through store.h
+ * from this process), and proves afterwards that old and new data keys
+ * were both in use, i.e. the kill hit the rotation between its batches.
  * VAULTCTL_CRASH_SEED replays a run's random delays.
  *
  * Why the writers close their connection at the kill: a request already
@@ -41,7 +45,7 @@ static it_nats nats;
 static it_vault svc; /* the service under test ("vault" is the library type) */
 static char data_dir[400], key_path[400];
 static unsigned seed;
-static double rotate_ms; /* how long one full rotation took, measured */
+static double rotate_ms; /* how long one full rotation took (reported) */
 
 /* Per key: the last acknowledged value and the largest value ever sent;
  * each key is written by one writer only, so values only grow. */
@@ -342,6 +346,16 @@ static uint32_t newest_version(const version_tally *t)
     return v;
 }
 
+/* Records already under a data key newer than any in before. */
+static uint64_t resealed(const version_tally *cur, const version_tally *before)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < cur->n; i++)
+        if (cur->versions[i] > newest_version(before))
+            n += cur->counts[i];
+    return n;
+}
+
 /* ---- rounds -------------------------------------------------------------- */
 
 typedef struct {
@@ -350,6 +364,7 @@ typedef struct {
     bool killed_mid_rotation; /* the rotate request had no reply yet */
     bool split;               /* records left under two data key versions */
     double delay_ms;
+    double share; /* rotation rounds: share of records re-sealed to wait for */
 } round_result;
 
 static void run_round(int round, bool rotation_round, round_result *res)
@@ -387,12 +402,21 @@ static void run_round(int round, bool rotation_round, round_result *res)
         assert_int_equal(pthread_create(&rth, NULL, rotator_main, &ra), 0);
         while (!atomic_load(&rotate_sent))
             sleep_ms(1);
-        /* Somewhere inside the rotation (5%..95% of its measured length). */
-        res->delay_ms = rotate_ms * (0.05 + 0.9 * (double)(rand_r(&seed) % 1000) / 1000.0);
+        /* Kill once a random share (5%..95%) of the records has been
+         * re-sealed under the new data key, watched from this process. */
+        double share = res->share = 0.05 + 0.9 * (double)(rand_r(&seed) % 1000) / 1000.0;
+        double t0 = now_ms();
+        while (!atomic_load(&rotate_done) && now_ms() - t0 < ROTATE_TIMEOUT_MS) {
+            version_tally cur;
+            if (record_versions(&cur) && resealed(&cur, &before) >= share * PRELOAD)
+                break;
+            sleep_ms(1);
+        }
+        res->delay_ms = now_ms() - t0;
     } else {
         res->delay_ms = 50.0 + (double)(rand_r(&seed) % 750);
+        sleep_ms(res->delay_ms);
     }
-    sleep_ms(res->delay_ms);
 
     atomic_store(&stop, true);
     res->killed_mid_rotation = rotation_round && !atomic_load(&rotate_done);
@@ -411,9 +435,11 @@ static void run_round(int round, bool rotation_round, round_result *res)
      * version and under older ones side by side. */
     assert_true(record_versions(&after));
     res->split = rotation_round && after.n > 1 && newest_version(&after) > newest_version(&before);
-    fprintf(stderr,
-            "round %2d: %-8s killed after %4.0f ms%s%s, %d writes acked, lost so far %d\n",
-            round, rotation_round ? "rotation" : "writes", res->delay_ms,
+    char aim[48] = "";
+    if (rotation_round)
+        (void)snprintf(aim, sizeof aim, " (at %.0f%% re-sealed)", res->share * 100);
+    fprintf(stderr, "round %2d: %-8s killed after %4.0f ms%s%s%s, %d writes acked, lost so far %d\n",
+            round, rotation_round ? "rotation" : "writes", res->delay_ms, aim,
             res->killed_mid_rotation ? " before the rotate reply" : "",
             res->split ? " (caught mid-rotation: records under old and new keys)" : "",
             atomic_load(&writes_acked), res->lost);
@@ -436,7 +462,10 @@ static void measure_rotation(void)
     json_decref(r);
     natsConnection_Destroy(nc);
     fprintf(stderr, "a rotation of %d records takes %.0f ms\n", PRELOAD, rotate_ms);
-    assert_int_equal(it_vault_stop(&svc), 0);
+    int stopped = it_vault_stop(&svc);
+    if (stopped != 0)
+        it_vault_dump_log(&svc);
+    assert_int_equal(stopped, 0);
 }
 
 /* After the last round, with the service stopped: the local CLI rotates
@@ -507,7 +536,10 @@ static void test_kill_and_restart(void **state)
     assert_non_null(nc);
     lost += check_after_restart(nc);
     natsConnection_Destroy(nc);
-    assert_int_equal(it_vault_stop(&svc), 0);
+    int stopped = it_vault_stop(&svc);
+    if (stopped != 0)
+        it_vault_dump_log(&svc);
+    assert_int_equal(stopped, 0);
     lost += final_check();
 
     fprintf(stderr, "crash rounds: %d (%d with a rotation of %d+ records, %d killed before "
