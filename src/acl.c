@@ -21,8 +21,7 @@ static bool token_is(const char *tok, size_t len, char c)
 
 bool acl_subject_matches(const char *pattern, const char *subject)
 {
-    if (pattern == NULL || subject == NULL || *pattern == '\0' ||
-        *subject == '\0')
+    if (pattern == NULL || subject == NULL || *pattern == '\0' || *subject == '\0')
         return false;
 
     const char *p = pattern, *s = subject;
@@ -32,8 +31,7 @@ bool acl_subject_matches(const char *pattern, const char *subject)
         /* `>` takes this subject token and everything after it. */
         if (token_is(p, plen, '>') && p[plen] == '\0')
             return slen > 0 || s[slen] != '\0';
-        if (!token_is(p, plen, '*') &&
-            (plen != slen || memcmp(p, s, plen) != 0))
+        if (!token_is(p, plen, '*') && (plen != slen || memcmp(p, s, plen) != 0))
             return false;
 
         bool p_end = p[plen] == '\0', s_end = s[slen] == '\0';
@@ -83,8 +81,7 @@ static vc_code denied(vc_err *err)
     return vc_errf(err, VC_ACCESS_DENIED, "Access denied");
 }
 
-vc_code acl_check(const acl_rule *rules, size_t n, const acl_request *req,
-                  vc_err *err)
+vc_code acl_check(const acl_rule *rules, size_t n, const acl_request *req, vc_err *err)
 {
     if (req == NULL)
         return denied(err);

@@ -22,9 +22,9 @@ typedef struct {
 } acl_rule;
 
 typedef struct {
-    const char *arrival;  /* subject the message arrived on; NULL: local CLI
-                             (the operator holds the master key: all rights) */
-    const char *claimed;  /* payload `subject` field, NULL if absent */
+    const char *arrival; /* subject the message arrived on; NULL: local CLI
+                            (the operator holds the master key: all rights) */
+    const char *claimed; /* payload `subject` field, NULL if absent */
     vc_op op;
 } acl_request;
 
@@ -37,7 +37,6 @@ bool acl_subject_matches(const char *pattern, const char *subject);
 bool acl_subject_valid(const char *pattern);
 
 /* VC_OK if allowed, else VC_ACCESS_DENIED with message "Access denied". */
-vc_code acl_check(const acl_rule *rules, size_t n, const acl_request *req,
-                  vc_err *err);
+vc_code acl_check(const acl_rule *rules, size_t n, const acl_request *req, vc_err *err);
 
 #endif

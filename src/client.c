@@ -5,14 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-vc_code client_request(const client_opts *o, const char *subject,
-                       const char *payload, size_t len, char **reply,
-                       size_t *reply_len, vc_err *err)
+vc_code client_request(const client_opts *o, const char *subject, const char *payload, size_t len,
+                       char **reply, size_t *reply_len, vc_err *err)
 {
     natsOptions *opts = NULL;
     natsConnection *nc = NULL;
     natsMsg *resp = NULL;
-        int64_t timeout = o->timeout_ms > 0 ? o->timeout_ms : 5000;
+    int64_t timeout = o->timeout_ms > 0 ? o->timeout_ms : 5000;
     vc_code rc = VC_OK;
     natsStatus st;
     natsconn_params conn = o->conn;
@@ -27,7 +26,8 @@ vc_code client_request(const client_opts *o, const char *subject,
         /* Only subject-safe characters of the user name. */
         size_t n = (size_t)snprintf(prefix, sizeof prefix, "_INBOX.");
         for (const char *u = conn.user; *u != '\0' && n + 1 < sizeof prefix; u++)
-            prefix[n++] = (*u > ' ' && *u != '.' && *u != '*' && *u != '>' && *u != 0x7f) ? *u : '_';
+            prefix[n++] =
+                (*u > ' ' && *u != '.' && *u != '*' && *u != '>' && *u != 0x7f) ? *u : '_';
         prefix[n] = '\0';
         conn.inbox_prefix = prefix;
     }
@@ -51,9 +51,10 @@ vc_code client_request(const client_opts *o, const char *subject,
     } else if (st == NATS_TIMEOUT) {
         /* A publish the NATS server's permissions forbid is dropped by the
          * server: the request then times out (the server logs the refusal). */
-        rc = vc_errf(err, VC_UNAVAILABLE,
-                     "no reply on %s within %lld ms (not permitted to publish there, or no service)",
-                     subject, (long long)timeout);
+        rc =
+            vc_errf(err, VC_UNAVAILABLE,
+                    "no reply on %s within %lld ms (not permitted to publish there, or no service)",
+                    subject, (long long)timeout);
     } else if (st != NATS_OK) {
         rc = vc_errf(err, VC_UNAVAILABLE, "request on %s failed: %s", subject,
                      natsStatus_GetText(st));

@@ -21,8 +21,7 @@ typedef struct {
 /* Sends payload to subject as a request and waits for the reply: *reply is
  * the malloc'd reply body (caller frees). VC_UNAVAILABLE when no server or
  * responder answers in time (message says which), VC_CONFIG for bad options. */
-vc_code client_request(const client_opts *o, const char *subject,
-                       const char *payload, size_t len, char **reply,
-                       size_t *reply_len, vc_err *err);
+vc_code client_request(const client_opts *o, const char *subject, const char *payload, size_t len,
+                       char **reply, size_t *reply_len, vc_err *err);
 
 #endif

@@ -8,7 +8,7 @@
 #include "seal.h"
 #include "vault.h"
 
-#define EXIT_OK 0
+#define EXIT_OK    0
 #define EXIT_ERROR 1
 #define EXIT_USAGE 2
 
@@ -27,7 +27,8 @@ void cmd_close(cmd_env *env);
 /* Prints "vaultctl: " + message to stderr. */
 void cmd_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-int cmd_local(const char *config_path, int argc, char **argv); /* get set delete list rotate status */
+int cmd_local(const char *config_path, int argc,
+              char **argv); /* get set delete list rotate status */
 int cmd_keygen(int argc, char **argv);
 int cmd_audit_hash(const char *config_path, int argc, char **argv);
 int cmd_serve(const char *config_path, int argc, char **argv);

@@ -25,8 +25,7 @@ int cmd_open(cmd_env *env, const char *config_path)
     env->cfg = NULL;
     env->master = NULL;
     env->vault = NULL;
-    if (seal_init(&err) != VC_OK ||
-        config_load(&env->cfg, config_path, environ, &err) != VC_OK ||
+    if (seal_init(&err) != VC_OK || config_load(&env->cfg, config_path, environ, &err) != VC_OK ||
         seal_master_load(&env->master, env->cfg->master_key, &warn_perm, &err) != VC_OK) {
         cmd_fail("%s", err.msg);
         cmd_close(env);
@@ -35,8 +34,8 @@ int cmd_open(cmd_env *env, const char *config_path)
     if (warn_perm)
         cmd_fail("warning: master key %s is writable by group or others; chmod 600 it",
                  env->cfg->master_key);
-    if (vault_open(&env->vault, env->cfg->storage_path, env->cfg->storage_map_size,
-                   env->master, &err) != VC_OK) {
+    if (vault_open(&env->vault, env->cfg->storage_path, env->cfg->storage_map_size, env->master,
+                   &err) != VC_OK) {
         cmd_fail("%s", err.msg);
         cmd_close(env);
         return EXIT_ERROR;

@@ -142,12 +142,12 @@ static json_t *build_request(int argc, char **argv)
             /* Not jerr.text: it quotes the offending token, a piece of
              * the secret. */
             if (value == NULL)
-                cmd_fail("set: VALUE is not JSON (line %d, column %d)", jerr.line,
-                         jerr.column);
+                cmd_fail("set: VALUE is not JSON (line %d, column %d)", jerr.line, jerr.column);
         } else {
             value = json_stringn(src, len);
             if (value == NULL)
-                cmd_fail("set: VALUE is not valid UTF-8 (use --json with a base64 string for binary data)");
+                cmd_fail("set: VALUE is not valid UTF-8 (use --json with a base64 string for "
+                         "binary data)");
         }
         if (text != NULL) {
             memset(text, 0, len);

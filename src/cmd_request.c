@@ -11,7 +11,8 @@
 static int usage(void)
 {
     fputs("usage: vaultctl request [--server URL] [--user U --pass P | --pass-file F]\n"
-          "                        [--token T] [--creds FILE] [--tls-ca F] [--tls-cert F --tls-key F]\n"
+          "                        [--token T] [--creds FILE] [--tls-ca F] [--tls-cert F --tls-key "
+          "F]\n"
           "                        [--timeout SECONDS] [--json] [--id ID] [--inbox-prefix P]\n"
           "                        SUBJECT OPERATION [KEY [VALUE]]\n"
           "  KEY is the prefix for list; VALUE is a string unless --json.\n"
@@ -37,6 +38,14 @@ static char *read_secret_file(const char *path)
     return s;
 }
 
+static void free_secret(char *s)
+{
+    if (s != NULL) {
+        memset(s, 0, strlen(s));
+        free(s);
+    }
+}
+
 int cmd_request(int argc, char **argv)
 {
     client_opts o = {.conn = {.servers = getenv("NATS_URL")}, .timeout_ms = 5000};
@@ -49,11 +58,22 @@ int cmd_request(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--json") == 0) { as_json = true; continue; }
-        if (a[0] == '-' && a[1] == '-' && v == NULL) return usage();
-        if (strcmp(a, "--server") == 0) o.conn.servers = v;
-        else if (strcmp(a, "--user") == 0) o.conn.user = v;
-        else if (strcmp(a, "--pass") == 0) o.conn.pass = v;
+        if (a == NULL)
+            break;
+        if (strcmp(a, "--json") == 0) {
+            as_json = true;
+            continue;
+        }
+        if (a[0] == '-' && a[1] == '-' && v == NULL) {
+            free_secret(pass_from_file);
+            return usage();
+        }
+        if (strcmp(a, "--server") == 0)
+            o.conn.servers = v;
+        else if (strcmp(a, "--user") == 0)
+            o.conn.user = v;
+        else if (strcmp(a, "--pass") == 0)
+            o.conn.pass = v;
         else if (strcmp(a, "--pass-file") == 0) {
             free(pass_from_file);
             pass_from_file = read_secret_file(v);
@@ -62,32 +82,45 @@ int cmd_request(int argc, char **argv)
                 return EXIT_USAGE;
             }
             o.conn.pass = pass_from_file;
-        }
-        else if (strcmp(a, "--token") == 0) o.conn.token = v;
-        else if (strcmp(a, "--creds") == 0) o.conn.creds = v;
-        else if (strcmp(a, "--tls-ca") == 0) o.conn.tls_ca = v;
-        else if (strcmp(a, "--tls-cert") == 0) o.conn.tls_cert = v;
-        else if (strcmp(a, "--tls-key") == 0) o.conn.tls_key = v;
-        else if (strcmp(a, "--id") == 0) id = v;
-        else if (strcmp(a, "--inbox-prefix") == 0) o.conn.inbox_prefix = v;
-        else if (strcmp(a, "--timeout") == 0) {
+        } else if (strcmp(a, "--token") == 0)
+            o.conn.token = v;
+        else if (strcmp(a, "--creds") == 0)
+            o.conn.creds = v;
+        else if (strcmp(a, "--tls-ca") == 0)
+            o.conn.tls_ca = v;
+        else if (strcmp(a, "--tls-cert") == 0)
+            o.conn.tls_cert = v;
+        else if (strcmp(a, "--tls-key") == 0)
+            o.conn.tls_key = v;
+        else if (strcmp(a, "--id") == 0)
+            id = v;
+        else if (strcmp(a, "--inbox-prefix") == 0)
+            o.conn.inbox_prefix = v;
+        else if (strcmp(a, "--timeout") == 0 && v != NULL) {
             char *end = NULL;
             double secs = strtod(v, &end);
-            if (end == v || *end != '\0' || secs <= 0) return usage();
+            if (end == v || *end != '\0' || secs <= 0) {
+                free_secret(pass_from_file);
+                return usage();
+            }
             o.timeout_ms = (int64_t)(secs * 1000.0);
         } else if (a[0] == '-' && a[1] == '-') {
             cmd_fail("request: unknown option %s", a);
+            free_secret(pass_from_file);
             return usage();
         } else if (npos < 4) {
             pos[npos++] = a;
             continue;
         } else {
+            free_secret(pass_from_file);
             return usage();
         }
         i++; /* the option's value */
     }
-    if (npos < 2)
+    if (npos < 2) {
+        free_secret(pass_from_file);
         return usage();
+    }
 
     vc_op op = op_from_name(pos[1], strlen(pos[1]));
     json_t *req = json_pack("{s:s}", "operation", pos[1]);
@@ -103,6 +136,7 @@ int cmd_request(int argc, char **argv)
             if (value == NULL) {
                 cmd_fail("request: VALUE is not JSON (column %d)", jerr.column);
                 json_decref(req);
+                free_secret(pass_from_file);
                 return EXIT_USAGE;
             }
         } else {
@@ -133,9 +167,6 @@ int cmd_request(int argc, char **argv)
         free(payload);
     }
     free(reply);
-    if (pass_from_file != NULL) {
-        memset(pass_from_file, 0, strlen(pass_from_file));
-        free(pass_from_file);
-    }
+    free_secret(pass_from_file);
     return rc;
 }

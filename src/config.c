@@ -37,17 +37,17 @@
 #define SECRET_FILE_MAX (64 * KIB)
 /* A value must leave room for the JSON envelope in a 1 MiB NATS message
  * (nats-server's default max_payload). */
-#define VALUE_BYTES_MAX (MIB - 4 * KIB)
+#define VALUE_BYTES_MAX   (MIB - 4 * KIB)
 #define REQUEST_BYTES_MAX MIB
-#define REQUEST_HEADROOM (64 * KIB)
-#define MAP_SIZE_MIN MIB
-#define MAP_SIZE_MAX (16 * TIB)
-#define INTERVAL_MAX ((uint64_t)3650 * 86400) /* ten years */
+#define REQUEST_HEADROOM  (64 * KIB)
+#define MAP_SIZE_MIN      MIB
+#define MAP_SIZE_MAX      (16 * TIB)
+#define INTERVAL_MAX      ((uint64_t)3650 * 86400) /* ten years */
 
-#define ENV_PREFIX "VAULTCTL_"
-#define NAME_MAX_LEN 96 /* longest dotted setting name we build */
-#define WHERE_MAX 768   /* "FILE:LINE: setting" or "environment VAR" */
-#define QUOTE_MAX 64    /* a quoted user value is cut after this many bytes */
+#define ENV_PREFIX   "VAULTCTL_"
+#define NAME_MAX_LEN 96  /* longest dotted setting name we build */
+#define WHERE_MAX    768 /* "FILE:LINE: setting" or "environment VAR" */
+#define QUOTE_MAX    64  /* a quoted user value is cut after this many bytes */
 
 /* How the text of a setting is checked and where it is stored. */
 typedef enum {
@@ -68,8 +68,8 @@ typedef enum {
 typedef struct {
     const char *name; /* dotted YAML path; the variable is derived from it */
     setting_kind kind;
-    size_t off;       /* offsetof(config, field) */
-    uint64_t min, max;/* range of the numeric kinds */
+    size_t off;        /* offsetof(config, field) */
+    uint64_t min, max; /* range of the numeric kinds */
 } setting;
 
 #define F(field) offsetof(config, field)
@@ -85,42 +85,37 @@ static const setting settings[] = {
     {"nats.tls.key", K_OPTIONAL, F(nats_tls_key), 0, 0},
     {"encryption.master_key", K_STRING, F(master_key), 0, 0},
     {"storage.path", K_STRING, F(storage_path), 0, 0},
-    {"storage.map_size", K_BYTES, F(storage_map_size), MAP_SIZE_MIN,
-     MAP_SIZE_MAX},
+    {"storage.map_size", K_BYTES, F(storage_map_size), MAP_SIZE_MIN, MAP_SIZE_MAX},
     {"subjects.request", K_SUB_SUBJECT, F(subject_request), 0, 0},
     {"subjects.reply", K_PUB_SUBJECT, F(subject_reply), 0, 0},
-    {"limits.max_value_bytes", K_BYTES, F(max_value_bytes), 1,
-     VALUE_BYTES_MAX},
-    {"limits.max_request_bytes", K_BYTES, F(max_request_bytes), 1,
-     REQUEST_BYTES_MAX},
+    {"limits.max_value_bytes", K_BYTES, F(max_value_bytes), 1, VALUE_BYTES_MAX},
+    {"limits.max_request_bytes", K_BYTES, F(max_request_bytes), 1, REQUEST_BYTES_MAX},
     {"service.workers", K_INT, F(workers), 1, 256},
     {"audit.subject", K_AUDIT_SUBJECT, F(audit_subject), 0, 0},
     {"audit.mode", K_AUDIT_MODE, F(audit_mode), 0, 0},
     {"audit.buffer", K_COUNT, F(audit_buffer), 1, MIB},
-    {"rotation.interval", K_DURATION, F(rotation_interval_s), 0,
-     INTERVAL_MAX},
+    {"rotation.interval", K_DURATION, F(rotation_interval_s), 0, INTERVAL_MAX},
 };
 #undef F
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 
 /* The top-level sections, in the order the messages list them. */
 static const char *const sections[] = {
-    "nats", "encryption", "storage", "subjects", "acl",
-    "limits", "service", "audit", "rotation",
+    "nats", "encryption", "storage", "subjects", "acl", "limits", "service", "audit", "rotation",
 };
 #define N_SECTIONS (sizeof sections / sizeof sections[0])
 
 /* Where a setting's current value came from, for cross-checks. */
 typedef struct {
     bool set;
-    int line;                 /* line in the file, if from the file */
-    char env[NAME_MAX_LEN];   /* variable, if from the environment */
+    int line;               /* line in the file, if from the file */
+    char env[NAME_MAX_LEN]; /* variable, if from the environment */
 } origin;
 
 typedef struct {
     config *c;
     const char *file;
-    const char *text;         /* the YAML text, for reader error lines */
+    const char *text; /* the YAML text, for reader error lines */
     size_t text_len;
     vc_err *err;
     origin from[N_SETTINGS];
@@ -159,8 +154,7 @@ static char **str_slot(config *c, const setting *s)
 
 /* Replaces *slot by a copy of text (NULL text: unset); the old value is
  * wiped because it may be a secret. */
-static vc_code set_string(char **slot, const char *text, size_t len,
-                          vc_err *err)
+static vc_code set_string(char **slot, const char *text, size_t len, vc_err *err)
 {
     char *copy = NULL;
     if (text != NULL && (copy = dup_len(text, len)) == NULL)
@@ -205,14 +199,19 @@ static const char *quote(char *buf, size_t n, const char *s, size_t len)
 /* Human size for messages and the summary: "64 MiB", else "1000 bytes". */
 static const char *fmt_size(char *buf, size_t n, uint64_t v)
 {
-    static const struct { uint64_t unit; const char *name; } units[] = {
-        {TIB, "TiB"}, {GIB, "GiB"}, {MIB, "MiB"}, {KIB, "KiB"},
+    static const struct {
+        uint64_t unit;
+        const char *name;
+    } units[] = {
+        {TIB, "TiB"},
+        {GIB, "GiB"},
+        {MIB, "MiB"},
+        {KIB, "KiB"},
     };
     int w = -1;
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
         if (v >= units[i].unit && v % units[i].unit == 0) {
-            w = snprintf(buf, n, "%" PRIu64 " %s", v / units[i].unit,
-                         units[i].name);
+            w = snprintf(buf, n, "%" PRIu64 " %s", v / units[i].unit, units[i].name);
             break;
         }
     }
@@ -226,10 +225,14 @@ static const char *fmt_size(char *buf, size_t n, uint64_t v)
 static const char *node_kind(const yaml_node_t *node)
 {
     switch (node->type) {
-    case YAML_MAPPING_NODE: return "mapping";
-    case YAML_SEQUENCE_NODE: return "list";
-    case YAML_SCALAR_NODE: return "single value";
-    case YAML_NO_NODE: break;
+    case YAML_MAPPING_NODE:
+        return "mapping";
+    case YAML_SEQUENCE_NODE:
+        return "list";
+    case YAML_SCALAR_NODE:
+        return "single value";
+    case YAML_NO_NODE:
+        break;
     }
     return "nothing";
 }
@@ -243,8 +246,7 @@ static int node_line(const yaml_node_t *node)
  * tag resolution, so we do this one ourselves). */
 static bool is_null(const yaml_node_t *node)
 {
-    if (node->type != YAML_SCALAR_NODE ||
-        node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+    if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
         return false;
     const char *v = (const char *)node->data.scalar.value;
     return v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
@@ -253,8 +255,7 @@ static bool is_null(const yaml_node_t *node)
 
 static bool scalar_is(const yaml_node_t *node, const char *s)
 {
-    return node->type == YAML_SCALAR_NODE &&
-           node->data.scalar.length == strlen(s) &&
+    return node->type == YAML_SCALAR_NODE && node->data.scalar.length == strlen(s) &&
            memcmp(node->data.scalar.value, s, node->data.scalar.length) == 0;
 }
 
@@ -271,15 +272,13 @@ static bool is_section(const char *name)
 {
     size_t n = strlen(name);
     for (size_t i = 0; i < N_SETTINGS; i++)
-        if (strncmp(settings[i].name, name, n) == 0 &&
-            settings[i].name[n] == '.')
+        if (strncmp(settings[i].name, name, n) == 0 && settings[i].name[n] == '.')
             return true;
     return false;
 }
 
 /* "VAULTCTL_" + the dotted name upper-cased with dots as underscores. */
-static void env_name(char *buf, size_t n, const char *name,
-                     const char *suffix)
+static void env_name(char *buf, size_t n, const char *name, const char *suffix)
 {
     int w = snprintf(buf, n, ENV_PREFIX "%s%s", name, suffix);
     if (w < 0 || (size_t)w >= n) {
@@ -310,8 +309,7 @@ static const char *where_of(const loader *ld, size_t i, char *buf, size_t n)
     if (o->env[0] != '\0')
         w = snprintf(buf, n, "environment %s", o->env);
     else
-        w = snprintf(buf, n, "%s:%d: %s", ld->file, o->line,
-                     settings[i].name);
+        w = snprintf(buf, n, "%s:%d: %s", ld->file, o->line, settings[i].name);
     /* A cut prefix (a very long file name) only shortens the message. */
     (void)w;
     return buf;
@@ -345,12 +343,12 @@ static bool unit_is(const char *u, size_t len, const char *name)
 /* "262144", "64MiB", "64 MiB", "64M", "64MB" (all powers of 1024). */
 static bool parse_size(const char *s, size_t len, uint64_t *out)
 {
-    static const struct { const char *a, *b, *c; uint64_t mul; } units[] = {
-        {"B", "B", "B", 1},
-        {"K", "KB", "KiB", KIB},
-        {"M", "MB", "MiB", MIB},
-        {"G", "GB", "GiB", GIB},
-        {"T", "TB", "TiB", TIB},
+    static const struct {
+        const char *a, *b, *c;
+        uint64_t mul;
+    } units[] = {
+        {"B", "B", "B", 1},      {"K", "KB", "KiB", KIB}, {"M", "MB", "MiB", MIB},
+        {"G", "GB", "GiB", GIB}, {"T", "TB", "TiB", TIB},
     };
     size_t digits = 0;
     uint64_t v;
@@ -401,11 +399,20 @@ static bool parse_duration(const char *s, size_t len, uint64_t *out)
         if (i == start || i == len || !parse_uint(s + start, i - start, &v))
             return false;
         switch (s[i++]) {
-        case 's': mul = 1; break;
-        case 'm': mul = 60; break;
-        case 'h': mul = 3600; break;
-        case 'd': mul = 86400; break;
-        default: return false;
+        case 's':
+            mul = 1;
+            break;
+        case 'm':
+            mul = 60;
+            break;
+        case 'h':
+            mul = 3600;
+            break;
+        case 'd':
+            mul = 86400;
+            break;
+        default:
+            return false;
         }
         if (v > (UINT64_MAX - total) / mul)
             return false;
@@ -454,22 +461,24 @@ static const char *expectation(const setting *s, char *buf, size_t n)
     case K_STRING:
     case K_OPTIONAL:
     case K_SECRET:
-    case K_URLS: return "a string";
+    case K_URLS:
+        return "a string";
     case K_SUB_SUBJECT:
     case K_PUB_SUBJECT:
-    case K_AUDIT_SUBJECT: return "a NATS subject";
+    case K_AUDIT_SUBJECT:
+        return "a NATS subject";
     case K_BYTES:
-        w = snprintf(buf, n, "a size in bytes (%s..%s; a number, or with KiB, MiB, "
+        w = snprintf(buf, n,
+                     "a size in bytes (%s..%s; a number, or with KiB, MiB, "
                      "GiB)",
-                     fmt_size(lo, sizeof lo, s->min),
-                     fmt_size(hi, sizeof hi, s->max));
+                     fmt_size(lo, sizeof lo, s->min), fmt_size(hi, sizeof hi, s->max));
         break;
     case K_COUNT:
     case K_INT:
-        w = snprintf(buf, n, "an integer %" PRIu64 "..%" PRIu64, s->min,
-                     s->max);
+        w = snprintf(buf, n, "an integer %" PRIu64 "..%" PRIu64, s->min, s->max);
         break;
-    case K_AUDIT_MODE: return "best_effort or required";
+    case K_AUDIT_MODE:
+        return "best_effort or required";
     case K_DURATION:
         return "a duration such as 24h, 90m, 3600s, 7d, 3600 (seconds), "
                "or off";
@@ -481,8 +490,7 @@ static const char *expectation(const setting *s, char *buf, size_t n)
 
 /* Checks text (len bytes, from the file or the environment) against
  * setting i and stores it; where names the source for messages. */
-static vc_code apply(loader *ld, size_t i, const char *text, size_t len,
-                     const char *where)
+static vc_code apply(loader *ld, size_t i, const char *text, size_t len, const char *where)
 {
     const setting *s = &settings[i];
     config *c = ld->c;
@@ -490,9 +498,8 @@ static vc_code apply(loader *ld, size_t i, const char *text, size_t len,
     char q[QUOTE_MAX * 4 + 16], ex[128];
     uint64_t v = 0;
 
-    if (memchr(text, '\0', len) != NULL)
-        return vc_errf(err, VC_CONFIG, "%s: invalid: contains a NUL byte",
-                       where);
+    if (text == NULL || memchr(text, '\0', len) != NULL)
+        return vc_errf(err, VC_CONFIG, "%s: invalid: contains a NUL byte", where);
 
     switch (s->kind) {
     case K_SECRET:
@@ -513,13 +520,14 @@ static vc_code apply(loader *ld, size_t i, const char *text, size_t len,
             free(copy);
             return vc_errf(err, VC_CONFIG,
                            "%s: a server URL in the comma-separated list "
-                           "is empty", where);
+                           "is empty",
+                           where);
         }
         if ((s->kind == K_SUB_SUBJECT || s->kind == K_PUB_SUBJECT ||
              (s->kind == K_AUDIT_SUBJECT && len > 0)) &&
             !acl_subject_valid(copy)) {
-            rc = vc_errf(err, VC_CONFIG, "%s: not a valid NATS subject: %s",
-                         where, quote(q, sizeof q, text, len));
+            rc = vc_errf(err, VC_CONFIG, "%s: not a valid NATS subject: %s", where,
+                         quote(q, sizeof q, text, len));
             free(copy);
             return rc;
         }
@@ -538,12 +546,10 @@ static vc_code apply(loader *ld, size_t i, const char *text, size_t len,
     case K_BYTES:
     case K_COUNT:
     case K_INT: {
-        bool ok = s->kind == K_BYTES ? parse_size(text, len, &v)
-                                     : parse_uint(text, len, &v);
+        bool ok = s->kind == K_BYTES ? parse_size(text, len, &v) : parse_uint(text, len, &v);
         if (!ok || v < s->min || v > s->max)
             return vc_errf(err, VC_CONFIG, "%s: expected %s, got %s", where,
-                           expectation(s, ex, sizeof ex),
-                           quote(q, sizeof q, text, len));
+                           expectation(s, ex, sizeof ex), quote(q, sizeof q, text, len));
         if (s->kind == K_INT)
             *(int *)(void *)((char *)c + s->off) = (int)v;
         else
@@ -557,14 +563,14 @@ static vc_code apply(loader *ld, size_t i, const char *text, size_t len,
             c->audit_mode = AUDIT_REQUIRED;
         else
             return vc_errf(err, VC_CONFIG, "%s: expected %s, got %s", where,
-                           expectation(s, ex, sizeof ex),
-                           quote(q, sizeof q, text, len));
+                           expectation(s, ex, sizeof ex), quote(q, sizeof q, text, len));
         return VC_OK;
     case K_DURATION:
         if (!parse_duration(text, len, &v) || v > s->max)
-            return vc_errf(err, VC_CONFIG, "%s: expected %s (at most 3650d), "
-                           "got %s", where, expectation(s, ex, sizeof ex),
-                           quote(q, sizeof q, text, len));
+            return vc_errf(err, VC_CONFIG,
+                           "%s: expected %s (at most 3650d), "
+                           "got %s",
+                           where, expectation(s, ex, sizeof ex), quote(q, sizeof q, text, len));
         c->rotation_interval_s = (int64_t)v;
         return VC_OK;
     }
@@ -573,23 +579,19 @@ static vc_code apply(loader *ld, size_t i, const char *text, size_t len,
 
 /* ---- the YAML walk ---------------------------------------------------- */
 
-static vc_code load_mapping(loader *ld, yaml_document_t *doc,
-                            yaml_node_t *map, const char *prefix);
+static vc_code load_mapping(loader *ld, yaml_document_t *doc, yaml_node_t *map, const char *prefix);
 
 /* Error if the key at pair duplicates an earlier key of the same mapping. */
-static vc_code check_duplicate(loader *ld, yaml_document_t *doc,
-                               yaml_node_t *map, yaml_node_pair_t *pair,
-                               const char *name)
+static vc_code check_duplicate(loader *ld, yaml_document_t *doc, yaml_node_t *map,
+                               yaml_node_pair_t *pair, const char *name)
 {
     yaml_node_t *key = yaml_document_get_node(doc, pair->key);
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < pair; p++) {
         yaml_node_t *k = yaml_document_get_node(doc, p->key);
         if (k != NULL && k->type == YAML_SCALAR_NODE &&
             k->data.scalar.length == key->data.scalar.length &&
-            memcmp(k->data.scalar.value, key->data.scalar.value,
-                   k->data.scalar.length) == 0)
-            return vc_errf(ld->err, VC_CONFIG,
-                           "%s:%d: %s: duplicate key (first at line %d)",
+            memcmp(k->data.scalar.value, key->data.scalar.value, k->data.scalar.length) == 0)
+            return vc_errf(ld->err, VC_CONFIG, "%s:%d: %s: duplicate key (first at line %d)",
                            ld->file, node_line(key), name, node_line(k));
     }
     return VC_OK;
@@ -598,8 +600,7 @@ static vc_code check_duplicate(loader *ld, yaml_document_t *doc,
 /* The full dotted name of key under prefix, user text made printable.
  * Returns false if the key cannot be a setting name (then buf still holds
  * a printable form for the message). */
-static bool key_name(char *buf, size_t n, const char *prefix,
-                     const yaml_node_t *key)
+static bool key_name(char *buf, size_t n, const char *prefix, const yaml_node_t *key)
 {
     const char *k = (const char *)key->data.scalar.value;
     size_t len = key->data.scalar.length;
@@ -612,8 +613,7 @@ static bool key_name(char *buf, size_t n, const char *prefix,
         w = snprintf(buf, n, "%s%s%s", prefix, prefix[0] ? "." : "", k);
     } else {
         char q[QUOTE_MAX * 4 + 16];
-        w = snprintf(buf, n, "%s%s%s", prefix, prefix[0] ? "." : "",
-                     quote(q, sizeof q, k, len));
+        w = snprintf(buf, n, "%s%s%s", prefix, prefix[0] ? "." : "", quote(q, sizeof q, k, len));
     }
     return plain && w >= 0 && (size_t)w < n;
 }
@@ -636,8 +636,7 @@ static void known_keys(char *buf, size_t n, const char *prefix)
                     settings[j].name[plen + 1 + klen] == '.');
         if (seen)
             continue;
-        int w = snprintf(buf + o, n - o, "%s%.*s", o ? ", " : "", (int)klen,
-                         key);
+        int w = snprintf(buf + o, n - o, "%s%.*s", o ? ", " : "", (int)klen, key);
         if (w < 0 || (size_t)w >= n - o)
             return; /* a cut list is still a useful hint */
         o += (size_t)w;
@@ -659,17 +658,15 @@ static void section_list(char *buf, size_t n)
 static vc_code load_scalar_setting(loader *ld, size_t i, yaml_node_t *value)
 {
     char where[WHERE_MAX];
-    int w = snprintf(where, sizeof where, "%s:%d: %s", ld->file,
-                     node_line(value), settings[i].name);
+    int w =
+        snprintf(where, sizeof where, "%s:%d: %s", ld->file, node_line(value), settings[i].name);
     (void)w; /* a cut prefix (very long file name) only shortens it */
     if (value->type != YAML_SCALAR_NODE) {
         char ex[128];
-        return vc_errf(ld->err, VC_CONFIG, "%s: expected %s, got a %s",
-                       where, expectation(&settings[i], ex, sizeof ex),
-                       node_kind(value));
+        return vc_errf(ld->err, VC_CONFIG, "%s: expected %s, got a %s", where,
+                       expectation(&settings[i], ex, sizeof ex), node_kind(value));
     }
-    const char *text = is_null(value) ? ""
-                                      : (const char *)value->data.scalar.value;
+    const char *text = is_null(value) ? "" : (const char *)value->data.scalar.value;
     size_t len = is_null(value) ? 0 : value->data.scalar.length;
     vc_code rc = apply(ld, i, text, len, where);
     if (rc != VC_OK)
@@ -682,13 +679,11 @@ static vc_code load_scalar_setting(loader *ld, size_t i, yaml_node_t *value)
 
 /* Adds the operation named by scalar node op ("*" and "all": every one)
  * to *ops; name is the setting for messages. */
-static vc_code add_op(loader *ld, const yaml_node_t *op, const char *name,
-                      unsigned *ops)
+static vc_code add_op(loader *ld, const yaml_node_t *op, const char *name, unsigned *ops)
 {
     char q[QUOTE_MAX * 4 + 16];
     if (op->type != YAML_SCALAR_NODE)
-        return vc_errf(ld->err, VC_CONFIG,
-                       "%s:%d: %s: expected an operation name, got a %s",
+        return vc_errf(ld->err, VC_CONFIG, "%s:%d: %s: expected an operation name, got a %s",
                        ld->file, node_line(op), name, node_kind(op));
     const char *t = (const char *)op->data.scalar.value;
     size_t len = op->data.scalar.length;
@@ -701,14 +696,13 @@ static vc_code add_op(loader *ld, const yaml_node_t *op, const char *name,
         return vc_errf(ld->err, VC_CONFIG,
                        "%s:%d: %s: unknown operation %s (expected get, set, "
                        "delete, list, rotate, status, or \"*\" / all)",
-                       ld->file, node_line(op), name,
-                       quote(q, sizeof q, t, len));
+                       ld->file, node_line(op), name, quote(q, sizeof q, t, len));
     return VC_OK;
 }
 
 /* The operations of ACL rule idx: a list of names, or one name alone. */
-static vc_code load_ops(loader *ld, yaml_document_t *doc, yaml_node_t *node,
-                        size_t idx, unsigned *ops)
+static vc_code load_ops(loader *ld, yaml_document_t *doc, yaml_node_t *node, size_t idx,
+                        unsigned *ops)
 {
     char name[64];
     int w;
@@ -718,8 +712,7 @@ static vc_code load_ops(loader *ld, yaml_document_t *doc, yaml_node_t *node,
         return vc_errf(ld->err, VC_CONFIG,
                        "%s:%d: acl[%zu].operations: expected a list of "
                        "operations such as [get, set] ([] for none), got %s%s",
-                       ld->file, node_line(node), idx,
-                       is_null(node) ? "" : "a ",
+                       ld->file, node_line(node), idx, is_null(node) ? "" : "a ",
                        is_null(node) ? "nothing" : node_kind(node));
     if (node->type == YAML_SCALAR_NODE) {
         w = snprintf(name, sizeof name, "acl[%zu].operations", idx);
@@ -727,10 +720,8 @@ static vc_code load_ops(loader *ld, yaml_document_t *doc, yaml_node_t *node,
         return add_op(ld, node, name, ops);
     }
     yaml_node_item_t *first = node->data.sequence.items.start;
-    for (yaml_node_item_t *it = first; it < node->data.sequence.items.top;
-         it++) {
-        w = snprintf(name, sizeof name, "acl[%zu].operations[%zu]", idx,
-                     (size_t)(it - first));
+    for (yaml_node_item_t *it = first; it < node->data.sequence.items.top; it++) {
+        w = snprintf(name, sizeof name, "acl[%zu].operations[%zu]", idx, (size_t)(it - first));
         (void)w; /* fits: two integers and a fixed text */
         vc_code rc = add_op(ld, yaml_document_get_node(doc, *it), name, ops);
         if (rc != VC_OK)
@@ -739,8 +730,8 @@ static vc_code load_ops(loader *ld, yaml_document_t *doc, yaml_node_t *node,
     return VC_OK;
 }
 
-static vc_code load_rule(loader *ld, yaml_document_t *doc, yaml_node_t *node,
-                         size_t idx, acl_rule *rule)
+static vc_code load_rule(loader *ld, yaml_document_t *doc, yaml_node_t *node, size_t idx,
+                         acl_rule *rule)
 {
     char q[QUOTE_MAX * 4 + 16], name[NAME_MAX_LEN], prefix[32];
     bool have_subject = false, have_ops = false;
@@ -752,13 +743,12 @@ static vc_code load_rule(loader *ld, yaml_document_t *doc, yaml_node_t *node,
                        "%s:%d: %s: expected a mapping with subject and "
                        "operations, got a %s",
                        ld->file, node_line(node), prefix, node_kind(node));
-    for (yaml_node_pair_t *p = node->data.mapping.pairs.start;
-         p < node->data.mapping.pairs.top; p++) {
+    for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top;
+         p++) {
         yaml_node_t *k = yaml_document_get_node(doc, p->key);
         yaml_node_t *v = yaml_document_get_node(doc, p->value);
         if (k->type != YAML_SCALAR_NODE)
-            return vc_errf(ld->err, VC_CONFIG,
-                           "%s:%d: %s: keys must be plain names", ld->file,
+            return vc_errf(ld->err, VC_CONFIG, "%s:%d: %s: keys must be plain names", ld->file,
                            node_line(k), prefix);
         bool plain = key_name(name, sizeof name, prefix, k);
         vc_code rc = check_duplicate(ld, doc, node, p, name);
@@ -766,20 +756,16 @@ static vc_code load_rule(loader *ld, yaml_document_t *doc, yaml_node_t *node,
             return rc;
         if (plain && scalar_is(k, "subject")) {
             if (v->type != YAML_SCALAR_NODE)
-                return vc_errf(ld->err, VC_CONFIG,
-                               "%s:%d: %s: expected a NATS subject, got a %s",
+                return vc_errf(ld->err, VC_CONFIG, "%s:%d: %s: expected a NATS subject, got a %s",
                                ld->file, node_line(v), name, node_kind(v));
             const char *t = (const char *)v->data.scalar.value;
             size_t len = v->data.scalar.length;
             if (is_null(v) || len == 0)
-                return vc_errf(ld->err, VC_CONFIG,
-                               "%s:%d: %s: must not be empty", ld->file,
+                return vc_errf(ld->err, VC_CONFIG, "%s:%d: %s: must not be empty", ld->file,
                                node_line(v), name);
             if (memchr(t, '\0', len) != NULL || !acl_subject_valid(t))
-                return vc_errf(ld->err, VC_CONFIG,
-                               "%s:%d: %s: not a valid NATS subject: %s",
-                               ld->file, node_line(v), name,
-                               quote(q, sizeof q, t, len));
+                return vc_errf(ld->err, VC_CONFIG, "%s:%d: %s: not a valid NATS subject: %s",
+                               ld->file, node_line(v), name, quote(q, sizeof q, t, len));
             /* A pattern that covers reply inboxes or the service API would
              * make vaultctl answer other clients' replies and $SRV pings. */
             if (acl_subject_matches(t, "_INBOX.x.y") || acl_subject_matches(t, "$SRV.PING"))
@@ -793,8 +779,7 @@ static vc_code load_rule(loader *ld, yaml_document_t *doc, yaml_node_t *node,
                                    "%s:%d: %s: acl[%zu] already has subject "
                                    "%s, and only the first matching rule "
                                    "applies",
-                                   ld->file, node_line(v), name, j,
-                                   quote(q, sizeof q, t, len));
+                                   ld->file, node_line(v), name, j, quote(q, sizeof q, t, len));
             if ((rule->subject = dup_len(t, len)) == NULL)
                 return oom(ld->err);
             have_subject = true;
@@ -810,9 +795,8 @@ static vc_code load_rule(loader *ld, yaml_document_t *doc, yaml_node_t *node,
         }
     }
     if (!have_subject || !have_ops)
-        return vc_errf(ld->err, VC_CONFIG, "%s:%d: %s: missing %s", ld->file,
-                       node_line(node), prefix,
-                       have_subject ? "operations" : "subject");
+        return vc_errf(ld->err, VC_CONFIG, "%s:%d: %s: missing %s", ld->file, node_line(node),
+                       prefix, have_subject ? "operations" : "subject");
     return VC_OK;
 }
 
@@ -834,26 +818,23 @@ static vc_code load_acl(loader *ld, yaml_document_t *doc, yaml_node_t *node)
         return oom(ld->err);
     for (size_t i = 0; i < n; i++) {
         c->acl_count = i + 1; /* so config_free frees a half-built rule */
-        vc_code rc = load_rule(ld, doc, yaml_document_get_node(doc, first[i]),
-                               i, &c->acl[i]);
+        vc_code rc = load_rule(ld, doc, yaml_document_get_node(doc, first[i]), i, &c->acl[i]);
         if (rc != VC_OK)
             return rc;
     }
     return VC_OK;
 }
 
-static vc_code load_mapping(loader *ld, yaml_document_t *doc,
-                            yaml_node_t *map, const char *prefix)
+static vc_code load_mapping(loader *ld, yaml_document_t *doc, yaml_node_t *map, const char *prefix)
 {
     char name[NAME_MAX_LEN], list[256];
 
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
-         p < map->data.mapping.pairs.top; p++) {
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
         yaml_node_t *k = yaml_document_get_node(doc, p->key);
         yaml_node_t *v = yaml_document_get_node(doc, p->value);
         if (k->type != YAML_SCALAR_NODE)
-            return vc_errf(ld->err, VC_CONFIG,
-                           "%s:%d: %s: keys must be plain names", ld->file,
+            return vc_errf(ld->err, VC_CONFIG, "%s:%d: %s: keys must be plain names", ld->file,
                            node_line(k), prefix[0] ? prefix : "(top level)");
         bool plain = key_name(name, sizeof name, prefix, k);
         vc_code rc = check_duplicate(ld, doc, map, p, name);
@@ -868,20 +849,17 @@ static vc_code load_mapping(loader *ld, yaml_document_t *doc,
             if (is_null(v))
                 continue; /* an empty section: its defaults */
             if (v->type != YAML_MAPPING_NODE)
-                return vc_errf(ld->err, VC_CONFIG,
-                               "%s:%d: %s: expected a mapping, got a %s",
+                return vc_errf(ld->err, VC_CONFIG, "%s:%d: %s: expected a mapping, got a %s",
                                ld->file, node_line(v), name, node_kind(v));
             rc = load_mapping(ld, doc, v, name);
         } else if (prefix[0] == '\0') {
             section_list(list, sizeof list);
-            return vc_errf(ld->err, VC_CONFIG,
-                           "%s:%d: %s: unknown section (expected one of: %s)",
+            return vc_errf(ld->err, VC_CONFIG, "%s:%d: %s: unknown section (expected one of: %s)",
                            ld->file, node_line(k), name, list);
         } else {
             known_keys(list, sizeof list, prefix);
-            return vc_errf(ld->err, VC_CONFIG,
-                           "%s:%d: %s: unknown setting (%s has: %s)",
-                           ld->file, node_line(k), name, prefix, list);
+            return vc_errf(ld->err, VC_CONFIG, "%s:%d: %s: unknown setting (%s has: %s)", ld->file,
+                           node_line(k), name, prefix, list);
         }
         if (rc != VC_OK)
             return rc;
@@ -906,27 +884,24 @@ static vc_code yaml_error(const loader *ld, const yaml_parser_t *p)
                 col = 1;
             }
         }
-        return vc_errf(ld->err, VC_CONFIG,
-                       "%s:%zu: YAML syntax error: %s (column %zu)", ld->file,
+        return vc_errf(ld->err, VC_CONFIG, "%s:%zu: YAML syntax error: %s (column %zu)", ld->file,
                        line, p->problem ? p->problem : "unreadable text", col);
     }
     line = p->problem_mark.line + 1;
     col = p->problem_mark.column + 1;
     if (p->context != NULL)
-        return vc_errf(ld->err, VC_CONFIG,
-                       "%s:%zu: YAML syntax error %s: %s (column %zu)",
-                       ld->file, line, p->context,
-                       p->problem ? p->problem : "invalid YAML", col);
-    return vc_errf(ld->err, VC_CONFIG, "%s:%zu: YAML syntax error: %s "
-                   "(column %zu)", ld->file, line,
-                   p->problem ? p->problem : "invalid YAML", col);
+        return vc_errf(ld->err, VC_CONFIG, "%s:%zu: YAML syntax error %s: %s (column %zu)",
+                       ld->file, line, p->context, p->problem ? p->problem : "invalid YAML", col);
+    return vc_errf(ld->err, VC_CONFIG,
+                   "%s:%zu: YAML syntax error: %s "
+                   "(column %zu)",
+                   ld->file, line, p->problem ? p->problem : "invalid YAML", col);
 }
 
 /* Wipes libyaml's copies of the text: it may hold a password. */
 static void wipe_document(yaml_document_t *doc)
 {
-    for (yaml_node_t *n = doc->nodes.start; n != NULL && n < doc->nodes.top;
-         n++)
+    for (yaml_node_t *n = doc->nodes.start; n != NULL && n < doc->nodes.top; n++)
         if (n->type == YAML_SCALAR_NODE && n->data.scalar.value != NULL)
             sodium_memzero(n->data.scalar.value, n->data.scalar.length);
 }
@@ -934,11 +909,9 @@ static void wipe_document(yaml_document_t *doc)
 static void wipe_parser(yaml_parser_t *p)
 {
     if (p->buffer.start != NULL)
-        sodium_memzero(p->buffer.start,
-                       (size_t)(p->buffer.end - p->buffer.start));
+        sodium_memzero(p->buffer.start, (size_t)(p->buffer.end - p->buffer.start));
     if (p->raw_buffer.start != NULL)
-        sodium_memzero(p->raw_buffer.start,
-                       (size_t)(p->raw_buffer.end - p->raw_buffer.start));
+        sodium_memzero(p->raw_buffer.start, (size_t)(p->raw_buffer.end - p->raw_buffer.start));
 }
 
 static vc_code load_yaml(loader *ld)
@@ -950,8 +923,7 @@ static vc_code load_yaml(loader *ld)
 
     if (!yaml_parser_initialize(&parser))
         return oom(ld->err);
-    yaml_parser_set_input_string(&parser, (const unsigned char *)ld->text,
-                                 ld->text_len);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)ld->text, ld->text_len);
     if (!yaml_parser_load(&parser, &doc)) {
         rc = yaml_error(ld, &parser);
         goto done;
@@ -959,15 +931,16 @@ static vc_code load_yaml(loader *ld)
     have_doc = true;
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (root == NULL || is_null(root)) {
-        rc = vc_errf(ld->err, VC_CONFIG, "%s:%d: no settings (the file is "
-                     "empty)", ld->file, root ? node_line(root) : 1);
+        rc = vc_errf(ld->err, VC_CONFIG,
+                     "%s:%d: no settings (the file is "
+                     "empty)",
+                     ld->file, root ? node_line(root) : 1);
         goto done;
     }
     if (root->type != YAML_MAPPING_NODE) {
         char list[256];
         section_list(list, sizeof list);
-        rc = vc_errf(ld->err, VC_CONFIG,
-                     "%s:%d: expected a mapping of sections (%s), got a %s",
+        rc = vc_errf(ld->err, VC_CONFIG, "%s:%d: expected a mapping of sections (%s), got a %s",
                      ld->file, node_line(root), list, node_kind(root));
         goto done;
     }
@@ -979,9 +952,10 @@ static vc_code load_yaml(loader *ld)
     have_extra = true;
     yaml_node_t *more = yaml_document_get_root_node(&extra);
     if (more != NULL) {
-        rc = vc_errf(ld->err, VC_CONFIG, "%s:%d: a second YAML document; the "
-                     "configuration is one document", ld->file,
-                     node_line(more));
+        rc = vc_errf(ld->err, VC_CONFIG,
+                     "%s:%d: a second YAML document; the "
+                     "configuration is one document",
+                     ld->file, node_line(more));
         goto done;
     }
     rc = load_mapping(ld, &doc, root, "");
@@ -1003,27 +977,28 @@ done:
 
 /* Reads a secret file into a malloc'd string with one trailing newline
  * removed; the caller wipes and frees it. */
-static vc_code read_secret_file(const char *var, const char *path,
-                                char **out, size_t *len, vc_err *err)
+static vc_code read_secret_file(const char *var, const char *path, char **out, size_t *len,
+                                vc_err *err)
 {
     struct stat st;
     char *buf = NULL;
     size_t n = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return vc_errf(err, VC_CONFIG, "environment %s: cannot read %s: %s",
-                       var, path, strerror(errno));
+        return vc_errf(err, VC_CONFIG, "environment %s: cannot read %s: %s", var, path,
+                       strerror(errno));
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        return vc_errf(err, VC_CONFIG, "environment %s: cannot read %s: %s",
-                       var, path, strerror(e));
+        return vc_errf(err, VC_CONFIG, "environment %s: cannot read %s: %s", var, path,
+                       strerror(e));
     }
     if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > SECRET_FILE_MAX) {
         close(fd);
         return vc_errf(err, VC_CONFIG,
                        "environment %s: cannot read %s: not a regular file "
-                       "of at most 64 KiB", var, path);
+                       "of at most 64 KiB",
+                       var, path);
     }
     if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
         close(fd);
@@ -1038,8 +1013,7 @@ static vc_code read_secret_file(const char *var, const char *path,
             close(fd);
             sodium_memzero(buf, n);
             free(buf);
-            return vc_errf(err, VC_CONFIG,
-                           "environment %s: cannot read %s: %s", var, path,
+            return vc_errf(err, VC_CONFIG, "environment %s: cannot read %s: %s", var, path,
                            strerror(e));
         }
         if (r == 0)
@@ -1055,8 +1029,7 @@ static vc_code read_secret_file(const char *var, const char *path,
     buf[n] = '\0';
     if (n == 0) {
         free(buf);
-        return vc_errf(err, VC_CONFIG, "environment %s: %s is empty", var,
-                       path);
+        return vc_errf(err, VC_CONFIG, "environment %s: %s is empty", var, path);
     }
     *out = buf;
     *len = n;
@@ -1120,9 +1093,8 @@ static vc_code apply_env(loader *ld, char *const *envp)
             path = env_get(envp, var_file);
         }
         if (v != NULL && path != NULL)
-            return vc_errf(ld->err, VC_CONFIG,
-                           "environment %s and %s: set only one of them",
-                           var, var_file);
+            return vc_errf(ld->err, VC_CONFIG, "environment %s and %s: set only one of them", var,
+                           var_file);
         if (v == NULL && path == NULL)
             continue;
         if (path != NULL) {
@@ -1153,8 +1125,7 @@ static vc_code cross_check(loader *ld)
 {
     config *c = ld->c;
     char where[WHERE_MAX];
-    const size_t user = (size_t)find_setting("nats.user"),
-                 pass = (size_t)find_setting("nats.pass"),
+    const size_t user = (size_t)find_setting("nats.user"), pass = (size_t)find_setting("nats.pass"),
                  token = (size_t)find_setting("nats.token"),
                  creds = (size_t)find_setting("nats.creds"),
                  cert = (size_t)find_setting("nats.tls.cert"),
@@ -1163,13 +1134,13 @@ static vc_code cross_check(loader *ld)
 
     if (!ld->from[req].set) {
         uint64_t r = (uint64_t)c->max_value_bytes + REQUEST_HEADROOM;
-        c->max_request_bytes = (size_t)(r > REQUEST_BYTES_MAX
-                                            ? REQUEST_BYTES_MAX : r);
+        c->max_request_bytes = (size_t)(r > REQUEST_BYTES_MAX ? REQUEST_BYTES_MAX : r);
     } else if (c->max_request_bytes < c->max_value_bytes) {
         return vc_errf(ld->err, VC_CONFIG,
                        "%s: must be at least limits.max_value_bytes (%zu), "
-                       "got %zu", where_of(ld, req, where, sizeof where),
-                       c->max_value_bytes, c->max_request_bytes);
+                       "got %zu",
+                       where_of(ld, req, where, sizeof where), c->max_value_bytes,
+                       c->max_request_bytes);
     }
     if (c->nats_user != NULL && c->nats_pass == NULL)
         return vc_errf(ld->err, VC_CONFIG, "%s: set without nats.pass",
@@ -1182,14 +1153,12 @@ static vc_code cross_check(loader *ld)
                        "%s: cannot be used together with nats.user and "
                        "nats.pass; choose one way to log in",
                        where_of(ld, token, where, sizeof where));
-    if (c->nats_creds != NULL && (c->nats_user != NULL ||
-                                  c->nats_token != NULL))
+    if (c->nats_creds != NULL && (c->nats_user != NULL || c->nats_token != NULL))
         return vc_errf(ld->err, VC_CONFIG,
                        "%s: cannot be used together with %s; choose one way "
                        "to log in",
                        where_of(ld, creds, where, sizeof where),
-                       c->nats_user ? "nats.user and nats.pass"
-                                    : "nats.token");
+                       c->nats_user ? "nats.user and nats.pass" : "nats.token");
     if (c->nats_tls_cert != NULL && c->nats_tls_key == NULL)
         return vc_errf(ld->err, VC_CONFIG, "%s: set without nats.tls.key",
                        where_of(ld, cert, where, sizeof where));
@@ -1209,9 +1178,8 @@ static vc_code set_defaults(config *c, const char *name, vc_err *err)
     c->subject_request = strdup("vault.requests");
     c->subject_reply = strdup("vault.replies");
     c->audit_subject = strdup("vault.audit");
-    if (!c->file || !c->nats_url || !c->nats_name || !c->master_key ||
-        !c->storage_path || !c->subject_request || !c->subject_reply ||
-        !c->audit_subject)
+    if (!c->file || !c->nats_url || !c->nats_name || !c->master_key || !c->storage_path ||
+        !c->subject_request || !c->subject_reply || !c->audit_subject)
         return oom(err);
     c->storage_map_size = (size_t)GIB;
     c->max_value_bytes = CONFIG_DEFAULT_MAX_VALUE;
@@ -1224,8 +1192,8 @@ static vc_code set_defaults(config *c, const char *name, vc_err *err)
 
 /* ---- public ----------------------------------------------------------- */
 
-vc_code config_load_string(config **out, const char *name, const char *yaml,
-                           size_t len, char *const *envp, vc_err *err)
+vc_code config_load_string(config **out, const char *name, const char *yaml, size_t len,
+                           char *const *envp, vc_err *err)
 {
     loader *ld = NULL;
     config *c = NULL;
@@ -1234,8 +1202,7 @@ vc_code config_load_string(config **out, const char *name, const char *yaml,
     *out = NULL;
     if (name == NULL)
         name = "(config)";
-    if ((c = calloc(1, sizeof *c)) == NULL || (ld = calloc(1, sizeof *ld))
-        == NULL) {
+    if ((c = calloc(1, sizeof *c)) == NULL || (ld = calloc(1, sizeof *ld)) == NULL) {
         rc = oom(err);
         goto fail;
     }
@@ -1262,15 +1229,13 @@ fail:
 }
 
 /* Reads the whole file into a malloc'd buffer (wiped by the caller). */
-static vc_code read_config_file(const char *path, char **out, size_t *len,
-                                vc_err *err)
+static vc_code read_config_file(const char *path, char **out, size_t *len, vc_err *err)
 {
     char *buf = NULL;
     size_t n = 0, cap = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return vc_errf(err, VC_CONFIG, "%s: cannot read: %s", path,
-                       strerror(errno));
+        return vc_errf(err, VC_CONFIG, "%s: cannot read: %s", path, strerror(errno));
     for (;;) {
         if (n == cap) {
             size_t ncap = cap ? cap * 2 : 4096;
@@ -1279,8 +1244,10 @@ static vc_code read_config_file(const char *path, char **out, size_t *len,
                 close(fd);
                 sodium_memzero(buf, n);
                 free(buf);
-                return vc_errf(err, VC_CONFIG, "%s: cannot read: larger "
-                               "than 1 MiB, not a configuration", path);
+                return vc_errf(err, VC_CONFIG,
+                               "%s: cannot read: larger "
+                               "than 1 MiB, not a configuration",
+                               path);
             }
             /* Grow by copy, so the old buffer can be wiped. */
             if ((nbuf = malloc(ncap)) == NULL) {
@@ -1305,8 +1272,7 @@ static vc_code read_config_file(const char *path, char **out, size_t *len,
             close(fd);
             sodium_memzero(buf, n);
             free(buf);
-            return vc_errf(err, VC_CONFIG, "%s: cannot read: %s", path,
-                           strerror(e));
+            return vc_errf(err, VC_CONFIG, "%s: cannot read: %s", path, strerror(e));
         }
         if (r == 0)
             break;
@@ -1318,8 +1284,7 @@ static vc_code read_config_file(const char *path, char **out, size_t *len,
     return VC_OK;
 }
 
-vc_code config_load(config **out, const char *path, char *const *envp,
-                    vc_err *err)
+vc_code config_load(config **out, const char *path, char *const *envp, vc_err *err)
 {
     char *text = NULL;
     size_t len = 0;
@@ -1349,7 +1314,7 @@ void config_free(config *c)
             wipe_free(*str_slot(c, s));
     }
     for (size_t i = 0; i < c->acl_count; i++)
-        free((char *)(uintptr_t)c->acl[i].subject);
+        free((char *)c->acl[i].subject); /* owned: acl_rule's const is for readers */
     free(c->acl);
     free(c->file);
     free(c);
@@ -1380,10 +1345,8 @@ static void put_url(FILE *f, const char *u, size_t len)
         return;
     }
     const char *colon = memchr(host, ':', (size_t)(at - host));
-    fprintf(f, "%.*s%.*s%s%.*s", (int)(host - u), u,
-            colon ? (int)(colon - host) : 0, host,
-            colon ? ":(password hidden)" : "(token hidden)",
-            (int)(len - (size_t)(at - u)), at);
+    fprintf(f, "%.*s%.*s%s%.*s", (int)(host - u), u, colon ? (int)(colon - host) : 0, host,
+            colon ? ":(password hidden)" : "(token hidden)", (int)(len - (size_t)(at - u)), at);
 }
 
 static void put_duration(FILE *f, int64_t s)
@@ -1448,23 +1411,24 @@ static void describe(FILE *f, const config *c)
     for (size_t i = 0; i < c->acl_count; i++)
         if (strcmp(c->acl[i].subject, c->subject_request) != 0)
             fprintf(f, ", %s", c->acl[i].subject);
-    fprintf(f, " (queue group vaultctl); replies without an inbox go to "
-            "%s\n", c->subject_reply);
-    fprintf(f, "acl:        %zu rule%s, first match decides, no match is "
-            "denied\n", c->acl_count, c->acl_count == 1 ? "" : "s");
+    fprintf(f,
+            " (queue group vaultctl); replies without an inbox go to "
+            "%s\n",
+            c->subject_reply);
+    fprintf(f,
+            "acl:        %zu rule%s, first match decides, no match is "
+            "denied\n",
+            c->acl_count, c->acl_count == 1 ? "" : "s");
     for (size_t i = 0; i < c->acl_count; i++) {
         fprintf(f, "  %s: ", c->acl[i].subject);
         put_ops(f, c->acl[i].ops);
         fputc('\n', f);
     }
-    fprintf(f, "limits:     value %s, request %s\n",
-            fmt_size(a, sizeof a, c->max_value_bytes),
+    fprintf(f, "limits:     value %s, request %s\n", fmt_size(a, sizeof a, c->max_value_bytes),
             fmt_size(b, sizeof b, c->max_request_bytes));
-    fprintf(f, "service:    %d worker%s\n", c->workers,
-            c->workers == 1 ? "" : "s");
+    fprintf(f, "service:    %d worker%s\n", c->workers, c->workers == 1 ? "" : "s");
     if (c->audit_subject != NULL && c->audit_subject[0] != '\0')
-        fprintf(f, "audit:      events on %s, %s, buffer %zu\n",
-                c->audit_subject,
+        fprintf(f, "audit:      events on %s, %s, buffer %zu\n", c->audit_subject,
                 c->audit_mode == AUDIT_REQUIRED
                     ? "required (a request fails if its event cannot be sent)"
                     : "best_effort",

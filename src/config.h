@@ -16,50 +16,50 @@
 #include "acl.h"
 #include "err.h"
 
-#define CONFIG_DEFAULT_PATH "/app/config/config.yaml"
-#define CONFIG_DEFAULT_MAX_VALUE (256u * 1024u)
+#define CONFIG_DEFAULT_PATH      "/app/config/config.yaml"
+#define CONFIG_DEFAULT_MAX_VALUE ((size_t)256 * 1024)
 
 typedef enum { AUDIT_BEST_EFFORT = 0, AUDIT_REQUIRED = 1 } config_audit_mode;
 
 typedef struct {
-    char *file;                  /* the file loaded */
+    char *file; /* the file loaded */
 
     /* nats: */
-    char *nats_url;              /* default "nats://127.0.0.1:4222"; may be a
-                                    comma-separated list */
-    char *nats_user, *nats_pass; /* NULL if unset; pass is secret */
-    char *nats_token;            /* secret */
-    char *nats_creds;            /* path of a .creds file */
+    char *nats_url;                                   /* default "nats://127.0.0.1:4222"; may be a
+                                                         comma-separated list */
+    char *nats_user, *nats_pass;                      /* NULL if unset; pass is secret */
+    char *nats_token;                                 /* secret */
+    char *nats_creds;                                 /* path of a .creds file */
     char *nats_tls_ca, *nats_tls_cert, *nats_tls_key; /* paths */
-    char *nats_name;             /* connection name, default "vaultctl" */
+    char *nats_name;                                  /* connection name, default "vaultctl" */
 
     /* encryption: */
-    char *master_key;            /* path, default "/app/config/master.key" */
+    char *master_key; /* path, default "/app/config/master.key" */
 
     /* storage: */
-    char *storage_path;          /* default "/app/data" */
-    size_t storage_map_size;     /* bytes; default 1 GiB (storage.map_size,
-                                    accepts a plain integer or 64MiB/1GiB) */
+    char *storage_path;      /* default "/app/data" */
+    size_t storage_map_size; /* bytes; default 1 GiB (storage.map_size,
+                                accepts a plain integer or 64MiB/1GiB) */
 
     /* subjects: */
-    char *subject_request;       /* default "vault.requests" */
-    char *subject_reply;         /* default "vault.replies" */
+    char *subject_request; /* default "vault.requests" */
+    char *subject_reply;   /* default "vault.replies" */
 
     /* acl: (subject strings owned by the config) */
     acl_rule *acl;
     size_t acl_count;
 
     /* limits: */
-    size_t max_value_bytes;      /* default CONFIG_DEFAULT_MAX_VALUE */
-    size_t max_request_bytes;    /* default max_value_bytes + 64 KiB */
+    size_t max_value_bytes;   /* default CONFIG_DEFAULT_MAX_VALUE */
+    size_t max_request_bytes; /* default max_value_bytes + 64 KiB */
 
     /* service: */
-    int workers;                 /* service.workers, default 4 */
+    int workers; /* service.workers, default 4 */
 
     /* audit: */
-    char *audit_subject;         /* default "vault.audit"; "" disables */
-    config_audit_mode audit_mode;/* default best_effort */
-    size_t audit_buffer;         /* best_effort queue length, default 4096 */
+    char *audit_subject;          /* default "vault.audit"; "" disables */
+    config_audit_mode audit_mode; /* default best_effort */
+    size_t audit_buffer;          /* best_effort queue length, default 4096 */
 
     /* rotation: */
     int64_t rotation_interval_s; /* rotation.interval ("24h", "90m", "3600s",
@@ -71,12 +71,11 @@ typedef struct {
  * (NULL-terminated "NAME=value" array; pass `environ`). Unknown keys are an
  * error (a typo must not silently become a default). On success *out is
  * owned by the caller (config_free). */
-vc_code config_load(config **out, const char *path, char *const *envp,
-                    vc_err *err);
+vc_code config_load(config **out, const char *path, char *const *envp, vc_err *err);
 
 /* Same from YAML text in memory; name is used as the file in messages. */
-vc_code config_load_string(config **out, const char *name, const char *yaml,
-                           size_t len, char *const *envp, vc_err *err);
+vc_code config_load_string(config **out, const char *name, const char *yaml, size_t len,
+                           char *const *envp, vc_err *err);
 
 /* Wipes secret settings and frees; NULL is fine. */
 void config_free(config *c);

@@ -30,8 +30,7 @@ struct disc {
 
 static void make_id(char out[DISC_ID_LEN + 1])
 {
-    static const char alphabet[] =
-        "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    static const char alphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     for (int i = 0; i < DISC_ID_LEN; i++)
         out[i] = alphabet[randombytes_uniform((uint32_t)(sizeof alphabet - 1))];
     out[DISC_ID_LEN] = '\0';
@@ -86,8 +85,7 @@ const char *disc_id(const disc *d)
     return d->id;
 }
 
-int disc_add_endpoint(disc *d, const char *name, const char *subject,
-                      const char *queue_group)
+int disc_add_endpoint(disc *d, const char *name, const char *subject, const char *queue_group)
 {
     disc_endpoint *grown = realloc(d->eps, sizeof *grown * (size_t)(d->neps + 1));
     if (grown == NULL)
@@ -138,9 +136,8 @@ void disc_totals(disc *d, uint64_t *requests, uint64_t *errors)
 /* The fields every response carries: type, name, id, version, metadata. */
 static json_t *base_object(const disc *d, const char *type)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:{}}", "type", type, "name",
-                     DISC_NAME, "id", d->id, "version", d->version,
-                     "metadata");
+    return json_pack("{s:s, s:s, s:s, s:s, s:{}}", "type", type, "name", DISC_NAME, "id", d->id,
+                     "version", d->version, "metadata");
 }
 
 static char *dump(json_t *o, size_t *len)
@@ -171,10 +168,9 @@ char *disc_info_json(disc *d, size_t *len)
     }
     for (int i = 0; i < d->neps; i++) {
         const disc_endpoint *e = &d->eps[i];
-        json_array_append_new(eps, json_pack("{s:s, s:s, s:s, s:{}}", "name",
-                                             e->name, "subject", e->subject,
-                                             "queue_group", e->queue_group,
-                                             "metadata"));
+        json_array_append_new(eps,
+                              json_pack("{s:s, s:s, s:s, s:{}}", "name", e->name, "subject",
+                                        e->subject, "queue_group", e->queue_group, "metadata"));
     }
     json_object_set_new(o, "description", json_string(d->description));
     json_object_set_new(o, "endpoints", eps);
@@ -194,15 +190,13 @@ char *disc_stats_json(disc *d, size_t *len)
     for (int i = 0; i < d->neps; i++) {
         const disc_endpoint *e = &d->eps[i];
         int64_t avg = e->num_requests ? e->processing_ns / (int64_t)e->num_requests : 0;
-        json_array_append_new(
-            eps, json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:I}", "name",
-                           e->name, "subject", e->subject, "queue_group",
-                           e->queue_group, "num_requests",
-                           (json_int_t)e->num_requests, "num_errors",
-                           (json_int_t)e->num_errors, "last_error",
-                           e->last_error, "processing_time",
-                           (json_int_t)e->processing_ns,
-                           "average_processing_time", (json_int_t)avg));
+        json_array_append_new(eps,
+                              json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:I}", "name", e->name,
+                                        "subject", e->subject, "queue_group", e->queue_group,
+                                        "num_requests", (json_int_t)e->num_requests, "num_errors",
+                                        (json_int_t)e->num_errors, "last_error", e->last_error,
+                                        "processing_time", (json_int_t)e->processing_ns,
+                                        "average_processing_time", (json_int_t)avg));
     }
     pthread_mutex_unlock(&d->lock);
     json_object_set_new(o, "started", json_string(d->started));

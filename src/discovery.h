@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DISC_NAME "vaultctl"
+#define DISC_NAME   "vaultctl"
 #define DISC_ID_LEN 22
 
 typedef struct disc disc;
@@ -24,8 +24,7 @@ void disc_free(disc *d);
 const char *disc_id(const disc *d);
 
 /* Adds an endpoint; returns its index. name and subject are copied. */
-int disc_add_endpoint(disc *d, const char *name, const char *subject,
-                      const char *queue_group);
+int disc_add_endpoint(disc *d, const char *name, const char *subject, const char *queue_group);
 
 /* Records one handled request on endpoint idx: its processing time in
  * nanoseconds and, for an error, a short description (NULL on success). */

@@ -27,15 +27,23 @@ void vc_err_clear(vc_err *e)
 const char *vc_code_name(vc_code code)
 {
     switch (code) {
-    case VC_OK: return "ok";
-    case VC_BAD_REQUEST: return "bad_request";
-    case VC_UNKNOWN_OPERATION: return "unknown_operation";
-    case VC_ACCESS_DENIED: return "access_denied";
-    case VC_NOT_FOUND: return "not_found";
-    case VC_TOO_LARGE: return "too_large";
-    case VC_UNAVAILABLE: return "unavailable";
+    case VC_OK:
+        return "ok";
+    case VC_BAD_REQUEST:
+        return "bad_request";
+    case VC_UNKNOWN_OPERATION:
+        return "unknown_operation";
+    case VC_ACCESS_DENIED:
+        return "access_denied";
+    case VC_NOT_FOUND:
+        return "not_found";
+    case VC_TOO_LARGE:
+        return "too_large";
+    case VC_UNAVAILABLE:
+        return "unavailable";
     case VC_INTERNAL:
-    case VC_CONFIG: break;
+    case VC_CONFIG:
+        break;
     }
     return "internal";
 }
@@ -43,15 +51,22 @@ const char *vc_code_name(vc_code code)
 int vc_code_number(vc_code code)
 {
     switch (code) {
-    case VC_OK: return 200;
+    case VC_OK:
+        return 200;
     case VC_BAD_REQUEST:
-    case VC_UNKNOWN_OPERATION: return 400;
-    case VC_ACCESS_DENIED: return 403;
-    case VC_NOT_FOUND: return 404;
-    case VC_TOO_LARGE: return 413;
-    case VC_UNAVAILABLE: return 503;
+    case VC_UNKNOWN_OPERATION:
+        return 400;
+    case VC_ACCESS_DENIED:
+        return 403;
+    case VC_NOT_FOUND:
+        return 404;
+    case VC_TOO_LARGE:
+        return 413;
+    case VC_UNAVAILABLE:
+        return 503;
     case VC_INTERNAL:
-    case VC_CONFIG: break;
+    case VC_CONFIG:
+        break;
     }
     return 500;
 }

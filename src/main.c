@@ -43,10 +43,14 @@ static void set_log_level(void)
     const char *lvl = getenv("VAULTCTL_LOG_LEVEL");
     if (lvl == NULL)
         return;
-    if (strcmp(lvl, "debug") == 0) log_set_level(LOG_DEBUG);
-    else if (strcmp(lvl, "warn") == 0) log_set_level(LOG_WARN);
-    else if (strcmp(lvl, "error") == 0) log_set_level(LOG_ERROR);
-    else log_set_level(LOG_INFO);
+    if (strcmp(lvl, "debug") == 0)
+        log_set_level(LOG_DEBUG);
+    else if (strcmp(lvl, "warn") == 0)
+        log_set_level(LOG_WARN);
+    else if (strcmp(lvl, "error") == 0)
+        log_set_level(LOG_ERROR);
+    else
+        log_set_level(LOG_INFO);
 }
 
 int main(int argc, char **argv)

@@ -14,8 +14,8 @@ static natsStatus set_servers(natsOptions *o, const char *urls)
 
     if (copy == NULL)
         return NATS_NO_MEMORY;
-    for (char *save = NULL, *tok = strtok_r(copy, ",", &save);
-         tok != NULL && n < 64; tok = strtok_r(NULL, ",", &save)) {
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok != NULL && n < 64;
+         tok = strtok_r(NULL, ",", &save)) {
         while (*tok == ' ')
             tok++;
         if (*tok != '\0')
@@ -26,8 +26,7 @@ static natsStatus set_servers(natsOptions *o, const char *urls)
     return st;
 }
 
-vc_code natsconn_options(natsOptions **out, const natsconn_params *p,
-                         vc_err *err)
+vc_code natsconn_options(natsOptions **out, const natsconn_params *p, vc_err *err)
 {
     natsOptions *o = NULL;
     const char *what = "nats";

@@ -16,7 +16,7 @@ typedef enum {
 } vc_op;
 
 /* Bit of an operation in an ACL operation mask. */
-#define OP_BIT(op) (1u << (unsigned)(op))
+#define OP_BIT(op)  (1u << (unsigned)(op))
 #define OP_ALL_BITS ((1u << OP_COUNT) - 1u)
 
 /* The operation named by the len bytes at name, or OP_NONE. */

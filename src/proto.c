@@ -37,11 +37,14 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     if (c < 0x80)
         return 1;
     if (c >= 0xc2 && c <= 0xdf) {
-        len = 2; cp = c & 0x1fu;
+        len = 2;
+        cp = c & 0x1fu;
     } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3; cp = c & 0x0fu;
+        len = 3;
+        cp = c & 0x0fu;
     } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4; cp = c & 0x07u;
+        len = 4;
+        cp = c & 0x07u;
     } else {
         return 0;
     }
@@ -52,8 +55,8 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
             return 0;
         cp = (cp << 6) | (s[i] & 0x3fu);
     }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || (cp >= 0xd800 && cp <= 0xdfff) ||
+        cp > 0x10ffff)
         return 0;
     return len;
 }
@@ -94,16 +97,25 @@ bool proto_key_valid(const char *key, size_t len)
 static const char *json_problem(const json_error_t *jerr)
 {
     switch (json_error_code(jerr)) {
-    case json_error_out_of_memory: return "out of memory";
-    case json_error_stack_overflow: return "nested too deeply";
-    case json_error_invalid_utf8: return "invalid UTF-8";
-    case json_error_premature_end_of_input: return "unexpected end of input";
-    case json_error_end_of_input_expected: return "data after the JSON value";
+    case json_error_out_of_memory:
+        return "out of memory";
+    case json_error_stack_overflow:
+        return "nested too deeply";
+    case json_error_invalid_utf8:
+        return "invalid UTF-8";
+    case json_error_premature_end_of_input:
+        return "unexpected end of input";
+    case json_error_end_of_input_expected:
+        return "data after the JSON value";
     case json_error_null_character:
-    case json_error_null_byte_in_key: return "NUL character not allowed";
-    case json_error_duplicate_key: return "duplicate field";
-    case json_error_numeric_overflow: return "number out of range";
-    default: break;
+    case json_error_null_byte_in_key:
+        return "NUL character not allowed";
+    case json_error_duplicate_key:
+        return "duplicate field";
+    case json_error_numeric_overflow:
+        return "number out of range";
+    default:
+        break;
     }
     return "invalid syntax";
 }
@@ -124,8 +136,8 @@ void proto_request_free(proto_request *r)
 
 /* Reads optional string field name into *s and *len; with no_control, control
  * characters are refused. Absent: *s stays NULL. */
-static vc_code opt_string(json_t *root, const char *name, bool no_control,
-                          const char **s, size_t *len, vc_err *err)
+static vc_code opt_string(json_t *root, const char *name, bool no_control, const char **s,
+                          size_t *len, vc_err *err)
 {
     json_t *v = json_object_get(root, name);
     if (v == NULL)
@@ -135,8 +147,7 @@ static vc_code opt_string(json_t *root, const char *name, bool no_control,
     const char *str = json_string_value(v);
     size_t n = json_string_length(v);
     if (no_control && has_control(str, n))
-        return vc_errf(err, VC_BAD_REQUEST,
-                       "%s: control characters are not allowed", name);
+        return vc_errf(err, VC_BAD_REQUEST, "%s: control characters are not allowed", name);
     *s = str;
     if (len != NULL)
         *len = n;
@@ -149,8 +160,7 @@ static vc_code parse_id(proto_request *out, vc_err *err)
     if (id == NULL)
         return VC_OK;
     if (!json_is_string(id) && !json_is_number(id))
-        return vc_errf(err, VC_BAD_REQUEST,
-                       "id: expected a string or a number");
+        return vc_errf(err, VC_BAD_REQUEST, "id: expected a string or a number");
     out->id = id;
     return VC_OK;
 }
@@ -172,8 +182,7 @@ static vc_code parse_operation(proto_request *out, vc_err *err)
 
 static vc_code parse_key(proto_request *out, vc_err *err)
 {
-    bool needed = out->op == OP_GET || out->op == OP_SET ||
-                  out->op == OP_DELETE;
+    bool needed = out->op == OP_GET || out->op == OP_SET || out->op == OP_DELETE;
     json_t *key = json_object_get(out->root, "key");
     if (key == NULL)
         return needed ? vc_errf(err, VC_BAD_REQUEST, "key: missing") : VC_OK;
@@ -181,8 +190,7 @@ static vc_code parse_key(proto_request *out, vc_err *err)
         return vc_errf(err, VC_BAD_REQUEST, "key: expected a string");
     if (!needed)
         return VC_OK; /* the operation takes no key: ignored */
-    const char *problem = key_problem(json_string_value(key),
-                                      json_string_length(key));
+    const char *problem = key_problem(json_string_value(key), json_string_length(key));
     if (problem != NULL)
         return vc_errf(err, VC_BAD_REQUEST, "%s", problem);
     out->key = json_string_value(key);
@@ -190,8 +198,7 @@ static vc_code parse_key(proto_request *out, vc_err *err)
     return VC_OK;
 }
 
-static vc_code parse_value(proto_request *out, size_t max_value_bytes,
-                           vc_err *err)
+static vc_code parse_value(proto_request *out, size_t max_value_bytes, vc_err *err)
 {
     if (out->op != OP_SET)
         return VC_OK; /* only set takes a value; elsewhere it is ignored */
@@ -207,7 +214,8 @@ static vc_code parse_value(proto_request *out, size_t max_value_bytes,
     if (max_value_bytes != 0 && size > max_value_bytes)
         return vc_errf(err, VC_TOO_LARGE,
                        "value: %zu bytes once serialised, over the limit of "
-                       "%zu bytes", size, max_value_bytes);
+                       "%zu bytes",
+                       size, max_value_bytes);
     out->value = value;
     return VC_OK;
 }
@@ -219,16 +227,15 @@ static vc_code parse_limit(proto_request *out, vc_err *err)
         return VC_OK;
     if (!json_is_integer(limit) || json_integer_value(limit) < 1 ||
         json_integer_value(limit) > PROTO_LIMIT_MAX)
-        return vc_errf(err, VC_BAD_REQUEST,
-                       "limit: expected an integer from 1 to %d",
+        return vc_errf(err, VC_BAD_REQUEST, "limit: expected an integer from 1 to %d",
                        PROTO_LIMIT_MAX);
     out->limit = (long long)json_integer_value(limit);
     out->has_limit = true;
     return VC_OK;
 }
 
-vc_code proto_parse(proto_request *out, const uint8_t *payload, size_t len,
-                    size_t max_value_bytes, vc_err *err)
+vc_code proto_parse(proto_request *out, const uint8_t *payload, size_t len, size_t max_value_bytes,
+                    vc_err *err)
 {
     json_error_t jerr;
     vc_code rc;
@@ -238,26 +245,20 @@ vc_code proto_parse(proto_request *out, const uint8_t *payload, size_t len,
     if (payload == NULL || len == 0)
         return vc_errf(err, VC_BAD_REQUEST, "empty request");
 
-    out->root = json_loadb((const char *)payload, len, JSON_REJECT_DUPLICATES,
-                           &jerr);
+    out->root = json_loadb((const char *)payload, len, JSON_REJECT_DUPLICATES, &jerr);
     if (out->root == NULL)
-        return vc_errf(err, VC_BAD_REQUEST,
-                       "not JSON: %s at line %d, column %d",
+        return vc_errf(err, VC_BAD_REQUEST, "not JSON: %s at line %d, column %d",
                        json_problem(&jerr), jerr.line, jerr.column);
     if (!json_is_object(out->root))
-        return vc_errf(err, VC_BAD_REQUEST,
-                       "request must be a JSON object");
+        return vc_errf(err, VC_BAD_REQUEST, "request must be a JSON object");
 
     /* id first, so every later error can echo it. */
-    if ((rc = parse_id(out, err)) != VC_OK ||
-        (rc = parse_operation(out, err)) != VC_OK ||
-        (rc = opt_string(out->root, "subject", false, &out->subject, NULL,
-                         err)) != VC_OK ||
+    if ((rc = parse_id(out, err)) != VC_OK || (rc = parse_operation(out, err)) != VC_OK ||
+        (rc = opt_string(out->root, "subject", false, &out->subject, NULL, err)) != VC_OK ||
         (rc = parse_key(out, err)) != VC_OK ||
-        (rc = opt_string(out->root, "prefix", true, &out->prefix,
-                         &out->prefix_len, err)) != VC_OK ||
-        (rc = opt_string(out->root, "after", true, &out->after,
-                         &out->after_len, err)) != VC_OK ||
+        (rc = opt_string(out->root, "prefix", true, &out->prefix, &out->prefix_len, err)) !=
+            VC_OK ||
+        (rc = opt_string(out->root, "after", true, &out->after, &out->after_len, err)) != VC_OK ||
         (rc = parse_limit(out, err)) != VC_OK ||
         (rc = parse_value(out, max_value_bytes, err)) != VC_OK)
         return rc;
@@ -269,9 +270,8 @@ void proto_time(int64_t t, char out[32])
     struct tm tm;
     time_t tt = (time_t)t;
 
-    if (gmtime_r(&tt, &tm) == NULL ||
-        strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        (void)strcpy(out, "1970-01-01T00:00:00Z"); /* out of range */
+    if (gmtime_r(&tt, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        (void)snprintf(out, 32, "%s", "1970-01-01T00:00:00Z"); /* out of range */
 }
 
 /* Serialises obj compactly (it is consumed), NULL on failure. */
@@ -297,8 +297,7 @@ char *proto_success(json_t *data, json_t *meta, json_t *id, size_t *len)
     /* jansson keeps insertion order: status, data, meta, id. The _new
      * setters consume their value even when they fail. */
     int bad = json_object_set_new(obj, "status", json_string("success"));
-    bad |= json_object_set_new(obj, "data",
-                               data != NULL ? data : json_null());
+    bad |= json_object_set_new(obj, "data", data != NULL ? data : json_null());
     if (meta != NULL)
         bad |= json_object_set_new(obj, "meta", meta);
     if (id != NULL)

@@ -19,14 +19,18 @@
 
 typedef struct {
     vc_op op;
-    const char *key; size_t key_len;       /* NULL if absent */
-    json_t *value;                         /* borrowed from root; NULL if absent */
-    const char *prefix; size_t prefix_len; /* NULL if absent */
-    const char *after; size_t after_len;   /* NULL if absent */
-    long long limit; bool has_limit;
-    const char *subject;                   /* claimed subject; NULL if absent */
-    json_t *id;                            /* borrowed; NULL if absent */
-    json_t *root;                          /* owned: the parsed object */
+    const char *key;
+    size_t key_len; /* NULL if absent */
+    json_t *value;  /* borrowed from root; NULL if absent */
+    const char *prefix;
+    size_t prefix_len; /* NULL if absent */
+    const char *after;
+    size_t after_len; /* NULL if absent */
+    long long limit;
+    bool has_limit;
+    const char *subject; /* claimed subject; NULL if absent */
+    json_t *id;          /* borrowed; NULL if absent */
+    json_t *root;        /* owned: the parsed object */
 } proto_request;
 
 /* Parses a request payload. On error, fills err (VC_BAD_REQUEST,
@@ -39,8 +43,8 @@ typedef struct {
  * from 1 to 10000; after/prefix strings without control characters; subject
  * a string; id a string or a number.
  * Always call proto_request_free, whatever the result. */
-vc_code proto_parse(proto_request *out, const uint8_t *payload, size_t len,
-                    size_t max_value_bytes, vc_err *err);
+vc_code proto_parse(proto_request *out, const uint8_t *payload, size_t len, size_t max_value_bytes,
+                    vc_err *err);
 
 void proto_request_free(proto_request *r);
 

@@ -28,17 +28,17 @@
 #include <sodium.h>
 
 #define SEAL_MAX_VERSIONS 64
-#define SEAL_KEYFILE_MAX 1024 /* a key file holds 44 characters; be generous */
+#define SEAL_KEYFILE_MAX  1024 /* a key file holds 44 characters; be generous */
 
-#define BLOB_MAGIC "VCKR"
+#define BLOB_MAGIC  "VCKR"
 #define BLOB_FORMAT 1
 #define BLOB_HEADER 5 /* magic + format byte */
-#define BLOB_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
-#define BLOB_TAG crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define BLOB_NONCE  crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define BLOB_TAG    crypto_aead_xchacha20poly1305_ietf_ABYTES
 
 #define SER_FIXED (SEAL_KEY_BYTES * 2 + 4 + 4)
 #define SER_ENTRY (4 + SEAL_KEY_BYTES)
-#define SER_MAX (SER_FIXED + SER_ENTRY * SEAL_MAX_VERSIONS)
+#define SER_MAX   (SER_FIXED + SER_ENTRY * SEAL_MAX_VERSIONS)
 
 _Static_assert(SEAL_OVERHEAD == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES +
                                     crypto_aead_xchacha20poly1305_ietf_ABYTES,
@@ -93,8 +93,7 @@ static const char *what_or_default(const char *what)
 
 /* Decodes text as base64 in any of the four accepted spellings into bin
  * (capacity cap); *bin_len gets the decoded length. -1 if none fits. */
-static int b64_decode_any(uint8_t *bin, size_t cap, const char *text,
-                          size_t len, size_t *bin_len)
+static int b64_decode_any(uint8_t *bin, size_t cap, const char *text, size_t len, size_t *bin_len)
 {
     static const int variants[] = {
         sodium_base64_VARIANT_ORIGINAL,
@@ -104,16 +103,15 @@ static int b64_decode_any(uint8_t *bin, size_t cap, const char *text,
     };
     for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
         /* b64_end NULL: the whole text must be consumed. */
-        if (sodium_base642bin(bin, cap, text, len, NULL, bin_len, NULL,
-                              variants[i]) == 0)
+        if (sodium_base642bin(bin, cap, text, len, NULL, bin_len, NULL, variants[i]) == 0)
             return 0;
     }
     sodium_memzero(bin, cap);
     return -1;
 }
 
-vc_code seal_master_parse(seal_master **out, const char *text, size_t len,
-                          const char *what, vc_err *err)
+vc_code seal_master_parse(seal_master **out, const char *text, size_t len, const char *what,
+                          vc_err *err)
 {
     seal_master *m = NULL;
     uint8_t *bin = NULL;
@@ -134,7 +132,8 @@ vc_code seal_master_parse(seal_master **out, const char *text, size_t len,
     if (len > SEAL_KEYFILE_MAX)
         return vc_errf(err, VC_CONFIG,
                        "master key %s: too long (%zu bytes); expected base64 "
-                       "of %d bytes", what, len, SEAL_KEY_BYTES);
+                       "of %d bytes",
+                       what, len, SEAL_KEY_BYTES);
 
     /* Decoded bytes never outnumber characters, so len is room enough to
      * report how many bytes a wrong-length key holds. */
@@ -153,7 +152,8 @@ vc_code seal_master_parse(seal_master **out, const char *text, size_t len,
     if (bin_len != SEAL_KEY_BYTES) {
         rc = vc_errf(err, VC_CONFIG,
                      "master key %s: expected base64 of %d bytes, got %zu "
-                     "bytes", what, SEAL_KEY_BYTES, bin_len);
+                     "bytes",
+                     what, SEAL_KEY_BYTES, bin_len);
         goto fail;
     }
 
@@ -164,8 +164,7 @@ vc_code seal_master_parse(seal_master **out, const char *text, size_t len,
     }
     memcpy(m->key, bin, SEAL_KEY_BYTES);
     if (sodium_mprotect_noaccess(m->key) != 0) {
-        rc = vc_errf(err, VC_INTERNAL,
-                     "master key %s: cannot protect key memory", what);
+        rc = vc_errf(err, VC_INTERNAL, "master key %s: cannot protect key memory", what);
         goto fail;
     }
     sodium_free(bin); /* sodium_free wipes */
@@ -196,8 +195,7 @@ static ssize_t read_all(int fd, char *buf, size_t cap)
     return (ssize_t)got;
 }
 
-vc_code seal_master_load(seal_master **out, const char *path, bool *warn_perm,
-                         vc_err *err)
+vc_code seal_master_load(seal_master **out, const char *path, bool *warn_perm, vc_err *err)
 {
     const size_t cap = SEAL_KEYFILE_MAX + 1;
     char *buf = NULL;
@@ -215,26 +213,22 @@ vc_code seal_master_load(seal_master **out, const char *path, bool *warn_perm,
     fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         if (errno == ELOOP)
-            return vc_errf(err, VC_CONFIG,
-                           "master key %s: is a symbolic link; refusing", path);
-        return vc_errf(err, VC_CONFIG, "master key %s: cannot open: %s", path,
-                       strerror(errno));
+            return vc_errf(err, VC_CONFIG, "master key %s: is a symbolic link; refusing", path);
+        return vc_errf(err, VC_CONFIG, "master key %s: cannot open: %s", path, strerror(errno));
     }
     if (fstat(fd, &st) != 0) {
-        rc = vc_errf(err, VC_CONFIG, "master key %s: cannot stat: %s", path,
-                     strerror(errno));
+        rc = vc_errf(err, VC_CONFIG, "master key %s: cannot stat: %s", path, strerror(errno));
         goto fail;
     }
     if (!S_ISREG(st.st_mode)) {
-        rc = vc_errf(err, VC_CONFIG, "master key %s: is not a regular file",
-                     path);
+        rc = vc_errf(err, VC_CONFIG, "master key %s: is not a regular file", path);
         goto fail;
     }
     if (st.st_size > SEAL_KEYFILE_MAX) {
         rc = vc_errf(err, VC_CONFIG,
                      "master key %s: too large (%lld bytes; a key file holds "
-                     "base64 of %d bytes)", path, (long long)st.st_size,
-                     SEAL_KEY_BYTES);
+                     "base64 of %d bytes)",
+                     path, (long long)st.st_size, SEAL_KEY_BYTES);
         goto fail;
     }
     if (warn_perm != NULL && (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
@@ -247,8 +241,7 @@ vc_code seal_master_load(seal_master **out, const char *path, bool *warn_perm,
     }
     n = read_all(fd, buf, cap);
     if (n < 0) {
-        rc = vc_errf(err, VC_CONFIG, "master key %s: cannot read: %s", path,
-                     strerror(errno));
+        rc = vc_errf(err, VC_CONFIG, "master key %s: cannot read: %s", path, strerror(errno));
         goto fail;
     }
     if ((size_t)n > SEAL_KEYFILE_MAX) {
@@ -294,15 +287,13 @@ vc_code seal_keygen_b64(char *out, size_t cap, vc_err *err)
 {
     uint8_t *key;
 
-    if (cap < sodium_base64_ENCODED_LEN(SEAL_KEY_BYTES,
-                                        sodium_base64_VARIANT_ORIGINAL))
+    if (cap < sodium_base64_ENCODED_LEN(SEAL_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL))
         return vc_errf(err, VC_INTERNAL, "keygen: output buffer too small");
     key = sodium_malloc(SEAL_KEY_BYTES);
     if (key == NULL)
         return vc_errf(err, VC_INTERNAL, "keygen: out of memory");
     randombytes_buf(key, SEAL_KEY_BYTES);
-    sodium_bin2base64(out, cap, key, SEAL_KEY_BYTES,
-                      sodium_base64_VARIANT_ORIGINAL);
+    sodium_bin2base64(out, cap, key, SEAL_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL);
     sodium_free(key); /* wipes */
     return VC_OK;
 }
@@ -363,8 +354,7 @@ static void put_u32(uint8_t *p, uint32_t v)
 
 static uint32_t get_u32(const uint8_t *p)
 {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 /* Serialises k into buf (room for SER_MAX); returns the length. */
@@ -407,24 +397,22 @@ static int keyring_deserialise(seal_keyring *k, const uint8_t *buf, size_t len)
     p += 4;
     count = get_u32(p);
     p += 4;
-    if (count == 0 || count > SEAL_MAX_VERSIONS ||
-        len != SER_FIXED + (size_t)count * SER_ENTRY)
+    if (count == 0 || count > SEAL_MAX_VERSIONS || len != SER_FIXED + (size_t)count * SER_ENTRY)
         return -1;
     for (uint32_t i = 0; i < count; i++) {
         k->slot[i].version = get_u32(p);
         p += 4;
         memcpy(k->slot[i].key, p, SEAL_KEY_BYTES);
         p += SEAL_KEY_BYTES;
-        if (k->slot[i].version == 0 ||
-            (i > 0 && k->slot[i].version <= k->slot[i - 1].version))
+        if (k->slot[i].version == 0 || (i > 0 && k->slot[i].version <= k->slot[i - 1].version))
             return -1;
     }
     k->count = count;
     return keyring_find(k, k->current) != NULL ? 0 : -1;
 }
 
-vc_code seal_keyring_wrap(const seal_keyring *k, const seal_master *m,
-                          uint8_t **blob, size_t *blob_len, vc_err *err)
+vc_code seal_keyring_wrap(const seal_keyring *k, const seal_master *m, uint8_t **blob,
+                          size_t *blob_len, vc_err *err)
 {
     uint8_t *pt = NULL, *b = NULL;
     unsigned long long clen = 0;
@@ -450,9 +438,9 @@ vc_code seal_keyring_wrap(const seal_keyring *k, const seal_master *m,
     rc = master_acquire(m, err);
     if (rc != VC_OK)
         goto fail;
-    (void)crypto_aead_xchacha20poly1305_ietf_encrypt(
-        b + BLOB_HEADER + BLOB_NONCE, &clen, pt, pt_len, b, BLOB_HEADER, NULL,
-        b + BLOB_HEADER, m->key);
+    (void)crypto_aead_xchacha20poly1305_ietf_encrypt(b + BLOB_HEADER + BLOB_NONCE, &clen, pt,
+                                                     pt_len, b, BLOB_HEADER, NULL, b + BLOB_HEADER,
+                                                     m->key);
     master_release(m);
 
     sodium_free(pt); /* wipes */
@@ -466,11 +454,10 @@ fail:
     return rc;
 }
 
-vc_code seal_keyring_unwrap(seal_keyring **out, const seal_master *m,
-                            const uint8_t *blob, size_t blob_len, vc_err *err)
+vc_code seal_keyring_unwrap(seal_keyring **out, const seal_master *m, const uint8_t *blob,
+                            size_t blob_len, vc_err *err)
 {
-    const size_t min = BLOB_HEADER + BLOB_NONCE + SER_FIXED + SER_ENTRY +
-                       BLOB_TAG;
+    const size_t min = BLOB_HEADER + BLOB_NONCE + SER_FIXED + SER_ENTRY + BLOB_TAG;
     const size_t max = BLOB_HEADER + BLOB_NONCE + SER_MAX + BLOB_TAG;
     seal_keyring *k = NULL;
     uint8_t *pt = NULL;
@@ -480,13 +467,11 @@ vc_code seal_keyring_unwrap(seal_keyring **out, const seal_master *m,
 
     *out = NULL;
     if (blob_len < min || blob_len > max)
-        return vc_errf(err, VC_INTERNAL,
-                       "keyring blob: malformed (%zu bytes)", blob_len);
+        return vc_errf(err, VC_INTERNAL, "keyring blob: malformed (%zu bytes)", blob_len);
     if (memcmp(blob, BLOB_MAGIC, 4) != 0)
         return vc_errf(err, VC_INTERNAL, "keyring blob: bad magic");
     if (blob[4] != BLOB_FORMAT)
-        return vc_errf(err, VC_INTERNAL, "keyring blob: unknown format %u",
-                       (unsigned)blob[4]);
+        return vc_errf(err, VC_INTERNAL, "keyring blob: unknown format %u", (unsigned)blob[4]);
 
     pt = sodium_malloc(SER_MAX);
     k = keyring_alloc();
@@ -498,15 +483,13 @@ vc_code seal_keyring_unwrap(seal_keyring **out, const seal_master *m,
     if (rc != VC_OK)
         goto fail;
     dec = crypto_aead_xchacha20poly1305_ietf_decrypt(
-        pt, &pt_len, NULL, blob + BLOB_HEADER + BLOB_NONCE,
-        blob_len - BLOB_HEADER - BLOB_NONCE, blob, BLOB_HEADER,
-        blob + BLOB_HEADER, m->key);
+        pt, &pt_len, NULL, blob + BLOB_HEADER + BLOB_NONCE, blob_len - BLOB_HEADER - BLOB_NONCE,
+        blob, BLOB_HEADER, blob + BLOB_HEADER, m->key);
     master_release(m);
     if (dec != 0) {
         /* Wrong key and tampered bytes look the same to an AEAD; the
          * likely cause is the key, and that is what the user can fix. */
-        rc = vc_errf(err, VC_ACCESS_DENIED,
-                     "master key does not open the keyring");
+        rc = vc_errf(err, VC_ACCESS_DENIED, "master key does not open the keyring");
         goto fail;
     }
     if (keyring_deserialise(k, pt, (size_t)pt_len) != 0) {
@@ -547,8 +530,7 @@ vc_code seal_keyring_add(seal_keyring *k, uint32_t *new_version, vc_err *err)
     uint32_t v;
 
     if (k->count >= SEAL_MAX_VERSIONS)
-        return vc_errf(err, VC_INTERNAL,
-                       "keyring holds the maximum of %d data key versions",
+        return vc_errf(err, VC_INTERNAL, "keyring holds the maximum of %d data key versions",
                        SEAL_MAX_VERSIONS);
     /* Versions only grow: the new one is above every version held. */
     v = k->slot[k->count - 1].version;
@@ -595,61 +577,51 @@ void seal_keyring_retain_only(seal_keyring *k, uint32_t keep)
 void seal_name_hash(const seal_keyring *k, const char *name, size_t len,
                     uint8_t out[SEAL_HASH_BYTES])
 {
-    (void)crypto_generichash(out, SEAL_HASH_BYTES, (const uint8_t *)name, len,
-                             k->index_key, sizeof k->index_key);
+    (void)crypto_generichash(out, SEAL_HASH_BYTES, (const uint8_t *)name, len, k->index_key,
+                             sizeof k->index_key);
 }
 
-void seal_audit_hash(const seal_keyring *k, const char *name, size_t len,
-                     char out[SEAL_AUDIT_HEX])
+void seal_audit_hash(const seal_keyring *k, const char *name, size_t len, char out[SEAL_AUDIT_HEX])
 {
     uint8_t mac[crypto_auth_hmacsha256_BYTES];
 
-    (void)crypto_auth_hmacsha256(mac, (const uint8_t *)name, len,
-                                 k->audit_key);
+    (void)crypto_auth_hmacsha256(mac, (const uint8_t *)name, len, k->audit_key);
     (void)sodium_bin2hex(out, SEAL_AUDIT_HEX, mac, sizeof mac);
     sodium_memzero(mac, sizeof mac);
 }
 
-vc_code seal_encrypt(const seal_keyring *k, uint32_t version,
-                     const uint8_t *ad, size_t ad_len,
-                     const uint8_t *pt, size_t pt_len, uint8_t *out,
-                     vc_err *err)
+vc_code seal_encrypt(const seal_keyring *k, uint32_t version, const uint8_t *ad, size_t ad_len,
+                     const uint8_t *pt, size_t pt_len, uint8_t *out, vc_err *err)
 {
     const struct seal_slot *s = keyring_find(k, version);
     unsigned long long clen = 0;
 
     if (s == NULL)
-        return vc_errf(err, VC_INTERNAL,
-                       "data key version %u is not in the keyring",
+        return vc_errf(err, VC_INTERNAL, "data key version %u is not in the keyring",
                        (unsigned)version);
     randombytes_buf(out, BLOB_NONCE);
-    (void)crypto_aead_xchacha20poly1305_ietf_encrypt(
-        out + BLOB_NONCE, &clen, pt, pt_len, ad, ad_len, NULL, out, s->key);
+    (void)crypto_aead_xchacha20poly1305_ietf_encrypt(out + BLOB_NONCE, &clen, pt, pt_len, ad,
+                                                     ad_len, NULL, out, s->key);
     return VC_OK;
 }
 
-vc_code seal_decrypt(const seal_keyring *k, uint32_t version,
-                     const uint8_t *ad, size_t ad_len,
-                     const uint8_t *ct, size_t ct_len, uint8_t *out,
-                     vc_err *err)
+vc_code seal_decrypt(const seal_keyring *k, uint32_t version, const uint8_t *ad, size_t ad_len,
+                     const uint8_t *ct, size_t ct_len, uint8_t *out, vc_err *err)
 {
     const struct seal_slot *s;
     unsigned long long mlen = 0;
 
     if (ct_len < SEAL_OVERHEAD)
-        return vc_errf(err, VC_INTERNAL, "record too short (%zu bytes)",
-                       ct_len);
+        return vc_errf(err, VC_INTERNAL, "record too short (%zu bytes)", ct_len);
     s = keyring_find(k, version);
     if (s == NULL) {
         sodium_memzero(out, ct_len - SEAL_OVERHEAD);
-        return vc_errf(err, VC_INTERNAL,
-                       "data key version %u is not in the keyring",
+        return vc_errf(err, VC_INTERNAL, "data key version %u is not in the keyring",
                        (unsigned)version);
     }
     /* libsodium verifies the tag before it decrypts a byte. */
     if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-            out, &mlen, NULL, ct + BLOB_NONCE, ct_len - BLOB_NONCE, ad, ad_len,
-            ct, s->key) != 0) {
+            out, &mlen, NULL, ct + BLOB_NONCE, ct_len - BLOB_NONCE, ad, ad_len, ct, s->key) != 0) {
         sodium_memzero(out, ct_len - SEAL_OVERHEAD);
         return vc_errf(err, VC_INTERNAL, "record failed authentication");
     }

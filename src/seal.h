@@ -21,11 +21,11 @@
 
 #include "err.h"
 
-#define SEAL_KEY_BYTES 32
-#define SEAL_HASH_BYTES 32   /* name index hash */
-#define SEAL_OVERHEAD 40     /* per sealed value: 24-byte nonce + 16-byte tag */
-#define SEAL_AUDIT_HEX 65    /* hex audit hash + NUL */
-#define SEAL_KEYGEN_B64 64   /* buffer large enough for a key in base64 + NUL */
+#define SEAL_KEY_BYTES  32
+#define SEAL_HASH_BYTES 32 /* name index hash */
+#define SEAL_OVERHEAD   40 /* per sealed value: 24-byte nonce + 16-byte tag */
+#define SEAL_AUDIT_HEX  65 /* hex audit hash + NUL */
+#define SEAL_KEYGEN_B64 64 /* buffer large enough for a key in base64 + NUL */
 
 typedef struct seal_master seal_master;
 typedef struct seal_keyring seal_keyring;
@@ -39,12 +39,11 @@ vc_code seal_init(vc_err *err);
  * "master key /x/master.key: expected base64 of 32 bytes, got 31 bytes".
  * *warn_perm is set (if not NULL) when the file is group/other writable.
  * On success *out is owned by the caller: free with seal_master_free. */
-vc_code seal_master_load(seal_master **out, const char *path, bool *warn_perm,
-                         vc_err *err);
+vc_code seal_master_load(seal_master **out, const char *path, bool *warn_perm, vc_err *err);
 
 /* Same from text in memory; what names the source in error messages. */
-vc_code seal_master_parse(seal_master **out, const char *text, size_t len,
-                          const char *what, vc_err *err);
+vc_code seal_master_parse(seal_master **out, const char *text, size_t len, const char *what,
+                          vc_err *err);
 
 /* Wipes and frees; NULL is fine. */
 void seal_master_free(seal_master *m);
@@ -61,13 +60,13 @@ void seal_keyring_free(seal_keyring *k);
 
 /* Seals the whole keyring under the master key into a malloc'd blob (caller
  * frees with free()); the blob holds no plaintext key byte. */
-vc_code seal_keyring_wrap(const seal_keyring *k, const seal_master *m,
-                          uint8_t **blob, size_t *blob_len, vc_err *err);
+vc_code seal_keyring_wrap(const seal_keyring *k, const seal_master *m, uint8_t **blob,
+                          size_t *blob_len, vc_err *err);
 
 /* Opens a blob made by seal_keyring_wrap. A master key that does not open it
  * gives VC_ACCESS_DENIED; a malformed blob VC_INTERNAL. */
-vc_code seal_keyring_unwrap(seal_keyring **out, const seal_master *m,
-                            const uint8_t *blob, size_t blob_len, vc_err *err);
+vc_code seal_keyring_unwrap(seal_keyring **out, const seal_master *m, const uint8_t *blob,
+                            size_t blob_len, vc_err *err);
 
 /* Current (newest) data key version. */
 uint32_t seal_keyring_current(const seal_keyring *k);
@@ -90,24 +89,19 @@ void seal_name_hash(const seal_keyring *k, const char *name, size_t len,
 
 /* Keyed hash of a key name under the audit key, as 64 lowercase hex digits
  * + NUL: what logs and audit events show instead of a name. */
-void seal_audit_hash(const seal_keyring *k, const char *name, size_t len,
-                     char out[SEAL_AUDIT_HEX]);
+void seal_audit_hash(const seal_keyring *k, const char *name, size_t len, char out[SEAL_AUDIT_HEX]);
 
 /* XChaCha20-Poly1305 with data key `version` and a fresh random nonce.
  * out must have room for pt_len + SEAL_OVERHEAD bytes. VC_INTERNAL if the
  * version is not in the keyring. */
-vc_code seal_encrypt(const seal_keyring *k, uint32_t version,
-                     const uint8_t *ad, size_t ad_len,
-                     const uint8_t *pt, size_t pt_len, uint8_t *out,
-                     vc_err *err);
+vc_code seal_encrypt(const seal_keyring *k, uint32_t version, const uint8_t *ad, size_t ad_len,
+                     const uint8_t *pt, size_t pt_len, uint8_t *out, vc_err *err);
 
 /* Opens what seal_encrypt made; out has room for ct_len - SEAL_OVERHEAD.
  * Authentication is checked before anything is written to out; on failure
  * (tampered bytes, other key, other associated data) VC_INTERNAL and out is
  * zeroed. */
-vc_code seal_decrypt(const seal_keyring *k, uint32_t version,
-                     const uint8_t *ad, size_t ad_len,
-                     const uint8_t *ct, size_t ct_len, uint8_t *out,
-                     vc_err *err);
+vc_code seal_decrypt(const seal_keyring *k, uint32_t version, const uint8_t *ad, size_t ad_len,
+                     const uint8_t *ct, size_t ct_len, uint8_t *out, vc_err *err);
 
 #endif

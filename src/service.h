@@ -20,8 +20,7 @@ typedef struct service service;
 /* Connects (retrying in the background if the server is not up yet),
  * subscribes and starts the workers. cfg and ctx are borrowed and must
  * outlive the service. */
-vc_code service_start(service **out, const config *cfg, const ops_ctx *ctx,
-                      vc_err *err);
+vc_code service_start(service **out, const config *cfg, const ops_ctx *ctx, vc_err *err);
 
 /* Stops taking requests, finishes those in flight, flushes the replies and
  * closes the connection; frees the service. NULL is fine. */

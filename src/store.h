@@ -49,39 +49,34 @@ void store_abort(store_txn *t);
 /* Looks up key. On VC_OK *val and *val_len point into the store, valid
  * until the transaction ends or the next write in it. VC_NOT_FOUND if
  * absent. */
-vc_code store_get(store_txn *t, store_table tbl, const uint8_t *key,
-                  size_t key_len, const uint8_t **val, size_t *val_len,
-                  vc_err *err);
+vc_code store_get(store_txn *t, store_table tbl, const uint8_t *key, size_t key_len,
+                  const uint8_t **val, size_t *val_len, vc_err *err);
 
 /* Inserts or replaces. VC_UNAVAILABLE when the store is full (the
  * transaction must then be aborted). */
-vc_code store_put(store_txn *t, store_table tbl, const uint8_t *key,
-                  size_t key_len, const uint8_t *val, size_t val_len,
-                  vc_err *err);
+vc_code store_put(store_txn *t, store_table tbl, const uint8_t *key, size_t key_len,
+                  const uint8_t *val, size_t val_len, vc_err *err);
 
 /* Deletes; VC_NOT_FOUND if absent. */
-vc_code store_del(store_txn *t, store_table tbl, const uint8_t *key,
-                  size_t key_len, vc_err *err);
+vc_code store_del(store_txn *t, store_table tbl, const uint8_t *key, size_t key_len, vc_err *err);
 
 /* Calls fn for every entry of tbl in key order, starting at the first key
  * >= start (start NULL: from the beginning). Key and value are valid only
  * during the call. fn returns 0 to go on, 1 to stop early, or a vc_code > 1
  * (e.g. VC_INTERNAL) to stop with that error; store_scan returns VC_OK when
  * stopped early or done. fn must not write to the table it scans. */
-typedef int (*store_scan_fn)(void *ctx, const uint8_t *key, size_t key_len,
-                             const uint8_t *val, size_t val_len);
-vc_code store_scan(store_txn *t, store_table tbl, const uint8_t *start,
-                   size_t start_len, store_scan_fn fn, void *ctx,
-                   vc_err *err);
+typedef int (*store_scan_fn)(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *val,
+                             size_t val_len);
+vc_code store_scan(store_txn *t, store_table tbl, const uint8_t *start, size_t start_len,
+                   store_scan_fn fn, void *ctx, vc_err *err);
 
 /* Number of entries in tbl. */
-vc_code store_count(store_txn *t, store_table tbl, uint64_t *count,
-                    vc_err *err);
+vc_code store_count(store_txn *t, store_table tbl, uint64_t *count, vc_err *err);
 
 typedef struct {
-    const char *backend;   /* "lmdb" */
-    uint64_t map_size;     /* bytes the store may grow to */
-    uint64_t used_bytes;   /* bytes in use */
+    const char *backend; /* "lmdb" */
+    uint64_t map_size;   /* bytes the store may grow to */
+    uint64_t used_bytes; /* bytes in use */
 } store_info;
 
 /* Size figures for status. */
@@ -104,8 +99,7 @@ vc_code store_in_use(const char *dir, bool *busy, vc_err *err);
  * the backup (a store that store_open opens) before it replaces anything;
  * anything but VC_OK stops the restore with that error. It must close what
  * it opened there before returning. */
-typedef vc_code (*store_restore_check)(void *arg, const char *staged_dir,
-                                       vc_err *err);
+typedef vc_code (*store_restore_check)(void *arg, const char *staged_dir, vc_err *err);
 
 /* Replaces the store in dir (created if missing) with backup_file, a copy
  * made by store_backup. Refuses:
