@@ -35,6 +35,9 @@ RUN groupadd --system --gid 10001 vaultctl \
  && chmod 0700 /app/data
 COPY --from=build /build/vaultctl /usr/local/bin/vaultctl
 COPY docker/config.yaml /app/config/config.yaml
+# The NATS password is a Docker secret too (docker/config.yaml has none).
+# Without the secret the service stops and names the missing file.
+ENV VAULTCTL_NATS_PASS_FILE=/run/secrets/vault_nats_pass
 WORKDIR /app
 USER 10001:10001
 VOLUME /app/data

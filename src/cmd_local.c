@@ -194,6 +194,7 @@ int cmd_local(const char *config_path, int argc, char **argv)
         .storage_path = env.cfg->storage_path,
         .started = (int64_t)time(NULL),
         .service_version = VAULTCTL_VERSION,
+        .rotation_interval_s = env.cfg->rotation_interval_s,
     };
     ops_handle(&ctx, NULL, (const uint8_t *)payload, strlen(payload), &reply);
     memset(payload, 0, strlen(payload));

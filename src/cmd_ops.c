@@ -24,7 +24,7 @@
 extern char **environ;
 
 /* Written by cmd_serve.c in the store directory (same name there). */
-#define HEALTH_FILE ".health"
+#define HEALTH_FILE      ".health"
 #define HEALTH_MAX_AGE_S 10
 
 /* Loads the configuration and the master key, without opening the vault. */
@@ -35,8 +35,7 @@ static int load_config_key(config **cfg, seal_master **m, const char *config_pat
 
     *cfg = NULL;
     *m = NULL;
-    if (seal_init(&err) != VC_OK ||
-        config_load(cfg, config_path, environ, &err) != VC_OK ||
+    if (seal_init(&err) != VC_OK || config_load(cfg, config_path, environ, &err) != VC_OK ||
         seal_master_load(m, (*cfg)->master_key, &warn_perm, &err) != VC_OK) {
         cmd_fail("%s", err.msg);
         config_free(*cfg);
@@ -97,9 +96,8 @@ static vc_code check_with_key(void *arg, const char *staged_dir, vc_err *err)
     vc_err e;
 
     if (vault_open(&v, staged_dir, c->cfg->storage_map_size, c->master, &e) != VC_OK)
-        return vc_errf(err, VC_BAD_REQUEST,
-                       "backup %s: does not open with master key %s: %s", c->backup,
-                       c->cfg->master_key, e.msg);
+        return vc_errf(err, VC_BAD_REQUEST, "backup %s: does not open with master key %s: %s",
+                       c->backup, c->cfg->master_key, e.msg);
     vc_code rc = vault_status(v, &c->st, &e);
     vault_close(v);
     if (rc != VC_OK)
@@ -117,15 +115,16 @@ int cmd_restore(const char *config_path, int argc, char **argv)
     vc_err err;
     int rc;
 
-    for (int i = 1; i < argc; i++) {
+    bool bad = false;
+    for (int i = 1; i < argc && !bad; i++) {
         if (strcmp(argv[i], "--force") == 0 && !force)
             force = true;
         else if (argv[i][0] != '-' && file == NULL)
             file = argv[i];
         else
-            file = NULL, i = argc; /* anything else: usage */
+            bad = true;
     }
-    if (file == NULL) {
+    if (bad || file == NULL) {
         fputs("usage: vaultctl [--config FILE] restore [--force] FILE\n", stderr);
         return EXIT_USAGE;
     }
@@ -169,7 +168,8 @@ static int refuse_if_in_use(const char *config_path)
     }
     if (busy)
         cmd_fail("storage %s: in use by another process: stop the service before a rekey "
-                 "(it holds the old key)", cfg->storage_path);
+                 "(it holds the old key)",
+                 cfg->storage_path);
     config_free(cfg);
     return busy ? EXIT_ERROR : EXIT_OK;
 }
@@ -233,7 +233,8 @@ static bool health_ok(json_t *doc, long max_age, char *why, size_t cap, long *ag
     if (*age > max_age || *age < -max_age) {
         (void)snprintf(why, cap,
                        "health file is %ld s old (limit %ld s): the service is not running "
-                       "or hangs", *age, max_age);
+                       "or hangs",
+                       *age, max_age);
         return false;
     }
     if (strcmp(st, "ok") != 0) {

@@ -29,7 +29,7 @@ extern char **environ;
  * may write in the image (read-only root file system) and it is unique per
  * vault, so two services on one host never share it. */
 #define HEALTH_FILE ".health"
-#define HEALTH_TMP ".health.tmp"
+#define HEALTH_TMP  ".health.tmp"
 
 /* After a failed scheduled rotation, wait this long (or the interval, if
  * shorter) before the next try, so a full disk does not fill the log. */
@@ -45,8 +45,8 @@ extern char **environ;
  * is durable; the next rotation finishes the job). */
 typedef struct {
     vault *vault;
-    int64_t interval;  /* seconds, > 0 */
-    int64_t started;   /* due time base when the vault was never rotated */
+    int64_t interval; /* seconds, > 0 */
+    int64_t started;  /* due time base when the vault was never rotated */
     pthread_mutex_t mu;
     pthread_cond_t cv; /* on CLOCK_MONOTONIC */
     bool stop;
@@ -74,8 +74,7 @@ static void rotate_if_due(rotator *r, int64_t *retry_at)
     if (now < base + r->interval)
         return;
     if (vault_rotate(r->vault, &version, &resealed, &err) != VC_OK) {
-        log_error("scheduled rotation failed: %s (next try in %lld s)", err.msg,
-                  (long long)retry);
+        log_error("scheduled rotation failed: %s (next try in %lld s)", err.msg, (long long)retry);
         *retry_at = (int64_t)time(NULL) + retry;
         return;
     }
@@ -187,14 +186,13 @@ static void health_write(health *h, service *svc, vault *v)
         log_info("health: the store works again");
     h->store_failed = !store_ok;
 
-    json_t *o = json_pack("{s:I, s:i, s:s, s:s}", "time", (json_int_t)time(NULL),
-                          "pid", (int)getpid(), "nats",
-                          service_connected(svc) ? "connected" : "disconnected",
-                          "store", store_ok ? "ok" : "error");
+    json_t *o = json_pack(
+        "{s:I, s:i, s:s, s:s}", "time", (json_int_t)time(NULL), "pid", (int)getpid(), "nats",
+        service_connected(svc) ? "connected" : "disconnected", "store", store_ok ? "ok" : "error");
     if (o != NULL && !store_ok)
         json_object_set_new(o, "error", json_string(err.msg));
-    bool written = o != NULL && json_dump_file(o, h->tmp, JSON_COMPACT) == 0 &&
-                   rename(h->tmp, h->path) == 0;
+    bool written =
+        o != NULL && json_dump_file(o, h->tmp, JSON_COMPACT) == 0 && rename(h->tmp, h->path) == 0;
     json_decref(o);
     if (!written && !h->write_failed)
         log_warn("health: cannot write %s: %s", h->path, strerror(errno));

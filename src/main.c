@@ -23,7 +23,7 @@ static int usage(void)
           "  backup FILE                     consistent hot copy of the store (still encrypted)\n"
           "  restore [--force] FILE          put a backup in place (service stopped)\n"
           "  rekey --new-key FILE            re-wrap the data keys under a new master key\n"
-          "  health                          exit 0 if the running service is healthy\n"
+          "  health [--max-age S]            exit 0 if the running service is healthy\n"
           "  version\n",
           stderr);
     return EXIT_USAGE;

@@ -746,10 +746,11 @@ static vc_code count_entries(const char *dir, store_table tbl, uint64_t *n,
     vc_code code = store_open(&s, dir, 0, err);
 
     *n = 0;
-    if (code != VC_OK)
-        return code;
+    if (code != VC_OK || s == NULL) /* s: for the analyzer, which cannot
+                                       see that vc_errf never returns OK */
+        return code != VC_OK ? code : VC_INTERNAL;
     code = store_begin(s, false, &t, err);
-    if (code == VC_OK) {
+    if (code == VC_OK && t != NULL) {
         code = store_count(t, tbl, n, err);
         store_abort(t);
     }

@@ -28,9 +28,12 @@
 #include "vault.h"
 
 static it_nats nats;
+/* The vault of the test that runs; removed by vault_teardown even when an
+ * assertion ends the test early. */
+static it_vault vt;
 
 #define N_FIXED 200
-#define N_MORE 100 /* the restore kill test's second data set */
+#define N_MORE  100 /* the restore kill test's second data set */
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -159,8 +162,7 @@ static void path_in(char *buf, size_t cap, const it_vault *v, const char *name)
 
 /* A copy of v's config with "/data\n" (storage path) and "/master.key\n"
  * replaced by the given names, written to dst. */
-static void config_variant(const it_vault *v, const char *dst, const char *data,
-                           const char *key)
+static void config_variant(const it_vault *v, const char *dst, const char *data, const char *key)
 {
     char *text = read_all(v->config), *p;
     FILE *f = fopen(dst, "w");
@@ -299,8 +301,8 @@ static int verify(vault *v, int n_fixed)
     if (vault_status(v, &st, &err) != VC_OK)
         return -1;
     if (st.keys != (uint64_t)(n_fixed + live)) {
-        fprintf(stderr, "%llu keys, expected %d fixed + %d live\n",
-                (unsigned long long)st.keys, n_fixed, live);
+        fprintf(stderr, "%llu keys, expected %d fixed + %d live\n", (unsigned long long)st.keys,
+                n_fixed, live);
         return -1;
     }
     return live;
@@ -341,6 +343,15 @@ static void *writer_main(void *arg)
 
 /* ---- tests ------------------------------------------------------------- */
 
+/* SIGTERM must drain and exit 0; the service log shows why when not. */
+static void stop_vault(void)
+{
+    int rc = it_vault_stop(&vt);
+    if (rc != 0)
+        it_vault_dump_log(&vt);
+    assert_int_equal(rc, 0);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -366,14 +377,13 @@ static int teardown(void **state)
 static void test_backup_restore_round_trip(void **state)
 {
     (void)state;
-    it_vault v;
     writer w = {.nc = NULL, .written = 0};
     atomic_init(&w.stop, false);
     pthread_t th;
     char bk[3][400], cfg2[400], key[400], dir[400], *err = NULL;
 
-    assert_int_equal(it_vault_init(&v, &nats, NULL), 0);
-    assert_int_equal(it_vault_start(&v, &nats), 0);
+    assert_int_equal(it_vault_init(&vt, &nats, NULL), 0);
+    assert_int_equal(it_vault_start(&vt, &nats), 0);
     natsConnection *nc = it_connect(&nats, IT_ADMIN_USER, IT_ADMIN_PASS);
     assert_non_null(nc);
     set_fixed(nc, 0, N_FIXED);
@@ -382,9 +392,9 @@ static void test_backup_restore_round_trip(void **state)
     assert_int_equal(pthread_create(&th, NULL, writer_main, &w), 0);
     for (int i = 0; i < 3; i++) {
         sleep_ms(150);
-        snprintf(bk[i], sizeof bk[i], "%s/backup-%d.mdb", v.dir, i);
+        snprintf(bk[i], sizeof bk[i], "%s/backup-%d.mdb", vt.dir, i);
         const char *args[] = {"backup", bk[i], NULL};
-        run_expect(v.config, 0, args);
+        run_expect(vt.config, 0, args);
     }
     atomic_store(&w.stop, true);
     pthread_join(th, NULL);
@@ -392,24 +402,24 @@ static void test_backup_restore_round_trip(void **state)
 
     /* A backup never overwrites a file. */
     const char *again[] = {"backup", bk[0], NULL};
-    run_expect(v.config, 1, again);
+    run_expect(vt.config, 1, again);
 
     /* The service's own store is in use: restore refuses. */
     const char *busy[] = {"restore", "--force", bk[0], NULL};
-    assert_int_equal(run(v.config, NULL, &err, busy), 1);
+    assert_int_equal(run(vt.config, NULL, &err, busy), 1);
     assert_non_null(strstr(err, "in use by another process"));
     free(err);
 
-    path_in(key, sizeof key, &v, "master.key");
+    path_in(key, sizeof key, &vt, "master.key");
     int prev = -1;
     for (int i = 0; i < 3; i++) {
         char name[32];
         snprintf(name, sizeof name, "restored-%d", i);
-        path_in(cfg2, sizeof cfg2, &v, "config-restored.yaml");
-        config_variant(&v, cfg2, name, "master.key");
+        path_in(cfg2, sizeof cfg2, &vt, "config-restored.yaml");
+        config_variant(&vt, cfg2, name, "master.key");
         const char *args[] = {"restore", bk[i], NULL};
         run_expect(cfg2, 0, args);
-        path_in(dir, sizeof dir, &v, name);
+        path_in(dir, sizeof dir, &vt, name);
         int live = verify_dir(dir, key, N_FIXED);
         fprintf(stderr, "backup %d: %d fixed + %d of %d live writes\n", i, N_FIXED, live,
                 w.written);
@@ -427,22 +437,22 @@ static void test_backup_restore_round_trip(void **state)
 
     /* A backup that the configured key does not open replaces nothing. */
     char key2[400], cfg3[400];
-    path_in(key2, sizeof key2, &v, "other.key");
+    path_in(key2, sizeof key2, &vt, "other.key");
     keygen(key2);
-    path_in(cfg3, sizeof cfg3, &v, "config-other.yaml");
-    config_variant(&v, cfg3, "restored-0", "other.key");
+    path_in(cfg3, sizeof cfg3, &vt, "config-other.yaml");
+    config_variant(&vt, cfg3, "restored-0", "other.key");
     const char *wrong[] = {"restore", "--force", bk[0], NULL};
     assert_int_equal(run(cfg3, NULL, &err, wrong), 1);
     assert_non_null(strstr(err, "does not open with master key"));
     free(err);
-    path_in(dir, sizeof dir, &v, "restored-0");
+    path_in(dir, sizeof dir, &vt, "restored-0");
     assert_true(verify_dir(dir, key, N_FIXED) >= 0);
 
     /* The service still serves its own store, untouched. */
     nats_set(nc, "after-backups");
     natsConnection_Destroy(nc);
-    assert_int_equal(it_vault_stop(&v), 0);
-    it_vault_destroy(&v);
+    stop_vault();
+    it_vault_destroy(&vt);
 }
 
 /* rekey: refused while the service runs; afterwards the old key is refused
@@ -450,31 +460,30 @@ static void test_backup_restore_round_trip(void **state)
 static void test_rekey(void **state)
 {
     (void)state;
-    it_vault v;
-    char key[400], key2[400], cfg2[sizeof v.config], dir[400], *err = NULL;
+    char key[400], key2[400], cfg2[sizeof vt.config], dir[400], *err = NULL;
 
-    assert_int_equal(it_vault_init(&v, &nats, NULL), 0);
-    assert_int_equal(it_vault_start(&v, &nats), 0);
+    assert_int_equal(it_vault_init(&vt, &nats, NULL), 0);
+    assert_int_equal(it_vault_start(&vt, &nats), 0);
     natsConnection *nc = it_connect(&nats, IT_ADMIN_USER, IT_ADMIN_PASS);
     assert_non_null(nc);
     set_fixed(nc, 0, N_FIXED);
 
-    path_in(key, sizeof key, &v, "master.key");
-    path_in(key2, sizeof key2, &v, "new.key");
-    path_in(dir, sizeof dir, &v, "data");
-    path_in(cfg2, sizeof cfg2, &v, "config-new.yaml");
+    path_in(key, sizeof key, &vt, "master.key");
+    path_in(key2, sizeof key2, &vt, "new.key");
+    path_in(dir, sizeof dir, &vt, "data");
+    path_in(cfg2, sizeof cfg2, &vt, "config-new.yaml");
     keygen(key2);
-    config_variant(&v, cfg2, "data", "new.key");
+    config_variant(&vt, cfg2, "data", "new.key");
 
     const char *rekey[] = {"rekey", "--new-key", key2, NULL};
-    assert_int_equal(run(v.config, NULL, &err, rekey), 1);
+    assert_int_equal(run(vt.config, NULL, &err, rekey), 1);
     assert_non_null(strstr(err, "stop the service"));
     free(err);
-    assert_int_equal(it_vault_stop(&v), 0);
+    stop_vault();
 
-    run_expect(v.config, 0, rekey);
+    run_expect(vt.config, 0, rekey);
     const char *status[] = {"status", NULL};
-    assert_int_equal(run(v.config, NULL, &err, status), 1);
+    assert_int_equal(run(vt.config, NULL, &err, status), 1);
     assert_non_null(strstr(err, "master key does not match"));
     free(err);
     run_expect(cfg2, 0, status);
@@ -482,18 +491,18 @@ static void test_rekey(void **state)
 
     /* The service starts with the new key and serves the old values. */
     char saved[300];
-    snprintf(saved, sizeof saved, "%s", v.config);
-    snprintf(v.config, sizeof v.config, "%s", cfg2);
-    assert_int_equal(it_vault_start(&v, &nats), 0);
-    json_t *r = it_request(nc, "admin.requests", "{\"operation\":\"get\",\"key\":\"k0007\"}",
-                           5000, NULL);
+    snprintf(saved, sizeof saved, "%s", vt.config);
+    snprintf(vt.config, sizeof vt.config, "%s", cfg2);
+    assert_int_equal(it_vault_start(&vt, &nats), 0);
+    json_t *r =
+        it_request(nc, "admin.requests", "{\"operation\":\"get\",\"key\":\"k0007\"}", 5000, NULL);
     assert_non_null(r);
     assert_string_equal(it_status(r), "success");
     json_decref(r);
-    assert_int_equal(it_vault_stop(&v), 0);
-    snprintf(v.config, sizeof v.config, "%s", saved);
+    stop_vault();
+    snprintf(vt.config, sizeof vt.config, "%s", saved);
     natsConnection_Destroy(nc);
-    it_vault_destroy(&v);
+    it_vault_destroy(&vt);
 }
 
 /* Which of the two keys opens dir: 0 for a, 1 for b; -1 if none or both. */
@@ -515,26 +524,25 @@ static int which_key(const char *dir, const char *a, const char *b)
 static void test_rekey_kill9(void **state)
 {
     (void)state;
-    it_vault v;
     char keys[2][400], cfgs[2][400], dir[400];
     int rounds = it_quick() ? 8 : 40, switched = 0;
 
-    assert_int_equal(it_vault_init(&v, &nats, NULL), 0);
-    assert_int_equal(it_vault_start(&v, &nats), 0);
+    assert_int_equal(it_vault_init(&vt, &nats, NULL), 0);
+    assert_int_equal(it_vault_start(&vt, &nats), 0);
     natsConnection *nc = it_connect(&nats, IT_ADMIN_USER, IT_ADMIN_PASS);
     assert_non_null(nc);
     set_fixed(nc, 0, N_FIXED);
     natsConnection_Destroy(nc);
-    assert_int_equal(it_vault_stop(&v), 0);
+    stop_vault();
 
-    path_in(keys[0], sizeof keys[0], &v, "master.key");
-    path_in(keys[1], sizeof keys[1], &v, "other.key");
+    path_in(keys[0], sizeof keys[0], &vt, "master.key");
+    path_in(keys[1], sizeof keys[1], &vt, "other.key");
     keygen(keys[1]);
-    path_in(cfgs[0], sizeof cfgs[0], &v, "config-a.yaml");
-    path_in(cfgs[1], sizeof cfgs[1], &v, "config-b.yaml");
-    config_variant(&v, cfgs[0], "data", "master.key");
-    config_variant(&v, cfgs[1], "data", "other.key");
-    path_in(dir, sizeof dir, &v, "data");
+    path_in(cfgs[0], sizeof cfgs[0], &vt, "config-a.yaml");
+    path_in(cfgs[1], sizeof cfgs[1], &vt, "config-b.yaml");
+    config_variant(&vt, cfgs[0], "data", "master.key");
+    config_variant(&vt, cfgs[1], "data", "other.key");
+    path_in(dir, sizeof dir, &vt, "data");
 
     const char *to_b[] = {"rekey", "--new-key", keys[1], NULL};
     const char *to_a[] = {"rekey", "--new-key", keys[0], NULL};
@@ -557,7 +565,7 @@ static void test_rekey_kill9(void **state)
     }
     fprintf(stderr, "rekey kill -9: %d rounds, %d ended on the new key, %d on the old\n", rounds,
             switched, rounds - switched);
-    it_vault_destroy(&v);
+    it_vault_destroy(&vt);
 }
 
 /* Staging directories of store_restore in dir. */
@@ -578,38 +586,37 @@ static int count_stages(const char *dir)
 static void test_restore_kill9(void **state)
 {
     (void)state;
-    it_vault v;
     char bk[2][400], dir[400], key[400], *err = NULL;
     int rounds = it_quick() ? 8 : 40, changed = 0, mid = 0;
     int sizes[2] = {N_FIXED, N_FIXED + N_MORE};
 
-    assert_int_equal(it_vault_init(&v, &nats, NULL), 0);
-    assert_int_equal(it_vault_start(&v, &nats), 0);
+    assert_int_equal(it_vault_init(&vt, &nats, NULL), 0);
+    assert_int_equal(it_vault_start(&vt, &nats), 0);
     natsConnection *nc = it_connect(&nats, IT_ADMIN_USER, IT_ADMIN_PASS);
     assert_non_null(nc);
     set_fixed(nc, 0, N_FIXED);
-    path_in(bk[0], sizeof bk[0], &v, "small.mdb");
+    path_in(bk[0], sizeof bk[0], &vt, "small.mdb");
     const char *b0[] = {"backup", bk[0], NULL};
-    run_expect(v.config, 0, b0);
+    run_expect(vt.config, 0, b0);
     set_fixed(nc, N_FIXED, N_FIXED + N_MORE);
-    path_in(bk[1], sizeof bk[1], &v, "full.mdb");
+    path_in(bk[1], sizeof bk[1], &vt, "full.mdb");
     const char *b1[] = {"backup", bk[1], NULL};
-    run_expect(v.config, 0, b1);
+    run_expect(vt.config, 0, b1);
     natsConnection_Destroy(nc);
-    assert_int_equal(it_vault_stop(&v), 0);
+    stop_vault();
 
-    path_in(dir, sizeof dir, &v, "data");
-    path_in(key, sizeof key, &v, "master.key");
+    path_in(dir, sizeof dir, &vt, "data");
+    path_in(key, sizeof key, &vt, "master.key");
     const char *to_small[] = {"restore", "--force", bk[0], NULL};
     const char *to_full[] = {"restore", "--force", bk[1], NULL};
-    long d0 = timed_run(v.config, to_small);
-    long d1 = timed_run(v.config, to_full);
+    long d0 = timed_run(vt.config, to_small);
+    long d1 = timed_run(vt.config, to_full);
     long span = (d0 > d1 ? d0 : d1) * 6 / 5 + 1;
     fprintf(stderr, "restore takes %ld ms: kills within %ld ms\n", d1, span);
     int cur = 1;
     for (int i = 0; i < rounds; i++) {
         const char *args[] = {"restore", "--force", bk[1 - cur], NULL};
-        pid_t pid = spawn_quiet(v.config, args);
+        pid_t pid = spawn_quiet(vt.config, args);
         sleep_ms(rand() % span);
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
@@ -633,11 +640,11 @@ static void test_restore_kill9(void **state)
 
     /* A finished restore removes the staging directory a killed one left. */
     const char *args[] = {"restore", "--force", bk[1], NULL};
-    assert_int_equal(run(v.config, NULL, &err, args), 0);
+    assert_int_equal(run(vt.config, NULL, &err, args), 0);
     free(err);
     assert_int_equal(verify_dir(dir, key, sizes[1]), 0);
     assert_int_equal(count_stages(dir), 0);
-    it_vault_destroy(&v);
+    it_vault_destroy(&vt);
 }
 
 static json_t *status_data(natsConnection *nc)
@@ -652,11 +659,10 @@ static json_t *status_data(natsConnection *nc)
 static void test_scheduled_rotation(void **state)
 {
     (void)state;
-    it_vault v;
     char dir[400], key[400];
 
-    assert_int_equal(it_vault_init(&v, &nats, "rotation:\n  interval: 2s\n"), 0);
-    assert_int_equal(it_vault_start(&v, &nats), 0);
+    assert_int_equal(it_vault_init(&vt, &nats, "rotation:\n  interval: 2s\n"), 0);
+    assert_int_equal(it_vault_start(&vt, &nats), 0);
     natsConnection *nc = it_connect(&nats, IT_ADMIN_USER, IT_ADMIN_PASS);
     assert_non_null(nc);
     set_fixed(nc, 0, 20);
@@ -684,14 +690,14 @@ static void test_scheduled_rotation(void **state)
     assert_true(strcmp(next, last) > 0); /* RFC 3339 UTC sorts as text */
     json_decref(r);
     natsConnection_Destroy(nc);
-    assert_int_equal(it_vault_stop(&v), 0);
+    stop_vault();
 
     /* Rotations re-sealed every record: all still read. */
-    char *log = read_all(v.log);
+    char *log = read_all(vt.log);
     assert_non_null(strstr(log, "scheduled rotation: key version"));
     free(log);
-    path_in(dir, sizeof dir, &v, "data");
-    path_in(key, sizeof key, &v, "master.key");
+    path_in(dir, sizeof dir, &vt, "data");
+    path_in(key, sizeof key, &vt, "master.key");
     opened o;
     vc_err e;
     assert_int_equal(open_store(&o, dir, key, &e), 0);
@@ -701,7 +707,7 @@ static void test_scheduled_rotation(void **state)
         assert_int_equal(check_value(o.v, name), 0);
     }
     close_store(&o);
-    it_vault_destroy(&v);
+    it_vault_destroy(&vt);
 }
 
 /* health: 0 while serving; 1 when NATS is gone, 0 again when it is back;
@@ -709,15 +715,14 @@ static void test_scheduled_rotation(void **state)
 static void test_health(void **state)
 {
     (void)state;
-    it_vault v;
     char *out = NULL, *err = NULL;
     const char *health[] = {"health", NULL};
     const char *quick[] = {"health", "--max-age", "2", NULL};
 
-    assert_int_equal(it_vault_init(&v, &nats, NULL), 0);
-    assert_int_equal(it_vault_start(&v, &nats), 0);
+    assert_int_equal(it_vault_init(&vt, &nats, NULL), 0);
+    assert_int_equal(it_vault_start(&vt, &nats), 0);
     sleep_ms(1200);
-    assert_int_equal(run(v.config, &out, NULL, health), 0);
+    assert_int_equal(run(vt.config, &out, NULL, health), 0);
     assert_non_null(strstr(out, "healthy"));
     free(out);
 
@@ -727,7 +732,7 @@ static void test_health(void **state)
         sleep_ms(100);
         free(err);
         err = NULL;
-        rc = run(v.config, NULL, &err, health);
+        rc = run(vt.config, NULL, &err, health);
     }
     assert_int_equal(rc, 1);
     assert_non_null(strstr(err, "NATS"));
@@ -736,34 +741,42 @@ static void test_health(void **state)
     assert_int_equal(it_nats_start(&nats, nats.port), 0);
     for (int i = 0; i < 100 && rc != 0; i++) {
         sleep_ms(100);
-        rc = run(v.config, NULL, NULL, health);
+        rc = run(vt.config, NULL, NULL, health);
     }
     assert_int_equal(rc, 0);
 
-    it_vault_kill(&v);
+    it_vault_kill(&vt);
     sleep_ms(3500);
-    assert_int_equal(run(v.config, NULL, &err, quick), 1);
+    assert_int_equal(run(vt.config, NULL, &err, quick), 1);
     assert_non_null(strstr(err, "s old"));
     free(err);
 
-    assert_int_equal(it_vault_start(&v, &nats), 0);
-    assert_int_equal(run(v.config, NULL, NULL, health), 0);
-    assert_int_equal(it_vault_stop(&v), 0);
-    assert_int_equal(run(v.config, NULL, &err, health), 1);
+    assert_int_equal(it_vault_start(&vt, &nats), 0);
+    assert_int_equal(run(vt.config, NULL, NULL, health), 0);
+    stop_vault();
+    assert_int_equal(run(vt.config, NULL, &err, health), 1);
     assert_non_null(strstr(err, "no health file"));
     free(err);
-    it_vault_destroy(&v);
+    it_vault_destroy(&vt);
+}
+
+static int vault_teardown(void **state)
+{
+    (void)state;
+    if (vt.dir[0] != '\0')
+        it_vault_destroy(&vt);
+    return 0;
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_backup_restore_round_trip),
-        cmocka_unit_test(test_rekey),
-        cmocka_unit_test(test_rekey_kill9),
-        cmocka_unit_test(test_restore_kill9),
-        cmocka_unit_test(test_scheduled_rotation),
-        cmocka_unit_test(test_health),
+        cmocka_unit_test_teardown(test_backup_restore_round_trip, vault_teardown),
+        cmocka_unit_test_teardown(test_rekey, vault_teardown),
+        cmocka_unit_test_teardown(test_rekey_kill9, vault_teardown),
+        cmocka_unit_test_teardown(test_restore_kill9, vault_teardown),
+        cmocka_unit_test_teardown(test_scheduled_rotation, vault_teardown),
+        cmocka_unit_test_teardown(test_health, vault_teardown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
