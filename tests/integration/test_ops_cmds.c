@@ -674,7 +674,7 @@ static void test_scheduled_rotation(void **state)
     json_decref(r);
 
     json_int_t v1 = v0;
-    for (int i = 0; i < 100 && v1 <= v0; i++) {
+    for (int i = 0; i < 300 && v1 <= v0; i++) {
         sleep_ms(100);
         r = status_data(nc);
         v1 = json_integer_value(json_object_get(json_object_get(r, "data"), "key_version"));
