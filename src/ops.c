@@ -4,9 +4,16 @@
  * vault, so a rejected request never touches storage. Values are stored as
  * their compact JSON text and parsed back on get. Reply messages come from
  * vc_err messages, which never hold a value; internal details go to
- * log_msg only. */
+ * log_msg only.
+ *
+ * Sets and deletes run asynchronously in ops_handle_async: the request
+ * waits in an ops_pending for the vault's committer, whose callback
+ * builds the reply once the write is durable. Everything else (and every
+ * refusal) is answered before ops_handle_async returns. ops_handle is the
+ * same path with a wait at the end. */
 #include "ops.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,10 +144,23 @@ static vc_code do_get(const ops_ctx *ctx, const proto_request *r,
     return VC_OK;
 }
 
-static vc_code do_set(const ops_ctx *ctx, const proto_request *r,
-                      ops_result *res, vc_err *err)
+/* A set or delete between ops_handle_async and its commit: owns the
+ * parsed request (the reply echoes its id) and the reply so far (op, key
+ * hash). */
+typedef struct {
+    proto_request req;
+    ops_reply reply;
+    ops_done_fn done;
+    void *done_arg;
+} ops_pending;
+
+static void write_done(void *arg, vc_code rc, const vault_meta *meta,
+                       const vc_err *verr);
+
+/* Queues the set: its value as compact JSON text, the way it is stored. */
+static vc_code queue_set(const ops_ctx *ctx, ops_pending *p, vc_err *err)
 {
-    vault_meta meta;
+    const proto_request *r = &p->req;
     /* Measure, then write: the size proto_parse already checked. */
     size_t n = json_dumpb(r->value, NULL, 0, OPS_DUMP_FLAGS);
     if (n == 0)
@@ -148,29 +168,25 @@ static vc_code do_set(const ops_ctx *ctx, const proto_request *r,
     char *text = malloc(n);
     if (text == NULL)
         return oom(err);
-    vc_code rc = VC_INTERNAL;
-    if (json_dumpb(r->value, text, n, OPS_DUMP_FLAGS) != n) {
-        vc_errf(err, VC_INTERNAL, "value serialisation changed size");
-        goto done;
-    }
-    rc = vault_set(ctx->vault, r->key, r->key_len, text, n, &meta, err);
-    if (rc != VC_OK)
-        goto done;
-    res->meta = json_object();
-    if (res->meta == NULL ||
-        set_int(res->meta, "version", meta.version) != 0 ||
-        set_time(res->meta, "updated_at", meta.updated_at) != 0)
-        rc = oom(err);
-done:
+    vc_code rc;
+    if (json_dumpb(r->value, text, n, OPS_DUMP_FLAGS) != n)
+        rc = vc_errf(err, VC_INTERNAL, "value serialisation changed size");
+    else /* the vault keeps its own copy */
+        rc = vault_set_async(ctx->vault, r->key, r->key_len, text, n,
+                             write_done, p, err);
     explicit_bzero(text, n);
     free(text);
     return rc;
 }
 
-static vc_code do_delete(const ops_ctx *ctx, const proto_request *r,
-                         vc_err *err)
+/* VC_OK: queued, write_done will finish p (possibly before this returns
+ * to the caller's caller: p must not be touched after). */
+static vc_code queue_write(const ops_ctx *ctx, ops_pending *p, vc_err *err)
 {
-    return vault_delete(ctx->vault, r->key, r->key_len, err);
+    if (p->req.op == OP_SET)
+        return queue_set(ctx, p, err);
+    return vault_delete_async(ctx->vault, p->req.key, p->req.key_len,
+                              write_done, p, err);
 }
 
 static vc_code do_list(const ops_ctx *ctx, const proto_request *r,
@@ -298,8 +314,6 @@ static vc_code run_op(const ops_ctx *ctx, const proto_request *r,
 {
     switch (r->op) {
     case OP_GET: return do_get(ctx, r, res, err);
-    case OP_SET: return do_set(ctx, r, res, err);
-    case OP_DELETE: return do_delete(ctx, r, err);
     case OP_LIST: return do_list(ctx, r, res, err);
     case OP_ROTATE: return do_rotate(ctx, res, err);
     case OP_STATUS: return do_status(ctx, res, err);
@@ -333,52 +347,157 @@ static vc_code check_access(const ops_ctx *ctx, const char *arrival,
     return rc;
 }
 
-void ops_handle(const ops_ctx *ctx, const char *arrival,
-                const uint8_t *payload, size_t len, ops_reply *out)
+/* The reply for an operation that ran: success with res (stolen), or the
+ * error in err. */
+static void build_reply(ops_reply *out, vc_code rc, ops_result *res,
+                        const vc_err *err, json_t *id)
 {
-    proto_request r;
+    if (rc != VC_OK) {
+        json_decref(res->data);
+        json_decref(res->meta);
+        set_error(out, err, id);
+        return;
+    }
+    out->code = VC_OK;
+    out->body = proto_success(res->data, res->meta, id, &out->len);
+    if (out->body == NULL) {
+        /* The change (if any) is done and durable; only the reply failed. */
+        vc_err e;
+        vc_errf(&e, VC_INTERNAL, "out of memory building the reply");
+        out->log_msg[0] = '\0';
+        set_error(out, &e, id);
+    }
+}
+
+/* Hands p's reply to its caller and frees p. */
+static void pending_finish(ops_pending *p)
+{
+    p->done(p->done_arg, &p->reply);
+    ops_reply_free(&p->reply);
+    proto_request_free(&p->req);
+    free(p);
+}
+
+/* The vault's committer: the set or delete is durable (or failed). */
+static void write_done(void *arg, vc_code rc, const vault_meta *meta,
+                       const vc_err *verr)
+{
+    ops_pending *p = arg;
+    ops_result res = { NULL, NULL };
+    vc_err err = *verr;
+
+    if (rc == VC_OK && p->req.op == OP_SET) {
+        res.meta = json_object();
+        if (res.meta == NULL ||
+            set_int(res.meta, "version", meta->version) != 0 ||
+            set_time(res.meta, "updated_at", meta->updated_at) != 0)
+            rc = oom(&err);
+    }
+    build_reply(&p->reply, rc, &res, &err, p->req.id);
+    pending_finish(p);
+}
+
+/* Size check, parse, access decision: VC_OK when the operation may run. */
+static vc_code admit(const ops_ctx *ctx, const char *arrival,
+                     const uint8_t *payload, size_t len, proto_request *r,
+                     ops_reply *out, vc_err *err)
+{
+    /* Before parsing: an oversized payload is not worth a parser's time. */
+    if (ctx->max_request_bytes != 0 && len > ctx->max_request_bytes)
+        return vc_errf(err, VC_TOO_LARGE,
+                       "request: %zu bytes, over the limit of %zu bytes", len,
+                       ctx->max_request_bytes);
+    vc_code rc = proto_parse(r, payload, len, ctx->max_value_bytes, err);
+    out->op = r->op;
+    if (r->key != NULL)
+        vault_audit_hash(ctx->vault, r->key, r->key_len, out->key_hash);
+    if (rc == VC_OK)
+        rc = check_access(ctx, arrival, r, out, err);
+    return rc;
+}
+
+void ops_handle_async(const ops_ctx *ctx, const char *arrival,
+                      const uint8_t *payload, size_t len, ops_done_fn done,
+                      void *done_arg)
+{
+    ops_pending *p = calloc(1, sizeof *p);
     ops_result res = { NULL, NULL };
     vc_err err;
 
-    memset(out, 0, sizeof *out);
-    out->op = OP_NONE;
-    vc_err_clear(&err);
-
-    /* Before parsing: an oversized payload is not worth a parser's time. */
-    if (ctx->max_request_bytes != 0 && len > ctx->max_request_bytes) {
-        vc_errf(&err, VC_TOO_LARGE,
-                "request: %zu bytes, over the limit of %zu bytes", len,
-                ctx->max_request_bytes);
-        set_error(out, &err, NULL);
+    if (p == NULL) {
+        ops_reply out;
+        memset(&out, 0, sizeof out);
+        out.op = OP_NONE;
+        set_fallback(&out);
+        set_log(&out, "out of memory");
+        done(done_arg, &out);
+        ops_reply_free(&out);
         return;
     }
+    p->reply.op = OP_NONE;
+    p->done = done;
+    p->done_arg = done_arg;
+    vc_err_clear(&err);
 
-    vc_code rc = proto_parse(&r, payload, len, ctx->max_value_bytes, &err);
-    out->op = r.op;
-    if (r.key != NULL)
-        vault_audit_hash(ctx->vault, r.key, r.key_len, out->key_hash);
-    if (rc == VC_OK)
-        rc = check_access(ctx, arrival, &r, out, &err);
-    if (rc == VC_OK)
-        rc = run_op(ctx, &r, &res, &err);
-    if (rc != VC_OK) {
-        json_decref(res.data);
-        json_decref(res.meta);
-        set_error(out, &err, r.id);
-        goto done;
+    vc_code rc = admit(ctx, arrival, payload, len, &p->req, &p->reply, &err);
+    if (rc == VC_OK && (p->req.op == OP_SET || p->req.op == OP_DELETE)) {
+        rc = queue_write(ctx, p, &err);
+        if (rc == VC_OK)
+            return; /* write_done finishes p */
+    } else if (rc == VC_OK) {
+        rc = run_op(ctx, &p->req, &res, &err);
     }
-
-    out->code = VC_OK;
-    out->body = proto_success(res.data, res.meta, r.id, &out->len);
-    if (out->body == NULL) {
-        /* The change (if any) is done and durable; only the reply failed. */
-        vc_errf(&err, VC_INTERNAL, "out of memory building the reply");
-        out->log_msg[0] = '\0';
-        set_error(out, &err, r.id);
-    }
-done:
-    proto_request_free(&r);
+    build_reply(&p->reply, rc, &res, &err, p->req.id);
+    pending_finish(p);
 }
+
+/* ops_handle: ops_handle_async and a wait for its completion. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool finished;
+    ops_reply *out;
+} ops_waiter;
+
+static void waiter_done(void *arg, ops_reply *reply)
+{
+    ops_waiter *w = arg;
+
+    pthread_mutex_lock(&w->mu);
+    *w->out = *reply; /* the body moves to the caller */
+    reply->body = NULL;
+    reply->len = 0;
+    w->finished = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu); /* w may be gone from here on */
+}
+
+void ops_handle(const ops_ctx *ctx, const char *arrival,
+                const uint8_t *payload, size_t len, ops_reply *out)
+{
+    ops_waiter w = { .finished = false, .out = out };
+
+    memset(out, 0, sizeof *out);
+    out->op = OP_NONE;
+    if (pthread_mutex_init(&w.mu, NULL) != 0)
+        goto no_lock;
+    if (pthread_cond_init(&w.cv, NULL) != 0) {
+        pthread_mutex_destroy(&w.mu);
+        goto no_lock;
+    }
+    ops_handle_async(ctx, arrival, payload, len, waiter_done, &w);
+    pthread_mutex_lock(&w.mu);
+    while (!w.finished)
+        pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    pthread_mutex_destroy(&w.mu);
+    return;
+no_lock:
+    set_fallback(out);
+    set_log(out, "cannot initialise a lock");
+}
+
 
 void ops_reply_free(ops_reply *r)
 {

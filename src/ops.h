@@ -46,9 +46,27 @@ typedef struct {
 
 /* Handles one request payload that arrived on subject arrival (NULL: the
  * local CLI, which holds the master key and has every right). Always fills
- * *out with a reply to send. */
+ * *out with a reply to send; a set or delete returns once durable. */
 void ops_handle(const ops_ctx *ctx, const char *arrival,
                 const uint8_t *payload, size_t len, ops_reply *out);
+
+/* Completion of ops_handle_async: *reply is the reply to send. It belongs
+ * to ops and is freed (the body wiped) when done returns; done may keep the
+ * body by moving it out (copy reply->body and reply->len, then set them to
+ * NULL and 0) and later free it with ops_reply_free. */
+typedef void (*ops_done_fn)(void *arg, ops_reply *reply);
+
+/* ops_handle without the wait for a write's sync. Calls done(done_arg, ...)
+ * exactly once: before returning for every operation but set and delete,
+ * and for any request refused before the vault (too large, bad request,
+ * access denied); for an admitted set or delete, later, on the vault's
+ * committer thread once the write is durable or failed (see
+ * vault_write_done: keep done short, and no blocking vault write or
+ * ops_handle of a set or delete in it). arrival and payload are not used
+ * after the return. */
+void ops_handle_async(const ops_ctx *ctx, const char *arrival,
+                      const uint8_t *payload, size_t len, ops_done_fn done,
+                      void *done_arg);
 
 void ops_reply_free(ops_reply *r);
 

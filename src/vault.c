@@ -24,11 +24,11 @@
  *   unwrapped from the transaction if the transaction is older than the cache
  *   (a reader whose snapshot predates a reload). So the keyring always matches
  *   the records the transaction sees. Lock order: store transaction first,
- *   then the keyring lock; the group-commit and list mutexes come before both.
+ *   then the keyring lock; the list mutex comes before both, and the
+ *   group-commit mutex is never held across a transaction.
  */
 #include "vault.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +42,6 @@
 #define HDR_BYTES 29 /* 1 + 4 + 8 + 8 + 8 */
 #define AD_BYTES (HDR_BYTES + SEAL_HASH_BYTES)
 #define ROTATE_BATCH 1000
-/* A gathering leader never waits longer than this (see gather()). */
-#define GATHER_MAX_NS 5000000
 
 /* META keys */
 #define K_FORMAT "format"
@@ -59,19 +57,23 @@ typedef struct {
     int64_t updated_at;
 } rec_hdr;
 
-/* One queued write of the group commit; lives on the caller's stack until
- * `done` is set under q_mu. */
+/* One queued write of the group commit: one malloc'd block holding the
+ * request and copies of its name and value (so callers may free theirs at
+ * once), owned by the vault from queueing until its callback has returned,
+ * then wiped (the value is a secret) and freed. */
 typedef struct wreq {
+    struct wreq *next;
     const char *name;
     size_t name_len;
-    const char *value; /* NULL: delete */
+    const char *value; /* NULL for a delete */
     size_t value_len;
     bool del;
+    vault_write_done done;
+    void *arg;
+    size_t alloc_len; /* bytes of this block, for the wipe */
     vc_code rc;
     vc_err err;
     vault_meta meta;
-    bool done;
-    struct wreq *next;
 } wreq;
 
 typedef struct {
@@ -88,16 +90,15 @@ struct vault {
     uint64_t epoch;
     const seal_master *m;
 
-    /* group commit */
+    /* group commit: writers queue, the committer thread takes the whole
+     * queue as one batch (see committer_main) */
     pthread_mutex_t q_mu;
-    pthread_cond_t q_cv;
-    pthread_cond_t g_cv; /* a gathering leader waits here for arrivals */
+    pthread_cond_t q_cv; /* the committer waits here for writes */
     wreq *q_head, *q_tail;
     size_t q_len;
-    bool committing;
-    bool gathering;
-    size_t last_batch;      /* writes in the previous batch */
-    int64_t last_commit_ns; /* how long its transaction took */
+    bool q_stop;         /* vault_close: finish the queue, then exit */
+    bool committer_on;   /* started (lazily, by the first write) */
+    pthread_t committer;
     vault_commit_stats stats;
 
     /* sorted name cache for vault_list */
@@ -449,21 +450,6 @@ static vc_code check_name(const char *name, size_t name_len, vc_err *err)
 
 /* ---- open / close ---- */
 
-/* The gather wait uses CLOCK_MONOTONIC deadlines. */
-static int gather_cv_init(pthread_cond_t *cv)
-{
-    pthread_condattr_t a;
-    int rc;
-
-    if (pthread_condattr_init(&a) != 0)
-        return -1;
-    rc = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    if (rc == 0)
-        rc = pthread_cond_init(cv, &a);
-    pthread_condattr_destroy(&a);
-    return rc;
-}
-
 static vc_code vault_init_locks(vault *v)
 {
     if (pthread_rwlock_init(&v->kr_lock, NULL) != 0)
@@ -472,8 +458,6 @@ static vc_code vault_init_locks(vault *v)
         goto fail_q;
     if (pthread_cond_init(&v->q_cv, NULL) != 0)
         goto fail_cv;
-    if (gather_cv_init(&v->g_cv) != 0)
-        goto fail_gcv;
     if (pthread_mutex_init(&v->list_mu, NULL) != 0)
         goto fail_list;
     if (pthread_mutex_init(&v->rot_mu, NULL) != 0)
@@ -482,8 +466,6 @@ static vc_code vault_init_locks(vault *v)
 fail_rot:
     pthread_mutex_destroy(&v->list_mu);
 fail_list:
-    pthread_cond_destroy(&v->g_cv);
-fail_gcv:
     pthread_cond_destroy(&v->q_cv);
 fail_cv:
     pthread_mutex_destroy(&v->q_mu);
@@ -610,16 +592,18 @@ static void names_cache_free(vault *v)
     v->list_valid = false;
 }
 
+static void committer_stop(vault *v);
+
 void vault_close(vault *v)
 {
     if (v == NULL)
         return;
+    committer_stop(v);
     store_close(v->st);
     seal_keyring_free(v->kr);
     names_cache_free(v);
     pthread_mutex_destroy(&v->rot_mu);
     pthread_mutex_destroy(&v->list_mu);
-    pthread_cond_destroy(&v->g_cv);
     pthread_cond_destroy(&v->q_cv);
     pthread_mutex_destroy(&v->q_mu);
     pthread_rwlock_destroy(&v->kr_lock);
@@ -795,7 +779,7 @@ static void fail_write(wreq *w, vc_code rc, const vc_err *e)
         w->rc = vc_errf(&w->err, rc, "%s", e->msg);
 }
 
-/* The leader's work: one transaction and one sync for the whole batch. If
+/* The committer's work: one transaction and one sync for the whole batch. If
  * storage fills up, each write is retried alone so only those that do not fit
  * fail and nothing else is lost. */
 static void run_batch(vault *v, wreq *batch)
@@ -827,64 +811,38 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Called by a new leader, q_mu held, before it takes the queue.
- *
- * Why: a commit releases all its writers at once, and the first write that
- * comes back (or was queued meanwhile) starts the next commit at once. Under
- * steady concurrency the writers so split into two halves whose batches
- * alternate, each half waiting for the other's sync: twice the syncs the
- * load needs (measured: ~W/2.5 writes per sync for W writers).
- *
- * So when fewer writes are queued than were around the previous commit (its
- * batch, plus those queued since, minus this leader who may be one of them),
- * wait for the released writers to come back, but never longer than the
- * previous commit took (nor GATHER_MAX_NS): starting at once would have made
- * the late comers wait that long for the next commit anyway. A lone writer
- * never waits (its previous batch was itself), and a load that shrank costs
- * one bounded wait before the target follows it down. */
-static void gather(vault *v)
+/* Calls each write's callback, in queue order, and frees it. */
+static void complete_batch(wreq *batch)
 {
-    size_t target = v->last_batch + v->q_len - 1;
-    int64_t wait_ns = v->last_commit_ns < GATHER_MAX_NS ? v->last_commit_ns : GATHER_MAX_NS;
-    struct timespec dl;
+    static const vault_meta no_meta = {0, 0, 0};
 
-    if (v->q_len >= target || wait_ns <= 0)
-        return;
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    dl.tv_nsec += (long)wait_ns;
-    dl.tv_sec += dl.tv_nsec / 1000000000L;
-    dl.tv_nsec %= 1000000000L;
-    v->gathering = true;
-    while (v->q_len < target)
-        if (pthread_cond_timedwait(&v->g_cv, &v->q_mu, &dl) == ETIMEDOUT)
-            break;
-    v->gathering = false;
+    for (wreq *w = batch; w != NULL;) {
+        wreq *next = w->next;
+        w->done(w->arg, w->rc, w->rc == VC_OK && !w->del ? &w->meta : &no_meta,
+                &w->err);
+        sodium_memzero(w, w->alloc_len);
+        free(w);
+        w = next;
+    }
 }
 
-/* Queues w and returns once it is durable (or failed). Whoever finds no
- * commit running leads: it gathers (see above), takes the whole queue, runs
- * it as one batch and wakes everyone; a waiter whose write is still queued
- * then leads next. */
-static vc_code submit(vault *v, wreq *w, vc_err *err)
+/* The committer thread. Why one thread rather than a leader among the
+ * writers: a writer that leads blocks for the whole sync, so a batch could
+ * never hold more writes than there are blocked callers, and every caller
+ * (a service worker) sat idle through the sync. Here callers queue and go
+ * on; whatever queued while the previous batch was syncing (and its
+ * callbacks ran) forms the next batch, with no waiting to gather more: a
+ * busy disk makes batches bigger by itself. */
+static void *committer_main(void *arg)
 {
+    vault *v = arg;
+
     pthread_mutex_lock(&v->q_mu);
-    w->next = NULL;
-    w->done = false;
-    if (v->q_tail != NULL)
-        v->q_tail->next = w;
-    else
-        v->q_head = w;
-    v->q_tail = w;
-    v->q_len++;
-    if (v->gathering)
-        pthread_cond_signal(&v->g_cv);
-    while (!w->done) {
-        if (v->committing) {
+    for (;;) {
+        while (v->q_head == NULL && !v->q_stop)
             pthread_cond_wait(&v->q_cv, &v->q_mu);
-            continue;
-        }
-        v->committing = true;
-        gather(v);
+        if (v->q_head == NULL)
+            break; /* stopping, and the queue is done */
         wreq *batch = v->q_head;
         size_t n = v->q_len;
         v->q_head = v->q_tail = NULL;
@@ -896,25 +854,128 @@ static vc_code submit(vault *v, wreq *w, vc_err *err)
         int64_t ns = mono_ns() - t0;
 
         pthread_mutex_lock(&v->q_mu);
-        for (wreq *b = batch; b != NULL;) {
-            wreq *next = b->next; /* b may go away once done is seen */
-            b->done = true;
-            b = next;
-        }
-        v->last_batch = n;
-        v->last_commit_ns = ns;
         v->stats.batches++;
         v->stats.writes += n;
         v->stats.commit_ns += (uint64_t)ns;
         if (n > v->stats.max_batch)
             v->stats.max_batch = n;
-        v->committing = false;
-        pthread_cond_broadcast(&v->q_cv);
+        pthread_mutex_unlock(&v->q_mu);
+
+        complete_batch(batch);
+        pthread_mutex_lock(&v->q_mu);
     }
     pthread_mutex_unlock(&v->q_mu);
-    if (w->rc != VC_OK && err != NULL)
-        *err = w->err;
-    return w->rc;
+    return NULL;
+}
+
+/* Lets the committer finish the queue and joins it (vault_close). */
+static void committer_stop(vault *v)
+{
+    bool on;
+
+    pthread_mutex_lock(&v->q_mu);
+    v->q_stop = true;
+    on = v->committer_on;
+    pthread_cond_signal(&v->q_cv);
+    pthread_mutex_unlock(&v->q_mu);
+    if (on)
+        pthread_join(v->committer, NULL);
+}
+
+/* Queues w (taking ownership) for the committer, starting the committer on
+ * the first write: a vault only read (most CLI commands) never has one. */
+static vc_code submit(vault *v, wreq *w, vc_err *err)
+{
+    vc_code rc = VC_OK;
+
+    pthread_mutex_lock(&v->q_mu);
+    if (v->q_stop) {
+        rc = vc_errf(err, VC_UNAVAILABLE, "vault is closing");
+        goto out;
+    }
+    if (!v->committer_on) {
+        if (pthread_create(&v->committer, NULL, committer_main, v) != 0) {
+            rc = vc_errf(err, VC_INTERNAL, "cannot start the vault committer "
+                                           "thread");
+            goto out;
+        }
+        v->committer_on = true;
+    }
+    w->next = NULL;
+    if (v->q_tail != NULL) {
+        v->q_tail->next = w;
+    } else {
+        v->q_head = w;
+        /* the committer only waits on an empty queue */
+        pthread_cond_signal(&v->q_cv);
+    }
+    v->q_tail = w;
+    v->q_len++;
+out:
+    pthread_mutex_unlock(&v->q_mu);
+    if (rc != VC_OK) {
+        sodium_memzero(w, w->alloc_len);
+        free(w);
+    }
+    return rc;
+}
+
+/* A queued write with copies of name and value (value NULL: a delete). */
+static vc_code wreq_new(const char *name, size_t name_len, const char *value,
+                        size_t value_len, bool del, vault_write_done done,
+                        void *arg, wreq **out, vc_err *err)
+{
+    wreq *w;
+    size_t len;
+    char *p;
+
+    *out = NULL;
+    if (name == NULL || name_len == 0 || name_len > UINT32_MAX)
+        return vc_errf(err, VC_BAD_REQUEST, "key name must not be empty");
+    if (!del && value == NULL && value_len > 0)
+        return vc_errf(err, VC_BAD_REQUEST, "value missing");
+    if (done == NULL)
+        return vc_errf(err, VC_INTERNAL, "write without a completion");
+    if (value_len > SIZE_MAX / 2 - name_len - sizeof *w)
+        return vc_errf(err, VC_TOO_LARGE, "value too large");
+    len = sizeof *w + name_len + value_len;
+    w = calloc(1, len);
+    if (w == NULL)
+        return vc_errf(err, VC_INTERNAL, "out of memory");
+    p = (char *)(w + 1);
+    memcpy(p, name, name_len);
+    w->name = p;
+    w->name_len = name_len;
+    if (!del) {
+        if (value_len > 0)
+            memcpy(p + name_len, value, value_len);
+        w->value = p + name_len;
+        w->value_len = value_len;
+    }
+    w->del = del;
+    w->done = done;
+    w->arg = arg;
+    w->alloc_len = len;
+    *out = w;
+    return VC_OK;
+}
+
+vc_code vault_set_async(vault *v, const char *name, size_t name_len,
+                        const char *value, size_t value_len,
+                        vault_write_done done, void *arg, vc_err *err)
+{
+    wreq *w;
+    vc_code rc = wreq_new(name, name_len, value, value_len, false, done, arg,
+                          &w, err);
+    return rc == VC_OK ? submit(v, w, err) : rc;
+}
+
+vc_code vault_delete_async(vault *v, const char *name, size_t name_len,
+                           vault_write_done done, void *arg, vc_err *err)
+{
+    wreq *w;
+    vc_code rc = wreq_new(name, name_len, NULL, 0, true, done, arg, &w, err);
+    return rc == VC_OK ? submit(v, w, err) : rc;
 }
 
 void vault_commit_stats_get(vault *v, vault_commit_stats *out)
@@ -924,40 +985,93 @@ void vault_commit_stats_get(vault *v, vault_commit_stats *out)
     pthread_mutex_unlock(&v->q_mu);
 }
 
+/* ---- blocking set / delete: an async write and a wait ---- */
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool finished;
+    vc_code rc;
+    vault_meta meta;
+    vc_err err;
+} waiter;
+
+static void waiter_done(void *arg, vc_code rc, const vault_meta *meta,
+                        const vc_err *err)
+{
+    waiter *wt = arg;
+
+    pthread_mutex_lock(&wt->mu);
+    wt->rc = rc;
+    wt->meta = *meta;
+    wt->err = *err;
+    wt->finished = true;
+    pthread_cond_signal(&wt->cv);
+    /* the waiter may be gone once the mutex is released */
+    pthread_mutex_unlock(&wt->mu);
+}
+
+/* The committer waiting for itself would hang for good. */
+static vc_code not_on_committer(vault *v, vc_err *err)
+{
+    bool self;
+
+    pthread_mutex_lock(&v->q_mu);
+    self = v->committer_on && pthread_equal(v->committer, pthread_self());
+    pthread_mutex_unlock(&v->q_mu);
+    if (self)
+        return vc_errf(err, VC_INTERNAL, "blocking vault write from a write "
+                                         "completion");
+    return VC_OK;
+}
+
+static vc_code write_wait(vault *v, const char *name, size_t name_len,
+                          const char *value, size_t value_len, bool del,
+                          vault_meta *meta, vc_err *err)
+{
+    waiter wt;
+    vc_code rc;
+
+    if ((rc = not_on_committer(v, err)) != VC_OK)
+        return rc;
+    memset(&wt, 0, sizeof wt);
+    if (pthread_mutex_init(&wt.mu, NULL) != 0)
+        return vc_errf(err, VC_INTERNAL, "cannot initialise a lock");
+    if (pthread_cond_init(&wt.cv, NULL) != 0) {
+        pthread_mutex_destroy(&wt.mu);
+        return vc_errf(err, VC_INTERNAL, "cannot initialise a lock");
+    }
+    if (del)
+        rc = vault_delete_async(v, name, name_len, waiter_done, &wt, err);
+    else
+        rc = vault_set_async(v, name, name_len, value, value_len, waiter_done,
+                             &wt, err);
+    if (rc == VC_OK) {
+        pthread_mutex_lock(&wt.mu);
+        while (!wt.finished)
+            pthread_cond_wait(&wt.cv, &wt.mu);
+        pthread_mutex_unlock(&wt.mu);
+        rc = wt.rc;
+        if (rc != VC_OK && err != NULL)
+            *err = wt.err;
+        if (rc == VC_OK && meta != NULL)
+            *meta = wt.meta;
+    }
+    pthread_cond_destroy(&wt.cv);
+    pthread_mutex_destroy(&wt.mu);
+    return rc;
+}
+
 vc_code vault_set(vault *v, const char *name, size_t name_len,
                   const char *value, size_t value_len, vault_meta *meta,
                   vc_err *err)
 {
-    wreq w;
-    vc_code rc;
-
-    if ((rc = check_name(name, name_len, err)) != VC_OK)
-        return rc;
-    if (value == NULL && value_len > 0)
-        return vc_errf(err, VC_BAD_REQUEST, "value missing");
-    memset(&w, 0, sizeof w);
-    w.name = name;
-    w.name_len = name_len;
-    w.value = value;
-    w.value_len = value_len;
-    rc = submit(v, &w, err);
-    if (rc == VC_OK && meta != NULL)
-        *meta = w.meta;
-    return rc;
+    return write_wait(v, name, name_len, value, value_len, false, meta, err);
 }
 
 vc_code vault_delete(vault *v, const char *name, size_t name_len, vc_err *err)
 {
-    wreq w;
-    vc_code rc;
-
-    if ((rc = check_name(name, name_len, err)) != VC_OK)
-        return rc;
-    memset(&w, 0, sizeof w);
-    w.name = name;
-    w.name_len = name_len;
-    w.del = true;
-    return submit(v, &w, err);
+    return write_wait(v, name, name_len, NULL, 0, true, NULL, err);
 }
 
 /* ---- list ---- */

@@ -7,9 +7,11 @@
  * bytes to the vault (the protocol layer stores compact JSON text).
  *
  * Thread-safe: any number of threads may call any function on one vault.
- * Concurrent writes are group-committed: writes that arrive while a commit is
- * syncing are gathered into the next transaction and sync, and each call
- * returns only after the sync that made its write durable.
+ * Writes are group-committed by one committer thread per vault (started by
+ * the first write): every write queued while a commit is syncing goes into
+ * the next transaction and sync, in queue order. vault_set/vault_delete
+ * return, and the _async variants call back, only after the sync that made
+ * the write durable.
  * Safe beside other processes on the same store (the CLI while serve runs):
  * a keyring changed by another process (rotate, rekey) is reloaded.
  */
@@ -48,6 +50,9 @@ typedef struct {
 vc_code vault_open(vault **out, const char *dir, size_t map_size,
                    const seal_master *m, vc_err *err);
 
+/* Finishes the writes still queued (their callbacks run) and closes. No
+ * write may be queued once vault_close has begun, and it must not be called
+ * from a write callback. NULL is fine. */
 void vault_close(vault *v);
 
 /* The stored value of name: *value is malloc'd (caller frees), *value_len its
@@ -66,6 +71,32 @@ vc_code vault_set(vault *v, const char *name, size_t name_len,
 /* Deletes name; VC_NOT_FOUND if absent. Durable on return. */
 vc_code vault_delete(vault *v, const char *name, size_t name_len,
                      vc_err *err);
+
+/* Completion of an asynchronous write. Called exactly once per queued
+ * write, on the vault's committer thread, after the transaction holding the
+ * write was committed and synced (or failed). rc and err are what the
+ * blocking call would have returned (err's message when rc != VC_OK); meta
+ * is the set's new version and times (zeros for a delete or a failure).
+ * meta and err are valid during the call only. Callbacks of one batch run
+ * one after the other, in queue order, and the next batch waits for them:
+ * keep them short. A callback may queue writes with the _async functions;
+ * it must not call vault_set, vault_delete (VC_INTERNAL: the committer
+ * would wait for itself) or vault_close. */
+typedef void (*vault_write_done)(void *arg, vc_code rc,
+                                 const vault_meta *meta, const vc_err *err);
+
+/* Queue a set / a delete and return at once. name and value are copied
+ * (the caller may free or reuse them on return; the vault wipes its copy of
+ * value). VC_OK: queued, done(arg, ...) will be called exactly once. Any
+ * other code (a bad name, out of memory, a closing vault): nothing queued,
+ * done is never called, err says why. Two writes queued by one thread are
+ * applied in that order. */
+vc_code vault_set_async(vault *v, const char *name, size_t name_len,
+                        const char *value, size_t value_len,
+                        vault_write_done done, void *arg, vc_err *err);
+
+vc_code vault_delete_async(vault *v, const char *name, size_t name_len,
+                           vault_write_done done, void *arg, vc_err *err);
 
 /* Names that start with prefix (len 0: all), sorted bytewise, strictly after
  * `after` (NULL: from the start), at most limit (0: no limit). *names is a

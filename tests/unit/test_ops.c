@@ -1,4 +1,5 @@
-/* test_ops.c - ops_handle end to end against a real vault in a temp dir. */
+/* test_ops.c - ops_handle end to end against a real vault in a temp dir;
+ * ops_handle_async: who is answered when, on which thread, in what order. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,8 @@
 
 #include <cmocka.h>
 #include <ftw.h>
+#include <pthread.h>
+#include <unistd.h>
 
 #include "ops.h"
 
@@ -589,6 +592,234 @@ static void test_rejected_writes_nothing(void **state)
     json_decref(j);
 }
 
+/* ---- ops_handle_async ---- */
+
+#define ASYNC_MAX 64
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    fixture *f;
+    pthread_t caller;
+    int finished;
+    int calls[ASYNC_MAX];
+    bool on_caller[ASYNC_MAX];  /* done ran on the thread that called */
+    bool durable[ASYNC_MAX];    /* a set's key was readable inside done */
+    vc_code code[ASYNC_MAX];
+    char *body[ASYNC_MAX];      /* moved out of the reply */
+    int order[ASYNC_MAX];
+    const char *key[ASYNC_MAX]; /* set: checked for durability in done */
+} async_log;
+
+typedef struct {
+    async_log *log;
+    int i;
+} async_ref;
+
+static async_ref refs[ASYNC_MAX];
+
+static void async_log_init(async_log *l, fixture *f)
+{
+    memset(l, 0, sizeof *l);
+    assert_int_equal(pthread_mutex_init(&l->mu, NULL), 0);
+    assert_int_equal(pthread_cond_init(&l->cv, NULL), 0);
+    l->f = f;
+    l->caller = pthread_self();
+    for (int i = 0; i < ASYNC_MAX; i++)
+        refs[i] = (async_ref){ l, i };
+}
+
+static void async_log_free(async_log *l)
+{
+    for (int i = 0; i < ASYNC_MAX; i++)
+        free(l->body[i]);
+    pthread_cond_destroy(&l->cv);
+    pthread_mutex_destroy(&l->mu);
+}
+
+/* No cmocka asserts here: it may run on the vault's committer thread. */
+static void async_done(void *arg, ops_reply *r)
+{
+    async_ref *ref = arg;
+    async_log *l = ref->log;
+    bool durable = false;
+
+    if (l->key[ref->i] != NULL) {
+        char *val = NULL;
+        size_t len;
+        vault_meta meta;
+        vc_err err;
+        durable = vault_get(l->f->v, l->key[ref->i], strlen(l->key[ref->i]),
+                            &val, &len, &meta, &err) == VC_OK;
+        free(val);
+    }
+    pthread_mutex_lock(&l->mu);
+    l->calls[ref->i]++;
+    l->on_caller[ref->i] = pthread_equal(pthread_self(), l->caller);
+    l->durable[ref->i] = durable;
+    l->code[ref->i] = r->code;
+    free(l->body[ref->i]);
+    l->body[ref->i] = r->body; /* moved out: ops must not free it */
+    r->body = NULL;
+    r->len = 0;
+    l->order[l->finished++] = ref->i;
+    pthread_cond_broadcast(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+}
+
+static void async_run(async_log *l, int i, const char *arrival,
+                      const char *payload)
+{
+    ops_handle_async(&l->f->ctx, arrival, (const uint8_t *)payload,
+                     strlen(payload), async_done, &refs[i]);
+}
+
+static void async_wait(async_log *l, int n)
+{
+    pthread_mutex_lock(&l->mu);
+    while (l->finished < n)
+        pthread_cond_wait(&l->cv, &l->mu);
+    pthread_mutex_unlock(&l->mu);
+}
+
+static json_t *async_json(async_log *l, int i)
+{
+    assert_non_null(l->body[i]);
+    json_t *j = json_loads(l->body[i], 0, NULL);
+    assert_non_null(j);
+    return j;
+}
+
+/* Everything but an admitted set or delete is answered before
+ * ops_handle_async returns, on the calling thread. */
+static void test_async_immediate(void **state)
+{
+    fixture *f = *state;
+    async_log l;
+    char big[MAX_REQUEST + 64];
+
+    json_decref(ok(f, "admin.requests",
+                   "{\"operation\":\"set\",\"key\":\"a/one\",\"value\":\"x\"}"));
+    async_log_init(&l, f);
+    async_run(&l, 0, "admin.requests",
+              "{\"operation\":\"get\",\"key\":\"a/one\",\"id\":7}");
+    async_run(&l, 1, "admin.requests", "{\"operation\":\"list\"}");
+    async_run(&l, 2, "admin.requests", "{\"operation\":\"status\"}");
+    async_run(&l, 3, "team.ro.x",
+              "{\"operation\":\"set\",\"key\":\"a/two\",\"value\":1}");
+    async_run(&l, 4, "admin.requests", "{\"operation\":\"set\",\"key\":\"\"}");
+    memset(big, ' ', sizeof big - 1);
+    big[0] = '{';
+    big[sizeof big - 2] = '}';
+    big[sizeof big - 1] = '\0';
+    async_run(&l, 5, "admin.requests", big);
+    async_run(&l, 6, "user.requests",
+              "{\"operation\":\"delete\",\"key\":\"a/one\"}");
+    assert_int_equal(l.finished, 7); /* all before returning */
+    for (int i = 0; i < 7; i++) {
+        assert_int_equal(l.calls[i], 1);
+        assert_true(l.on_caller[i]);
+    }
+    assert_int_equal(l.code[0], VC_OK);
+    json_t *j = async_json(&l, 0);
+    assert_string_equal(json_string_value(json_object_get(j, "data")), "x");
+    assert_int_equal(json_integer_value(json_object_get(j, "id")), 7);
+    json_decref(j);
+    assert_int_equal(l.code[1], VC_OK);
+    assert_int_equal(l.code[2], VC_OK);
+    assert_int_equal(l.code[3], VC_ACCESS_DENIED);
+    assert_int_equal(l.code[4], VC_BAD_REQUEST);
+    assert_int_equal(l.code[5], VC_TOO_LARGE);
+    assert_int_equal(l.code[6], VC_ACCESS_DENIED);
+    assert_absent(f, "a/two");
+    async_log_free(&l);
+}
+
+/* Admitted writes: answered once each, after the write is durable (the key
+ * is readable inside done), with the request's id and the new version; a
+ * delete of an absent key says not_found. */
+static void test_async_writes(void **state)
+{
+    fixture *f = *state;
+    enum { N = 40 };
+    static char keys[N][32];
+    char payload[256];
+    async_log l;
+
+    async_log_init(&l, f);
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[i], "as/%02d", i);
+        snprintf(payload, sizeof payload,
+                 "{\"operation\":\"set\",\"key\":\"%.31s\",\"value\":[%d],"
+                 "\"id\":%d}", keys[i], i, i);
+        l.key[i] = keys[i];
+        async_run(&l, i, "admin.requests", payload);
+    }
+    async_run(&l, N, "admin.requests",
+              "{\"operation\":\"delete\",\"key\":\"as/none\",\"id\":\"d\"}");
+    async_wait(&l, N + 1);
+    usleep(20 * 1000); /* a second call would show up here */
+    assert_int_equal(l.finished, N + 1);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(l.calls[i], 1);
+        assert_false(l.on_caller[i]);
+        assert_true(l.durable[i]);
+        assert_int_equal(l.code[i], VC_OK);
+        json_t *j = async_json(&l, i);
+        assert_int_equal(json_integer_value(json_object_get(j, "id")), i);
+        assert_int_equal(json_integer_value(json_object_get(
+                             json_object_get(j, "meta"), "version")), 1);
+        json_decref(j);
+    }
+    assert_int_equal(l.code[N], VC_NOT_FOUND);
+    json_t *j = async_json(&l, N);
+    assert_string_equal(json_string_value(json_object_get(j, "code")),
+                        "not_found");
+    assert_string_equal(json_string_value(json_object_get(j, "id")), "d");
+    json_decref(j);
+    assert_int_equal(record_count(f), N);
+    async_log_free(&l);
+}
+
+/* Two writes to one key from one caller: applied and answered in order. */
+static void test_async_same_key_order(void **state)
+{
+    fixture *f = *state;
+    async_log l;
+
+    async_log_init(&l, f);
+    async_run(&l, 0, "admin.requests",
+              "{\"operation\":\"set\",\"key\":\"o/k\",\"value\":\"first\"}");
+    async_run(&l, 1, "admin.requests",
+              "{\"operation\":\"set\",\"key\":\"o/k\",\"value\":\"second\"}");
+    async_run(&l, 2, "admin.requests",
+              "{\"operation\":\"delete\",\"key\":\"o/k\"}");
+    async_run(&l, 3, "admin.requests",
+              "{\"operation\":\"set\",\"key\":\"o/k\",\"value\":\"third\"}");
+    async_wait(&l, 4);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(l.order[i], i);
+        assert_int_equal(l.code[i], VC_OK);
+    }
+    int want[4] = { 1, 2, 0, 1 };
+    for (int i = 0; i < 4; i++) {
+        json_t *j = async_json(&l, i);
+        json_t *meta = json_object_get(j, "meta");
+        if (want[i] == 0)
+            assert_null(meta);
+        else
+            assert_int_equal(json_integer_value(json_object_get(meta,
+                                                                "version")),
+                             want[i]);
+        json_decref(j);
+    }
+    json_t *g = ok(f, "admin.requests",
+                   "{\"operation\":\"get\",\"key\":\"o/k\"}");
+    assert_string_equal(json_string_value(json_object_get(g, "data")),
+                        "third");
+    json_decref(g);
+    async_log_free(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -602,6 +833,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_local_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_large, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rejected_writes_nothing, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_async_immediate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_async_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_async_same_key_order, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,8 +1,9 @@
 /* test_vault.c - the vault on real libsodium + LMDB in temp directories:
  * round trips, versions, tamper and splice detection, wrong master key,
  * rotation (complete and interrupted), no plaintext on disk, list paging,
- * group commit under concurrency, a full map, rekey, backup, and a keyring
- * changed by another process. */
+ * group commit under concurrency, a full map, rekey, backup, a keyring
+ * changed by another process, and asynchronous writes (callbacks once each,
+ * after the commit, in queue order; close drains the queue). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1027,6 +1028,309 @@ static void test_other_process_rotates(void **state)
     want_value(f->v, "xp/new", "\"n\"", 3);
 }
 
+/* ---- asynchronous writes ---- */
+
+/* Callbacks run on the committer thread, where cmocka asserts must not be
+ * used: they record what they saw, the test thread checks afterwards. */
+#define ASYNC_N 300
+typedef struct async_ctx async_ctx;
+typedef struct {
+    async_ctx *c;
+    int i;
+    const char *name;  /* for the visibility check (sets only) */
+    const char *value;
+} async_slot;
+
+struct async_ctx {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    vault *v;
+    int finished;
+    int calls[ASYNC_N];
+    vc_code rc[ASYNC_N];
+    vault_meta meta[ASYNC_N];
+    char msg[ASYNC_N][VC_ERR_MSG_MAX];
+    int order[ASYNC_N];
+    int invisible;     /* a set's value or version not yet readable */
+    uint64_t batches;  /* commit stats seen by the last callback */
+    vc_code blocking;  /* what a blocking vault_set from a callback gave */
+    bool try_blocking;
+    async_slot slot[ASYNC_N];
+};
+
+static async_ctx *async_new(vault *v)
+{
+    async_ctx *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    assert_int_equal(pthread_mutex_init(&c->mu, NULL), 0);
+    assert_int_equal(pthread_cond_init(&c->cv, NULL), 0);
+    c->v = v;
+    for (int i = 0; i < ASYNC_N; i++) {
+        c->slot[i].c = c;
+        c->slot[i].i = i;
+    }
+    return c;
+}
+
+static void async_free(async_ctx *c)
+{
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+static void async_done(void *arg, vc_code rc, const vault_meta *meta,
+                       const vc_err *err)
+{
+    async_slot *s = arg;
+    async_ctx *c = s->c;
+    vault_commit_stats cs;
+
+    /* Committed before the callback: a fresh read sees the write. */
+    if (rc == VC_OK && s->value != NULL) {
+        char *got = NULL;
+        size_t len = 0;
+        vault_meta m;
+        vc_err e;
+        if (vault_get(c->v, s->name, strlen(s->name), &got, &len, &m, &e) !=
+                VC_OK ||
+            len != strlen(s->value) || memcmp(got, s->value, len) != 0 ||
+            m.version != meta->version)
+            c->invisible++;
+        free(got);
+    }
+    if (c->try_blocking) {
+        vc_err e;
+        c->blocking = vault_set(c->v, "blk", 3, "1", 1, NULL, &e);
+    }
+    vault_commit_stats_get(c->v, &cs);
+    pthread_mutex_lock(&c->mu);
+    c->calls[s->i]++;
+    c->rc[s->i] = rc;
+    c->meta[s->i] = *meta;
+    snprintf(c->msg[s->i], sizeof c->msg[s->i], "%s",
+             rc == VC_OK ? "" : err->msg);
+    c->order[c->finished++] = s->i;
+    c->batches = cs.batches;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void async_wait(async_ctx *c, int n)
+{
+    pthread_mutex_lock(&c->mu);
+    while (c->finished < n)
+        pthread_cond_wait(&c->cv, &c->mu);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static char async_names[ASYNC_N][32], async_values[ASYNC_N][32];
+
+static void async_set(async_ctx *c, int i, const char *name,
+                      const char *value)
+{
+    vc_err err;
+    c->slot[i].name = name;
+    c->slot[i].value = value;
+    vc_code rc = vault_set_async(c->v, name, strlen(name), value,
+                                 strlen(value), async_done, &c->slot[i], &err);
+    if (rc != VC_OK)
+        fail_msg("vault_set_async %s: %s", name, err.msg);
+}
+
+/* Each callback exactly once, after its commit (the value is readable from
+ * inside the callback, and the commit is counted); one thread queueing
+ * many writes gets them batched, with no thread blocked per write. */
+static void test_async_once_after_commit(void **state)
+{
+    fx *f = *state;
+    async_ctx *c = async_new(f->v);
+    vault_commit_stats cs;
+
+    for (int i = 0; i < ASYNC_N; i++) {
+        snprintf(async_names[i], sizeof async_names[i], "as/%03d", i);
+        snprintf(async_values[i], sizeof async_values[i], "[%d]", i);
+        async_set(c, i, async_names[i], async_values[i]);
+    }
+    async_wait(c, ASYNC_N);
+    usleep(20 * 1000); /* a second call would show up here */
+    pthread_mutex_lock(&c->mu);
+    assert_int_equal(c->finished, ASYNC_N);
+    for (int i = 0; i < ASYNC_N; i++) {
+        assert_int_equal(c->calls[i], 1);
+        assert_int_equal(c->rc[i], VC_OK);
+        assert_int_equal(c->meta[i].version, 1);
+        assert_int_equal(c->order[i], i); /* queue order */
+    }
+    assert_int_equal(c->invisible, 0);
+    assert_true(c->batches >= 1);
+    pthread_mutex_unlock(&c->mu);
+    vault_commit_stats_get(f->v, &cs);
+    assert_int_equal(cs.writes, ASYNC_N);
+    assert_true(cs.batches < ASYNC_N); /* batched */
+    assert_true(cs.max_batch > 1);
+    async_free(c);
+    fx_reopen(f);
+    for (int i = 0; i < ASYNC_N; i++)
+        want_value(f->v, async_names[i], async_values[i],
+                   strlen(async_values[i]));
+}
+
+/* Two writes to one key from one caller land in the order queued, whatever
+ * the batching: versions 1, 2, a delete, then 1 and 2 of a new record. */
+static void test_async_same_key_order(void **state)
+{
+    fx *f = *state;
+    vc_err err;
+
+    for (int round = 0; round < 20; round++) {
+        async_ctx *c = async_new(f->v);
+        char name[32];
+        snprintf(name, sizeof name, "ord/%d", round);
+        async_set(c, 0, name, "\"a\"");
+        async_set(c, 1, name, "\"b\"");
+        assert_int_equal(vault_delete_async(f->v, name, strlen(name),
+                                            async_done, &c->slot[2], &err),
+                         VC_OK);
+        async_set(c, 3, name, "\"c\"");
+        async_set(c, 4, name, "\"d\"");
+        async_wait(c, 5);
+        for (int i = 0; i < 5; i++) {
+            assert_int_equal(c->order[i], i);
+            assert_int_equal(c->rc[i], VC_OK);
+        }
+        assert_int_equal(c->meta[0].version, 1);
+        assert_int_equal(c->meta[1].version, 2);
+        assert_int_equal(c->meta[2].version, 0); /* a delete has no meta */
+        assert_int_equal(c->meta[3].version, 1);
+        assert_int_equal(c->meta[4].version, 2);
+        /* the reads in the callbacks may see a later write of the batch */
+        want_value(f->v, name, "\"d\"", 3);
+        async_free(c);
+    }
+    /* a delete of an absent key reports not_found through the callback */
+    async_ctx *c = async_new(f->v);
+    assert_int_equal(vault_delete_async(f->v, "nope", 4, async_done,
+                                        &c->slot[0], &err),
+                     VC_OK);
+    async_wait(c, 1);
+    assert_int_equal(c->rc[0], VC_NOT_FOUND);
+    assert_string_equal(c->msg[0], "key not found");
+    async_free(c);
+}
+
+/* Refused before queueing: an error return and no callback, ever. A
+ * blocking write from inside a callback is refused rather than hanging. */
+static void test_async_refusals(void **state)
+{
+    fx *f = *state;
+    async_ctx *c = async_new(f->v);
+    vc_err err;
+
+    assert_int_equal(vault_set_async(f->v, "", 0, "1", 1, async_done,
+                                     &c->slot[0], &err),
+                     VC_BAD_REQUEST);
+    assert_int_equal(vault_set_async(f->v, "k", 1, NULL, 3, async_done,
+                                     &c->slot[0], &err),
+                     VC_BAD_REQUEST);
+    assert_int_equal(vault_delete_async(f->v, NULL, 0, async_done,
+                                        &c->slot[0], &err),
+                     VC_BAD_REQUEST);
+    c->try_blocking = true;
+    c->blocking = VC_OK;
+    async_set(c, 1, "cb", "1");
+    async_wait(c, 1);
+    usleep(20 * 1000);
+    assert_int_equal(c->finished, 1);
+    assert_int_equal(c->calls[0], 0);
+    assert_int_equal(c->calls[1], 1);
+    assert_int_equal(c->blocking, VC_INTERNAL);
+    want_code(f->v, "blk", VC_NOT_FOUND);
+    async_free(c);
+}
+
+/* vault_close finishes what is queued: every callback runs, every write is
+ * there after a reopen. */
+static void test_async_close_drains(void **state)
+{
+    fx *f = *state;
+    async_ctx *c = async_new(f->v);
+
+    for (int i = 0; i < ASYNC_N; i++) {
+        snprintf(async_names[i], sizeof async_names[i], "cl/%03d", i);
+        snprintf(async_values[i], sizeof async_values[i], "\"v%d\"", i);
+        async_set(c, i, async_names[i], async_values[i]);
+    }
+    vault_close(f->v);
+    f->v = NULL;
+    assert_int_equal(c->finished, ASYNC_N);
+    for (int i = 0; i < ASYNC_N; i++) {
+        assert_int_equal(c->calls[i], 1);
+        assert_int_equal(c->rc[i], VC_OK);
+    }
+    assert_int_equal(c->invisible, 0);
+    async_free(c);
+    fx_open(f, 0);
+    for (int i = 0; i < ASYNC_N; i++)
+        want_value(f->v, async_names[i], async_values[i],
+                   strlen(async_values[i]));
+}
+
+/* A full map with big and small writes queued together: the batch is redone
+ * write by write, so the small ones land and only the big ones fail. */
+static void test_async_map_full_mixed(void **state)
+{
+    fx *f = *state;
+    const size_t big = 64 * 1024;
+    char *value = malloc(big);
+    char name[32];
+    async_ctx *c;
+    vc_err err;
+    int filled = 0;
+
+    assert_non_null(value);
+    memset(value, 'z', big);
+    vault_close(f->v);
+    f->v = NULL;
+    rm_rf(f->dir);
+    fx_open(f, 1 << 20);
+    for (;; filled++) {
+        snprintf(name, sizeof name, "fill/%02d", filled);
+        vc_code rc = vault_set(f->v, name, strlen(name), value, big, NULL,
+                               &err);
+        if (rc != VC_OK) {
+            assert_int_equal(rc, VC_UNAVAILABLE);
+            break;
+        }
+    }
+    c = async_new(f->v);
+    for (int i = 0; i < 40; i++) {
+        snprintf(async_names[i], sizeof async_names[i], "mx/%02d", i);
+        c->slot[i].name = async_names[i];
+        c->slot[i].value = NULL; /* no visibility check: value not a string */
+        assert_int_equal(vault_set_async(f->v, async_names[i],
+                                         strlen(async_names[i]), value,
+                                         i % 2 ? 4 : big, async_done,
+                                         &c->slot[i], &err),
+                         VC_OK);
+    }
+    async_wait(c, 40);
+    for (int i = 0; i < 40; i++) {
+        char *got = NULL;
+        size_t len = 0;
+        assert_int_equal(c->calls[i], 1);
+        assert_int_equal(c->rc[i], i % 2 ? VC_OK : VC_UNAVAILABLE);
+        if (i % 2 == 0)
+            assert_string_equal(c->msg[i], "storage full");
+        vc_code rc = vault_get(f->v, async_names[i], strlen(async_names[i]),
+                               &got, &len, NULL, &err);
+        assert_int_equal(rc, i % 2 ? VC_OK : VC_NOT_FOUND);
+        free(got);
+    }
+    async_free(c);
+    free(value);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1055,6 +1359,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_audit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_process_rotates, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_async_once_after_commit, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_async_same_key_order, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_async_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_async_close_drains, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_async_map_full_mixed, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
