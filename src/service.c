@@ -817,9 +817,12 @@ void service_stop(service *s)
     for (int i = 0; i < 9; i++)
         if (s->srv_subs[i] != NULL)
             (void)natsSubscription_Unsubscribe(s->srv_subs[i]);
+    /* Without a connection nothing more can arrive, and a drain would only
+     * wait for its timeout (past Docker's stop grace period): unsubscribe. */
+    bool up = s->nc != NULL && natsConnection_Status(s->nc) == NATS_CONN_STATUS_CONNECTED;
     for (int i = 0; i < s->nsubs; i++)
-        (void)natsSubscription_Drain(s->subs[i]);
-    for (int i = 0; i < s->nsubs; i++)
+        (void)(up ? natsSubscription_Drain(s->subs[i]) : natsSubscription_Unsubscribe(s->subs[i]));
+    for (int i = 0; up && i < s->nsubs; i++)
         (void)natsSubscription_WaitForDrainCompletion(s->subs[i], DRAIN_TIMEOUT_MS);
 
     /* 2. Finish what is queued and in flight. */
@@ -845,7 +848,9 @@ void service_stop(service *s)
 
     /* 4. Flush the replies and events, and close. */
     if (s->nc != NULL) {
-        (void)natsConnection_FlushTimeout(s->nc, 5000);
+        /* Disconnected, a flush could only wait for its timeout. */
+        if (natsConnection_Status(s->nc) == NATS_CONN_STATUS_CONNECTED)
+            (void)natsConnection_FlushTimeout(s->nc, 5000);
         atomic_store(&s->closing, true);
         natsConnection_Close(s->nc);
         /* The closed callback runs later on a nats.c thread and uses s:
