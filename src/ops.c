@@ -23,7 +23,7 @@
 #include "proto.h"
 
 #define OPS_LIST_DEFAULT 1000
-#define OPS_DUMP_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY)
+#define OPS_DUMP_FLAGS   (JSON_COMPACT | JSON_ENCODE_ANY)
 
 /* What an operation produced: data and meta are owned until handed on. */
 typedef struct {
@@ -32,8 +32,7 @@ typedef struct {
 } ops_result;
 
 /* Fills out->log_msg. Truncation only shortens a log line: acceptable. */
-static void set_log(ops_reply *out, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static void set_log(ops_reply *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_log(ops_reply *out, const char *fmt, ...)
 {
     va_list ap;
@@ -45,9 +44,8 @@ static void set_log(ops_reply *out, const char *fmt, ...)
 /* Last resort when even an error reply cannot be built (out of memory). */
 static void set_fallback(ops_reply *out)
 {
-    static const char body[] =
-        "{\"status\":\"error\",\"code\":\"internal\","
-        "\"message\":\"internal error\"}";
+    static const char body[] = "{\"status\":\"error\",\"code\":\"internal\","
+                               "\"message\":\"internal error\"}";
     out->code = VC_INTERNAL;
     out->body = strdup(body);
     out->len = out->body != NULL ? sizeof body - 1 : 0;
@@ -116,28 +114,24 @@ static vc_code oom(vc_err *err)
     return vc_errf(err, VC_INTERNAL, "out of memory building the reply");
 }
 
-static vc_code do_get(const ops_ctx *ctx, const proto_request *r,
-                      ops_result *res, vc_err *err)
+static vc_code do_get(const ops_ctx *ctx, const proto_request *r, ops_result *res, vc_err *err)
 {
     char *text = NULL;
     size_t text_len = 0;
     vault_meta meta;
     json_error_t jerr;
 
-    vc_code rc = vault_get(ctx->vault, r->key, r->key_len, &text, &text_len,
-                           &meta, err);
+    vc_code rc = vault_get(ctx->vault, r->key, r->key_len, &text, &text_len, &meta, err);
     if (rc != VC_OK)
         return rc;
     res->data = json_loadb(text, text_len, JSON_DECODE_ANY, &jerr);
     explicit_bzero(text, text_len); /* plaintext secret */
     free(text);
     if (res->data == NULL)
-        return vc_errf(err, VC_INTERNAL,
-                       "stored value is not JSON (line %d, column %d)",
-                       jerr.line, jerr.column);
+        return vc_errf(err, VC_INTERNAL, "stored value is not JSON (line %d, column %d)", jerr.line,
+                       jerr.column);
     res->meta = json_object();
-    if (res->meta == NULL ||
-        set_int(res->meta, "version", meta.version) != 0 ||
+    if (res->meta == NULL || set_int(res->meta, "version", meta.version) != 0 ||
         set_time(res->meta, "created_at", meta.created_at) != 0 ||
         set_time(res->meta, "updated_at", meta.updated_at) != 0)
         return oom(err);
@@ -154,8 +148,7 @@ typedef struct {
     void *done_arg;
 } ops_pending;
 
-static void write_done(void *arg, vc_code rc, const vault_meta *meta,
-                       const vc_err *verr);
+static void write_done(void *arg, vc_code rc, const vault_meta *meta, const vc_err *verr);
 
 /* Queues the set: its value as compact JSON text, the way it is stored. */
 static vc_code queue_set(const ops_ctx *ctx, ops_pending *p, vc_err *err)
@@ -172,8 +165,7 @@ static vc_code queue_set(const ops_ctx *ctx, ops_pending *p, vc_err *err)
     if (json_dumpb(r->value, text, n, OPS_DUMP_FLAGS) != n)
         rc = vc_errf(err, VC_INTERNAL, "value serialisation changed size");
     else /* the vault keeps its own copy */
-        rc = vault_set_async(ctx->vault, r->key, r->key_len, text, n,
-                             write_done, p, err);
+        rc = vault_set_async(ctx->vault, r->key, r->key_len, text, n, write_done, p, err);
     explicit_bzero(text, n);
     free(text);
     return rc;
@@ -185,20 +177,18 @@ static vc_code queue_write(const ops_ctx *ctx, ops_pending *p, vc_err *err)
 {
     if (p->req.op == OP_SET)
         return queue_set(ctx, p, err);
-    return vault_delete_async(ctx->vault, p->req.key, p->req.key_len,
-                              write_done, p, err);
+    return vault_delete_async(ctx->vault, p->req.key, p->req.key_len, write_done, p, err);
 }
 
-static vc_code do_list(const ops_ctx *ctx, const proto_request *r,
-                       ops_result *res, vc_err *err)
+static vc_code do_list(const ops_ctx *ctx, const proto_request *r, ops_result *res, vc_err *err)
 {
     char **names = NULL;
     size_t count = 0;
     bool more = false;
     size_t limit = r->has_limit ? (size_t)r->limit : OPS_LIST_DEFAULT;
 
-    vc_code rc = vault_list(ctx->vault, r->prefix, r->prefix_len, r->after,
-                            r->after_len, limit, &names, &count, &more, err);
+    vc_code rc = vault_list(ctx->vault, r->prefix, r->prefix_len, r->after, r->after_len, limit,
+                            &names, &count, &more, err);
     if (rc != VC_OK)
         return rc;
     res->data = json_array();
@@ -216,8 +206,7 @@ static vc_code do_list(const ops_ctx *ctx, const proto_request *r,
     if (more && count > 0) {
         res->meta = json_object();
         if (res->meta == NULL ||
-            json_object_set_new(res->meta, "next",
-                                json_string(names[count - 1])) != 0)
+            json_object_set_new(res->meta, "next", json_string(names[count - 1])) != 0)
             rc = oom(err);
     }
 done:
@@ -234,26 +223,21 @@ static vc_code do_rotate(const ops_ctx *ctx, ops_result *res, vc_err *err)
     if (rc != VC_OK)
         return rc;
     res->data = json_object();
-    if (res->data == NULL ||
-        set_int(res->data, "key_version", key_version) != 0 ||
+    if (res->data == NULL || set_int(res->data, "key_version", key_version) != 0 ||
         set_int(res->data, "reencrypted", reencrypted) != 0)
         return oom(err);
     return VC_OK;
 }
 
-static json_t *status_storage(const ops_ctx *ctx,
-                              const vault_status_info *info)
+static json_t *status_storage(const ops_ctx *ctx, const vault_status_info *info)
 {
     json_t *st = json_object();
     if (st == NULL)
         return NULL;
     int bad = json_object_set_new(st, "backend",
-                                  json_string(info->backend != NULL
-                                                  ? info->backend : "unknown"));
-    bad |= json_object_set_new(st, "path",
-                               ctx->storage_path != NULL
-                                   ? json_string(ctx->storage_path)
-                                   : json_null());
+                                  json_string(info->backend != NULL ? info->backend : "unknown"));
+    bad |= json_object_set_new(
+        st, "path", ctx->storage_path != NULL ? json_string(ctx->storage_path) : json_null());
     bad |= set_int(st, "map_size", info->map_size);
     bad |= set_int(st, "used_bytes", info->used_bytes);
     if (bad) {
@@ -264,8 +248,7 @@ static json_t *status_storage(const ops_ctx *ctx,
 }
 
 /* When the serve loop rotates next (see ops_ctx.rotation_interval_s). */
-static int set_next_rotation(const ops_ctx *ctx, const vault_status_info *info,
-                             json_t *d)
+static int set_next_rotation(const ops_ctx *ctx, const vault_status_info *info, json_t *d)
 {
     if (ctx->rotation_interval_s <= 0)
         return json_object_set_new(d, "next_rotation", json_null());
@@ -288,9 +271,8 @@ static vc_code do_status(const ops_ctx *ctx, ops_result *res, vc_err *err)
     if (d == NULL)
         return oom(err);
     int bad = json_object_set_new(d, "service", json_string("vaultctl"));
-    bad |= json_object_set_new(d, "version",
-                               json_string(ctx->service_version != NULL
-                                               ? ctx->service_version : ""));
+    bad |= json_object_set_new(
+        d, "version", json_string(ctx->service_version != NULL ? ctx->service_version : ""));
     bad |= set_int(d, "keys", info.keys);
     bad |= set_int(d, "key_version", info.key_version);
     if (info.last_rotation > 0) {
@@ -309,48 +291,49 @@ static vc_code do_status(const ops_ctx *ctx, ops_result *res, vc_err *err)
     return VC_OK;
 }
 
-static vc_code run_op(const ops_ctx *ctx, const proto_request *r,
-                      ops_result *res, vc_err *err)
+static vc_code run_op(const ops_ctx *ctx, const proto_request *r, ops_result *res, vc_err *err)
 {
     switch (r->op) {
-    case OP_GET: return do_get(ctx, r, res, err);
-    case OP_LIST: return do_list(ctx, r, res, err);
-    case OP_ROTATE: return do_rotate(ctx, res, err);
-    case OP_STATUS: return do_status(ctx, res, err);
-    default: break;
+    case OP_GET:
+        return do_get(ctx, r, res, err);
+    case OP_LIST:
+        return do_list(ctx, r, res, err);
+    case OP_ROTATE:
+        return do_rotate(ctx, res, err);
+    case OP_STATUS:
+        return do_status(ctx, res, err);
+    default:
+        break;
     }
-    return vc_errf(err, VC_INTERNAL, "no handler for operation %d",
-                   (int)r->op);
+    return vc_errf(err, VC_INTERNAL, "no handler for operation %d", (int)r->op);
 }
 
 /* The access decision; denials get a log line that says why (the reply
  * only ever says "Access denied"). */
-static vc_code check_access(const ops_ctx *ctx, const char *arrival,
-                            const proto_request *r, ops_reply *out,
-                            vc_err *err)
+static vc_code check_access(const ops_ctx *ctx, const char *arrival, const proto_request *r,
+                            ops_reply *out, vc_err *err)
 {
     if (arrival == NULL)
         return VC_OK; /* local CLI: holds the master key, every right */
-    acl_request req = { .arrival = arrival, .claimed = r->subject,
-                        .op = r->op };
+    acl_request req = {.arrival = arrival, .claimed = r->subject, .op = r->op};
     vc_code rc = acl_check(ctx->rules, ctx->nrules, &req, err);
     if (rc == VC_OK)
         return VC_OK;
     /* The arrival subject is a NATS subject (no spaces or control
      * characters); the claimed one is not logged: it is caller text. */
     if (r->subject != NULL && strcmp(r->subject, arrival) != 0)
-        set_log(out, "access denied: claimed subject differs from arrival "
-                     "subject %s", arrival);
+        set_log(out,
+                "access denied: claimed subject differs from arrival "
+                "subject %s",
+                arrival);
     else
-        set_log(out, "access denied: %s may not %s", arrival,
-                op_name(r->op));
+        set_log(out, "access denied: %s may not %s", arrival, op_name(r->op));
     return rc;
 }
 
 /* The reply for an operation that ran: success with res (stolen), or the
  * error in err. */
-static void build_reply(ops_reply *out, vc_code rc, ops_result *res,
-                        const vc_err *err, json_t *id)
+static void build_reply(ops_reply *out, vc_code rc, ops_result *res, const vc_err *err, json_t *id)
 {
     if (rc != VC_OK) {
         json_decref(res->data);
@@ -379,17 +362,15 @@ static void pending_finish(ops_pending *p)
 }
 
 /* The vault's committer: the set or delete is durable (or failed). */
-static void write_done(void *arg, vc_code rc, const vault_meta *meta,
-                       const vc_err *verr)
+static void write_done(void *arg, vc_code rc, const vault_meta *meta, const vc_err *verr)
 {
     ops_pending *p = arg;
-    ops_result res = { NULL, NULL };
+    ops_result res = {NULL, NULL};
     vc_err err = *verr;
 
     if (rc == VC_OK && p->req.op == OP_SET) {
         res.meta = json_object();
-        if (res.meta == NULL ||
-            set_int(res.meta, "version", meta->version) != 0 ||
+        if (res.meta == NULL || set_int(res.meta, "version", meta->version) != 0 ||
             set_time(res.meta, "updated_at", meta->updated_at) != 0)
             rc = oom(&err);
     }
@@ -398,14 +379,12 @@ static void write_done(void *arg, vc_code rc, const vault_meta *meta,
 }
 
 /* Size check, parse, access decision: VC_OK when the operation may run. */
-static vc_code admit(const ops_ctx *ctx, const char *arrival,
-                     const uint8_t *payload, size_t len, proto_request *r,
-                     ops_reply *out, vc_err *err)
+static vc_code admit(const ops_ctx *ctx, const char *arrival, const uint8_t *payload, size_t len,
+                     proto_request *r, ops_reply *out, vc_err *err)
 {
     /* Before parsing: an oversized payload is not worth a parser's time. */
     if (ctx->max_request_bytes != 0 && len > ctx->max_request_bytes)
-        return vc_errf(err, VC_TOO_LARGE,
-                       "request: %zu bytes, over the limit of %zu bytes", len,
+        return vc_errf(err, VC_TOO_LARGE, "request: %zu bytes, over the limit of %zu bytes", len,
                        ctx->max_request_bytes);
     vc_code rc = proto_parse(r, payload, len, ctx->max_value_bytes, err);
     out->op = r->op;
@@ -416,12 +395,11 @@ static vc_code admit(const ops_ctx *ctx, const char *arrival,
     return rc;
 }
 
-void ops_handle_async(const ops_ctx *ctx, const char *arrival,
-                      const uint8_t *payload, size_t len, ops_done_fn done,
-                      void *done_arg)
+void ops_handle_async(const ops_ctx *ctx, const char *arrival, const uint8_t *payload, size_t len,
+                      ops_done_fn done, void *done_arg)
 {
     ops_pending *p = calloc(1, sizeof *p);
-    ops_result res = { NULL, NULL };
+    ops_result res = {NULL, NULL};
     vc_err err;
 
     if (p == NULL) {
@@ -472,10 +450,10 @@ static void waiter_done(void *arg, ops_reply *reply)
     pthread_mutex_unlock(&w->mu); /* w may be gone from here on */
 }
 
-void ops_handle(const ops_ctx *ctx, const char *arrival,
-                const uint8_t *payload, size_t len, ops_reply *out)
+void ops_handle(const ops_ctx *ctx, const char *arrival, const uint8_t *payload, size_t len,
+                ops_reply *out)
 {
-    ops_waiter w = { .finished = false, .out = out };
+    ops_waiter w = {.finished = false, .out = out};
 
     memset(out, 0, sizeof *out);
     out->op = OP_NONE;
@@ -497,7 +475,6 @@ no_lock:
     set_fallback(out);
     set_log(out, "cannot initialise a lock");
 }
-
 
 void ops_reply_free(ops_reply *r)
 {

@@ -18,13 +18,14 @@
 
 typedef struct {
     vault *vault;
-    const acl_rule *rules; size_t nrules;
+    const acl_rule *rules;
+    size_t nrules;
     size_t max_value_bytes;
-    const char *storage_path;  /* shown in status */
-    int64_t started;           /* unix seconds, for uptime_s */
+    const char *storage_path; /* shown in status */
+    int64_t started;          /* unix seconds, for uptime_s */
     const char *service_version;
-    size_t max_request_bytes;  /* payload over it: too_large before parsing;
-                                  0: no limit */
+    size_t max_request_bytes; /* payload over it: too_large before parsing;
+                                 0: no limit */
     /* Called (if not NULL) with the status data object, to add the
      * service's own fields (audit drops, next rotation...); it may add
      * members and must not keep the pointer. Must be thread-safe. */
@@ -37,7 +38,8 @@ typedef struct {
 } ops_ctx;
 
 typedef struct {
-    char *body; size_t len;        /* malloc'd JSON reply; free with ops_reply_free */
+    char *body;
+    size_t len;                    /* malloc'd JSON reply; free with ops_reply_free */
     vc_code code;                  /* VC_OK or the error sent */
     vc_op op;                      /* OP_NONE if it could not be read */
     char key_hash[SEAL_AUDIT_HEX]; /* audit hash of the key, "" if none */
@@ -47,8 +49,8 @@ typedef struct {
 /* Handles one request payload that arrived on subject arrival (NULL: the
  * local CLI, which holds the master key and has every right). Always fills
  * *out with a reply to send; a set or delete returns once durable. */
-void ops_handle(const ops_ctx *ctx, const char *arrival,
-                const uint8_t *payload, size_t len, ops_reply *out);
+void ops_handle(const ops_ctx *ctx, const char *arrival, const uint8_t *payload, size_t len,
+                ops_reply *out);
 
 /* Completion of ops_handle_async: *reply is the reply to send. It belongs
  * to ops and is freed (the body wiped) when done returns; done may keep the
@@ -64,9 +66,8 @@ typedef void (*ops_done_fn)(void *arg, ops_reply *reply);
  * vault_write_done: keep done short, and no blocking vault write or
  * ops_handle of a set or delete in it). arrival and payload are not used
  * after the return. */
-void ops_handle_async(const ops_ctx *ctx, const char *arrival,
-                      const uint8_t *payload, size_t len, ops_done_fn done,
-                      void *done_arg);
+void ops_handle_async(const ops_ctx *ctx, const char *arrival, const uint8_t *payload, size_t len,
+                      ops_done_fn done, void *done_arg);
 
 void ops_reply_free(ops_reply *r);
 

@@ -253,8 +253,8 @@ static void publish_reply(service *s, natsMsg *req, const ops_reply *r)
         json_t *body = json_loadb(r->body, r->len, 0, NULL);
         const char *msg = json_string_value(json_object_get(body, "message"));
         (void)snprintf(num, sizeof num, "%d", vc_code_number(r->code));
-        st = natsMsgHeader_Set(out, "Nats-Service-Error",
-                               msg != NULL ? msg : vc_code_name(r->code));
+        st =
+            natsMsgHeader_Set(out, "Nats-Service-Error", msg != NULL ? msg : vc_code_name(r->code));
         if (st == NATS_OK)
             st = natsMsgHeader_Set(out, "Nats-Service-Error-Code", num);
         json_decref(body);
@@ -400,8 +400,8 @@ static void request_done(service *s, job *j, const ops_reply *r)
                  op_name(r->op), r->key_hash[0] ? r->key_hash : "-", (long long)(ns / 1000));
     else
         log_info("request subject=%s op=%s key=%.16s outcome=%s latency_us=%lld detail=\"%s\"",
-                 subject, op_name(r->op), r->key_hash[0] ? r->key_hash : "-",
-                 vc_code_name(r->code), (long long)(ns / 1000), r->log_msg);
+                 subject, op_name(r->op), r->key_hash[0] ? r->key_hash : "-", vc_code_name(r->code),
+                 (long long)(ns / 1000), r->log_msg);
     natsMsg_Destroy(m);
     free(j);
     /* The last answer while stopping wakes service_stop. */

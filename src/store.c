@@ -106,8 +106,7 @@ static int gate_adopt_map_size(store *s)
 
 static const char *table_name(store_table tbl)
 {
-    return (tbl == STORE_META || tbl == STORE_RECORDS) ? table_names[tbl]
-                                                        : "?";
+    return (tbl == STORE_META || tbl == STORE_RECORDS) ? table_names[tbl] : "?";
 }
 
 static bool table_ok(store_table tbl)
@@ -117,13 +116,11 @@ static bool table_ok(store_table tbl)
 
 /* Maps an LMDB (or errno) code from a data operation to a vc_code and fills
  * err: what the user can do about it comes first. */
-static vc_code store_fail(const store *s, int rc, const char *what,
-                          vc_err *err)
+static vc_code store_fail(const store *s, int rc, const char *what, vc_err *err)
 {
     switch (rc) {
     case MDB_NOTFOUND:
-        return vc_errf(err, VC_NOT_FOUND, "storage %s: %s: not found", s->dir,
-                       what);
+        return vc_errf(err, VC_NOT_FOUND, "storage %s: %s: not found", s->dir, what);
     case MDB_MAP_FULL:
     case ENOSPC:
 #ifdef EDQUOT
@@ -140,24 +137,19 @@ static vc_code store_fail(const store *s, int rc, const char *what,
                        s->dir, what, mdb_strerror(rc));
     case EROFS:
     case EACCES:
-        return vc_errf(err, VC_UNAVAILABLE,
-                       "storage %s: %s: storage read-only: %s", s->dir, what,
+        return vc_errf(err, VC_UNAVAILABLE, "storage %s: %s: storage read-only: %s", s->dir, what,
                        mdb_strerror(rc));
     case MDB_READERS_FULL:
-        return vc_errf(err, VC_UNAVAILABLE,
-                       "storage %s: %s: too many readers at once: %s", s->dir,
+        return vc_errf(err, VC_UNAVAILABLE, "storage %s: %s: too many readers at once: %s", s->dir,
                        what, mdb_strerror(rc));
     default:
-        return vc_errf(err, VC_INTERNAL, "storage %s: %s: %s", s->dir, what,
-                       mdb_strerror(rc));
+        return vc_errf(err, VC_INTERNAL, "storage %s: %s: %s", s->dir, what, mdb_strerror(rc));
     }
 }
 
-static vc_code open_fail(const char *dir, const char *what, int rc,
-                         vc_err *err)
+static vc_code open_fail(const char *dir, const char *what, int rc, vc_err *err)
 {
-    return vc_errf(err, VC_CONFIG, "storage %s: %s: %s", dir, what,
-                   mdb_strerror(rc));
+    return vc_errf(err, VC_CONFIG, "storage %s: %s: %s", dir, what, mdb_strerror(rc));
 }
 
 /* ---- open and close ---------------------------------------------------- */
@@ -232,8 +224,7 @@ vc_code store_open(store **out, const char *dir, size_t map_size, vc_err *err)
     if (pthread_cond_init(&s->gate_cv, NULL) != 0) {
         pthread_mutex_destroy(&s->gate_mu);
         free(s);
-        return vc_errf(err, VC_CONFIG, "storage %s: cannot create condition",
-                       dir);
+        return vc_errf(err, VC_CONFIG, "storage %s: cannot create condition", dir);
     }
 
     rc = mdb_env_create(&s->env);
@@ -243,8 +234,7 @@ vc_code store_open(store **out, const char *dir, size_t map_size, vc_err *err)
         goto fail;
     }
     if ((rc = mdb_env_set_maxdbs(s->env, 4)) != 0 ||
-        (rc = mdb_env_set_mapsize(
-             s->env, map_size ? map_size : STORE_DEFAULT_MAP_SIZE)) != 0 ||
+        (rc = mdb_env_set_mapsize(s->env, map_size ? map_size : STORE_DEFAULT_MAP_SIZE)) != 0 ||
         (rc = mdb_env_set_maxreaders(s->env, STORE_MAX_READERS)) != 0) {
         code = open_fail(dir, "cannot configure environment", rc, err);
         goto fail;
@@ -369,8 +359,7 @@ void store_abort(store_txn *t)
 static vc_code check_table(const store_txn *t, store_table tbl, vc_err *err)
 {
     if (!table_ok(tbl))
-        return vc_errf(err, VC_INTERNAL, "storage %s: no table %d", t->s->dir,
-                       (int)tbl);
+        return vc_errf(err, VC_INTERNAL, "storage %s: no table %d", t->s->dir, (int)tbl);
     return VC_OK;
 }
 
@@ -379,8 +368,7 @@ static vc_code check_write(const store_txn *t, store_table tbl, vc_err *err)
     if (check_table(t, tbl, err) != VC_OK)
         return VC_INTERNAL;
     if (!t->write)
-        return vc_errf(err, VC_INTERNAL,
-                       "storage %s: write to %s in a read-only transaction",
+        return vc_errf(err, VC_INTERNAL, "storage %s: write to %s in a read-only transaction",
                        t->s->dir, table_name(tbl));
     if (t->broken != VC_OK)
         return vc_errf(err, t->broken,
@@ -390,9 +378,8 @@ static vc_code check_write(const store_txn *t, store_table tbl, vc_err *err)
     return VC_OK;
 }
 
-vc_code store_get(store_txn *t, store_table tbl, const uint8_t *key,
-                  size_t key_len, const uint8_t **val, size_t *val_len,
-                  vc_err *err)
+vc_code store_get(store_txn *t, store_table tbl, const uint8_t *key, size_t key_len,
+                  const uint8_t **val, size_t *val_len, vc_err *err)
 {
     MDB_val k = {.mv_size = key_len, .mv_data = (void *)key};
     MDB_val v = {0};
@@ -410,9 +397,8 @@ vc_code store_get(store_txn *t, store_table tbl, const uint8_t *key,
     return VC_OK;
 }
 
-vc_code store_put(store_txn *t, store_table tbl, const uint8_t *key,
-                  size_t key_len, const uint8_t *val, size_t val_len,
-                  vc_err *err)
+vc_code store_put(store_txn *t, store_table tbl, const uint8_t *key, size_t key_len,
+                  const uint8_t *val, size_t val_len, vc_err *err)
 {
     MDB_val k = {.mv_size = key_len, .mv_data = (void *)key};
     MDB_val v = {.mv_size = val_len, .mv_data = (void *)val};
@@ -433,8 +419,7 @@ vc_code store_put(store_txn *t, store_table tbl, const uint8_t *key,
     return VC_OK;
 }
 
-vc_code store_del(store_txn *t, store_table tbl, const uint8_t *key,
-                  size_t key_len, vc_err *err)
+vc_code store_del(store_txn *t, store_table tbl, const uint8_t *key, size_t key_len, vc_err *err)
 {
     MDB_val k = {.mv_size = key_len, .mv_data = (void *)key};
     vc_code code;
@@ -464,9 +449,8 @@ static vc_code scan_result(int r)
     return (vc_code)r;
 }
 
-vc_code store_scan(store_txn *t, store_table tbl, const uint8_t *start,
-                   size_t start_len, store_scan_fn fn, void *ctx,
-                   vc_err *err)
+vc_code store_scan(store_txn *t, store_table tbl, const uint8_t *start, size_t start_len,
+                   store_scan_fn fn, void *ctx, vc_err *err)
 {
     MDB_cursor *cur = NULL;
     MDB_val k = {0};
@@ -509,8 +493,8 @@ vc_code store_scan(store_txn *t, store_table tbl, const uint8_t *start,
             break;
         code = scan_result(r);
         if (err == NULL || err->code != code || err->msg[0] == '\0')
-            vc_errf(err, code, "storage %s: scan of %s stopped: %s", t->s->dir,
-                    table_name(tbl), vc_code_name(code));
+            vc_errf(err, code, "storage %s: scan of %s stopped: %s", t->s->dir, table_name(tbl),
+                    vc_code_name(code));
         goto out;
     }
 out:
@@ -518,8 +502,7 @@ out:
     return code;
 }
 
-vc_code store_count(store_txn *t, store_table tbl, uint64_t *count,
-                    vc_err *err)
+vc_code store_count(store_txn *t, store_table tbl, uint64_t *count, vc_err *err)
 {
     MDB_stat st;
     int rc;
@@ -559,8 +542,7 @@ vc_code store_stat(store *s, store_info *info, vc_err *err)
     return VC_OK;
 }
 
-static vc_code backup_fail(const char *path, const char *what, int rc,
-                           vc_err *err)
+static vc_code backup_fail(const char *path, const char *what, int rc, vc_err *err)
 {
     vc_code code = VC_INTERNAL;
 
@@ -570,8 +552,7 @@ static vc_code backup_fail(const char *path, const char *what, int rc,
 #endif
     )
         code = VC_UNAVAILABLE;
-    return vc_errf(err, code, "backup %s: %s: %s", path, what,
-                   mdb_strerror(rc));
+    return vc_errf(err, code, "backup %s: %s: %s", path, what, mdb_strerror(rc));
 }
 
 /* Copies the environment into fd from its start, adopting a map grown by
@@ -607,8 +588,7 @@ vc_code store_backup(store *s, const char *path, vc_err *err)
         rc = errno;
         if (rc == ENOSPC || rc == EROFS)
             return backup_fail(path, "cannot create", rc, err);
-        return vc_errf(err, VC_BAD_REQUEST, "backup %s: cannot create: %s",
-                       path, strerror(rc));
+        return vc_errf(err, VC_BAD_REQUEST, "backup %s: cannot create: %s", path, strerror(rc));
     }
     rc = copy_to_fd(s, fd);
     if (rc != 0) {
@@ -642,7 +622,7 @@ fail:
 /* Staging directories of store_restore, inside the store directory so the
  * final rename stays on one file system (and is atomic). */
 #define STORE_STAGE_PREFIX ".restore-"
-#define STORE_COPY_CHUNK ((size_t)1 << 20)
+#define STORE_COPY_CHUNK   ((size_t)1 << 20)
 
 /* dir + "/" + name into buf; false if it does not fit. */
 static bool join_path(char *buf, size_t cap, const char *dir, const char *name)
@@ -729,7 +709,8 @@ static vc_code lock_exclusive(const char *dir, int *fd, vc_err *err)
         if (e == EACCES || e == EAGAIN)
             return vc_errf(err, VC_UNAVAILABLE,
                            "storage %s: in use by another process (stop the "
-                           "service first)", dir);
+                           "service first)",
+                           dir);
         return io_fail(path, "cannot lock", e, err);
     }
     *fd = lfd;
@@ -738,8 +719,7 @@ static vc_code lock_exclusive(const char *dir, int *fd, vc_err *err)
 
 /* Opens the store at dir (no other process has it open), reads the entry
  * count of tbl and closes it again. */
-static vc_code count_entries(const char *dir, store_table tbl, uint64_t *n,
-                             vc_err *err)
+static vc_code count_entries(const char *dir, store_table tbl, uint64_t *n, vc_err *err)
 {
     store *s = NULL;
     store_txn *t = NULL;
@@ -807,8 +787,7 @@ static void remove_stale_stages(const char *dir)
     if (d == NULL)
         return;
     while ((de = readdir(d)) != NULL) {
-        if (strncmp(de->d_name, STORE_STAGE_PREFIX,
-                    strlen(STORE_STAGE_PREFIX)) == 0 &&
+        if (strncmp(de->d_name, STORE_STAGE_PREFIX, strlen(STORE_STAGE_PREFIX)) == 0 &&
             join_path(path, sizeof path, dir, de->d_name))
             remove_stage(path);
     }
@@ -840,14 +819,14 @@ static vc_code copy_backup(const char *from, const char *to, vc_err *err)
 
     in = open(from, O_RDONLY | O_CLOEXEC);
     if (in < 0)
-        return vc_errf(err, VC_BAD_REQUEST, "backup %s: cannot open: %s",
-                       from, strerror(errno));
+        return vc_errf(err, VC_BAD_REQUEST, "backup %s: cannot open: %s", from, strerror(errno));
     /* LMDB would take an empty file for a new, empty store. */
     if (fstat(in, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
         close(in);
         return vc_errf(err, VC_BAD_REQUEST,
                        "backup %s: not a store backup (empty or not a "
-                       "regular file)", from);
+                       "regular file)",
+                       from);
     }
     buf = malloc(STORE_COPY_CHUNK);
     out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -861,8 +840,8 @@ static vc_code copy_backup(const char *from, const char *to, vc_err *err)
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            code = vc_errf(err, VC_BAD_REQUEST, "backup %s: cannot read: %s",
-                           from, strerror(errno));
+            code =
+                vc_errf(err, VC_BAD_REQUEST, "backup %s: cannot read: %s", from, strerror(errno));
             goto done;
         }
         if (r == 0)
@@ -883,18 +862,15 @@ done:
 }
 
 /* The staged copy must open as a store and hold bookkeeping (META). */
-static vc_code check_stage(const char *stage, const char *backup,
-                           vc_err *err)
+static vc_code check_stage(const char *stage, const char *backup, vc_err *err)
 {
     uint64_t meta = 0;
     vc_err e;
 
     if (count_entries(stage, STORE_META, &meta, &e) != VC_OK)
-        return vc_errf(err, VC_BAD_REQUEST,
-                       "backup %s: not a store backup: %s", backup, e.msg);
+        return vc_errf(err, VC_BAD_REQUEST, "backup %s: not a store backup: %s", backup, e.msg);
     if (meta == 0)
-        return vc_errf(err, VC_BAD_REQUEST,
-                       "backup %s: not a store backup (it holds no vault)",
+        return vc_errf(err, VC_BAD_REQUEST, "backup %s: not a store backup (it holds no vault)",
                        backup);
     return VC_OK;
 }
@@ -925,17 +901,16 @@ vc_code store_restore(const char *dir, const char *backup_file, bool force,
     stage[0] = '\0';
     if (dir == NULL || dir[0] == '\0')
         return vc_errf(err, VC_CONFIG, "storage: no directory given");
-    if ((code = make_dir(dir, err)) != VC_OK ||
-        (code = store_in_use(dir, &busy, err)) != VC_OK)
+    if ((code = make_dir(dir, err)) != VC_OK || (code = store_in_use(dir, &busy, err)) != VC_OK)
         return code;
     if (busy)
         return vc_errf(err, VC_UNAVAILABLE,
                        "storage %s: in use by another process (stop the "
-                       "service first)", dir);
+                       "service first)",
+                       dir);
     if (current_records(dir, &records, &e) != VC_OK) {
         if (!force)
-            return vc_errf(err, VC_BAD_REQUEST,
-                           "%s (restore --force replaces it anyway)", e.msg);
+            return vc_errf(err, VC_BAD_REQUEST, "%s (restore --force replaces it anyway)", e.msg);
     } else if (records > 0 && !force) {
         return vc_errf(err, VC_BAD_REQUEST,
                        "storage %s: holds %llu records: restore replaces a "

@@ -39,16 +39,16 @@
 #include "store.h"
 
 #define VAULT_FORMAT 1
-#define HDR_BYTES 29 /* 1 + 4 + 8 + 8 + 8 */
-#define AD_BYTES (HDR_BYTES + SEAL_HASH_BYTES)
+#define HDR_BYTES    29 /* 1 + 4 + 8 + 8 + 8 */
+#define AD_BYTES     (HDR_BYTES + SEAL_HASH_BYTES)
 #define ROTATE_BATCH 1000
 
 /* META keys */
-#define K_FORMAT "format"
-#define K_KEYRING "keyring"
-#define K_EPOCH "epoch"
+#define K_FORMAT   "format"
+#define K_KEYRING  "keyring"
+#define K_EPOCH    "epoch"
 #define K_LAST_ROT "last_rotation"
-#define K_GEN "gen"
+#define K_GEN      "gen"
 
 typedef struct {
     uint32_t key_version;
@@ -96,8 +96,8 @@ struct vault {
     pthread_cond_t q_cv; /* the committer waits here for writes */
     wreq *q_head, *q_tail;
     size_t q_len;
-    bool q_stop;         /* vault_close: finish the queue, then exit */
-    bool committer_on;   /* started (lazily, by the first write) */
+    bool q_stop;       /* vault_close: finish the queue, then exit */
+    bool committer_on; /* started (lazily, by the first write) */
     pthread_t committer;
     vault_commit_stats stats;
 
@@ -174,13 +174,12 @@ static bool hdr_decode(const uint8_t *val, size_t len, rec_hdr *h)
 
 /* ---- META helpers ---- */
 
-static vc_code meta_get_u64(store_txn *t, const char *key, uint64_t dflt,
-                            uint64_t *out, vc_err *err)
+static vc_code meta_get_u64(store_txn *t, const char *key, uint64_t dflt, uint64_t *out,
+                            vc_err *err)
 {
-    const uint8_t *val;
-    size_t len;
-    vc_code rc = store_get(t, STORE_META, (const uint8_t *)key, strlen(key),
-                           &val, &len, err);
+    const uint8_t *val = NULL;
+    size_t len = 0;
+    vc_code rc = store_get(t, STORE_META, (const uint8_t *)key, strlen(key), &val, &len, err);
     if (rc == VC_NOT_FOUND) {
         *out = dflt;
         return VC_OK;
@@ -193,20 +192,17 @@ static vc_code meta_get_u64(store_txn *t, const char *key, uint64_t dflt,
     return VC_OK;
 }
 
-static vc_code meta_put_u64(store_txn *t, const char *key, uint64_t x,
-                            vc_err *err)
+static vc_code meta_put_u64(store_txn *t, const char *key, uint64_t x, vc_err *err)
 {
     uint8_t b[8];
     put_u64(b, x);
-    return store_put(t, STORE_META, (const uint8_t *)key, strlen(key), b,
-                     sizeof b, err);
+    return store_put(t, STORE_META, (const uint8_t *)key, strlen(key), b, sizeof b, err);
 }
 
 /* Adds 1 to the u64 at key (0 if absent); *out (may be NULL) gets the new value. */
-static vc_code meta_bump(store_txn *t, const char *key, uint64_t *out,
-                         vc_err *err)
+static vc_code meta_bump(store_txn *t, const char *key, uint64_t *out, vc_err *err)
 {
-    uint64_t x;
+    uint64_t x = 0;
     vc_code rc = meta_get_u64(t, key, 0, &x, err);
     if (rc != VC_OK)
         return rc;
@@ -216,29 +212,27 @@ static vc_code meta_bump(store_txn *t, const char *key, uint64_t *out,
     return meta_put_u64(t, key, x, err);
 }
 
-static vc_code keyring_put(store_txn *t, const seal_keyring *kr,
-                           const seal_master *m, vc_err *err)
+static vc_code keyring_put(store_txn *t, const seal_keyring *kr, const seal_master *m, vc_err *err)
 {
     uint8_t *blob = NULL;
     size_t blob_len = 0;
     vc_code rc = seal_keyring_wrap(kr, m, &blob, &blob_len, err);
     if (rc != VC_OK)
         return rc;
-    rc = store_put(t, STORE_META, (const uint8_t *)K_KEYRING,
-                   strlen(K_KEYRING), blob, blob_len, err);
+    rc = store_put(t, STORE_META, (const uint8_t *)K_KEYRING, strlen(K_KEYRING), blob, blob_len,
+                   err);
     free(blob);
     return rc;
 }
 
 /* Unwraps the keyring stored in t with m. VC_NOT_FOUND if there is none;
  * VC_ACCESS_DENIED (from seal) if m does not open it. */
-static vc_code keyring_read(store_txn *t, const seal_master *m,
-                            seal_keyring **out, vc_err *err)
+static vc_code keyring_read(store_txn *t, const seal_master *m, seal_keyring **out, vc_err *err)
 {
     const uint8_t *blob;
     size_t blob_len;
-    vc_code rc = store_get(t, STORE_META, (const uint8_t *)K_KEYRING,
-                           strlen(K_KEYRING), &blob, &blob_len, err);
+    vc_code rc = store_get(t, STORE_META, (const uint8_t *)K_KEYRING, strlen(K_KEYRING), &blob,
+                           &blob_len, err);
     if (rc != VC_OK)
         return rc;
     return seal_keyring_unwrap(out, m, blob, blob_len, err);
@@ -246,8 +240,7 @@ static vc_code keyring_read(store_txn *t, const seal_master *m,
 
 /* keyring_read with the vault's current master; a master that no longer opens
  * the keyring means another process rekeyed under us. */
-static vc_code keyring_read_locked(vault *v, store_txn *t, seal_keyring **out,
-                                   vc_err *err)
+static vc_code keyring_read_locked(vault *v, store_txn *t, seal_keyring **out, vc_err *err)
 {
     vc_code rc = keyring_read(t, v->m, out, err);
     if (rc == VC_ACCESS_DENIED)
@@ -280,7 +273,7 @@ static void kr_release(vault *v, krref *r)
 /* A keyring matching the epoch transaction t sees; release with kr_release. */
 static vc_code kr_acquire(vault *v, store_txn *t, krref *out, vc_err *err)
 {
-    uint64_t e;
+    uint64_t e = 0;
     vc_code rc = meta_get_u64(t, K_EPOCH, 0, &e, err);
     out->kr = NULL;
     out->priv = false;
@@ -342,8 +335,7 @@ static void wipe_free(uint8_t *p, size_t len)
     }
 }
 
-static void make_ad(uint8_t ad[AD_BYTES], const rec_hdr *h,
-                    const uint8_t hash[SEAL_HASH_BYTES])
+static void make_ad(uint8_t ad[AD_BYTES], const rec_hdr *h, const uint8_t hash[SEAL_HASH_BYTES])
 {
     hdr_encode(h, ad);
     memcpy(ad + HDR_BYTES, hash, SEAL_HASH_BYTES);
@@ -351,9 +343,8 @@ static void make_ad(uint8_t ad[AD_BYTES], const rec_hdr *h,
 
 /* Seals plaintext pt under h->key_version into a malloc'd record. */
 static vc_code record_seal(const seal_keyring *kr, const rec_hdr *h,
-                           const uint8_t hash[SEAL_HASH_BYTES],
-                           const uint8_t *pt, size_t pt_len, uint8_t **rec,
-                           size_t *rec_len, vc_err *err)
+                           const uint8_t hash[SEAL_HASH_BYTES], const uint8_t *pt, size_t pt_len,
+                           uint8_t **rec, size_t *rec_len, vc_err *err)
 {
     uint8_t ad[AD_BYTES];
     size_t len;
@@ -368,8 +359,7 @@ static vc_code record_seal(const seal_keyring *kr, const rec_hdr *h,
         return vc_errf(err, VC_INTERNAL, "out of memory");
     make_ad(ad, h, hash);
     memcpy(buf, ad, HDR_BYTES);
-    rc = seal_encrypt(kr, h->key_version, ad, sizeof ad, pt, pt_len,
-                      buf + HDR_BYTES, err);
+    rc = seal_encrypt(kr, h->key_version, ad, sizeof ad, pt, pt_len, buf + HDR_BYTES, err);
     if (rc != VC_OK) {
         free(buf);
         return rc;
@@ -380,9 +370,8 @@ static vc_code record_seal(const seal_keyring *kr, const rec_hdr *h,
 }
 
 /* Builds pt = name_len | name | value in a malloc'd buffer (wipe_free it). */
-static vc_code plaintext_build(const char *name, size_t name_len,
-                               const char *value, size_t value_len,
-                               uint8_t **pt, size_t *pt_len, vc_err *err)
+static vc_code plaintext_build(const char *name, size_t name_len, const char *value,
+                               size_t value_len, uint8_t **pt, size_t *pt_len, vc_err *err)
 {
     uint8_t *p;
     if (value_len > SIZE_MAX / 2 - name_len - 4)
@@ -402,10 +391,9 @@ static vc_code plaintext_build(const char *name, size_t name_len,
 /* Opens a stored record into a malloc'd plaintext (wipe_free it). Any failure
  * is "record failed to open", never partial output. Retries once with a
  * keyring re-read from t when the record's data key version is unknown. */
-static vc_code record_open(vault *v, store_txn *t, krref *kr,
-                           const uint8_t hash[SEAL_HASH_BYTES],
-                           const uint8_t *val, size_t val_len, rec_hdr *h,
-                           uint8_t **pt, size_t *pt_len, vc_err *err)
+static vc_code record_open(vault *v, store_txn *t, krref *kr, const uint8_t hash[SEAL_HASH_BYTES],
+                           const uint8_t *val, size_t val_len, rec_hdr *h, uint8_t **pt,
+                           size_t *pt_len, vc_err *err)
 {
     uint8_t ad[AD_BYTES];
     uint8_t *buf;
@@ -424,8 +412,8 @@ static vc_code record_open(vault *v, store_txn *t, krref *kr,
     if (buf == NULL)
         return vc_errf(err, VC_INTERNAL, "out of memory");
     make_ad(ad, h, hash);
-    if (seal_decrypt(kr->kr, h->key_version, ad, sizeof ad, val + HDR_BYTES,
-                     val_len - HDR_BYTES, buf, err) != VC_OK) {
+    if (seal_decrypt(kr->kr, h->key_version, ad, sizeof ad, val + HDR_BYTES, val_len - HDR_BYTES,
+                     buf, err) != VC_OK) {
         wipe_free(buf, len);
         goto bad;
     }
@@ -496,8 +484,7 @@ static vc_code vault_create_keyring(vault *v, const char *dir, vc_err *err)
     if (rc != VC_OK)
         goto fail;
     if (n > 0) {
-        rc = vc_errf(err, VC_CONFIG,
-                     "vault at %s has records but no keyring", dir);
+        rc = vc_errf(err, VC_CONFIG, "vault at %s has records but no keyring", dir);
         goto fail;
     }
     rc = seal_keyring_create(&v->kr, err);
@@ -505,8 +492,8 @@ static vc_code vault_create_keyring(vault *v, const char *dir, vc_err *err)
         goto fail;
     if ((rc = keyring_put(t, v->kr, v->m, err)) != VC_OK ||
         (rc = meta_put_u64(t, K_EPOCH, 1, err)) != VC_OK ||
-        (rc = store_put(t, STORE_META, (const uint8_t *)K_FORMAT,
-                        strlen(K_FORMAT), &fmt, 1, err)) != VC_OK)
+        (rc = store_put(t, STORE_META, (const uint8_t *)K_FORMAT, strlen(K_FORMAT), &fmt, 1,
+                        err)) != VC_OK)
         goto fail;
     v->epoch = 1;
     return store_commit(t, err);
@@ -524,20 +511,19 @@ static vc_code vault_load_keyring(vault *v, const char *dir, vc_err *err)
     vc_code rc = store_begin(v->st, false, &t, err);
     if (rc != VC_OK)
         return rc;
-    rc = store_get(t, STORE_META, (const uint8_t *)K_FORMAT, strlen(K_FORMAT),
-                   &fmt, &fmt_len, err);
+    rc = store_get(t, STORE_META, (const uint8_t *)K_FORMAT, strlen(K_FORMAT), &fmt, &fmt_len, err);
     if (rc == VC_OK && (fmt_len != 1 || fmt[0] != VAULT_FORMAT)) {
         rc = vc_errf(err, VC_CONFIG,
                      "vault at %s has an unknown format (this build reads "
-                     "format %d)", dir, VAULT_FORMAT);
+                     "format %d)",
+                     dir, VAULT_FORMAT);
         goto out;
     }
     if (rc != VC_OK && rc != VC_NOT_FOUND)
         goto out;
     rc = keyring_read(t, v->m, &v->kr, err);
     if (rc == VC_ACCESS_DENIED) {
-        rc = vc_errf(err, VC_CONFIG,
-                     "master key does not match the vault at %s", dir);
+        rc = vc_errf(err, VC_CONFIG, "master key does not match the vault at %s", dir);
         goto out;
     }
     if (rc == VC_OK)
@@ -547,8 +533,7 @@ out:
     return rc;
 }
 
-vc_code vault_open(vault **out, const char *dir, size_t map_size,
-                   const seal_master *m, vc_err *err)
+vc_code vault_open(vault **out, const char *dir, size_t map_size, const seal_master *m, vc_err *err)
 {
     vault *v;
     vc_code rc;
@@ -571,8 +556,7 @@ vc_code vault_open(vault **out, const char *dir, size_t map_size,
     if (rc == VC_NOT_FOUND)
         rc = vault_create_keyring(v, dir, err);
     if (rc == VC_ACCESS_DENIED)
-        rc = vc_errf(err, VC_CONFIG,
-                     "master key does not match the vault at %s", dir);
+        rc = vc_errf(err, VC_CONFIG, "master key does not match the vault at %s", dir);
     if (rc != VC_OK)
         goto fail;
     *out = v;
@@ -612,8 +596,8 @@ void vault_close(vault *v)
 
 /* ---- get ---- */
 
-vc_code vault_get(vault *v, const char *name, size_t name_len, char **value,
-                  size_t *value_len, vault_meta *meta, vc_err *err)
+vc_code vault_get(vault *v, const char *name, size_t name_len, char **value, size_t *value_len,
+                  vault_meta *meta, vc_err *err)
 {
     store_txn *t = NULL;
     krref kr = {NULL, false};
@@ -678,8 +662,7 @@ out:
 /* Applies one write inside t. Its own failures (VC_NOT_FOUND, a value too
  * large to seal) leave t usable; a failing store call sets *dead: t must then
  * be aborted. *changed is set when the write modified RECORDS. */
-static vc_code apply_write(store_txn *t, const seal_keyring *kr, wreq *w,
-                           bool *changed, bool *dead)
+static vc_code apply_write(store_txn *t, const seal_keyring *kr, wreq *w, bool *changed, bool *dead)
 {
     uint8_t hash[SEAL_HASH_BYTES];
     const uint8_t *old;
@@ -699,8 +682,7 @@ static vc_code apply_write(store_txn *t, const seal_keyring *kr, wreq *w,
             *dead = true;
         return rc;
     }
-    rc = store_get(t, STORE_RECORDS, hash, sizeof hash, &old, &old_len,
-                   &w->err);
+    rc = store_get(t, STORE_RECORDS, hash, sizeof hash, &old, &old_len, &w->err);
     if (rc != VC_OK && rc != VC_NOT_FOUND) {
         *dead = true;
         return rc;
@@ -717,8 +699,7 @@ static vc_code apply_write(store_txn *t, const seal_keyring *kr, wreq *w,
         h.version = 1;
         h.created_at = h.updated_at;
     }
-    rc = plaintext_build(w->name, w->name_len, w->value, w->value_len, &pt,
-                         &pt_len, &w->err);
+    rc = plaintext_build(w->name, w->name_len, w->value, w->value_len, &pt, &pt_len, &w->err);
     if (rc != VC_OK)
         return rc;
     rc = record_seal(kr, &h, hash, pt, pt_len, &rec, &rec_len, &w->err);
@@ -818,8 +799,7 @@ static void complete_batch(wreq *batch)
 
     for (wreq *w = batch; w != NULL;) {
         wreq *next = w->next;
-        w->done(w->arg, w->rc, w->rc == VC_OK && !w->del ? &w->meta : &no_meta,
-                &w->err);
+        w->done(w->arg, w->rc, w->rc == VC_OK && !w->del ? &w->meta : &no_meta, &w->err);
         sodium_memzero(w, w->alloc_len);
         free(w);
         w = next;
@@ -888,6 +868,8 @@ static vc_code submit(vault *v, wreq *w, vc_err *err)
 {
     vc_code rc = VC_OK;
 
+    if (w == NULL)
+        return vc_errf(err, VC_INTERNAL, "out of memory");
     pthread_mutex_lock(&v->q_mu);
     if (v->q_stop) {
         rc = vc_errf(err, VC_UNAVAILABLE, "vault is closing");
@@ -895,8 +877,9 @@ static vc_code submit(vault *v, wreq *w, vc_err *err)
     }
     if (!v->committer_on) {
         if (pthread_create(&v->committer, NULL, committer_main, v) != 0) {
-            rc = vc_errf(err, VC_INTERNAL, "cannot start the vault committer "
-                                           "thread");
+            rc = vc_errf(err, VC_INTERNAL,
+                         "cannot start the vault committer "
+                         "thread");
             goto out;
         }
         v->committer_on = true;
@@ -921,9 +904,8 @@ out:
 }
 
 /* A queued write with copies of name and value (value NULL: a delete). */
-static vc_code wreq_new(const char *name, size_t name_len, const char *value,
-                        size_t value_len, bool del, vault_write_done done,
-                        void *arg, wreq **out, vc_err *err)
+static vc_code wreq_new(const char *name, size_t name_len, const char *value, size_t value_len,
+                        bool del, vault_write_done done, void *arg, wreq **out, vc_err *err)
 {
     wreq *w;
     size_t len;
@@ -960,18 +942,16 @@ static vc_code wreq_new(const char *name, size_t name_len, const char *value,
     return VC_OK;
 }
 
-vc_code vault_set_async(vault *v, const char *name, size_t name_len,
-                        const char *value, size_t value_len,
-                        vault_write_done done, void *arg, vc_err *err)
+vc_code vault_set_async(vault *v, const char *name, size_t name_len, const char *value,
+                        size_t value_len, vault_write_done done, void *arg, vc_err *err)
 {
     wreq *w;
-    vc_code rc = wreq_new(name, name_len, value, value_len, false, done, arg,
-                          &w, err);
+    vc_code rc = wreq_new(name, name_len, value, value_len, false, done, arg, &w, err);
     return rc == VC_OK ? submit(v, w, err) : rc;
 }
 
-vc_code vault_delete_async(vault *v, const char *name, size_t name_len,
-                           vault_write_done done, void *arg, vc_err *err)
+vc_code vault_delete_async(vault *v, const char *name, size_t name_len, vault_write_done done,
+                           void *arg, vc_err *err)
 {
     wreq *w;
     vc_code rc = wreq_new(name, name_len, NULL, 0, true, done, arg, &w, err);
@@ -996,8 +976,7 @@ typedef struct {
     vc_err err;
 } waiter;
 
-static void waiter_done(void *arg, vc_code rc, const vault_meta *meta,
-                        const vc_err *err)
+static void waiter_done(void *arg, vc_code rc, const vault_meta *meta, const vc_err *err)
 {
     waiter *wt = arg;
 
@@ -1020,14 +999,14 @@ static vc_code not_on_committer(vault *v, vc_err *err)
     self = v->committer_on && pthread_equal(v->committer, pthread_self());
     pthread_mutex_unlock(&v->q_mu);
     if (self)
-        return vc_errf(err, VC_INTERNAL, "blocking vault write from a write "
-                                         "completion");
+        return vc_errf(err, VC_INTERNAL,
+                       "blocking vault write from a write "
+                       "completion");
     return VC_OK;
 }
 
-static vc_code write_wait(vault *v, const char *name, size_t name_len,
-                          const char *value, size_t value_len, bool del,
-                          vault_meta *meta, vc_err *err)
+static vc_code write_wait(vault *v, const char *name, size_t name_len, const char *value,
+                          size_t value_len, bool del, vault_meta *meta, vc_err *err)
 {
     waiter wt;
     vc_code rc;
@@ -1044,8 +1023,7 @@ static vc_code write_wait(vault *v, const char *name, size_t name_len,
     if (del)
         rc = vault_delete_async(v, name, name_len, waiter_done, &wt, err);
     else
-        rc = vault_set_async(v, name, name_len, value, value_len, waiter_done,
-                             &wt, err);
+        rc = vault_set_async(v, name, name_len, value, value_len, waiter_done, &wt, err);
     if (rc == VC_OK) {
         pthread_mutex_lock(&wt.mu);
         while (!wt.finished)
@@ -1062,9 +1040,8 @@ static vc_code write_wait(vault *v, const char *name, size_t name_len,
     return rc;
 }
 
-vc_code vault_set(vault *v, const char *name, size_t name_len,
-                  const char *value, size_t value_len, vault_meta *meta,
-                  vc_err *err)
+vc_code vault_set(vault *v, const char *name, size_t name_len, const char *value, size_t value_len,
+                  vault_meta *meta, vc_err *err)
 {
     return write_wait(v, name, name_len, value, value_len, false, meta, err);
 }
@@ -1086,8 +1063,8 @@ typedef struct {
     vc_err *err;
 } scan_names;
 
-static int collect_name(void *ctx, const uint8_t *key, size_t key_len,
-                        const uint8_t *val, size_t val_len)
+static int collect_name(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *val,
+                        size_t val_len)
 {
     scan_names *c = ctx;
     uint8_t *pt = NULL;
@@ -1099,8 +1076,7 @@ static int collect_name(void *ctx, const uint8_t *key, size_t key_len,
         c->rc = vc_errf(c->err, VC_INTERNAL, "record failed to open");
         return (int)c->rc;
     }
-    c->rc = record_open(c->v, c->t, c->kr, key, val, val_len, &h, &pt, &pt_len,
-                        c->err);
+    c->rc = record_open(c->v, c->t, c->kr, key, val, val_len, &h, &pt, &pt_len, c->err);
     if (c->rc != VC_OK)
         return (int)c->rc;
     nlen = get_u32(pt);
@@ -1147,8 +1123,7 @@ static int name_ent_cmp(const void *a, const void *b)
 }
 
 /* Re-reads every name from t into the cache (list_mu held). */
-static vc_code names_rebuild(vault *v, store_txn *t, uint64_t gen,
-                             uint64_t epoch, vc_err *err)
+static vc_code names_rebuild(vault *v, store_txn *t, uint64_t gen, uint64_t epoch, vc_err *err)
 {
     krref kr = {NULL, false};
     scan_names c;
@@ -1183,8 +1158,7 @@ static vc_code names_rebuild(vault *v, store_txn *t, uint64_t gen,
 }
 
 /* first index whose name is >= key (strict: > key) */
-static size_t names_bound(const vault *v, const char *key, size_t len,
-                          bool strict)
+static size_t names_bound(const vault *v, const char *key, size_t len, bool strict)
 {
     size_t lo = 0, hi = v->n_names;
     while (lo < hi) {
@@ -1204,13 +1178,12 @@ static bool has_prefix(const name_ent *e, const char *prefix, size_t len)
 }
 
 /* Copies the requested page out of the cache (list_mu held). */
-static vc_code names_page(vault *v, const char *prefix, size_t prefix_len,
-                          const char *after, size_t after_len, size_t limit,
-                          char ***names, size_t *count, bool *more,
+static vc_code names_page(vault *v, const char *prefix, size_t prefix_len, const char *after,
+                          size_t after_len, size_t limit, char ***names, size_t *count, bool *more,
                           vc_err *err)
 {
     size_t start = names_bound(v, prefix, prefix_len, false);
-    size_t end = start, n = 0;
+    size_t end, n = 0;
     char **out;
 
     if (after != NULL) {
@@ -1238,12 +1211,12 @@ static vc_code names_page(vault *v, const char *prefix, size_t prefix_len,
     return VC_OK;
 }
 
-vc_code vault_list(vault *v, const char *prefix, size_t prefix_len,
-                   const char *after, size_t after_len, size_t limit,
-                   char ***names, size_t *count, bool *more, vc_err *err)
+vc_code vault_list(vault *v, const char *prefix, size_t prefix_len, const char *after,
+                   size_t after_len, size_t limit, char ***names, size_t *count, bool *more,
+                   vc_err *err)
 {
     store_txn *t = NULL;
-    uint64_t gen, epoch;
+    uint64_t gen = 0, epoch = 0;
     vc_code rc;
 
     *names = NULL;
@@ -1262,8 +1235,8 @@ vc_code vault_list(vault *v, const char *prefix, size_t prefix_len,
     if (!v->list_valid || v->list_gen != gen || v->list_epoch != epoch)
         rc = names_rebuild(v, t, gen, epoch, err);
     if (rc == VC_OK)
-        rc = names_page(v, prefix ? prefix : "", prefix_len, after, after_len,
-                        limit, names, count, more, err);
+        rc = names_page(v, prefix ? prefix : "", prefix_len, after, after_len, limit, names, count,
+                        more, err);
     pthread_mutex_unlock(&v->list_mu);
     store_abort(t);
     return rc;
@@ -1320,8 +1293,8 @@ typedef struct {
 } rot_batch;
 
 /* Copies out records not yet under new_ver (no writes while scanning). */
-static int rot_collect(void *ctx, const uint8_t *key, size_t key_len,
-                       const uint8_t *val, size_t val_len)
+static int rot_collect(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *val,
+                       size_t val_len)
 {
     rot_batch *b = ctx;
     rot_item *it;
@@ -1357,14 +1330,13 @@ static void rot_batch_clear(rot_batch *b)
 }
 
 /* Re-seals one record under kr's current version, same metadata. */
-static vc_code reseal(vault *v, store_txn *t, krref *kr, uint32_t new_ver,
-                      const rot_item *it, vc_err *err)
+static vc_code reseal(vault *v, store_txn *t, krref *kr, uint32_t new_ver, const rot_item *it,
+                      vc_err *err)
 {
     uint8_t *pt = NULL, *rec = NULL;
     size_t pt_len = 0, rec_len = 0;
-    rec_hdr h;
-    vc_code rc = record_open(v, t, kr, it->key, it->val, it->len, &h, &pt,
-                             &pt_len, err);
+    rec_hdr h = {0};
+    vc_code rc = record_open(v, t, kr, it->key, it->val, it->len, &h, &pt, &pt_len, err);
     if (rc != VC_OK)
         return vc_errf(err, VC_INTERNAL,
                        "rotation stopped: a record failed to open (delete "
@@ -1374,15 +1346,13 @@ static vc_code reseal(vault *v, store_txn *t, krref *kr, uint32_t new_ver,
     wipe_free(pt, pt_len);
     if (rc != VC_OK)
         return rc;
-    rc = store_put(t, STORE_RECORDS, it->key, SEAL_HASH_BYTES, rec, rec_len,
-                   err);
+    rc = store_put(t, STORE_RECORDS, it->key, SEAL_HASH_BYTES, rec, rec_len, err);
     free(rec);
     return rc;
 }
 
 /* One batch transaction: up to ROTATE_BATCH records after b->skip. */
-static vc_code rotate_batch(vault *v, rot_batch *b, uint64_t *done,
-                            vc_err *err)
+static vc_code rotate_batch(vault *v, rot_batch *b, uint64_t *done, vc_err *err)
 {
     store_txn *t = NULL;
     krref kr = {NULL, false};
@@ -1392,12 +1362,10 @@ static vc_code rotate_batch(vault *v, rot_batch *b, uint64_t *done,
     if ((rc = kr_acquire(v, t, &kr, err)) != VC_OK)
         goto fail;
     if (seal_keyring_current(kr.kr) != b->new_ver) {
-        rc = vc_errf(err, VC_UNAVAILABLE,
-                     "rotation superseded by another rotation");
+        rc = vc_errf(err, VC_UNAVAILABLE, "rotation superseded by another rotation");
         goto fail;
     }
-    rc = store_scan(t, STORE_RECORDS, b->skip, b->skip ? SEAL_HASH_BYTES : 0,
-                    rot_collect, b, err);
+    rc = store_scan(t, STORE_RECORDS, b->skip, b->skip ? SEAL_HASH_BYTES : 0, rot_collect, b, err);
     if (rc != VC_OK)
         goto fail;
     for (size_t i = 0; i < b->n; i++)
@@ -1425,8 +1393,7 @@ static vc_code rotate_finish(vault *v, uint32_t new_ver, vc_err *err)
     pthread_rwlock_rdlock(&v->kr_lock);
     rc = keyring_read_locked(v, t, &k, err);
     if (rc == VC_OK && seal_keyring_current(k) != new_ver)
-        rc = vc_errf(err, VC_UNAVAILABLE,
-                     "rotation superseded by another rotation");
+        rc = vc_errf(err, VC_UNAVAILABLE, "rotation superseded by another rotation");
     if (rc == VC_OK) {
         seal_keyring_retain_only(k, new_ver);
         rc = keyring_put(t, k, v->m, err);
@@ -1444,8 +1411,7 @@ static vc_code rotate_finish(vault *v, uint32_t new_ver, vc_err *err)
     return store_commit(t, err);
 }
 
-vc_code vault_rotate(vault *v, uint32_t *key_version, uint64_t *reencrypted,
-                     vc_err *err)
+vc_code vault_rotate(vault *v, uint32_t *key_version, uint64_t *reencrypted, vc_err *err)
 {
     uint32_t new_ver = 0;
     uint64_t done = 0;
@@ -1554,8 +1520,7 @@ vc_code vault_status(vault *v, vault_status_info *out, vc_err *err)
     return VC_OK;
 }
 
-void vault_audit_hash(vault *v, const char *name, size_t name_len,
-                      char out[SEAL_AUDIT_HEX])
+void vault_audit_hash(vault *v, const char *name, size_t name_len, char out[SEAL_AUDIT_HEX])
 {
     /* the audit key never changes (rotation adds data keys only) */
     pthread_rwlock_rdlock(&v->kr_lock);

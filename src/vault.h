@@ -28,18 +28,18 @@
 typedef struct vault vault;
 
 typedef struct {
-    uint64_t version;    /* 1 on first set, +1 each set */
-    int64_t created_at;  /* unix seconds, UTC */
-    int64_t updated_at;  /* unix seconds, UTC */
+    uint64_t version;   /* 1 on first set, +1 each set */
+    int64_t created_at; /* unix seconds, UTC */
+    int64_t updated_at; /* unix seconds, UTC */
 } vault_meta;
 
 typedef struct {
-    uint64_t keys;          /* number of records */
-    uint32_t key_version;   /* current data key version */
-    int64_t last_rotation;  /* unix seconds; 0 if never rotated */
-    const char *backend;    /* static string, e.g. "lmdb" */
-    uint64_t map_size;      /* bytes */
-    uint64_t used_bytes;    /* bytes */
+    uint64_t keys;         /* number of records */
+    uint32_t key_version;  /* current data key version */
+    int64_t last_rotation; /* unix seconds; 0 if never rotated */
+    const char *backend;   /* static string, e.g. "lmdb" */
+    uint64_t map_size;     /* bytes */
+    uint64_t used_bytes;   /* bytes */
 } vault_status_info;
 
 /* Opens the vault in directory dir with the master key (borrowed; the vault
@@ -47,8 +47,8 @@ typedef struct {
  * caller must keep m alive until vault_close). An empty store gets a new
  * keyring. A master key that does not open the store's keyring:
  * VC_CONFIG "master key does not match the vault at DIR", nothing written. */
-vc_code vault_open(vault **out, const char *dir, size_t map_size,
-                   const seal_master *m, vc_err *err);
+vc_code vault_open(vault **out, const char *dir, size_t map_size, const seal_master *m,
+                   vc_err *err);
 
 /* Finishes the writes still queued (their callbacks run) and closes. No
  * write may be queued once vault_close has begun, and it must not be called
@@ -57,20 +57,17 @@ void vault_close(vault *v);
 
 /* The stored value of name: *value is malloc'd (caller frees), *value_len its
  * length. VC_NOT_FOUND if absent; VC_INTERNAL if the record fails to open. */
-vc_code vault_get(vault *v, const char *name, size_t name_len,
-                  char **value, size_t *value_len, vault_meta *meta,
-                  vc_err *err);
+vc_code vault_get(vault *v, const char *name, size_t name_len, char **value, size_t *value_len,
+                  vault_meta *meta, vc_err *err);
 
 /* Stores value under name (new version); *meta (may be NULL) gets the new
  * version and times. Returns after the write is durable. VC_UNAVAILABLE when
  * storage is full or read-only (nothing changed). */
-vc_code vault_set(vault *v, const char *name, size_t name_len,
-                  const char *value, size_t value_len, vault_meta *meta,
-                  vc_err *err);
+vc_code vault_set(vault *v, const char *name, size_t name_len, const char *value, size_t value_len,
+                  vault_meta *meta, vc_err *err);
 
 /* Deletes name; VC_NOT_FOUND if absent. Durable on return. */
-vc_code vault_delete(vault *v, const char *name, size_t name_len,
-                     vc_err *err);
+vc_code vault_delete(vault *v, const char *name, size_t name_len, vc_err *err);
 
 /* Completion of an asynchronous write. Called exactly once per queued
  * write, on the vault's committer thread, after the transaction holding the
@@ -82,8 +79,7 @@ vc_code vault_delete(vault *v, const char *name, size_t name_len,
  * keep them short. A callback may queue writes with the _async functions;
  * it must not call vault_set, vault_delete (VC_INTERNAL: the committer
  * would wait for itself) or vault_close. */
-typedef void (*vault_write_done)(void *arg, vc_code rc,
-                                 const vault_meta *meta, const vc_err *err);
+typedef void (*vault_write_done)(void *arg, vc_code rc, const vault_meta *meta, const vc_err *err);
 
 /* Queue a set / a delete and return at once. name and value are copied
  * (the caller may free or reuse them on return; the vault wipes its copy of
@@ -91,28 +87,26 @@ typedef void (*vault_write_done)(void *arg, vc_code rc,
  * other code (a bad name, out of memory, a closing vault): nothing queued,
  * done is never called, err says why. Two writes queued by one thread are
  * applied in that order. */
-vc_code vault_set_async(vault *v, const char *name, size_t name_len,
-                        const char *value, size_t value_len,
-                        vault_write_done done, void *arg, vc_err *err);
+vc_code vault_set_async(vault *v, const char *name, size_t name_len, const char *value,
+                        size_t value_len, vault_write_done done, void *arg, vc_err *err);
 
-vc_code vault_delete_async(vault *v, const char *name, size_t name_len,
-                           vault_write_done done, void *arg, vc_err *err);
+vc_code vault_delete_async(vault *v, const char *name, size_t name_len, vault_write_done done,
+                           void *arg, vc_err *err);
 
 /* Names that start with prefix (len 0: all), sorted bytewise, strictly after
  * `after` (NULL: from the start), at most limit (0: no limit). *names is a
  * malloc'd array of malloc'd NUL-terminated strings (free with
  * vault_names_free); *more is set when names remain after the page. */
-vc_code vault_list(vault *v, const char *prefix, size_t prefix_len,
-                   const char *after, size_t after_len, size_t limit,
-                   char ***names, size_t *count, bool *more, vc_err *err);
+vc_code vault_list(vault *v, const char *prefix, size_t prefix_len, const char *after,
+                   size_t after_len, size_t limit, char ***names, size_t *count, bool *more,
+                   vc_err *err);
 
 void vault_names_free(char **names, size_t count);
 
 /* New data-key version; every record re-sealed under it (in batches, each a
  * durable transaction, so a crash at any moment leaves every record readable
  * and a later rotate finishes the job); then the old data keys destroyed. */
-vc_code vault_rotate(vault *v, uint32_t *key_version, uint64_t *reencrypted,
-                     vc_err *err);
+vc_code vault_rotate(vault *v, uint32_t *key_version, uint64_t *reencrypted, vc_err *err);
 
 /* Re-wraps the keyring under new_master (crash-safe: one transaction).
  * Afterwards only new_master opens the vault; the caller then owns the switch
@@ -123,17 +117,16 @@ vc_code vault_status(vault *v, vault_status_info *out, vc_err *err);
 
 /* Group-commit counters since vault_open (diagnostics and benchmarks). */
 typedef struct {
-    uint64_t batches;    /* write transactions run for sets and deletes */
-    uint64_t writes;     /* sets and deletes in them */
-    uint64_t max_batch;  /* most writes in one transaction */
-    uint64_t commit_ns;  /* time in those transactions, commit and sync included */
+    uint64_t batches;   /* write transactions run for sets and deletes */
+    uint64_t writes;    /* sets and deletes in them */
+    uint64_t max_batch; /* most writes in one transaction */
+    uint64_t commit_ns; /* time in those transactions, commit and sync included */
 } vault_commit_stats;
 
 void vault_commit_stats_get(vault *v, vault_commit_stats *out);
 
 /* Audit hash of a name (64 hex digits + NUL), for logs and audit events. */
-void vault_audit_hash(vault *v, const char *name, size_t name_len,
-                      char out[SEAL_AUDIT_HEX]);
+void vault_audit_hash(vault *v, const char *name, size_t name_len, char out[SEAL_AUDIT_HEX]);
 
 /* Consistent hot copy of the store (still encrypted) into file path. */
 vc_code vault_backup(vault *v, const char *path, vc_err *err);
