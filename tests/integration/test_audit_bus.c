@@ -618,8 +618,11 @@ static void test_required_gate(void **state)
             "required gate: %d writes sent, %lld reached the service, %lld executed, "
             "%lld refused as unavailable\n",
             N, handled, stored, refused);
-    /* Each handled write was executed or refused, never both. */
-    assert_int_equal(stored + refused, handled);
+    /* Each handled write was executed or refused, never both: a refused
+     * write that ran anyway would push stored + refused above handled. (On a
+     * starved machine a write may also end in another error, e.g. a reply
+     * lost with the connection, so the sum may fall short of handled.) */
+    assert_true(stored + refused <= handled);
     assert_true(stored > 0);
     assert_true(refused > 0);
 }
