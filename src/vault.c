@@ -799,9 +799,18 @@ static void complete_batch(wreq *batch)
 
     for (wreq *w = batch; w != NULL;) {
         wreq *next = w->next;
-        w->done(w->arg, w->rc, w->rc == VC_OK && !w->del ? &w->meta : &no_meta, &w->err);
+        /* Free the request (and wipe its copy of the value) before the
+         * callback: once a blocking caller is woken, nothing of its write
+         * is left behind in this thread (a fork() right after then carries
+         * no half-freed request into the child). */
+        vault_write_done done = w->done;
+        void *arg = w->arg;
+        vc_code rc = w->rc;
+        vault_meta meta = w->rc == VC_OK && !w->del ? w->meta : no_meta;
+        vc_err err = w->err;
         sodium_memzero(w, w->alloc_len);
         free(w);
+        done(arg, rc, &meta, &err);
         w = next;
     }
 }
