@@ -619,9 +619,10 @@ static void test_required_gate(void **state)
             "%lld refused as unavailable\n",
             N, handled, stored, refused);
     /* Each handled write was executed or refused, never both: a refused
-     * write that ran anyway would push stored + refused above handled. (On a
-     * starved machine a write may also end in another error, e.g. a reply
-     * lost with the connection, so the sum may fall short of handled.) */
+     * write that ran anyway would push stored + refused above handled.
+     * (handled may exceed the sum by one: the service records a request's
+     * stats just after publishing its reply, so the status that gave r0 can
+     * miss the previous test's last request.) */
     assert_true(stored + refused <= handled);
     assert_true(stored > 0);
     assert_true(refused > 0);
