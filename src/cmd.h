@@ -5,6 +5,7 @@
 #define VAULTCTL_CMD_H
 
 #include "config.h"
+#include "ops.h"
 #include "seal.h"
 #include "vault.h"
 
@@ -23,6 +24,10 @@ typedef struct {
  * the master key, and opens the vault; prints what is wrong to stderr. */
 int cmd_open(cmd_env *env, const char *config_path);
 void cmd_close(cmd_env *env);
+
+/* The ops context for an opened env: its vault, ACL, limits and rotation
+ * interval; started now. */
+ops_ctx cmd_ops_ctx(const cmd_env *env);
 
 /* Prints "vaultctl: " + message to stderr. */
 void cmd_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

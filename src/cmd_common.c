@@ -1,6 +1,7 @@
 /* cmd_common.c - shared by the command front ends (see cmd.h). */
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmd.h"
@@ -41,6 +42,22 @@ int cmd_open(cmd_env *env, const char *config_path)
         return EXIT_ERROR;
     }
     return EXIT_OK;
+}
+
+ops_ctx cmd_ops_ctx(const cmd_env *env)
+{
+    ops_ctx ctx = {
+        .vault = env->vault,
+        .rules = env->cfg->acl,
+        .nrules = env->cfg->acl_count,
+        .max_value_bytes = env->cfg->max_value_bytes,
+        .max_request_bytes = env->cfg->max_request_bytes,
+        .storage_path = env->cfg->storage_path,
+        .started = (int64_t)time(NULL),
+        .service_version = VAULTCTL_VERSION,
+        .rotation_interval_s = env->cfg->rotation_interval_s,
+    };
+    return ctx;
 }
 
 void cmd_close(cmd_env *env)

@@ -185,17 +185,9 @@ int cmd_local(const char *config_path, int argc, char **argv)
         free(payload);
         return rc;
     }
-    ops_ctx ctx = {
-        .vault = env.vault,
-        .rules = env.cfg->acl,
-        .nrules = env.cfg->acl_count,
-        .max_value_bytes = env.cfg->max_value_bytes,
-        .max_request_bytes = 0,
-        .storage_path = env.cfg->storage_path,
-        .started = (int64_t)time(NULL),
-        .service_version = VAULTCTL_VERSION,
-        .rotation_interval_s = env.cfg->rotation_interval_s,
-    };
+    ops_ctx ctx = cmd_ops_ctx(&env);
+    /* The local operator is not a NATS requester: no request size limit. */
+    ctx.max_request_bytes = 0;
     ops_handle(&ctx, NULL, (const uint8_t *)payload, strlen(payload), &reply);
     memset(payload, 0, strlen(payload));
     free(payload);

@@ -302,17 +302,7 @@ int cmd_serve(const char *config_path, int argc, char **argv)
         return rc;
     }
 
-    ops_ctx ctx = {
-        .vault = env.vault,
-        .rules = env.cfg->acl,
-        .nrules = env.cfg->acl_count,
-        .max_value_bytes = env.cfg->max_value_bytes,
-        .max_request_bytes = env.cfg->max_request_bytes,
-        .storage_path = env.cfg->storage_path,
-        .started = (int64_t)time(NULL),
-        .service_version = VAULTCTL_VERSION,
-        .rotation_interval_s = env.cfg->rotation_interval_s,
-    };
+    ops_ctx ctx = cmd_ops_ctx(&env);
     log_info("vaultctl %s starting: config %s, store %s", VAULTCTL_VERSION, env.cfg->file,
              env.cfg->storage_path);
     if (service_start(&svc, env.cfg, &ctx, &err) != VC_OK) {

@@ -286,6 +286,18 @@ static char *dump_reply(json_t *obj, size_t *len)
     return s;
 }
 
+/* Adds the echoed id (if any) last and dumps obj; NULL if anything failed. */
+static char *finish_reply(json_t *obj, int bad, json_t *id, size_t *len)
+{
+    if (id != NULL)
+        bad |= json_object_set(obj, "id", id);
+    if (bad) {
+        json_decref(obj);
+        obj = NULL;
+    }
+    return dump_reply(obj, len);
+}
+
 char *proto_success(json_t *data, json_t *meta, json_t *id, size_t *len)
 {
     json_t *obj = json_object();
@@ -300,13 +312,7 @@ char *proto_success(json_t *data, json_t *meta, json_t *id, size_t *len)
     bad |= json_object_set_new(obj, "data", data != NULL ? data : json_null());
     if (meta != NULL)
         bad |= json_object_set_new(obj, "meta", meta);
-    if (id != NULL)
-        bad |= json_object_set(obj, "id", id);
-    if (bad) {
-        json_decref(obj);
-        obj = NULL;
-    }
-    return dump_reply(obj, len);
+    return finish_reply(obj, bad, id, len);
 }
 
 char *proto_error(vc_code code, const char *message, json_t *id, size_t *len)
@@ -320,11 +326,5 @@ char *proto_error(vc_code code, const char *message, json_t *id, size_t *len)
     int bad = json_object_set_new(obj, "status", json_string("error"));
     bad |= json_object_set_new(obj, "code", json_string(vc_code_name(code)));
     bad |= json_object_set_new(obj, "message", msg);
-    if (id != NULL)
-        bad |= json_object_set(obj, "id", id);
-    if (bad) {
-        json_decref(obj);
-        obj = NULL;
-    }
-    return dump_reply(obj, len);
+    return finish_reply(obj, bad, id, len);
 }

@@ -1262,8 +1262,13 @@ void vault_names_free(char **names, size_t count)
 
 /* ---- rotate ---- */
 
-/* Adds a fresh data key (txn 1 of a rotation). */
-static vc_code rotate_begin(vault *v, uint32_t *new_ver, vc_err *err)
+/* One write transaction that edits the stored keyring: reads it (under the
+ * read lock, so no rekey switches masters meanwhile), lets edit change it,
+ * writes it back and bumps the epoch so every process reloads; with
+ * rotated, also stamps last_rotation. Rotation's first and last steps. */
+typedef vc_code (*keyring_edit)(seal_keyring *k, void *arg, vc_err *err);
+
+static vc_code keyring_update(vault *v, keyring_edit edit, void *arg, bool rotated, vc_err *err)
 {
     store_txn *t = NULL;
     seal_keyring *k = NULL;
@@ -1273,18 +1278,31 @@ static vc_code rotate_begin(vault *v, uint32_t *new_ver, vc_err *err)
     pthread_rwlock_rdlock(&v->kr_lock);
     rc = keyring_read_locked(v, t, &k, err);
     if (rc == VC_OK)
-        rc = seal_keyring_add(k, new_ver, err);
+        rc = edit(k, arg, err);
     if (rc == VC_OK)
         rc = keyring_put(t, k, v->m, err);
     pthread_rwlock_unlock(&v->kr_lock);
     seal_keyring_free(k);
     if (rc == VC_OK)
         rc = meta_bump(t, K_EPOCH, NULL, err);
+    if (rc == VC_OK && rotated)
+        rc = meta_put_u64(t, K_LAST_ROT, (uint64_t)(int64_t)time(NULL), err);
     if (rc != VC_OK) {
         store_abort(t);
         return rc;
     }
     return store_commit(t, err);
+}
+
+/* Txn 1 of a rotation: a fresh data key, made current. */
+static vc_code edit_add_key(seal_keyring *k, void *arg, vc_err *err)
+{
+    return seal_keyring_add(k, arg, err);
+}
+
+static vc_code rotate_begin(vault *v, uint32_t *new_ver, vc_err *err)
+{
+    return keyring_update(v, edit_add_key, new_ver, false, err);
 }
 
 typedef struct {
@@ -1392,32 +1410,18 @@ fail:
 }
 
 /* Last txn: destroy every data key but new_ver. */
+static vc_code edit_retain_only(seal_keyring *k, void *arg, vc_err *err)
+{
+    uint32_t new_ver = *(const uint32_t *)arg;
+    if (seal_keyring_current(k) != new_ver)
+        return vc_errf(err, VC_UNAVAILABLE, "rotation superseded by another rotation");
+    seal_keyring_retain_only(k, new_ver);
+    return VC_OK;
+}
+
 static vc_code rotate_finish(vault *v, uint32_t new_ver, vc_err *err)
 {
-    store_txn *t = NULL;
-    seal_keyring *k = NULL;
-    vc_code rc = store_begin(v->st, true, &t, err);
-    if (rc != VC_OK)
-        return rc;
-    pthread_rwlock_rdlock(&v->kr_lock);
-    rc = keyring_read_locked(v, t, &k, err);
-    if (rc == VC_OK && seal_keyring_current(k) != new_ver)
-        rc = vc_errf(err, VC_UNAVAILABLE, "rotation superseded by another rotation");
-    if (rc == VC_OK) {
-        seal_keyring_retain_only(k, new_ver);
-        rc = keyring_put(t, k, v->m, err);
-    }
-    pthread_rwlock_unlock(&v->kr_lock);
-    seal_keyring_free(k);
-    if (rc == VC_OK)
-        rc = meta_bump(t, K_EPOCH, NULL, err);
-    if (rc == VC_OK)
-        rc = meta_put_u64(t, K_LAST_ROT, (uint64_t)(int64_t)time(NULL), err);
-    if (rc != VC_OK) {
-        store_abort(t);
-        return rc;
-    }
-    return store_commit(t, err);
+    return keyring_update(v, edit_retain_only, &new_ver, true, err);
 }
 
 vc_code vault_rotate(vault *v, uint32_t *key_version, uint64_t *reencrypted, vc_err *err)
