@@ -5,8 +5,9 @@
  *
  * Set up exactly like `vaultctl serve` (src/service.c): one connection with
  * SendAsap, a queue subscription with the same pending limits, a delivery
- * callback that only queues the message, and N worker threads that build a
- * natsMsg and publish it to the reply inbox. So the only difference from
+ * callback that only queues the message, and N worker threads that publish
+ * the payload to the reply inbox as bytes (natsConnection_Publish, as
+ * vaultctl sends a success). So the only difference from
  * vaultctl is the work done per request: this is the request/reply floor of
  * the machine. Prints "ready" once subscribed; exits 0 on SIGTERM/SIGINT.
  */
@@ -37,17 +38,13 @@ typedef struct {
 static void reply(echo_srv *e, natsMsg *req)
 {
     const char *to = natsMsg_GetReply(req);
-    natsMsg *out = NULL;
     natsStatus st;
 
     if (to == NULL || to[0] == '\0')
         return;
-    st = natsMsg_Create(&out, to, NULL, natsMsg_GetData(req), natsMsg_GetDataLength(req));
-    if (st == NATS_OK)
-        st = natsConnection_PublishMsg(e->nc, out);
+    st = natsConnection_Publish(e->nc, to, natsMsg_GetData(req), natsMsg_GetDataLength(req));
     if (st != NATS_OK)
         fprintf(stderr, "bench_echo: reply failed: %s\n", natsStatus_GetText(st));
-    natsMsg_Destroy(out);
 }
 
 static void *worker_main(void *arg)

@@ -25,11 +25,26 @@
 #define OPS_LIST_DEFAULT 1000
 #define OPS_DUMP_FLAGS   (JSON_COMPACT | JSON_ENCODE_ANY)
 
-/* What an operation produced: data and meta are owned until handed on. */
+/* What an operation produced: data and meta are owned until handed on.
+ * A get's data is raw instead: the stored value's compact JSON text (the
+ * plaintext secret), spliced into the reply as it is, then wiped. */
 typedef struct {
     json_t *data;
     json_t *meta;
+    char *raw;
+    size_t raw_len;
 } ops_result;
+
+/* Wipes and frees a result's plaintext, drops its JSON. */
+static void result_clear(ops_result *res)
+{
+    json_decref(res->data);
+    json_decref(res->meta);
+    if (res->raw != NULL)
+        explicit_bzero(res->raw, res->raw_len);
+    free(res->raw);
+    memset(res, 0, sizeof *res);
+}
 
 /* Fills out->log_msg. Truncation only shortens a log line: acceptable. */
 static void set_log(ops_reply *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -116,20 +131,15 @@ static vc_code oom(vc_err *err)
 
 static vc_code do_get(const ops_ctx *ctx, const proto_request *r, ops_result *res, vc_err *err)
 {
-    char *text = NULL;
-    size_t text_len = 0;
     vault_meta meta;
-    json_error_t jerr;
 
-    vc_code rc = vault_get(ctx->vault, r->key, r->key_len, &text, &text_len, &meta, err);
+    /* The value was stored as compact JSON (queue_set) and comes back
+     * authenticated, so its text goes into the reply as it is: no parse
+     * and re-dump, which cost time and left copies of the secret in freed
+     * jansson nodes. */
+    vc_code rc = vault_get(ctx->vault, r->key, r->key_len, &res->raw, &res->raw_len, &meta, err);
     if (rc != VC_OK)
         return rc;
-    res->data = json_loadb(text, text_len, JSON_DECODE_ANY, &jerr);
-    explicit_bzero(text, text_len); /* plaintext secret */
-    free(text);
-    if (res->data == NULL)
-        return vc_errf(err, VC_INTERNAL, "stored value is not JSON (line %d, column %d)", jerr.line,
-                       jerr.column);
     res->meta = json_object();
     if (res->meta == NULL || set_int(res->meta, "version", meta.version) != 0 ||
         set_time(res->meta, "created_at", meta.created_at) != 0 ||
@@ -336,13 +346,18 @@ static vc_code check_access(const ops_ctx *ctx, const char *arrival, const proto
 static void build_reply(ops_reply *out, vc_code rc, ops_result *res, const vc_err *err, json_t *id)
 {
     if (rc != VC_OK) {
-        json_decref(res->data);
-        json_decref(res->meta);
+        result_clear(res);
         set_error(out, err, id);
         return;
     }
     out->code = VC_OK;
-    out->body = proto_success(res->data, res->meta, id, &out->len);
+    if (res->raw != NULL) {
+        out->body = proto_success_raw(res->raw, res->raw_len, res->meta, id, &out->len);
+        res->meta = NULL; /* stolen */
+        result_clear(res);
+    } else {
+        out->body = proto_success(res->data, res->meta, id, &out->len);
+    }
     if (out->body == NULL) {
         /* The change (if any) is done and durable; only the reply failed. */
         vc_err e;
@@ -365,7 +380,7 @@ static void pending_finish(ops_pending *p)
 static void write_done(void *arg, vc_code rc, const vault_meta *meta, const vc_err *verr)
 {
     ops_pending *p = arg;
-    ops_result res = {NULL, NULL};
+    ops_result res = {0};
     vc_err err = *verr;
 
     if (rc == VC_OK && p->req.op == OP_SET) {
@@ -399,7 +414,7 @@ void ops_handle_async(const ops_ctx *ctx, const char *arrival, const uint8_t *pa
                       ops_done_fn done, void *done_arg)
 {
     ops_pending *p = calloc(1, sizeof *p);
-    ops_result res = {NULL, NULL};
+    ops_result res = {0};
     vc_err err;
 
     if (p == NULL) {

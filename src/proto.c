@@ -8,6 +8,7 @@
  * which may be a secret, so it is mapped to a fixed phrase. */
 #include "proto.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -313,6 +314,55 @@ char *proto_success(json_t *data, json_t *meta, json_t *id, size_t *len)
     if (meta != NULL)
         bad |= json_object_set_new(obj, "meta", meta);
     return finish_reply(obj, bad, id, len);
+}
+
+/* Appends n bytes to a buffer sized beforehand. */
+static void put(char *buf, size_t *pos, const char *s, size_t n)
+{
+    memcpy(buf + *pos, s, n);
+    *pos += n;
+}
+
+char *proto_success_raw(const char *data, size_t data_len, json_t *meta, json_t *id, size_t *len)
+{
+    static const char head[] = "{\"status\":\"success\",\"data\":";
+    static const char meta_key[] = ",\"meta\":";
+    static const char id_key[] = ",\"id\":";
+    /* The same bytes proto_success would give: jansson's compact dump of
+     * the object, whose members are status, data, meta, id in that order. */
+    char *m = meta != NULL ? json_dumps(meta, JSON_COMPACT) : NULL;
+    char *i = id != NULL ? json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    size_t mlen = m != NULL ? strlen(m) : 0, ilen = i != NULL ? strlen(i) : 0;
+    size_t total = sizeof head - 1 + data_len + 1;
+    char *out = NULL;
+    size_t pos = 0;
+
+    json_decref(meta);
+    if ((meta != NULL && m == NULL) || (id != NULL && i == NULL))
+        goto done;
+    total += m != NULL ? sizeof meta_key - 1 + mlen : 0;
+    total += i != NULL ? sizeof id_key - 1 + ilen : 0;
+    out = malloc(total + 1);
+    if (out == NULL)
+        goto done;
+    put(out, &pos, head, sizeof head - 1);
+    put(out, &pos, data, data_len);
+    if (m != NULL) {
+        put(out, &pos, meta_key, sizeof meta_key - 1);
+        put(out, &pos, m, mlen);
+    }
+    if (i != NULL) {
+        put(out, &pos, id_key, sizeof id_key - 1);
+        put(out, &pos, i, ilen);
+    }
+    put(out, &pos, "}", 1);
+    out[pos] = '\0';
+done:
+    free(m);
+    free(i);
+    if (len != NULL)
+        *len = out != NULL ? pos : 0;
+    return out;
 }
 
 char *proto_error(vc_code code, const char *message, json_t *id, size_t *len)

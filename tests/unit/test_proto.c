@@ -529,6 +529,47 @@ static void test_success_text(void **state)
     json_decref(id);
 }
 
+/* The get reply splices the stored compact text: byte for byte what
+ * proto_success gives for the parsed value, with and without meta and id. */
+static void test_success_raw_matches(void **state)
+{
+    (void)state;
+    static const char *const values[] = {
+        "\"sk_live_1\"", "42", "-1.5", "true", "null", "[]", "{}",
+        "{\"key\":\"v\",\"n\":[1,{\"x\":null}],\"u\":\"\u00e9\\u0001\\\"\"}",
+    };
+    json_t *ids[] = {NULL, json_integer(17), json_string("req-\"1")};
+
+    for (size_t v = 0; v < sizeof values / sizeof values[0]; v++) {
+        json_t *parsed = json_loads(values[v], JSON_DECODE_ANY, NULL);
+        assert_non_null(parsed);
+        char *text = json_dumps(parsed, JSON_COMPACT | JSON_ENCODE_ANY);
+        assert_non_null(text);
+        for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+            for (int with_meta = 0; with_meta < 2; with_meta++) {
+                json_t *m1 = with_meta ? json_pack("{s:i,s:s}", "version", 2, "updated_at",
+                                                   "2026-11-28T13:16:47Z")
+                                       : NULL;
+                json_t *m2 = m1 != NULL ? json_deep_copy(m1) : NULL;
+                size_t n1, n2;
+                char *a = proto_success(json_incref(parsed), m1, ids[i], &n1);
+                char *b = proto_success_raw(text, strlen(text), m2, ids[i], &n2);
+                assert_non_null(a);
+                assert_non_null(b);
+                assert_string_equal(a, b);
+                assert_int_equal(n1, n2);
+                assert_int_equal(n2, strlen(b));
+                free(a);
+                free(b);
+            }
+        }
+        free(text);
+        json_decref(parsed);
+    }
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+        json_decref(ids[i]);
+}
+
 static void test_error_text(void **state)
 {
     (void)state;
@@ -597,6 +638,7 @@ int main(void)
         cmocka_unit_test(test_valid_requests),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_success_text),
+        cmocka_unit_test(test_success_raw_matches),
         cmocka_unit_test(test_error_text),
         cmocka_unit_test(test_time),
     };
