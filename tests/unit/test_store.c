@@ -304,6 +304,38 @@ static void test_survives_reopen(void **state)
     assert_int_equal(count(fx->s, STORE_RECORDS), 1);
 }
 
+/* An unsynced commit is committed at once (visible, atomic), and a
+ * store_sync afterwards, also from another thread, reports success; a
+ * reopened store has it. */
+static void *sync_thread(void *arg)
+{
+    vc_err err;
+    return (void *)(intptr_t)store_sync(arg, &err);
+}
+
+static void test_commit_unsynced_then_sync(void **state)
+{
+    fixture *fx = *state;
+    store_txn *t = NULL;
+    vc_err err;
+    pthread_t th;
+    void *res = NULL;
+
+    open_store(fx, 0);
+    assert_int_equal(store_begin(fx->s, true, &t, &err), VC_OK);
+    assert_int_equal(store_put(t, STORE_RECORDS, (const uint8_t *)"u", 1,
+                               (const uint8_t *)"v1", 2, &err), VC_OK);
+    assert_int_equal(store_commit_unsynced(t, &err), VC_OK);
+    assert_get(fx->s, STORE_RECORDS, "u", "v1");
+    assert_int_equal(pthread_create(&th, NULL, sync_thread, fx->s), 0);
+    assert_int_equal(pthread_join(th, &res), 0);
+    assert_int_equal((intptr_t)res, VC_OK);
+    store_close(fx->s);
+    fx->s = NULL;
+    open_store(fx, 0);
+    assert_get(fx->s, STORE_RECORDS, "u", "v1");
+}
+
 /* ---- scan -------------------------------------------------------------- */
 
 typedef struct {
@@ -881,6 +913,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_survives_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_unsynced_then_sync, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_process_writes, setup,
