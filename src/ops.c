@@ -27,12 +27,14 @@
 
 /* What an operation produced: data and meta are owned until handed on.
  * A get's data is raw instead: the stored value's compact JSON text (the
- * plaintext secret), spliced into the reply as it is, then wiped. */
+ * plaintext secret), spliced into the reply as it is, then wiped; its meta
+ * is raw_meta, compact JSON text too. */
 typedef struct {
     json_t *data;
     json_t *meta;
     char *raw;
     size_t raw_len;
+    char raw_meta[128];
 } ops_result;
 
 /* Wipes and frees a result's plaintext, drops its JSON. */
@@ -137,14 +139,16 @@ static vc_code do_get(const ops_ctx *ctx, const proto_request *r, ops_result *re
      * authenticated, so its text goes into the reply as it is: no parse
      * and re-dump, which cost time and left copies of the secret in freed
      * jansson nodes. */
+    char created[32], updated[32];
     vc_code rc = vault_get(ctx->vault, r->key, r->key_len, &res->raw, &res->raw_len, &meta, err);
     if (rc != VC_OK)
         return rc;
-    res->meta = json_object();
-    if (res->meta == NULL || set_int(res->meta, "version", meta.version) != 0 ||
-        set_time(res->meta, "created_at", meta.created_at) != 0 ||
-        set_time(res->meta, "updated_at", meta.updated_at) != 0)
-        return oom(err);
+    /* What jansson would dump for this meta object, without building one. */
+    proto_time(meta.created_at, created);
+    proto_time(meta.updated_at, updated);
+    (void)snprintf(res->raw_meta, sizeof res->raw_meta,
+                   "{\"version\":%llu,\"created_at\":\"%s\",\"updated_at\":\"%s\"}",
+                   (unsigned long long)meta.version, created, updated);
     return VC_OK;
 }
 
@@ -352,8 +356,7 @@ static void build_reply(ops_reply *out, vc_code rc, ops_result *res, const vc_er
     }
     out->code = VC_OK;
     if (res->raw != NULL) {
-        out->body = proto_success_raw(res->raw, res->raw_len, res->meta, id, &out->len);
-        res->meta = NULL; /* stolen */
+        out->body = proto_success_raw(res->raw, res->raw_len, res->raw_meta, id, &out->len);
         result_clear(res);
     } else {
         out->body = proto_success(res->data, res->meta, id, &out->len);

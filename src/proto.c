@@ -323,22 +323,22 @@ static void put(char *buf, size_t *pos, const char *s, size_t n)
     *pos += n;
 }
 
-char *proto_success_raw(const char *data, size_t data_len, json_t *meta, json_t *id, size_t *len)
+char *proto_success_raw(const char *data, size_t data_len, const char *meta, json_t *id,
+                        size_t *len)
 {
     static const char head[] = "{\"status\":\"success\",\"data\":";
     static const char meta_key[] = ",\"meta\":";
     static const char id_key[] = ",\"id\":";
     /* The same bytes proto_success would give: jansson's compact dump of
      * the object, whose members are status, data, meta, id in that order. */
-    char *m = meta != NULL ? json_dumps(meta, JSON_COMPACT) : NULL;
+    const char *m = meta;
     char *i = id != NULL ? json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     size_t mlen = m != NULL ? strlen(m) : 0, ilen = i != NULL ? strlen(i) : 0;
     size_t total = sizeof head - 1 + data_len + 1;
     char *out = NULL;
     size_t pos = 0;
 
-    json_decref(meta);
-    if ((meta != NULL && m == NULL) || (id != NULL && i == NULL))
+    if (id != NULL && i == NULL)
         goto done;
     total += m != NULL ? sizeof meta_key - 1 + mlen : 0;
     total += i != NULL ? sizeof id_key - 1 + ilen : 0;
@@ -358,7 +358,6 @@ char *proto_success_raw(const char *data, size_t data_len, json_t *meta, json_t 
     put(out, &pos, "}", 1);
     out[pos] = '\0';
 done:
-    free(m);
     free(i);
     if (len != NULL)
         *len = out != NULL ? pos : 0;

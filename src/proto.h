@@ -59,9 +59,11 @@ void proto_time(int64_t t, char out[32]);
  * null, meta omitted); id borrowed (NULL: omitted). */
 char *proto_success(json_t *data, json_t *meta, json_t *id, size_t *len);
 
-/* proto_success with data given as compact JSON text (len data_len),
- * copied into the reply as it is; meta stolen, id borrowed. */
-char *proto_success_raw(const char *data, size_t data_len, json_t *meta, json_t *id, size_t *len);
+/* proto_success with data (data_len bytes) and meta (NUL-terminated, NULL:
+ * omitted) given as compact JSON text, copied into the reply as they are;
+ * id borrowed. */
+char *proto_success_raw(const char *data, size_t data_len, const char *meta, json_t *id,
+                        size_t *len);
 
 /* {"status":"error","code":...,"message":...,"id":id} as malloc'd JSON. */
 char *proto_error(vc_code code, const char *message, json_t *id, size_t *len);

@@ -165,6 +165,79 @@ static void test_event_bad_utf8_subject(void **state)
     free(s);
 }
 
+/* The event as jansson would dump it (what audit.c produced before it
+ * formatted events itself): the oracle for test_event_matches_jansson. */
+static char *jansson_event(const audit_event *ev)
+{
+    char when[32], mac[80];
+    json_t *o = json_object();
+    const char *subject = ev->subject != NULL ? ev->subject : "";
+    json_t *subj = json_string(subject);
+
+    if (subj == NULL) { /* not UTF-8: high bytes as '?' */
+        char *copy = strdup(subject);
+        for (char *p = copy; *p != '\0'; p++)
+            if ((unsigned char)*p >= 0x80)
+                *p = '?';
+        subj = json_string(copy);
+        free(copy);
+    }
+    audit_time(ev->time_ms, when);
+    json_object_set_new(o, "type", json_string(AUDIT_EVENT_TYPE));
+    json_object_set_new(o, "time", json_string(when));
+    if (ev->instance != NULL)
+        json_object_set_new(o, "instance", json_string(ev->instance));
+    json_object_set_new(o, "subject", subj);
+    json_object_set_new(o, "operation", json_string(op_name(ev->op)));
+    json_object_set_new(o, "outcome", json_string(ev->outcome == VC_OK
+                                                      ? "success"
+                                                      : vc_code_name(ev->outcome)));
+    json_object_set_new(o, "latency_us", json_integer(ev->latency_us));
+    if (ev->key_hash != NULL && ev->key_hash[0] != '\0') {
+        snprintf(mac, sizeof mac, "%s%s", AUDIT_HMAC_PREFIX, ev->key_hash);
+        json_object_set_new(o, "key_hmac", json_string(mac));
+    }
+    char *out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    return out;
+}
+
+/* Byte for byte jansson's compact dump, for every kind of subject byte:
+ * escapes, control characters, DEL, '/', UTF-8 of 2 to 4 bytes, and the
+ * invalid sequences jansson refuses (then written with '?'). */
+static void test_event_matches_jansson(void **state)
+{
+    (void)state;
+    static const char *const subjects[] = {
+        "admin.requests", "", "a\"b\\c", "tab\there\nnl\rcr\bbs\ffeed",
+        "ctl\x01\x1f\x7f", "team/one.*.>", "caf\xc3\xa9.\xe2\x82\xac.\xf0\x9f\x94\x91",
+        "bad.\xff", "over.\xc0\x80", "surr.\xed\xa0\x80", "big.\xf4\x90\x80\x80",
+        "cut.\xe2\x82", "lone.\x80", "mix.\xc3\xa9.\xff",
+    };
+    static const int64_t latencies[] = {0, 153, -1, INT64_MAX};
+
+    for (size_t i = 0; i < sizeof subjects / sizeof subjects[0]; i++) {
+        for (int variant = 0; variant < 4; variant++) {
+            audit_event ev = sample();
+            ev.subject = subjects[i];
+            ev.latency_us = latencies[variant];
+            if (variant & 1)
+                ev.instance = NULL;
+            if (variant & 2)
+                ev.key_hash = NULL;
+            size_t len = 0;
+            char *mine = audit_event_json(&ev, &len);
+            char *want = jansson_event(&ev);
+            assert_non_null(mine);
+            assert_non_null(want);
+            assert_string_equal(mine, want);
+            assert_int_equal(len, strlen(want));
+            free(mine);
+            free(want);
+        }
+    }
+}
+
 /* ---- events of real requests ------------------------------------------- */
 
 typedef struct {
@@ -466,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_event_without_key),
         cmocka_unit_test(test_event_outcomes),
         cmocka_unit_test(test_event_bad_utf8_subject),
+        cmocka_unit_test(test_event_matches_jansson),
         cmocka_unit_test_setup_teardown(test_event_of_requests, vault_setup, vault_teardown),
         cmocka_unit_test(test_queue_bound_and_drops),
         cmocka_unit_test(test_queue_capacity_zero_and_free_full),
