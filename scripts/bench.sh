@@ -316,7 +316,8 @@ RSS_MIB=$(mib "${RSS_LOADED:-0}")
         "reference figures shown are those of the median round. Audit events (one NATS" \
         "message per request, on by default) cost: get with events / get without = $R_NA," \
         "set with / without = $R_NAS (get-noaudit@64, set-noaudit@64: the same store" \
-        "served by a second vaultctl with \\`audit.subject: \"\"\\`)."
+        "served by a second vaultctl with audit.subject set to \"\" (audit off))." \
+        "Request log lines are off in both (VAULTCTL_LOG_LEVEL=warn)."
     echo
     echo "## Every run"
     echo
