@@ -125,10 +125,11 @@ static size_t put_string(char *out, const char *s)
             out[o++] = 't';
             break;
         default:
-            memcpy(out + o, "u00", 3);
-            out[o + 3] = hex[c >> 4];
-            out[o + 4] = hex[c & 0xf];
-            o += 5;
+            out[o++] = 'u';
+            out[o++] = '0';
+            out[o++] = '0';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 0xf];
             break;
         }
     }
