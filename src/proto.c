@@ -332,6 +332,10 @@ char *proto_success_raw(const char *data, size_t data_len, const char *meta, jso
     /* The same bytes proto_success would give: jansson's compact dump of
      * the object, whose members are status, data, meta, id in that order. */
     const char *m = meta;
+    if (data == NULL || data_len == 0) { /* never stored, but never invalid JSON */
+        data = "null";
+        data_len = 4;
+    }
     char *i = id != NULL ? json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     size_t mlen = m != NULL ? strlen(m) : 0, ilen = i != NULL ? strlen(i) : 0;
     size_t total = sizeof head - 1 + data_len + 1;
