@@ -213,8 +213,8 @@ for i in $(seq "$ROUNDS"); do
     run "r$i-set" vault set 64
     run "r$i-kvget" kv get 64
     run "r$i-kvput" kv set 64
+    run "r$i-getna" noaudit get 64
 done
-run "get-noaudit@64" noaudit get 64
 run "set-noaudit@64" noaudit set 64
 run "mix@64" vault mix 64
 run "list@64" vault list 64
@@ -292,7 +292,8 @@ read -r R_GK GK_LO GK_HI GK_I <<<"$(rounds get kvget)"
 read -r R_SK SK_LO SK_HI SK_I <<<"$(rounds set kvput)"
 GP1=$(r get@1 p50_us) EP1=$(r echo@1 p50_us)
 R_P1=$(ratio "$GP1" "$EP1")
-R_NA=$(ratio "$(r get@64 rps)" "$(r get-noaudit@64 rps)")
+read -r R_NE NE_LO NE_HI NE_I <<<"$(rounds getna echo)"
+read -r R_NA NA_LO NA_HI NA_I <<<"$(rounds get getna)"
 R_NAS=$(ratio "$(r set@64 rps)" "$(r set-noaudit@64 rps)")
 STARTUP_MS=$(field "$STARTUP" startup_ms_median)
 RSS_MIB=$(mib "${RSS_LOADED:-0}")
@@ -313,6 +314,7 @@ RSS_MIB=$(mib "${RSS_LOADED:-0}")
     echo "| measure | vaultctl | reference | ratio | target | result |"
     echo "|---|---:|---:|---:|---|---|"
     echo "| get, 64 in flight (req/s) | $(r "r$GE_I-get" rps) | echo $(r "r$GE_I-echo" rps) | $R_GE ($GE_LO-$GE_HI) | >= 0.8 x echo | $(verdict "$R_GE" ">=" 0.8) |"
+    echo "| (not a target) get with audit events off, 64 in flight | $(r "r$NE_I-getna" rps) | echo $(r "r$NE_I-echo" rps) | $R_NE ($NE_LO-$NE_HI) | | |"
     echo "| get p50, 1 in flight (us) | $GP1 | echo $EP1 | $R_P1 | <= 1.3 x echo | $(verdict "$R_P1" "<=" 1.3) |"
     echo "| set, 64 in flight, synced (req/s) | $(r "r$SE_I-set" rps) | echo $(r "r$SE_I-echo" rps) | $R_SE ($SE_LO-$SE_HI) | >= 0.5 x echo | $(verdict "$R_SE" ">=" 0.5) |"
     echo "| get vs KV direct get, 64 in flight | $(r "r$GK_I-get" rps) | KV $(r "r$GK_I-kvget" rps) | $R_GK ($GK_LO-$GK_HI) | >= 0.5 x KV | $(verdict "$R_GK" ">=" 0.5) |"
@@ -324,9 +326,9 @@ RSS_MIB=$(mib "${RSS_LOADED:-0}")
     echo "Ratios at 64 in flight: median of $ROUNDS rounds (lowest-highest in brackets); in each" \
         "round echo, get, set, KV get and KV put run back to back, and the vaultctl and" \
         "reference figures shown are those of the median round. Audit events (one NATS" \
-        "message per request, on by default) cost: get with events / get without = $R_NA," \
-        "set with / without = $R_NAS (get-noaudit@64, set-noaudit@64: the same store" \
-        "served by a second vaultctl with audit.subject set to \"\" (audit off))." \
+        "message per request, on by default) cost: get with events / get without = $R_NA" \
+        "(median of the rounds), set with / without = $R_NAS (getna, set-noaudit@64: the" \
+        "same store served by a second vaultctl with audit.subject set to \"\", audit off)." \
         "Request log lines are off in both (VAULTCTL_LOG_LEVEL=warn)."
     echo
     echo "## Every run"
