@@ -7,10 +7,19 @@
 #include <string.h>
 #include <time.h>
 
+/* How long the consumer waits for more events after taking some, before it
+ * goes to sleep until signalled: while events keep coming it wakes once per
+ * linger and takes all of them, and producers never signal it (a wake-up
+ * per event cost ~13 % of gets/s on 2 CPUs: make bench, events queued and
+ * never published against events not built). */
+#define AUDIT_LINGER_NS 1000000L
+
 struct audit_queue {
     pthread_mutex_t lock;
-    pthread_cond_t cond;
-    char **events; /* ring of capacity slots */
+    pthread_cond_t cond; /* CLOCK_MONOTONIC */
+    bool sleeping;       /* the consumer waits until signalled */
+    bool hot;            /* the consumer took events since it last slept */
+    char **events;       /* ring of capacity slots */
     size_t *lens;
     size_t capacity, head, count;
     bool closed;
@@ -208,7 +217,14 @@ audit_queue *audit_queue_create(size_t capacity)
     q->capacity = capacity;
     if (pthread_mutex_init(&q->lock, NULL) != 0)
         goto fail;
-    if (pthread_cond_init(&q->cond, NULL) != 0) {
+    pthread_condattr_t attr;
+    bool cond_ok = pthread_condattr_init(&attr) == 0;
+    if (cond_ok) {
+        cond_ok = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 &&
+                  pthread_cond_init(&q->cond, &attr) == 0;
+        pthread_condattr_destroy(&attr);
+    }
+    if (!cond_ok) {
         pthread_mutex_destroy(&q->lock);
         goto fail;
     }
@@ -245,7 +261,8 @@ bool audit_queue_push(audit_queue *q, char *event, size_t len)
         q->events[slot] = event;
         q->lens[slot] = len;
         q->count++;
-        pthread_cond_signal(&q->cond);
+        if (q->sleeping)
+            pthread_cond_signal(&q->cond);
     } else {
         q->dropped++;
     }
@@ -260,9 +277,28 @@ bool audit_queue_pop(audit_queue *q, char **event, size_t *len)
     bool ok;
 
     pthread_mutex_lock(&q->lock);
-    while (q->count == 0 && !q->closed)
-        pthread_cond_wait(&q->cond, &q->lock);
+    while (q->count == 0 && !q->closed) {
+        if (q->hot) {
+            /* Linger: producers do not signal, so this wait runs its time
+             * (or ends at close), and whatever came meanwhile is taken. */
+            struct timespec until;
+            clock_gettime(CLOCK_MONOTONIC, &until);
+            until.tv_nsec += AUDIT_LINGER_NS;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            q->hot = false;
+            (void)pthread_cond_timedwait(&q->cond, &q->lock, &until);
+        } else {
+            q->sleeping = true;
+            pthread_cond_wait(&q->cond, &q->lock);
+            q->sleeping = false;
+        }
+    }
     ok = q->count > 0;
+    if (ok)
+        q->hot = true;
     if (ok) {
         *event = q->events[q->head];
         *len = q->lens[q->head];

@@ -88,7 +88,9 @@ void audit_time(int64_t unix_ms, char out[32]);
 char *audit_event_json(const audit_event *ev, size_t *len);
 
 /* A bounded FIFO of events (malloc'd strings) between many producers and
- * one consumer; thread-safe. */
+ * one consumer; thread-safe. While events keep coming, the consumer takes
+ * them in bursts about once a millisecond and producers never wake it; an
+ * idle consumer sleeps until the next event. */
 typedef struct audit_queue audit_queue;
 
 /* A queue holding at most capacity events (0 is taken as 1). NULL if out of
@@ -104,7 +106,8 @@ void audit_queue_free(audit_queue *q);
  * counter goes up and false is returned. */
 bool audit_queue_push(audit_queue *q, char *event, size_t len);
 
-/* Takes the oldest event, waiting for one; the caller owns *event. Returns
+/* Takes the oldest event, waiting for one (after taking events, an empty
+ * queue is first given ~1 ms to fill again); the caller owns *event. Returns
  * false (and *event NULL) only once the queue is closed and empty, so
  * events queued before audit_queue_close are still delivered. */
 bool audit_queue_pop(audit_queue *q, char **event, size_t *len);
