@@ -27,10 +27,12 @@
  * Delivery modes (audit.mode), implemented by service.c:
  *
  *   best_effort  Workers put events on an audit_queue of audit.buffer entries
- *                and never wait; one publisher thread hands them to the NATS
- *                connection. When the queue is full the event is dropped and
- *                counted ("dropped" in status). Requests never wait for or
- *                fail because of the audit log.
+ *                and never wait; one publisher thread hands them, in bursts,
+ *                to a NATS connection of its own ("<nats.name>-audit", same
+ *                server and credentials, buffered: an event reaches the bus
+ *                within ~2 ms, possibly after the reply). When the queue is
+ *                full the event is dropped and counted ("dropped" in status).
+ *                Requests never wait for or fail because of the audit log.
  *
  *   required     Guarantees, for every request:
  *                1. It is executed only if, just before, the NATS connection

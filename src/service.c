@@ -95,6 +95,12 @@ struct service {
     /* audit: */
     bool audit_on;        /* audit.subject is not "" */
     audit_queue *audit_q; /* best_effort only */
+    /* best_effort: the publisher thread's own connection (same server and
+     * credentials, no SendAsap): a burst of events leaves in one write by
+     * nats.c's flusher instead of one write each on the connection the
+     * replies share (measured +4-6 % gets/s on 2 CPUs). NULL: events go on
+     * nc (required mode, or if it could not be set up). */
+    natsConnection *audit_nc;
     pthread_t audit_thread;
     bool audit_thread_started;
     atomic_uint_fast64_t audit_published; /* handed to the connection */
@@ -317,7 +323,8 @@ static void audit_refusal(service *s, const uint8_t *payload, size_t len, ops_re
  * a reconnect in its reconnect buffer). */
 static void audit_publish(service *s, const char *event, size_t len)
 {
-    natsStatus st = natsConnection_Publish(s->nc, s->cfg->audit_subject, event, (int)len);
+    natsConnection *nc = s->audit_nc != NULL ? s->audit_nc : s->nc;
+    natsStatus st = natsConnection_Publish(nc, s->cfg->audit_subject, event, (int)len);
     if (st == NATS_OK) {
         atomic_fetch_add(&s->audit_published, 1);
         return;
@@ -367,10 +374,10 @@ static void audit_emit(service *s, const job *j, const char *subject, const ops_
     }
 }
 
-/* best_effort: the one thread that publishes queued events. (Tried and
- * measured no faster on 2 CPUs, so not kept: a second, buffered connection
- * without SendAsap for the events, and a pause here to take them in bulk;
- * the extra connection's threads cost what its bulk writes save.) */
+/* best_effort: the one thread that publishes queued events, on audit_nc.
+ * The queue hands it events in bursts (see audit_queue_pop), and nats.c's
+ * flusher writes each burst in one go: neither paid off alone (measured),
+ * together they do. */
 static void *audit_main(void *arg)
 {
     service *s = arg;
@@ -550,10 +557,9 @@ static void on_srv(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
 
 /* ---- set-up ------------------------------------------------------------- */
 
-static vc_code build_options(service *s, vc_err *err)
+/* Server, credentials and TLS of the service's connections. */
+static natsconn_params conn_params(const config *c, const char *name)
 {
-    const config *c = s->cfg;
-    natsOptions *o = NULL;
     natsconn_params p = {
         .servers = c->nats_url,
         .user = c->nats_user,
@@ -563,8 +569,16 @@ static vc_code build_options(service *s, vc_err *err)
         .tls_ca = c->nats_tls_ca,
         .tls_cert = c->nats_tls_cert,
         .tls_key = c->nats_tls_key,
-        .name = c->nats_name ? c->nats_name : "vaultctl",
+        .name = name,
     };
+    return p;
+}
+
+static vc_code build_options(service *s, vc_err *err)
+{
+    const config *c = s->cfg;
+    natsOptions *o = NULL;
+    natsconn_params p = conn_params(c, c->nats_name ? c->nats_name : "vaultctl");
     vc_code rc = natsconn_options(&o, &p, err);
     natsStatus st = NATS_OK;
 
@@ -712,8 +726,57 @@ static void service_status_extra(void *svc, json_t *o)
     json_object_set_new(o, "audit", audit_status(s));
 }
 
-/* Audit set-up: off, best_effort (queue + publisher thread) or required
- * (workers publish themselves). */
+static void on_audit_connected(natsConnection *nc, void *closure)
+{
+    (void)nc;
+    (void)closure;
+    log_info("nats: audit events have their own connection");
+}
+
+/* best_effort's own connection (see audit_nc). It uses no callback that
+ * needs the service, so it can be closed without waiting for nats.c. A
+ * failure only costs speed: the events then share nc. */
+static void audit_connect(service *s)
+{
+    const config *c = s->cfg;
+    char name[256];
+    natsOptions *o = NULL;
+    vc_err err;
+    natsStatus st;
+
+    (void)snprintf(name, sizeof name, "%s-audit", c->nats_name ? c->nats_name : "vaultctl");
+    natsconn_params p = conn_params(c, name);
+    if (natsconn_options(&o, &p, &err) != VC_OK) {
+        log_warn("audit: no connection of its own (%s): events share the service's", err.msg);
+        return;
+    }
+    st = natsOptions_SetMaxReconnect(o, -1);
+    if (st == NATS_OK)
+        st = natsOptions_SetCustomReconnectDelay(o, reconnect_delay, NULL);
+    if (st == NATS_OK)
+        st = natsOptions_SetReconnectBufSize(o, 64 * 1024 * 1024);
+    if (st == NATS_OK)
+        st = natsOptions_SetRetryOnFailedConnect(o, true, on_audit_connected, NULL);
+    if (st == NATS_OK)
+        st = natsOptions_SetErrorHandler(o, on_error, NULL);
+    if (st == NATS_OK) {
+        st = natsConnection_Connect(&s->audit_nc, o);
+        if (st == NATS_OK)
+            on_audit_connected(s->audit_nc, NULL);
+        else if (st == NATS_NOT_YET_CONNECTED) /* on_audit_connected later */
+            st = NATS_OK;
+    }
+    natsOptions_Destroy(o);
+    if (st != NATS_OK) {
+        natsConnection_Destroy(s->audit_nc);
+        s->audit_nc = NULL;
+        log_warn("audit: no connection of its own (%s): events share the service's",
+                 natsStatus_GetText(st));
+    }
+}
+
+/* Audit set-up: off, best_effort (queue + publisher thread with its own
+ * connection) or required (workers publish themselves, on nc). */
 static vc_code audit_start(service *s, vc_err *err)
 {
     const config *c = s->cfg;
@@ -727,6 +790,7 @@ static vc_code audit_start(service *s, vc_err *err)
         s->audit_q = audit_queue_create(c->audit_buffer);
         if (s->audit_q == NULL)
             return vc_errf(err, VC_INTERNAL, "out of memory for the audit queue");
+        audit_connect(s);
         if (pthread_create(&s->audit_thread, NULL, audit_main, s) != 0)
             return vc_errf(err, VC_INTERNAL, "cannot start the audit thread");
         s->audit_thread_started = true;
@@ -852,6 +916,13 @@ void service_stop(service *s)
         audit_queue_close(s->audit_q);
     if (s->audit_thread_started)
         pthread_join(s->audit_thread, NULL);
+    if (s->audit_nc != NULL) {
+        if (natsConnection_Status(s->audit_nc) == NATS_CONN_STATUS_CONNECTED)
+            (void)natsConnection_FlushTimeout(s->audit_nc, 5000);
+        natsConnection_Close(s->audit_nc);
+        natsConnection_Destroy(s->audit_nc);
+        s->audit_nc = NULL;
+    }
 
     /* 4. Flush the replies and events, and close. */
     if (s->nc != NULL) {

@@ -27,6 +27,9 @@ free_port() {
 }
 wait_port() { for _ in $(seq 100); do port_busy "$1" && return 0; sleep 0.05; done; return 1; }
 
+# Waits up to 5 s for text $1 in log $2.
+wait_log() { for _ in $(seq 100); do grep -q "$1" "$2" && return 0; sleep 0.05; done; return 1; }
+
 # Starts `vaultctl serve` with config $1 (extra env in the caller) and waits
 # for "serving as instance" in its log $2.
 start_vault() {
@@ -90,6 +93,8 @@ if start_vault "$tmp/tls.yaml" "$tmp/tls-vault.log"; then
           admin.requests set tls/k over-tls 2>&1)
   echo "$reply" | grep -q '"status":"success"' && ok "serve over TLS with a verified client certificate" ||
     fail "request over TLS: $reply"
+  wait_log "audit events have their own connection" "$tmp/tls-vault.log" &&
+    ok "the audit connection comes up over TLS too" || fail "no audit connection over TLS"
 else
   fail "serve over TLS did not come up: $(cat "$tmp/tls-vault.log")"
 fi
@@ -122,6 +127,9 @@ if VAULTCTL_NATS_TOKEN_FILE="$tmp/token" start_vault "$tmp/token.yaml" "$tmp/tok
   reply=$("$bin" request --server "nats://127.0.0.1:$tok_port" --token "$token" admin.requests status 2>&1)
   echo "$reply" | grep -q '"status":"success"' &&
     ok "token from VAULTCTL_NATS_TOKEN_FILE, first of two URLs dead" || fail "token request: $reply"
+  wait_log "audit events have their own connection" "$tmp/token-vault.log" &&
+    ok "the audit connection comes up with the token, past the dead URL" ||
+    fail "no audit connection with the token"
   grep -q "$token" "$tmp/token-vault.log" && fail "the token appears in the log" ||
     ok "the token never appears in the log"
 else
