@@ -574,6 +574,21 @@ static natsconn_params conn_params(const config *c, const char *name)
     return p;
 }
 
+/* Retry the first connect and every reconnect for good, with back-off, and
+ * keep what is published meanwhile (up to 64 MiB); connected runs when a
+ * first connect that had to be retried succeeds. */
+static natsStatus keep_connecting(natsOptions *o, natsConnectionHandler connected, void *closure)
+{
+    natsStatus st = natsOptions_SetMaxReconnect(o, -1);
+    if (st == NATS_OK)
+        st = natsOptions_SetCustomReconnectDelay(o, reconnect_delay, NULL);
+    if (st == NATS_OK)
+        st = natsOptions_SetReconnectBufSize(o, 64 * 1024 * 1024);
+    if (st == NATS_OK)
+        st = natsOptions_SetRetryOnFailedConnect(o, true, connected, closure);
+    return st;
+}
+
 static vc_code build_options(service *s, vc_err *err)
 {
     const config *c = s->cfg;
@@ -589,13 +604,7 @@ static vc_code build_options(service *s, vc_err *err)
     if (st == NATS_OK)
         st = natsOptions_SetSendAsap(o, true);
     if (st == NATS_OK)
-        st = natsOptions_SetMaxReconnect(o, -1);
-    if (st == NATS_OK)
-        st = natsOptions_SetCustomReconnectDelay(o, reconnect_delay, s);
-    if (st == NATS_OK)
-        st = natsOptions_SetReconnectBufSize(o, 64 * 1024 * 1024);
-    if (st == NATS_OK)
-        st = natsOptions_SetRetryOnFailedConnect(o, true, on_connected, s);
+        st = keep_connecting(o, on_connected, s);
     if (st == NATS_OK)
         st = natsOptions_SetDisconnectedCB(o, on_disconnected, s);
     if (st == NATS_OK)
@@ -750,13 +759,7 @@ static void audit_connect(service *s)
         log_warn("audit: no connection of its own (%s): events share the service's", err.msg);
         return;
     }
-    st = natsOptions_SetMaxReconnect(o, -1);
-    if (st == NATS_OK)
-        st = natsOptions_SetCustomReconnectDelay(o, reconnect_delay, NULL);
-    if (st == NATS_OK)
-        st = natsOptions_SetReconnectBufSize(o, 64 * 1024 * 1024);
-    if (st == NATS_OK)
-        st = natsOptions_SetRetryOnFailedConnect(o, true, on_audit_connected, NULL);
+    st = keep_connecting(o, on_audit_connected, NULL);
     if (st == NATS_OK)
         st = natsOptions_SetErrorHandler(o, on_error, NULL);
     if (st == NATS_OK) {
