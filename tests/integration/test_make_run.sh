@@ -48,6 +48,14 @@ echo "$reply" | grep -q '"code":"access_denied"' && ok "ACL denies delete to the
 $agent admin.requests delete demo/api-key >/dev/null 2>&1 && fail "agent published on admin.requests" ||
   ok "nats-server stops the agent publishing on admin.requests"
 
+# best_effort audit events have their own connection, with the vault user's
+# permissions: it comes up, and the server refuses none of its events.
+grep -q "audit events have their own connection" "$out" &&
+  ok "the audit connection comes up with the example permissions" || fail "no audit connection"
+grep -q 'Violation.*vault\.audit' "$tmp/run/nats-server.log" &&
+  fail "nats-server refused audit events: $(grep 'vault\.audit' "$tmp/run/nats-server.log" | head -2)" ||
+  ok "nats-server accepts the audit events"
+
 vpid=$(pgrep -f "vaultctl serve --config $tmp/run/config.yaml" | head -1)
 npid=$(pgrep -f "nats-server -c $root/examples/nats-server.conf -a 127.0.0.1 -p $port" | head -1)
 kill -INT "$script"
