@@ -162,7 +162,7 @@ char *audit_event_json(const audit_event *ev, size_t *len)
     const char *subject = ev->subject != NULL ? ev->subject : "";
     const char *outcome = ev->outcome == VC_OK ? "success" : vc_code_name(ev->outcome);
     const char *op = op_name(ev->op);
-    char when[32], mac[sizeof AUDIT_HMAC_PREFIX + 64], num[24];
+    char when[32], mac[sizeof AUDIT_HMAC_PREFIX + 64];
     bool with_mac = false;
     size_t cap = 256, o = 0;
     char *out;
@@ -174,7 +174,6 @@ char *audit_event_json(const audit_event *ev, size_t *len)
          * than write a truncated one. */
         with_mac = n > 0 && (size_t)n < sizeof mac;
     }
-    (void)snprintf(num, sizeof num, "%lld", (long long)ev->latency_us);
     /* Every string at its worst (6 bytes per byte) plus the names. */
     cap += 6 * (sizeof AUDIT_EVENT_TYPE + strlen(when) + strlen(subject) + strlen(op) +
                 strlen(outcome) + (with_mac ? strlen(mac) : 0) +
@@ -190,7 +189,7 @@ char *audit_event_json(const audit_event *ev, size_t *len)
     o += put_member(out + o, false, "subject", subject);
     o += put_member(out + o, false, "operation", op);
     o += put_member(out + o, false, "outcome", outcome);
-    o += (size_t)snprintf(out + o, cap - o, ",\"latency_us\":%s", num);
+    o += (size_t)snprintf(out + o, cap - o, ",\"latency_us\":%lld", (long long)ev->latency_us);
     if (with_mac)
         o += put_member(out + o, false, "key_hmac", mac);
     out[o++] = '}';

@@ -331,29 +331,28 @@ char *proto_success_raw(const char *data, size_t data_len, const char *meta, jso
     static const char id_key[] = ",\"id\":";
     /* The same bytes proto_success would give: jansson's compact dump of
      * the object, whose members are status, data, meta, id in that order. */
-    const char *m = meta;
     if (data == NULL || data_len == 0) { /* never stored, but never invalid JSON */
         data = "null";
         data_len = 4;
     }
     char *i = id != NULL ? json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    size_t mlen = m != NULL ? strlen(m) : 0, ilen = i != NULL ? strlen(i) : 0;
+    size_t mlen = meta != NULL ? strlen(meta) : 0, ilen = i != NULL ? strlen(i) : 0;
     size_t total = sizeof head - 1 + data_len + 1;
     char *out = NULL;
     size_t pos = 0;
 
     if (id != NULL && i == NULL)
         goto done;
-    total += m != NULL ? sizeof meta_key - 1 + mlen : 0;
+    total += meta != NULL ? sizeof meta_key - 1 + mlen : 0;
     total += i != NULL ? sizeof id_key - 1 + ilen : 0;
     out = malloc(total + 1);
     if (out == NULL)
         goto done;
     put(out, &pos, head, sizeof head - 1);
     put(out, &pos, data, data_len);
-    if (m != NULL) {
+    if (meta != NULL) {
         put(out, &pos, meta_key, sizeof meta_key - 1);
-        put(out, &pos, m, mlen);
+        put(out, &pos, meta, mlen);
     }
     if (i != NULL) {
         put(out, &pos, id_key, sizeof id_key - 1);

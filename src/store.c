@@ -564,17 +564,22 @@ vc_code store_stat(store *s, store_info *info, vc_err *err)
     return VC_OK;
 }
 
-static vc_code backup_fail(const char *path, const char *what, int rc, vc_err *err)
+/* A file-system errno as a code: full or read-only storage is
+ * VC_UNAVAILABLE (the user can act on it), anything else VC_INTERNAL. */
+static vc_code errno_code(int e)
 {
-    vc_code code = VC_INTERNAL;
-
-    if (rc == ENOSPC || rc == EROFS
+    if (e == ENOSPC || e == EROFS
 #ifdef EDQUOT
-        || rc == EDQUOT
+        || e == EDQUOT
 #endif
     )
-        code = VC_UNAVAILABLE;
-    return vc_errf(err, code, "backup %s: %s: %s", path, what, mdb_strerror(rc));
+        return VC_UNAVAILABLE;
+    return VC_INTERNAL;
+}
+
+static vc_code backup_fail(const char *path, const char *what, int rc, vc_err *err)
+{
+    return vc_errf(err, errno_code(rc), "backup %s: %s: %s", path, what, mdb_strerror(rc));
 }
 
 /* Copies the environment into fd from its start, adopting a map grown by
@@ -669,18 +674,9 @@ static struct flock open_lock(short type)
     return fl;
 }
 
-/* Maps a file-system errno to a code: full or read-only storage is
- * VC_UNAVAILABLE, anything else VC_INTERNAL. */
 static vc_code io_fail(const char *path, const char *what, int e, vc_err *err)
 {
-    vc_code code = VC_INTERNAL;
-    if (e == ENOSPC || e == EROFS
-#ifdef EDQUOT
-        || e == EDQUOT
-#endif
-    )
-        code = VC_UNAVAILABLE;
-    return vc_errf(err, code, "%s: %s: %s", path, what, strerror(e));
+    return vc_errf(err, errno_code(e), "%s: %s: %s", path, what, strerror(e));
 }
 
 static vc_code path_too_long(const char *dir, vc_err *err)

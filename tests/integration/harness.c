@@ -304,19 +304,46 @@ void it_nats_dump_log(const it_nats *n)
     dump_file(n->log);
 }
 
-int it_run(const char *config, char **out, const char *const *args)
+int it_up(it_nats *n, it_vault *v, int (*edit_config)(const char *path), natsConnection **admin)
 {
-    const char *argv[32];
-    int pipefd[2], n = 0, status = 0;
+    *admin = NULL;
+    if (it_nats_start(n, 0) != 0)
+        return -1;
+    if (it_vault_init(v, n, NULL) != 0 || (edit_config != NULL && edit_config(v->config) != 0))
+        return -1;
+    if (it_vault_start(v, n) != 0)
+        return -1;
+    *admin = it_connect(n, IT_ADMIN_USER, IT_ADMIN_PASS);
+    return *admin != NULL ? 0 : -1;
+}
+
+void it_down(it_nats *n, it_vault *v, natsConnection *admin)
+{
+    natsConnection_Destroy(admin);
+    it_vault_destroy(v);
+    it_nats_destroy(n);
+}
+
+void it_argv(const char **argv, const char *config, const char *const *args)
+{
+    int n = 0;
 
     argv[n++] = it_bin();
     if (config != NULL) {
         argv[n++] = "--config";
         argv[n++] = config;
     }
-    for (int i = 0; args[i] != NULL && n < 31; i++)
+    for (int i = 0; args[i] != NULL && n < IT_ARGV_MAX - 1; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
+}
+
+int it_run(const char *config, char **out, const char *const *args)
+{
+    const char *argv[IT_ARGV_MAX];
+    int pipefd[2], status = 0;
+
+    it_argv(argv, config, args);
     if (pipe(pipefd) != 0)
         return -1;
     pid_t pid = fork();

@@ -69,6 +69,19 @@ void it_nats_dump_log(const it_nats *n);
  * Returns the exit code. */
 int it_run(const char *config, char **out, const char *const *args);
 
+/* Fills argv (room for IT_ARGV_MAX pointers) with the vaultctl binary,
+ * "--config config" unless config is NULL, then args (NULL-terminated,
+ * cut to fit), and a final NULL. */
+#define IT_ARGV_MAX 32
+void it_argv(const char **argv, const char *config, const char *const *args);
+
+/* The usual fixture: nats-server on a free port, vaultctl serve with the
+ * default config (edit_config, if not NULL, may rewrite the file at its
+ * path first; nonzero fails), and *admin connected as IT_ADMIN_USER.
+ * 0 on success. it_down undoes it (also after a partial it_up). */
+int it_up(it_nats *n, it_vault *v, int (*edit_config)(const char *path), natsConnection **admin);
+void it_down(it_nats *n, it_vault *v, natsConnection *admin);
+
 /* Connects as user/pass (NULL: no auth). */
 natsConnection *it_connect(const it_nats *n, const char *user, const char *pass);
 

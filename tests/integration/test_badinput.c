@@ -32,22 +32,13 @@ static int sent; /* bad requests sent, for the summary line */
 static int setup(void **state)
 {
     (void)state;
-    if (it_nats_start(&nats, 0) != 0)
-        return -1;
-    if (it_vault_init(&vault, &nats, NULL) != 0)
-        return -1;
-    if (it_vault_start(&vault, &nats) != 0)
-        return -1;
-    admin = it_connect(&nats, IT_ADMIN_USER, IT_ADMIN_PASS);
-    return admin != NULL ? 0 : -1;
+    return it_up(&nats, &vault, NULL, &admin);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    natsConnection_Destroy(admin);
-    it_vault_destroy(&vault);
-    it_nats_destroy(&nats);
+    it_down(&nats, &vault, admin);
     return 0;
 }
 

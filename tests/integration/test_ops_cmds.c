@@ -84,19 +84,12 @@ static char *read_all(const char *path)
 static int run(const char *config, char **out, char **errout, const char *const *args)
 {
     char o[] = "/tmp/vaultctl-it-out-XXXXXX", e[] = "/tmp/vaultctl-it-err-XXXXXX";
-    const char *argv[32];
-    int n = 0, status = 0;
+    const char *argv[IT_ARGV_MAX];
+    int status = 0;
     int ofd = mkstemp(o), efd = mkstemp(e);
 
     assert_true(ofd >= 0 && efd >= 0);
-    argv[n++] = it_bin();
-    if (config != NULL) {
-        argv[n++] = "--config";
-        argv[n++] = config;
-    }
-    for (int i = 0; args[i] != NULL && n < 31; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
+    it_argv(argv, config, args);
     pid_t pid = fork();
     if (pid == 0) {
         dup2(ofd, 1);
@@ -135,14 +128,8 @@ static void run_expect(const char *config, int want, const char *const *args)
 /* Starts vaultctl --config config args... with output discarded. */
 static pid_t spawn_quiet(const char *config, const char *const *args)
 {
-    const char *argv[32];
-    int n = 0;
-    argv[n++] = it_bin();
-    argv[n++] = "--config";
-    argv[n++] = config;
-    for (int i = 0; args[i] != NULL && n < 31; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
+    const char *argv[IT_ARGV_MAX];
+    it_argv(argv, config, args);
     pid_t pid = fork();
     if (pid == 0) {
         int fd = open("/dev/null", O_WRONLY);

@@ -857,6 +857,25 @@ static void *full_worker(void *p)
     return NULL;
 }
 
+/* Sets fill/00, fill/01, ... to value until one no longer fits (storage
+ * full); returns how many were stored. */
+static int fill_until_full(fx *f, const char *value, size_t len)
+{
+    char name[32];
+    vc_err err;
+    int filled = 0;
+
+    for (;; filled++) {
+        snprintf(name, sizeof name, "fill/%02d", filled);
+        vc_code rc = vault_set(f->v, name, strlen(name), value, len, NULL,
+                               &err);
+        if (rc != VC_OK) {
+            assert_int_equal(rc, VC_UNAVAILABLE);
+            return filled;
+        }
+    }
+}
+
 static void test_map_full_concurrent(void **state)
 {
     fx *f = *state;
@@ -875,15 +894,7 @@ static void test_map_full_concurrent(void **state)
     rm_rf(f->dir);
     fx_open(f, 1 << 20);
     /* fill until a big value no longer fits */
-    for (;; filled++) {
-        snprintf(name, sizeof name, "fill/%02d", filled);
-        vc_code rc = vault_set(f->v, name, strlen(name), value, big, NULL,
-                               &err);
-        if (rc != VC_OK) {
-            assert_int_equal(rc, VC_UNAVAILABLE);
-            break;
-        }
-    }
+    filled = fill_until_full(f, value, big);
     assert_true(filled > 4);
     for (int t = 0; t < 4; t++) {
         /* threads 0-1 write big values (never fit), 2-3 tiny ones */
@@ -1283,10 +1294,8 @@ static void test_async_map_full_mixed(void **state)
     fx *f = *state;
     const size_t big = 64 * 1024;
     char *value = malloc(big);
-    char name[32];
     async_ctx *c;
     vc_err err;
-    int filled = 0;
 
     assert_non_null(value);
     memset(value, 'z', big);
@@ -1294,15 +1303,7 @@ static void test_async_map_full_mixed(void **state)
     f->v = NULL;
     rm_rf(f->dir);
     fx_open(f, 1 << 20);
-    for (;; filled++) {
-        snprintf(name, sizeof name, "fill/%02d", filled);
-        vc_code rc = vault_set(f->v, name, strlen(name), value, big, NULL,
-                               &err);
-        if (rc != VC_OK) {
-            assert_int_equal(rc, VC_UNAVAILABLE);
-            break;
-        }
-    }
+    (void)fill_until_full(f, value, big);
     c = async_new(f->v);
     for (int i = 0; i < 40; i++) {
         snprintf(async_names[i], sizeof async_names[i], "mx/%02d", i);
