@@ -36,6 +36,8 @@
 
 #include <sodium.h>
 
+#include "latch.h"
+#include "le.h"
 #include "store.h"
 
 #define VAULT_FORMAT 1
@@ -128,43 +130,13 @@ void vault_test_rotate_batches_limit(unsigned n)
     rotate_batches_limit = n;
 }
 
-/* ---- little-endian helpers ---- */
-
-static void put_u32(uint8_t *p, uint32_t x)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(x >> (8 * i));
-}
-
-static void put_u64(uint8_t *p, uint64_t x)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(x >> (8 * i));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    uint32_t x = 0;
-    for (int i = 3; i >= 0; i--)
-        x = (x << 8) | p[i];
-    return x;
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    uint64_t x = 0;
-    for (int i = 7; i >= 0; i--)
-        x = (x << 8) | p[i];
-    return x;
-}
-
 static void hdr_encode(const rec_hdr *h, uint8_t out[HDR_BYTES])
 {
     out[0] = VAULT_FORMAT;
-    put_u32(out + 1, h->key_version);
-    put_u64(out + 5, h->version);
-    put_u64(out + 13, (uint64_t)h->created_at);
-    put_u64(out + 21, (uint64_t)h->updated_at);
+    le_put_u32(out + 1, h->key_version);
+    le_put_u64(out + 5, h->version);
+    le_put_u64(out + 13, (uint64_t)h->created_at);
+    le_put_u64(out + 21, (uint64_t)h->updated_at);
 }
 
 /* false if the bytes cannot be a record of this format */
@@ -172,10 +144,10 @@ static bool hdr_decode(const uint8_t *val, size_t len, rec_hdr *h)
 {
     if (len < HDR_BYTES + SEAL_OVERHEAD + 4 || val[0] != VAULT_FORMAT)
         return false;
-    h->key_version = get_u32(val + 1);
-    h->version = get_u64(val + 5);
-    h->created_at = (int64_t)get_u64(val + 13);
-    h->updated_at = (int64_t)get_u64(val + 21);
+    h->key_version = le_get_u32(val + 1);
+    h->version = le_get_u64(val + 5);
+    h->created_at = (int64_t)le_get_u64(val + 13);
+    h->updated_at = (int64_t)le_get_u64(val + 21);
     return true;
 }
 
@@ -195,14 +167,14 @@ static vc_code meta_get_u64(store_txn *t, const char *key, uint64_t dflt, uint64
         return rc;
     if (len != 8)
         return vc_errf(err, VC_INTERNAL, "vault metadata '%s' is corrupt", key);
-    *out = get_u64(val);
+    *out = le_get_u64(val);
     return VC_OK;
 }
 
 static vc_code meta_put_u64(store_txn *t, const char *key, uint64_t x, vc_err *err)
 {
     uint8_t b[8];
-    put_u64(b, x);
+    le_put_u64(b, x);
     return store_put(t, STORE_META, (const uint8_t *)key, strlen(key), b, sizeof b, err);
 }
 
@@ -386,7 +358,7 @@ static vc_code plaintext_build(const char *name, size_t name_len, const char *va
     p = malloc(4 + name_len + value_len);
     if (p == NULL)
         return vc_errf(err, VC_INTERNAL, "out of memory");
-    put_u32(p, (uint32_t)name_len);
+    le_put_u32(p, (uint32_t)name_len);
     memcpy(p + 4, name, name_len);
     if (value_len > 0)
         memcpy(p + 4 + name_len, value, value_len);
@@ -424,7 +396,7 @@ static vc_code record_open(vault *v, store_txn *t, krref *kr, const uint8_t hash
         wipe_free(buf, len);
         goto bad;
     }
-    nlen = get_u32(buf);
+    nlen = le_get_u32(buf);
     if (nlen > len - 4) {
         wipe_free(buf, len);
         goto bad;
@@ -640,7 +612,7 @@ vc_code vault_get(vault *v, const char *name, size_t name_len, char **value, siz
     rc = record_open(v, t, &kr, hash, val, val_len, &h, &pt, &pt_len, err);
     if (rc != VC_OK)
         goto out;
-    nlen = get_u32(pt);
+    nlen = le_get_u32(pt);
     /* the hash matched; the sealed name must too (a hash collision or a
      * forged index entry would otherwise hand out another key's value) */
     if (nlen != name_len || sodium_memcmp(pt + 4, name, name_len) != 0) {
@@ -1054,9 +1026,7 @@ void vault_commit_stats_get(vault *v, vault_commit_stats *out)
 /* ---- blocking set / delete: an async write and a wait ---- */
 
 typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool finished;
+    latch done;
     vc_code rc;
     vault_meta meta;
     vc_err err;
@@ -1066,14 +1036,10 @@ static void waiter_done(void *arg, vc_code rc, const vault_meta *meta, const vc_
 {
     waiter *wt = arg;
 
-    pthread_mutex_lock(&wt->mu);
     wt->rc = rc;
     wt->meta = *meta;
     wt->err = *err;
-    wt->finished = true;
-    pthread_cond_signal(&wt->cv);
-    /* the waiter may be gone once the mutex is released */
-    pthread_mutex_unlock(&wt->mu);
+    latch_open(&wt->done); /* the waiter may be gone from here on */
 }
 
 /* The committer or completer waiting for itself would hang for good. */
@@ -1100,30 +1066,20 @@ static vc_code write_wait(vault *v, const char *name, size_t name_len, const cha
 
     if ((rc = not_on_committer(v, err)) != VC_OK)
         return rc;
-    memset(&wt, 0, sizeof wt);
-    if (pthread_mutex_init(&wt.mu, NULL) != 0)
-        return vc_errf(err, VC_INTERNAL, "cannot initialise a lock");
-    if (pthread_cond_init(&wt.cv, NULL) != 0) {
-        pthread_mutex_destroy(&wt.mu);
-        return vc_errf(err, VC_INTERNAL, "cannot initialise a lock");
-    }
+    latch_init(&wt.done);
     if (del)
         rc = vault_delete_async(v, name, name_len, waiter_done, &wt, err);
     else
         rc = vault_set_async(v, name, name_len, value, value_len, waiter_done, &wt, err);
     if (rc == VC_OK) {
-        pthread_mutex_lock(&wt.mu);
-        while (!wt.finished)
-            pthread_cond_wait(&wt.cv, &wt.mu);
-        pthread_mutex_unlock(&wt.mu);
+        latch_wait(&wt.done);
         rc = wt.rc;
         if (rc != VC_OK && err != NULL)
             *err = wt.err;
         if (rc == VC_OK && meta != NULL)
             *meta = wt.meta;
     }
-    pthread_cond_destroy(&wt.cv);
-    pthread_mutex_destroy(&wt.mu);
+    latch_destroy(&wt.done);
     return rc;
 }
 
@@ -1166,7 +1122,7 @@ static int collect_name(void *ctx, const uint8_t *key, size_t key_len, const uin
     c->rc = record_open(c->v, c->t, c->kr, key, val, val_len, &h, &pt, &pt_len, c->err);
     if (c->rc != VC_OK)
         return (int)c->rc;
-    nlen = get_u32(pt);
+    nlen = le_get_u32(pt);
     s = malloc(nlen + 1);
     if (s != NULL) {
         memcpy(s, pt + 4, nlen);
@@ -1410,7 +1366,7 @@ static int rot_collect(void *ctx, const uint8_t *key, size_t key_len, const uint
         return 0;
     /* a record too short for a header is copied too: opening it fails and
      * stops the rotation, rather than destroying keys it might need */
-    if (val_len > 4 && val[0] == VAULT_FORMAT && get_u32(val + 1) == b->new_ver)
+    if (val_len > 4 && val[0] == VAULT_FORMAT && le_get_u32(val + 1) == b->new_ver)
         return 0;
     it = &b->items[b->n];
     it->val = malloc(val_len ? val_len : 1);
