@@ -1,0 +1,208 @@
+/* vault_int.h - private to the vault module (vault*.c): struct vault, the
+ * on-store layout and what the vault files share. Nothing outside src/vault*.c
+ * includes it; the public interface is vault.h.
+ *
+ * Files, one job each
+ *   vault.c          open, close, get, status, backup, audit hash
+ *   vault_record.c   one record: header codec, associated data, seal/open,
+ *                    plaintext layout, name check (no storage, no locks)
+ *   vault_keyring.c  META values and the keyring with its in-memory cache
+ *   vault_commit.c   writes: group commit, committer and completer threads
+ *   vault_names.c    the sorted name cache behind vault_list
+ *   vault_rotate.c   rotation (re-seal under a new data key) and rekey
+ *
+ * Storage (store.h): only this header includes store.h. Transactions are
+ * begun and ended in vault.c (get, status), vault_keyring.c (open, keyring
+ * updates), vault_commit.c (writes), vault_names.c (list) and vault_rotate.c
+ * (rotation batches, rekey); META is read and written through the vkr_meta_*
+ * functions of vault_keyring.c only. vault_record.c never calls store.h: it
+ * is handed a transaction only to pass it on to vkr_reload_private. A second
+ * storage backend replaces store.h under these five files.
+ *
+ * On-store layout
+ *   META    "format"        u8 1
+ *           "keyring"       seal_keyring_wrap blob
+ *           "epoch"         u64 LE, +1 each time the stored keyring changes
+ *           "last_rotation" i64 LE unix seconds
+ *           "gen"           u64 LE, +1 in every write transaction that changes
+ *                           records (invalidates the in-memory list cache)
+ *   RECORDS seal_name_hash(name) -> header || seal_encrypt(pt)
+ *           header = format u8 (1) | key_version u32 | version u64 |
+ *                    created_at i64 | updated_at i64        (all LE)
+ *           pt     = name_len u32 LE | name | value
+ *           AD     = header || name hash
+ *   Binding the header and the name hash as associated data means a record
+ *   moved under another name, an old ciphertext spliced under a newer header
+ *   or altered metadata all fail to open.
+ *
+ * Locks, in the order they are taken: rot_mu (one rotation at a time), then a
+ * store transaction, then list_mu, then kr_lock. q_mu (the write queues) is
+ * never held across a transaction nor while taking another vault lock.
+ */
+#ifndef VAULTCTL_VAULT_INT_H
+#define VAULTCTL_VAULT_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "seal.h"
+#include "store.h"
+#include "vault.h"
+
+#define VAULT_FORMAT 1 /* META "format" and the first byte of every record */
+
+/* META keys */
+#define VAULT_META_FORMAT   "format"
+#define VAULT_META_KEYRING  "keyring"
+#define VAULT_META_EPOCH    "epoch"
+#define VAULT_META_LAST_ROT "last_rotation"
+#define VAULT_META_GEN      "gen"
+
+struct vcommit_req;  /* a queued write (vault_commit.c) */
+struct vnames_entry; /* a cached name (vault_names.c) */
+
+/* A chain of queued writes handed from one thread to another (q_mu). */
+typedef struct {
+    struct vcommit_req *head, *tail;
+    size_t len;
+    bool stop;         /* finish the chain, then exit */
+    pthread_cond_t cv; /* the consuming thread waits here for writes */
+} vcommit_chain;
+
+struct vault {
+    store *st;
+
+    /* vault_keyring.c: the keyring cache; kr_lock also guards m (rekey
+     * switches it) */
+    pthread_rwlock_t kr_lock;
+    seal_keyring *kr;
+    uint64_t epoch;
+    const seal_master *m;
+
+    /* vault_commit.c: writers queue into `queue`; the committer thread takes
+     * the whole queue as one batch and one transaction, and chains the
+     * committed batch onto `committed`, where the completer thread syncs it
+     * and runs its callbacks (replies) while the committer begins the next
+     * transaction. All of it guarded by q_mu. */
+    pthread_mutex_t q_mu;
+    vcommit_chain queue;
+    vcommit_chain committed;
+    bool committer_on; /* both threads started (lazily, by the first write) */
+    pthread_t committer;
+    pthread_t completer;
+    vault_commit_stats stats;
+
+    /* vault_names.c: sorted name cache for vault_list */
+    pthread_mutex_t list_mu;
+    struct vnames_entry *names;
+    size_t n_names;
+    uint64_t list_gen, list_epoch;
+    bool list_valid;
+
+    /* vault_rotate.c: one rotation at a time in this process */
+    pthread_mutex_t rot_mu;
+};
+
+/* ---- vault_record.c: one record ---- */
+
+typedef struct {
+    uint32_t key_version;
+    uint64_t version;
+    int64_t created_at;
+    int64_t updated_at;
+} vrec_hdr;
+
+/* A keyring for one transaction (vault_keyring.c), from vkr_acquire. */
+typedef struct {
+    seal_keyring *kr;
+    bool priv; /* true: private copy to free; false: kr_lock held for reading */
+} vkr_ref;
+
+/* VC_BAD_REQUEST unless name is a usable key name. */
+vc_code vrec_check_name(const char *name, size_t name_len, vc_err *err);
+
+/* Decodes the header of stored record bytes; false if they cannot be a
+ * record of this format. */
+bool vrec_hdr_decode(const uint8_t *val, size_t len, vrec_hdr *h);
+
+/* The data-key version of stored record bytes, read without the checks of
+ * vrec_hdr_decode; false if the bytes are too short or of another format. */
+bool vrec_peek_key_version(const uint8_t *val, size_t len, uint32_t *key_version);
+
+/* Builds pt = name_len | name | value in a malloc'd buffer (vrec_pt_free it). */
+vc_code vrec_plaintext_build(const char *name, size_t name_len, const char *value, size_t value_len,
+                             uint8_t **pt, size_t *pt_len, vc_err *err);
+
+/* The name and value inside a plaintext from vrec_open. */
+void vrec_pt_split(const uint8_t *pt, size_t pt_len, const uint8_t **name, size_t *name_len,
+                   const uint8_t **value, size_t *value_len);
+
+/* Wipes and frees a plaintext (NULL is fine). */
+void vrec_pt_free(uint8_t *pt, size_t pt_len);
+
+/* Seals plaintext pt under h->key_version into a malloc'd record. */
+vc_code vrec_seal(const seal_keyring *kr, const vrec_hdr *h, const uint8_t hash[SEAL_HASH_BYTES],
+                  const uint8_t *pt, size_t pt_len, uint8_t **rec, size_t *rec_len, vc_err *err);
+
+/* Opens a stored record into a malloc'd plaintext (vrec_pt_free it). Any
+ * failure is "record failed to open", never partial output. Retries once
+ * with a keyring re-read from t when the record's data key version is
+ * unknown to kr. */
+vc_code vrec_open(vault *v, store_txn *t, vkr_ref *kr, const uint8_t hash[SEAL_HASH_BYTES],
+                  const uint8_t *val, size_t val_len, vrec_hdr *h, uint8_t **pt, size_t *pt_len,
+                  vc_err *err);
+
+/* ---- vault_keyring.c: META and the keyring ---- */
+
+/* The u64 at META key; dflt if absent. */
+vc_code vkr_meta_get_u64(store_txn *t, const char *key, uint64_t dflt, uint64_t *out, vc_err *err);
+vc_code vkr_meta_put_u64(store_txn *t, const char *key, uint64_t x, vc_err *err);
+
+/* Adds 1 to the u64 at key (0 if absent); *out (may be NULL) gets the new value. */
+vc_code vkr_meta_bump(store_txn *t, const char *key, uint64_t *out, vc_err *err);
+
+/* Reads the existing keyring into the cache (vault_open); VC_NOT_FOUND if
+ * the store has none yet. */
+vc_code vkr_load(vault *v, const char *dir, vc_err *err);
+
+/* First open of an empty store: a fresh keyring, in one transaction. */
+vc_code vkr_create(vault *v, const char *dir, vc_err *err);
+
+/* Wraps kr under m into META. */
+vc_code vkr_put(store_txn *t, const seal_keyring *kr, const seal_master *m, vc_err *err);
+
+/* Unwraps the keyring stored in t with the vault's current master (caller
+ * holds kr_lock, which guards v->m). */
+vc_code vkr_read_current(vault *v, store_txn *t, seal_keyring **out, vc_err *err);
+
+/* A keyring matching the epoch transaction t sees; release with vkr_release. */
+vc_code vkr_acquire(vault *v, store_txn *t, vkr_ref *out, vc_err *err);
+void vkr_release(vault *v, vkr_ref *r);
+
+/* Swaps r for a private copy read from t: the one retry when a record names
+ * a data key version the cached keyring lacks. */
+vc_code vkr_reload_private(vault *v, store_txn *t, vkr_ref *r, vc_err *err);
+
+/* One write transaction that edits the stored keyring with edit(k, arg) and
+ * bumps the epoch; with rotated, also stamps last_rotation. */
+typedef vc_code (*vkr_edit)(seal_keyring *k, void *arg, vc_err *err);
+vc_code vkr_update(vault *v, vkr_edit edit, void *arg, bool rotated, vc_err *err);
+
+/* ---- vault_commit.c, vault_names.c: what vault_close undoes ---- */
+
+/* Lets the committer finish the queue and the completer its batches, and
+ * joins both. */
+void vcommit_stop(vault *v);
+
+/* Empties the name cache. */
+void vnames_free(vault *v);
+
+/* ---- vault_rotate.c ---- */
+
+/* Test hook: stop vault_rotate after this many re-seal batches (0: never), to
+ * simulate a crash mid-rotation. Declared here, not in vault.h: tests only. */
+void vault_test_rotate_batches_limit(unsigned n);
+
+#endif
