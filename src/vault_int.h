@@ -185,10 +185,14 @@ void vkr_release(vault *v, vkr_ref *r);
  * a data key version the cached keyring lacks. */
 vc_code vkr_reload_private(vault *v, store_txn *t, vkr_ref *r, vc_err *err);
 
-/* One write transaction that edits the stored keyring with edit(k, arg) and
- * bumps the epoch; with rotated, also stamps last_rotation. */
+/* One write transaction that rewrites the stored keyring: edit(k, arg)
+ * changes it (edit NULL: no change), it is wrapped under new_master (NULL:
+ * the vault's current master; otherwise the vault switches to new_master
+ * once committed) and the epoch is bumped so every process reloads; with
+ * rotated, last_rotation is stamped too. */
 typedef vc_code (*vkr_edit)(seal_keyring *k, void *arg, vc_err *err);
-vc_code vkr_update(vault *v, vkr_edit edit, void *arg, bool rotated, vc_err *err);
+vc_code vkr_update(vault *v, vkr_edit edit, void *arg, const seal_master *new_master, bool rotated,
+                   vc_err *err);
 
 /* ---- vault_commit.c, vault_names.c: what vault_close undoes ---- */
 

@@ -172,8 +172,9 @@ out:
 
 /* Reads the stored keyring under the read lock (so no rekey switches masters
  * meanwhile), lets edit change it, writes it back and bumps the epoch so
- * every process reloads. Rotation's first and last steps. */
-vc_code vkr_update(vault *v, vkr_edit edit, void *arg, bool rotated, vc_err *err)
+ * every process reloads. Rotation's first and last steps, and rekey. */
+vc_code vkr_update(vault *v, vkr_edit edit, void *arg, const seal_master *new_master, bool rotated,
+                   vc_err *err)
 {
     store_txn *t = NULL;
     seal_keyring *k = NULL;
@@ -182,10 +183,10 @@ vc_code vkr_update(vault *v, vkr_edit edit, void *arg, bool rotated, vc_err *err
         return rc;
     pthread_rwlock_rdlock(&v->kr_lock);
     rc = vkr_read_current(v, t, &k, err);
-    if (rc == VC_OK)
+    if (rc == VC_OK && edit != NULL)
         rc = edit(k, arg, err);
     if (rc == VC_OK)
-        rc = vkr_put(t, k, v->m, err);
+        rc = vkr_put(t, k, new_master != NULL ? new_master : v->m, err);
     pthread_rwlock_unlock(&v->kr_lock);
     seal_keyring_free(k);
     if (rc == VC_OK)
@@ -196,7 +197,18 @@ vc_code vkr_update(vault *v, vkr_edit edit, void *arg, bool rotated, vc_err *err
         store_abort(t);
         return rc;
     }
-    return store_commit(t, err);
+    if (new_master == NULL)
+        return store_commit(t, err);
+    /* Switch masters under the write lock, around the commit, so no reload
+     * ever pairs the new blob with the old master. The cached keyring stays
+     * valid (same keys); it keeps its old epoch so readers of older snapshots
+     * keep using it, and the next newer transaction reloads with new_master. */
+    pthread_rwlock_wrlock(&v->kr_lock);
+    rc = store_commit(t, err);
+    if (rc == VC_OK)
+        v->m = new_master;
+    pthread_rwlock_unlock(&v->kr_lock);
+    return rc;
 }
 
 /* ---- the keyring cache ---- */

@@ -21,14 +21,14 @@ void vault_test_rotate_batches_limit(unsigned n)
 /* ---- rotate ---- */
 
 /* Txn 1 of a rotation: a fresh data key, made current. */
-static vc_code edit_add_key(seal_keyring *k, void *arg, vc_err *err)
+static vc_code rotate_edit_add_key(seal_keyring *k, void *arg, vc_err *err)
 {
     return seal_keyring_add(k, arg, err);
 }
 
 static vc_code rotate_begin(vault *v, uint32_t *new_ver, vc_err *err)
 {
-    return vkr_update(v, edit_add_key, new_ver, false, err);
+    return vkr_update(v, rotate_edit_add_key, new_ver, NULL, false, err);
 }
 
 typedef struct {
@@ -46,8 +46,8 @@ typedef struct {
 } rot_batch;
 
 /* Copies out records not yet under new_ver (no writes while scanning). */
-static int rot_collect(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *val,
-                       size_t val_len)
+static int rotate_collect(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *val,
+                          size_t val_len)
 {
     rot_batch *b = ctx;
     rot_item *it;
@@ -75,7 +75,7 @@ static int rot_collect(void *ctx, const uint8_t *key, size_t key_len, const uint
     return 0;
 }
 
-static void rot_batch_clear(rot_batch *b)
+static void rotate_batch_clear(rot_batch *b)
 {
     for (size_t i = 0; i < b->n; i++)
         free(b->items[i].val);
@@ -84,8 +84,8 @@ static void rot_batch_clear(rot_batch *b)
 }
 
 /* Re-seals one record under kr's current version, same metadata. */
-static vc_code reseal(vault *v, store_txn *t, vkr_ref *kr, uint32_t new_ver, const rot_item *it,
-                      vc_err *err)
+static vc_code rotate_reseal(vault *v, store_txn *t, vkr_ref *kr, uint32_t new_ver,
+                             const rot_item *it, vc_err *err)
 {
     uint8_t *pt = NULL, *rec = NULL;
     size_t pt_len = 0, rec_len = 0;
@@ -119,11 +119,12 @@ static vc_code rotate_batch(vault *v, rot_batch *b, uint64_t *done, vc_err *err)
         rc = vc_errf(err, VC_UNAVAILABLE, "rotation superseded by another rotation");
         goto fail;
     }
-    rc = store_scan(t, STORE_RECORDS, b->skip, b->skip ? SEAL_HASH_BYTES : 0, rot_collect, b, err);
+    rc = store_scan(t, STORE_RECORDS, b->skip, b->skip ? SEAL_HASH_BYTES : 0, rotate_collect, b,
+                    err);
     if (rc != VC_OK)
         goto fail;
     for (size_t i = 0; i < b->n; i++)
-        if ((rc = reseal(v, t, &kr, b->new_ver, &b->items[i], err)) != VC_OK)
+        if ((rc = rotate_reseal(v, t, &kr, b->new_ver, &b->items[i], err)) != VC_OK)
             goto fail;
     vkr_release(v, &kr);
     if ((rc = store_commit(t, err)) != VC_OK)
@@ -137,7 +138,7 @@ fail:
 }
 
 /* Last txn: destroy every data key but new_ver. */
-static vc_code edit_retain_only(seal_keyring *k, void *arg, vc_err *err)
+static vc_code rotate_edit_retain_only(seal_keyring *k, void *arg, vc_err *err)
 {
     uint32_t new_ver = *(const uint32_t *)arg;
     if (seal_keyring_current(k) != new_ver)
@@ -148,7 +149,7 @@ static vc_code edit_retain_only(seal_keyring *k, void *arg, vc_err *err)
 
 static vc_code rotate_finish(vault *v, uint32_t new_ver, vc_err *err)
 {
-    return vkr_update(v, edit_retain_only, &new_ver, true, err);
+    return vkr_update(v, rotate_edit_retain_only, &new_ver, NULL, true, err);
 }
 
 vc_code vault_rotate(vault *v, uint32_t *key_version, uint64_t *reencrypted, vc_err *err)
@@ -178,7 +179,7 @@ vc_code vault_rotate(vault *v, uint32_t *key_version, uint64_t *reencrypted, vc_
             break;
         memcpy(last, b->items[b->n - 1].key, sizeof last);
         b->skip = last;
-        rot_batch_clear(b);
+        rotate_batch_clear(b);
         if (rotate_batches_limit != 0 && ++batches >= rotate_batches_limit) {
             rc = vc_errf(err, VC_INTERNAL, "rotation stopped by test hook");
             goto out;
@@ -187,7 +188,7 @@ vc_code vault_rotate(vault *v, uint32_t *key_version, uint64_t *reencrypted, vc_
     rc = rotate_finish(v, new_ver, err);
 out:
     pthread_mutex_unlock(&v->rot_mu);
-    rot_batch_clear(b);
+    rotate_batch_clear(b);
     free(b);
     if (rc == VC_OK) {
         if (key_version != NULL)
@@ -202,31 +203,5 @@ out:
 
 vc_code vault_rekey(vault *v, const seal_master *new_master, vc_err *err)
 {
-    store_txn *t = NULL;
-    seal_keyring *k = NULL;
-    vc_code rc = store_begin(v->st, true, &t, err);
-    if (rc != VC_OK)
-        return rc;
-    pthread_rwlock_rdlock(&v->kr_lock);
-    rc = vkr_read_current(v, t, &k, err);
-    pthread_rwlock_unlock(&v->kr_lock);
-    if (rc == VC_OK)
-        rc = vkr_put(t, k, new_master, err);
-    seal_keyring_free(k);
-    if (rc == VC_OK)
-        rc = vkr_meta_bump(t, VAULT_META_EPOCH, NULL, err);
-    if (rc != VC_OK) {
-        store_abort(t);
-        return rc;
-    }
-    /* Switch masters under the write lock, around the commit, so no reload
-     * ever pairs the new blob with the old master. The cached keyring stays
-     * valid (same keys); it keeps its old epoch so readers of older snapshots
-     * keep using it, and the next newer transaction reloads with new_master. */
-    pthread_rwlock_wrlock(&v->kr_lock);
-    rc = store_commit(t, err);
-    if (rc == VC_OK)
-        v->m = new_master;
-    pthread_rwlock_unlock(&v->kr_lock);
-    return rc;
+    return vkr_update(v, NULL, NULL, new_master, false, err);
 }
