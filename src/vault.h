@@ -1,15 +1,16 @@
 /* vault.h - the encrypted key/value vault: seal (crypto) + store (bytes).
  *
- * Record layout and the rules of the vault live here: names are indexed by a
- * keyed hash and sealed beside the value; each record is sealed under the
- * current data key with the name hash, the data-key version, the record
- * version and the timestamps bound as associated data. Values are opaque
- * bytes to the vault (the protocol layer stores compact JSON text).
+ * The rules of the vault live here (the byte layout is in vault_int.h):
+ * names are indexed by a keyed hash and sealed beside the value; each record
+ * is sealed under the current data key with the name hash, the data-key
+ * version, the record version and the timestamps bound as associated data.
+ * Values are opaque bytes to the vault (the protocol layer stores compact
+ * JSON text).
  *
  * Thread-safe: any number of threads may call any function on one vault.
  * Writes are group-committed by one committer thread per vault (started by
- * the first write): every write queued while a commit is syncing goes into
- * the next transaction, in queue order. A completer thread syncs committed
+ * the first write): every write queued while a transaction is committing
+ * goes into the next one, in queue order. A completer thread syncs committed
  * batches and runs their callbacks while the committer goes on with the
  * next. vault_set/vault_delete return, and the _async variants call back,
  * only after the sync that made the write durable.

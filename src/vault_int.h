@@ -11,13 +11,15 @@
  *   vault_names.c    the sorted name cache behind vault_list
  *   vault_rotate.c   rotation (re-seal under a new data key) and rekey
  *
- * Storage (store.h): only this header includes store.h. Transactions are
- * begun and ended in vault.c (get, status), vault_keyring.c (open, keyring
- * updates), vault_commit.c (writes), vault_names.c (list) and vault_rotate.c
- * (rotation batches, rekey); META is read and written through the vkr_meta_*
- * functions of vault_keyring.c only. vault_record.c never calls store.h: it
- * is handed a transaction only to pass it on to vkr_reload_private. A second
- * storage backend replaces store.h under these five files.
+ * Storage (store.h): in the vault only this header includes store.h, and
+ * five files call it. vault.c opens, closes, backs up and reads (get,
+ * status); vault_keyring.c owns META (the others read and write it through
+ * vkr_meta_*) and runs the keyring transactions (create, load, rotation's
+ * first and last steps, rekey); vault_commit.c runs the write transactions
+ * and the sync; vault_names.c scans for vault_list; vault_rotate.c runs the
+ * re-seal batches. vault_record.c never calls store.h: it is handed a
+ * transaction only to pass it on to vkr_reload_private. A second storage
+ * backend replaces store.h under these five files.
  *
  * On-store layout
  *   META    "format"        u8 1
