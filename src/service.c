@@ -593,6 +593,10 @@ vc_code service_start(service **out, const config *cfg, const ops_ctx *ctx, vc_e
     if (st == NATS_NOT_YET_CONNECTED) {
         log_warn("nats: %s not reachable yet; retrying in the background", shown);
     } else if (st != NATS_OK) {
+        /* No connection, so service_stop has no closed callback to wait
+         * for. (nats.c 3.4.1 posts one here only if it cannot set up the
+         * background retry: its 64 MiB reconnect buffer or thread; known,
+         * not handled.) */
         rc = vc_errf(err, VC_CONFIG, "nats: cannot connect to %s: %s", shown,
                      natsStatus_GetText(st));
         goto fail;
