@@ -1,6 +1,6 @@
 /* audit.h - audit events for swarm-logger: one event per request.
  *
- * Pure: event building and a bounded queue, no NATS (service.c publishes).
+ * Pure: event building and a bounded queue, no NATS (auditpub.c publishes).
  *
  * An event is one line of compact JSON, fields in this order:
  *
@@ -24,7 +24,7 @@
  * Never in an event: a value, a key name, a prefix or cursor of a list, the
  * request id (ids are caller data), the reply subject.
  *
- * Delivery modes (audit.mode), implemented by service.c:
+ * Delivery modes (audit.mode), implemented by auditpub.c:
  *
  *   best_effort  Workers put events on an audit_queue of audit.buffer entries
  *                and never wait; one publisher thread hands them, in bursts,

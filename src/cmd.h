@@ -20,9 +20,17 @@ typedef struct {
     vault *vault;
 } cmd_env;
 
+/* What cmd_open opens. */
+typedef enum {
+    CMD_OPEN_VAULT, /* the configuration, the master key and the vault */
+    CMD_OPEN_KEY,   /* the configuration and the master key only (env->vault
+                       stays NULL): for restore, which replaces the vault */
+} cmd_open_what;
+
 /* Loads the configuration (config_path NULL: $VAULTCTL_CONFIG or default),
- * the master key, and opens the vault; prints what is wrong to stderr. */
-int cmd_open(cmd_env *env, const char *config_path);
+ * the master key, and opens the vault unless what is CMD_OPEN_KEY; prints
+ * what is wrong to stderr. On failure env holds nothing. */
+int cmd_open(cmd_env *env, const char *config_path, cmd_open_what what);
 void cmd_close(cmd_env *env);
 
 /* The ops context for an opened env: its vault, ACL, limits and rotation

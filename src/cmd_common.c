@@ -18,7 +18,7 @@ void cmd_fail(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
-int cmd_open(cmd_env *env, const char *config_path)
+int cmd_open(cmd_env *env, const char *config_path, cmd_open_what what)
 {
     vc_err err;
     bool warn_perm = false;
@@ -35,7 +35,8 @@ int cmd_open(cmd_env *env, const char *config_path)
     if (warn_perm)
         cmd_fail("warning: master key %s is writable by group or others; chmod 600 it",
                  env->cfg->master_key);
-    if (vault_open(&env->vault, env->cfg->storage_path, env->cfg->storage_map_size, env->master,
+    if (what == CMD_OPEN_VAULT &&
+        vault_open(&env->vault, env->cfg->storage_path, env->cfg->storage_map_size, env->master,
                    &err) != VC_OK) {
         cmd_fail("%s", err.msg);
         cmd_close(env);

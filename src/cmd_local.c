@@ -180,7 +180,7 @@ int cmd_local(const char *config_path, int argc, char **argv)
         cmd_fail("out of memory");
         return EXIT_ERROR;
     }
-    rc = cmd_open(&env, config_path);
+    rc = cmd_open(&env, config_path, CMD_OPEN_VAULT);
     if (rc != EXIT_OK) {
         free(payload);
         return rc;
@@ -225,7 +225,7 @@ int cmd_audit_hash(const char *config_path, int argc, char **argv)
         fputs("usage: vaultctl [--config FILE] audit-hash NAME\n", stderr);
         return EXIT_USAGE;
     }
-    int rc = cmd_open(&env, config_path);
+    int rc = cmd_open(&env, config_path, CMD_OPEN_VAULT);
     if (rc != EXIT_OK)
         return rc;
     vault_audit_hash(env.vault, argv[1], strlen(argv[1]), hash);

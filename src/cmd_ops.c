@@ -3,50 +3,21 @@
  *   backup FILE            hot copy through the open vault (LMDB readers
  *                          never block the service's writers)
  *   restore [--force] FILE put a backup in place; the service must be
- *                          stopped (store_restore refuses otherwise)
+ *                          stopped (vault_restore refuses otherwise)
  *   rekey --new-key FILE   re-wrap the keyring under a new master key; the
  *                          service must be stopped (it holds the old key)
  *   health [--max-age S]   read the health file `serve` writes every second
+ *                          (health.h)
  */
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <jansson.h>
 
 #include "cmd.h"
-#include "store.h"
+#include "health.h"
 
 extern char **environ;
-
-/* Written by cmd_serve.c in the store directory (same name there). */
-#define HEALTH_FILE      ".health"
-#define HEALTH_MAX_AGE_S 10
-
-/* Loads the configuration and the master key, without opening the vault. */
-static int load_config_key(config **cfg, seal_master **m, const char *config_path)
-{
-    vc_err err;
-    bool warn_perm = false;
-
-    *cfg = NULL;
-    *m = NULL;
-    if (seal_init(&err) != VC_OK || config_load(cfg, config_path, environ, &err) != VC_OK ||
-        seal_master_load(m, (*cfg)->master_key, &warn_perm, &err) != VC_OK) {
-        cmd_fail("%s", err.msg);
-        config_free(*cfg);
-        *cfg = NULL;
-        return EXIT_ERROR;
-    }
-    if (warn_perm)
-        cmd_fail("warning: master key %s is writable by group or others; chmod 600 it",
-                 (*cfg)->master_key);
-    return EXIT_OK;
-}
 
 /* ---- backup ------------------------------------------------------------ */
 
@@ -61,7 +32,7 @@ int cmd_backup(const char *config_path, int argc, char **argv)
         fputs("usage: vaultctl [--config FILE] backup FILE\n", stderr);
         return EXIT_USAGE;
     }
-    rc = cmd_open(&env, config_path);
+    rc = cmd_open(&env, config_path, CMD_OPEN_VAULT);
     if (rc != EXIT_OK)
         return rc;
     /* Status first: the figures describe a state no older than the copy. */
@@ -80,38 +51,12 @@ int cmd_backup(const char *config_path, int argc, char **argv)
 
 /* ---- restore ----------------------------------------------------------- */
 
-typedef struct {
-    const config *cfg;
-    const seal_master *master;
-    const char *backup;
-    vault_status_info st; /* of the staged copy */
-} restore_check;
-
-/* store_restore_check: the staged copy must open as a vault with the
- * configured master key before it replaces anything. */
-static vc_code check_with_key(void *arg, const char *staged_dir, vc_err *err)
-{
-    restore_check *c = arg;
-    vault *v = NULL;
-    vc_err e;
-
-    if (vault_open(&v, staged_dir, c->cfg->storage_map_size, c->master, &e) != VC_OK)
-        return vc_errf(err, VC_BAD_REQUEST, "backup %s: does not open with master key %s: %s",
-                       c->backup, c->cfg->master_key, e.msg);
-    vc_code rc = vault_status(v, &c->st, &e);
-    vault_close(v);
-    if (rc != VC_OK)
-        return vc_errf(err, rc, "backup %s: %s", c->backup, e.msg);
-    return VC_OK;
-}
-
 int cmd_restore(const char *config_path, int argc, char **argv)
 {
-    restore_check chk;
     const char *file = NULL;
     bool force = false;
-    config *cfg = NULL;
-    seal_master *m = NULL;
+    cmd_env env;
+    vault_status_info st;
     vc_err err;
     int rc;
 
@@ -128,22 +73,18 @@ int cmd_restore(const char *config_path, int argc, char **argv)
         fputs("usage: vaultctl [--config FILE] restore [--force] FILE\n", stderr);
         return EXIT_USAGE;
     }
-    rc = load_config_key(&cfg, &m, config_path);
+    rc = cmd_open(&env, config_path, CMD_OPEN_KEY);
     if (rc != EXIT_OK)
         return rc;
-    memset(&chk, 0, sizeof chk);
-    chk.cfg = cfg;
-    chk.master = m;
-    chk.backup = file;
-    if (store_restore(cfg->storage_path, file, force, check_with_key, &chk, &err) != VC_OK) {
+    if (vault_restore(env.cfg->storage_path, env.cfg->storage_map_size, env.master,
+                      env.cfg->master_key, file, force, &st, &err) != VC_OK) {
         cmd_fail("%s", err.msg);
         rc = EXIT_ERROR;
     } else {
-        printf("restored %s into %s: %llu keys, key version %u\n", file, cfg->storage_path,
-               (unsigned long long)chk.st.keys, chk.st.key_version);
+        printf("restored %s into %s: %llu keys, key version %u\n", file, env.cfg->storage_path,
+               (unsigned long long)st.keys, st.key_version);
     }
-    seal_master_free(m);
-    config_free(cfg);
+    cmd_close(&env);
     return rc;
 }
 
@@ -161,7 +102,7 @@ static int refuse_if_in_use(const char *config_path)
         cmd_fail("%s", err.msg);
         return EXIT_ERROR;
     }
-    if (store_in_use(cfg->storage_path, &busy, &err) != VC_OK) {
+    if (vault_in_use(cfg->storage_path, &busy, &err) != VC_OK) {
         cmd_fail("%s", err.msg);
         config_free(cfg);
         return EXIT_ERROR;
@@ -190,7 +131,7 @@ int cmd_rekey(const char *config_path, int argc, char **argv)
     rc = refuse_if_in_use(config_path);
     if (rc != EXIT_OK)
         return rc;
-    rc = cmd_open(&env, config_path);
+    rc = cmd_open(&env, config_path, CMD_OPEN_VAULT);
     if (rc != EXIT_OK)
         return rc;
     if (seal_master_load(&next, key_file, &warn_perm, &err) != VC_OK) {
@@ -217,43 +158,11 @@ int cmd_rekey(const char *config_path, int argc, char **argv)
 
 /* ---- health ------------------------------------------------------------ */
 
-/* Checks the health document; fills why (for the operator) when unhealthy. */
-static bool health_ok(json_t *doc, long max_age, char *why, size_t cap, long *age)
-{
-    json_t *t = json_object_get(doc, "time");
-    const char *nats = json_string_value(json_object_get(doc, "nats"));
-    const char *st = json_string_value(json_object_get(doc, "store"));
-    const char *detail = json_string_value(json_object_get(doc, "error"));
-
-    if (!json_is_integer(t) || nats == NULL || st == NULL) {
-        (void)snprintf(why, cap, "health file is malformed");
-        return false;
-    }
-    *age = (long)((json_int_t)time(NULL) - json_integer_value(t));
-    if (*age > max_age || *age < -max_age) {
-        (void)snprintf(why, cap,
-                       "health file is %ld s old (limit %ld s): the service is not running "
-                       "or hangs",
-                       *age, max_age);
-        return false;
-    }
-    if (strcmp(st, "ok") != 0) {
-        (void)snprintf(why, cap, "store: %s", detail != NULL ? detail : st);
-        return false;
-    }
-    if (strcmp(nats, "connected") != 0) {
-        (void)snprintf(why, cap, "NATS: %s", nats);
-        return false;
-    }
-    return true;
-}
-
 int cmd_health(const char *config_path, int argc, char **argv)
 {
     long max_age = HEALTH_MAX_AGE_S;
     config *cfg = NULL;
-    char path[PATH_MAX], why[VC_ERR_MSG_MAX];
-    json_error_t jerr;
+    char why[VC_ERR_MSG_MAX];
     vc_err err;
     long age = 0;
 
@@ -272,22 +181,8 @@ int cmd_health(const char *config_path, int argc, char **argv)
         cmd_fail("unhealthy: %s", err.msg);
         return EXIT_ERROR;
     }
-    int w = snprintf(path, sizeof path, "%s/" HEALTH_FILE, cfg->storage_path);
+    bool ok = health_check(cfg->storage_path, max_age, &age, why, sizeof why);
     config_free(cfg);
-    if (w < 0 || (size_t)w >= sizeof path) {
-        cmd_fail("unhealthy: storage path too long");
-        return EXIT_ERROR;
-    }
-    json_t *doc = json_load_file(path, 0, &jerr);
-    if (doc == NULL) {
-        if (access(path, F_OK) != 0)
-            cmd_fail("unhealthy: no health file %s (is `vaultctl serve` running?)", path);
-        else
-            cmd_fail("unhealthy: cannot read %s: %s", path, jerr.text);
-        return EXIT_ERROR;
-    }
-    bool ok = health_ok(doc, max_age, why, sizeof why, &age);
-    json_decref(doc);
     if (!ok) {
         cmd_fail("unhealthy: %s", why);
         return EXIT_ERROR;

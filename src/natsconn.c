@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
+
 /* natsOptions_SetURL takes one URL; a list needs natsOptions_SetServers. */
 static natsStatus set_servers(natsOptions *o, const char *urls)
 {
@@ -74,4 +76,54 @@ vc_code natsconn_options(natsOptions **out, const natsconn_params *p, vc_err *er
     }
     *out = o;
     return VC_OK;
+}
+
+natsconn_params natsconn_params_of(const config *c, const char *name)
+{
+    natsconn_params p = {
+        .servers = c->nats_url,
+        .user = c->nats_user,
+        .pass = c->nats_pass,
+        .token = c->nats_token,
+        .creds = c->nats_creds,
+        .tls_ca = c->nats_tls_ca,
+        .tls_cert = c->nats_tls_cert,
+        .tls_key = c->nats_tls_key,
+        .name = name,
+    };
+    return p;
+}
+
+/* Back-off between reconnect attempts: 100 ms doubling up to 5 s. */
+static int64_t reconnect_delay(natsConnection *nc, int attempts, void *closure)
+{
+    (void)nc;
+    (void)closure;
+    int64_t ms = 100;
+    for (int i = 1; i < attempts && ms < 5000; i++)
+        ms *= 2;
+    return ms < 5000 ? ms : 5000;
+}
+
+natsStatus natsconn_keep_connecting(natsOptions *o, natsConnectionHandler connected, void *closure)
+{
+    natsStatus st = natsOptions_SetMaxReconnect(o, -1);
+    if (st == NATS_OK)
+        st = natsOptions_SetCustomReconnectDelay(o, reconnect_delay, NULL);
+    if (st == NATS_OK)
+        st = natsOptions_SetReconnectBufSize(o, 64 * 1024 * 1024);
+    if (st == NATS_OK)
+        st = natsOptions_SetRetryOnFailedConnect(o, true, connected, closure);
+    return st;
+}
+
+void natsconn_log_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure)
+{
+    (void)nc;
+    (void)closure;
+    if (sub != NULL)
+        log_error("nats: subscription %s: %s", natsSubscription_GetSubject(sub),
+                  natsStatus_GetText(err));
+    else
+        log_error("nats: %s", natsStatus_GetText(err));
 }

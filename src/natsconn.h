@@ -1,10 +1,13 @@
 /* natsconn.h - natsOptions from connection settings, shared by the service
- * and the `request` client so both connect the same way. */
+ * and the `request` client so both connect the same way; and the service's
+ * connection policy (retry for good, log errors), shared by its two
+ * connections (service.c's and auditpub.c's). */
 #ifndef VAULTCTL_NATSCONN_H
 #define VAULTCTL_NATSCONN_H
 
 #include <nats/nats.h>
 
+#include "config.h"
 #include "err.h"
 
 typedef struct {
@@ -20,5 +23,18 @@ typedef struct {
 /* New options with servers, auth and TLS set; *out owned by the caller
  * (natsOptions_Destroy). VC_CONFIG naming the setting on failure. */
 vc_code natsconn_options(natsOptions **out, const natsconn_params *p, vc_err *err);
+
+/* Server, credentials and TLS of c's nats: section, for a connection named
+ * name. The strings are borrowed from c and name. */
+natsconn_params natsconn_params_of(const config *c, const char *name);
+
+/* Retry the first connect and every reconnect for good, with back-off
+ * (100 ms doubling up to 5 s), and keep what is published meanwhile (up to
+ * 64 MiB); connected(nc, closure) runs when a first connect that had to be
+ * retried succeeds. */
+natsStatus natsconn_keep_connecting(natsOptions *o, natsConnectionHandler connected, void *closure);
+
+/* natsErrHandler that logs the asynchronous error (log.h); closure unused. */
+void natsconn_log_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure);
 
 #endif

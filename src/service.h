@@ -23,10 +23,18 @@ typedef struct service service;
 vc_code service_start(service **out, const config *cfg, const ops_ctx *ctx, vc_err *err);
 
 /* Stops taking requests, finishes those in flight, flushes the replies and
- * closes the connection; frees the service. NULL is fine. */
+ * the audit events, and closes the connection; frees the service once
+ * nats.c's closed callback has run (which uses it), however late that is:
+ * a warning is logged every 5 s while it waits. NULL is fine. */
 void service_stop(service *s);
 
 /* Whether the connection to NATS is up right now. */
 bool service_connected(service *s);
+
+/* For tests only (tests/unit/test_service_stop.c): from now on the
+ * connection's closed callback first sleeps ms milliseconds, as if nats.c
+ * delivered it late; 0 (the default) turns that off. Never called by the
+ * program itself. */
+void service_test_delay_closed(int ms);
 
 #endif

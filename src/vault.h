@@ -133,4 +133,24 @@ void vault_audit_hash(vault *v, const char *name, size_t name_len, char out[SEAL
 /* Consistent hot copy of the store (still encrypted) into file path. */
 vc_code vault_backup(vault *v, const char *path, vc_err *err);
 
+/* ---- with no vault open (vault_file.c) ---- */
+
+/* Replaces the vault in dir (created if missing) with backup_file, a copy
+ * made by vault_backup, if that copy opens as a vault with master key m
+ * (key_name names m in messages, e.g. its file). Refuses:
+ *   - VC_UNAVAILABLE while another process has the vault open (stop the
+ *     service first); while restoring it also keeps others from opening it;
+ *   - VC_BAD_REQUEST when the vault holds records and force is false, when
+ *     backup_file is not a backup, or when it does not open with m.
+ * A crash at any moment leaves either the old vault or the restored one,
+ * complete (see store_restore). On success *st (if not NULL) describes the
+ * restored vault. */
+vc_code vault_restore(const char *dir, size_t map_size, const seal_master *m, const char *key_name,
+                      const char *backup_file, bool force, vault_status_info *st, vc_err *err);
+
+/* Whether a process other than this one has the vault in dir open right now
+ * (reliable on one host; see store_in_use). Call it while this process has
+ * no vault of dir open. *busy is false when dir holds no vault. */
+vc_code vault_in_use(const char *dir, bool *busy, vc_err *err);
+
 #endif
