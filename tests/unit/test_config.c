@@ -360,7 +360,7 @@ static void test_env_secret_file(void **state)
     char *env3[] = {mvar, NULL};
     char want[512];
     snprintf(want, sizeof want,
-             "environment VAULTCTL_NATS_PASS_FILE: cannot read %s: ",
+             "environment VAULTCTL_NATS_PASS_FILE: %s: cannot open: ",
              missing);
     expect_err_env(SEED, env3, want, "No such file");
 
