@@ -767,7 +767,7 @@ vc_code service_start(service **out, const config *cfg, const ops_ctx *ctx, vc_e
     }
 
     /* Workers first, so nothing queued waits for a thread. */
-    s->nworkers = cfg->workers > 0 ? cfg->workers : 4;
+    s->nworkers = cfg->workers; /* 1..256: config_load checks it, its table has the default */
     s->workers = calloc((size_t)s->nworkers, sizeof *s->workers);
     if (s->workers == NULL) {
         rc = vc_errf(err, VC_INTERNAL, "out of memory");
