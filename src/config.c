@@ -465,17 +465,26 @@ vc_code config_apply(config_loader *ld, size_t i, const char *text, size_t len, 
 
 /* ---- after both sources ----------------------------------------------- */
 
+/* Setting a (a string setting) given without setting b is an error. */
+static vc_code needs(config_loader *ld, const char *a, const char *b)
+{
+    char where[CONFIG_WHERE_MAX];
+    const size_t i = (size_t)config_find_setting(a), j = (size_t)config_find_setting(b);
+    if (*str_slot(ld->c, &config_settings[i]) != NULL &&
+        *str_slot(ld->c, &config_settings[j]) == NULL)
+        return vc_errf(ld->err, VC_CONFIG, "%s: set without %s",
+                       where_of(ld, i, where, sizeof where), b);
+    return VC_OK;
+}
+
 /* The checks between settings, once every source is in. */
 static vc_code cross_check(config_loader *ld)
 {
     config *c = ld->c;
     char where[CONFIG_WHERE_MAX];
-    const size_t user = (size_t)config_find_setting("nats.user"),
-                 pass = (size_t)config_find_setting("nats.pass"),
-                 token = (size_t)config_find_setting("nats.token"),
+    vc_code rc;
+    const size_t token = (size_t)config_find_setting("nats.token"),
                  creds = (size_t)config_find_setting("nats.creds"),
-                 cert = (size_t)config_find_setting("nats.tls.cert"),
-                 key = (size_t)config_find_setting("nats.tls.key"),
                  req = (size_t)config_find_setting("limits.max_request_bytes");
 
     if (!ld->from[req].set) {
@@ -488,12 +497,9 @@ static vc_code cross_check(config_loader *ld)
                        where_of(ld, req, where, sizeof where), c->max_value_bytes,
                        c->max_request_bytes);
     }
-    if (c->nats_user != NULL && c->nats_pass == NULL)
-        return vc_errf(ld->err, VC_CONFIG, "%s: set without nats.pass",
-                       where_of(ld, user, where, sizeof where));
-    if (c->nats_pass != NULL && c->nats_user == NULL)
-        return vc_errf(ld->err, VC_CONFIG, "%s: set without nats.user",
-                       where_of(ld, pass, where, sizeof where));
+    if ((rc = needs(ld, "nats.user", "nats.pass")) != VC_OK ||
+        (rc = needs(ld, "nats.pass", "nats.user")) != VC_OK)
+        return rc;
     if (c->nats_token != NULL && c->nats_user != NULL)
         return vc_errf(ld->err, VC_CONFIG,
                        "%s: cannot be used together with nats.user and "
@@ -505,12 +511,9 @@ static vc_code cross_check(config_loader *ld)
                        "to log in",
                        where_of(ld, creds, where, sizeof where),
                        c->nats_user ? "nats.user and nats.pass" : "nats.token");
-    if (c->nats_tls_cert != NULL && c->nats_tls_key == NULL)
-        return vc_errf(ld->err, VC_CONFIG, "%s: set without nats.tls.key",
-                       where_of(ld, cert, where, sizeof where));
-    if (c->nats_tls_key != NULL && c->nats_tls_cert == NULL)
-        return vc_errf(ld->err, VC_CONFIG, "%s: set without nats.tls.cert",
-                       where_of(ld, key, where, sizeof where));
+    if ((rc = needs(ld, "nats.tls.cert", "nats.tls.key")) != VC_OK ||
+        (rc = needs(ld, "nats.tls.key", "nats.tls.cert")) != VC_OK)
+        return rc;
     return VC_OK;
 }
 

@@ -110,6 +110,21 @@ static bool key_name(char *buf, size_t n, const char *prefix, const yaml_node_t 
     return plain && w >= 0 && (size_t)w < n;
 }
 
+/* The key of pair p of mapping map: its dotted name under prefix into name
+ * (n bytes), *plain as key_name says; an error for a key that is not a
+ * single value or repeats an earlier one. what names map in messages. */
+static vc_code pair_key(config_loader *ld, yaml_document_t *doc, yaml_node_t *map,
+                        yaml_node_pair_t *p, const char *prefix, const char *what, char *name,
+                        size_t n, bool *plain)
+{
+    yaml_node_t *k = yaml_document_get_node(doc, p->key);
+    if (k->type != YAML_SCALAR_NODE)
+        return vc_errf(ld->err, VC_CONFIG, "%s:%d: %s: keys must be plain names", ld->file,
+                       node_line(k), what);
+    *plain = key_name(name, n, prefix, k);
+    return check_duplicate(ld, doc, map, p, name);
+}
+
 /* "url, user, pass, ..." : the keys a mapping at prefix accepts. */
 static void known_keys(char *buf, size_t n, const char *prefix)
 {
@@ -237,11 +252,8 @@ static vc_code load_rule(config_loader *ld, yaml_document_t *doc, yaml_node_t *n
          p++) {
         yaml_node_t *k = yaml_document_get_node(doc, p->key);
         yaml_node_t *v = yaml_document_get_node(doc, p->value);
-        if (k->type != YAML_SCALAR_NODE)
-            return vc_errf(ld->err, VC_CONFIG, "%s:%d: %s: keys must be plain names", ld->file,
-                           node_line(k), prefix);
-        bool plain = key_name(name, sizeof name, prefix, k);
-        vc_code rc = check_duplicate(ld, doc, node, p, name);
+        bool plain = false;
+        vc_code rc = pair_key(ld, doc, node, p, prefix, prefix, name, sizeof name, &plain);
         if (rc != VC_OK)
             return rc;
         if (plain && scalar_is(k, "subject")) {
@@ -325,11 +337,9 @@ static vc_code load_mapping(config_loader *ld, yaml_document_t *doc, yaml_node_t
          p++) {
         yaml_node_t *k = yaml_document_get_node(doc, p->key);
         yaml_node_t *v = yaml_document_get_node(doc, p->value);
-        if (k->type != YAML_SCALAR_NODE)
-            return vc_errf(ld->err, VC_CONFIG, "%s:%d: %s: keys must be plain names", ld->file,
-                           node_line(k), prefix[0] ? prefix : "(top level)");
-        bool plain = key_name(name, sizeof name, prefix, k);
-        vc_code rc = check_duplicate(ld, doc, map, p, name);
+        bool plain = false;
+        vc_code rc = pair_key(ld, doc, map, p, prefix, prefix[0] ? prefix : "(top level)", name,
+                              sizeof name, &plain);
         if (rc != VC_OK)
             return rc;
         int i = plain ? config_find_setting(name) : -1;
