@@ -7,6 +7,7 @@
 #include "client.h"
 #include "cmd.h"
 #include "op.h"
+#include "secretfile.h"
 
 static int usage(void)
 {
@@ -19,31 +20,6 @@ static int usage(void)
           "  Replies come to inboxes under --inbox-prefix, by default _INBOX.<user>.\n",
           stderr);
     return EXIT_USAGE;
-}
-
-/* Reads a one-line secret from a file (trailing newline stripped). */
-static char *read_secret_file(const char *path)
-{
-    FILE *f = fopen(path, "re");
-    char buf[1024];
-    if (f == NULL)
-        return NULL;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        n--;
-    buf[n] = '\0';
-    char *s = strdup(buf);
-    memset(buf, 0, sizeof buf);
-    return s;
-}
-
-static void free_secret(char *s)
-{
-    if (s != NULL) {
-        memset(s, 0, strlen(s));
-        free(s);
-    }
 }
 
 int cmd_request(int argc, char **argv)
@@ -65,7 +41,7 @@ int cmd_request(int argc, char **argv)
             continue;
         }
         if (a[0] == '-' && a[1] == '-' && v == NULL) {
-            free_secret(pass_from_file);
+            secretfile_free(pass_from_file);
             return usage();
         }
         if (strcmp(a, "--server") == 0)
@@ -75,10 +51,12 @@ int cmd_request(int argc, char **argv)
         else if (strcmp(a, "--pass") == 0)
             o.conn.pass = v;
         else if (strcmp(a, "--pass-file") == 0) {
-            free(pass_from_file);
-            pass_from_file = read_secret_file(v);
-            if (pass_from_file == NULL) {
-                cmd_fail("request: --pass-file %s: cannot read", v);
+            size_t pass_len = 0;
+            vc_err perr;
+            secretfile_free(pass_from_file); /* a second --pass-file wins */
+            if (secretfile_read(v, SECRETFILE_MAX, &pass_from_file, &pass_len, NULL, &perr) !=
+                VC_OK) {
+                cmd_fail("request: --pass-file %s", perr.msg);
                 return EXIT_USAGE;
             }
             o.conn.pass = pass_from_file;
@@ -100,25 +78,25 @@ int cmd_request(int argc, char **argv)
             char *end = NULL;
             double secs = strtod(v, &end);
             if (end == v || *end != '\0' || secs <= 0) {
-                free_secret(pass_from_file);
+                secretfile_free(pass_from_file);
                 return usage();
             }
             o.timeout_ms = (int64_t)(secs * 1000.0);
         } else if (a[0] == '-' && a[1] == '-') {
             cmd_fail("request: unknown option %s", a);
-            free_secret(pass_from_file);
+            secretfile_free(pass_from_file);
             return usage();
         } else if (npos < 4) {
             pos[npos++] = a;
             continue;
         } else {
-            free_secret(pass_from_file);
+            secretfile_free(pass_from_file);
             return usage();
         }
         i++; /* the option's value */
     }
     if (npos < 2) {
-        free_secret(pass_from_file);
+        secretfile_free(pass_from_file);
         return usage();
     }
 
@@ -136,7 +114,7 @@ int cmd_request(int argc, char **argv)
             if (value == NULL) {
                 cmd_fail("request: VALUE is not JSON (column %d)", jerr.column);
                 json_decref(req);
-                free_secret(pass_from_file);
+                secretfile_free(pass_from_file);
                 return EXIT_USAGE;
             }
         } else {
@@ -167,6 +145,6 @@ int cmd_request(int argc, char **argv)
         free(payload);
     }
     free(reply);
-    free_secret(pass_from_file);
+    secretfile_free(pass_from_file);
     return rc;
 }

@@ -1,10 +1,16 @@
-/* config.h - the YAML configuration (PROTOCOL.md section 4), with defaults,
+/* config.h - the YAML configuration (docs/configuration.md), with defaults,
  * environment overrides VAULTCTL_<SECTION>_<KEY> and, for secret settings,
- * VAULTCTL_<SECTION>_<KEY>_FILE (Docker secrets convention).
+ * VAULTCTL_<SECTION>_<KEY>_FILE (Docker secrets convention; the file is read
+ * under secretfile.h's rule).
+ *
+ * Every default is in one place, the settings table in config.c
+ * (docs/configuration.md lists them); a loaded config always holds a value
+ * in range for every numeric setting (service.workers is 1..256, ...).
  *
  * Every error is VC_CONFIG and names the file, the line and the setting, e.g.
- * "/app/config/config.yaml:7: limits.max_value_bytes: expected a positive
- * integer, got \"lots\"", or for an environment variable its name.
+ * "/app/config/config.yaml:7: service.workers: expected an integer 1..256,
+ * got \"lots\"", or for an environment variable its name (out of memory is
+ * VC_INTERNAL).
  */
 #ifndef VAULTCTL_CONFIG_H
 #define VAULTCTL_CONFIG_H
@@ -16,8 +22,7 @@
 #include "acl.h"
 #include "err.h"
 
-#define CONFIG_DEFAULT_PATH      "/app/config/config.yaml"
-#define CONFIG_DEFAULT_MAX_VALUE ((size_t)256 * 1024)
+#define CONFIG_DEFAULT_PATH "/app/config/config.yaml"
 
 typedef enum { AUDIT_BEST_EFFORT = 0, AUDIT_REQUIRED = 1 } config_audit_mode;
 
@@ -25,45 +30,44 @@ typedef struct {
     char *file; /* the file loaded */
 
     /* nats: */
-    char *nats_url;                                   /* default "nats://127.0.0.1:4222"; may be a
-                                                         comma-separated list */
+    char *nats_url;                                   /* may be a comma-separated list */
     char *nats_user, *nats_pass;                      /* NULL if unset; pass is secret */
     char *nats_token;                                 /* secret */
     char *nats_creds;                                 /* path of a .creds file */
     char *nats_tls_ca, *nats_tls_cert, *nats_tls_key; /* paths */
-    char *nats_name;                                  /* connection name, default "vaultctl" */
+    char *nats_name;                                  /* connection name */
 
     /* encryption: */
-    char *master_key; /* path, default "/app/config/master.key" */
+    char *master_key; /* path of the key file */
 
     /* storage: */
-    char *storage_path;      /* default "/app/data" */
-    size_t storage_map_size; /* bytes; default 1 GiB (storage.map_size,
-                                accepts a plain integer or 64MiB/1GiB) */
+    char *storage_path;      /* directory of the store */
+    size_t storage_map_size; /* bytes (storage.map_size accepts a plain
+                                integer or 64MiB/1GiB) */
 
     /* subjects: */
-    char *subject_request; /* default "vault.requests" */
-    char *subject_reply;   /* default "vault.replies" */
+    char *subject_request; /* listened on; may hold wildcards */
+    char *subject_reply;   /* for requests without a reply subject */
 
     /* acl: (subject strings owned by the config) */
     acl_rule *acl;
     size_t acl_count;
 
     /* limits: */
-    size_t max_value_bytes;   /* default CONFIG_DEFAULT_MAX_VALUE */
-    size_t max_request_bytes; /* default max_value_bytes + 64 KiB */
+    size_t max_value_bytes;
+    size_t max_request_bytes; /* unset: derived from max_value_bytes */
 
     /* service: */
-    int workers; /* service.workers, default 4 */
+    int workers; /* service.workers, 1..256 */
 
     /* audit: */
-    char *audit_subject;          /* default "vault.audit"; "" disables */
-    config_audit_mode audit_mode; /* default best_effort */
-    size_t audit_buffer;          /* best_effort queue length, default 4096 */
+    char *audit_subject; /* "" disables */
+    config_audit_mode audit_mode;
+    size_t audit_buffer; /* best_effort queue length */
 
     /* rotation: */
     int64_t rotation_interval_s; /* rotation.interval ("24h", "90m", "3600s",
-                                    "7d", or seconds); 0 = off (default) */
+                                    "7d", or seconds); 0 = off */
 } config;
 
 /* Loads the configuration: path if not NULL, else $VAULTCTL_CONFIG if set,
@@ -83,7 +87,8 @@ void config_free(config *c);
 /* A multi-line, human summary of what the service would do with c (servers,
  * kind of login, subjects, each ACL rule, storage, limits, workers, audit,
  * rotation) for `vaultctl serve --check`. It never holds a secret: no
- * password or token, and a user:password@ or token@ in a URL is hidden.
+ * password or token, and a user:password@ or token@ in a URL is hidden
+ * (redact.h).
  * Returns a malloc'd string the caller frees, or NULL if out of memory. */
 char *config_describe(const config *c);
 

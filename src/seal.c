@@ -17,15 +17,14 @@
  */
 #include "seal.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <sodium.h>
+
+#include "secretfile.h"
 
 #define SEAL_MAX_VERSIONS 64
 #define SEAL_KEYFILE_MAX  1024 /* a key file holds 44 characters; be generous */
@@ -110,23 +109,15 @@ static int b64_decode_any(uint8_t *bin, size_t cap, const char *text, size_t len
     return -1;
 }
 
-vc_code seal_master_parse(seal_master **out, const char *text, size_t len, const char *what,
-                          vc_err *err)
+/* The key from text that is the base64 alone (no newline). */
+static vc_code master_from_b64(seal_master **out, const char *text, size_t len, const char *what,
+                               vc_err *err)
 {
     seal_master *m = NULL;
     uint8_t *bin = NULL;
     size_t bin_len = 0;
     vc_code rc;
 
-    *out = NULL;
-    what = what_or_default(what);
-
-    /* One trailing newline, "\n" or "\r\n", is allowed; nothing else. */
-    if (len > 0 && text[len - 1] == '\n') {
-        len--;
-        if (len > 0 && text[len - 1] == '\r')
-            len--;
-    }
     if (len == 0)
         return vc_errf(err, VC_CONFIG, "master key %s: is empty", what);
     if (len > SEAL_KEYFILE_MAX)
@@ -177,82 +168,41 @@ fail:
     return rc;
 }
 
-/* Reads the whole of fd (at most SEAL_KEYFILE_MAX bytes) into buf, whose
- * capacity is SEAL_KEYFILE_MAX + 1 so a file that grew since fstat shows. */
-static ssize_t read_all(int fd, char *buf, size_t cap)
+vc_code seal_master_parse(seal_master **out, const char *text, size_t len, const char *what,
+                          vc_err *err)
 {
-    size_t got = 0;
-    while (got < cap) {
-        ssize_t n = read(fd, buf + got, cap - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        got += (size_t)n;
+    *out = NULL;
+    what = what_or_default(what);
+
+    /* One trailing newline, "\n" or "\r\n", is allowed; nothing else. */
+    if (len > 0 && text[len - 1] == '\n') {
+        len--;
+        if (len > 0 && text[len - 1] == '\r')
+            len--;
     }
-    return (ssize_t)got;
+    return master_from_b64(out, text, len, what, err);
 }
 
 vc_code seal_master_load(seal_master **out, const char *path, bool *warn_perm, vc_err *err)
 {
-    const size_t cap = SEAL_KEYFILE_MAX + 1;
-    char *buf = NULL;
-    struct stat st;
-    ssize_t n;
+    char *text = NULL;
+    size_t len = 0;
+    mode_t mode = 0;
+    vc_err e;
     vc_code rc;
-    int fd;
 
     *out = NULL;
     if (warn_perm != NULL)
         *warn_perm = false;
-
-    /* O_NOFOLLOW: a key file swapped for a link must not redirect us;
-     * O_NONBLOCK: a FIFO planted at the path must not hang start-up. */
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        if (errno == ELOOP)
-            return vc_errf(err, VC_CONFIG, "master key %s: is a symbolic link; refusing", path);
-        return vc_errf(err, VC_CONFIG, "master key %s: cannot open: %s", path, strerror(errno));
-    }
-    if (fstat(fd, &st) != 0) {
-        rc = vc_errf(err, VC_CONFIG, "master key %s: cannot stat: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = vc_errf(err, VC_CONFIG, "master key %s: is not a regular file", path);
-        goto fail;
-    }
-    if (st.st_size > SEAL_KEYFILE_MAX) {
-        rc = vc_errf(err, VC_CONFIG,
-                     "master key %s: too large (%lld bytes; a key file holds "
-                     "base64 of %d bytes)",
-                     path, (long long)st.st_size, SEAL_KEY_BYTES);
-        goto fail;
-    }
-    if (warn_perm != NULL && (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+    /* secretfile's rule (secretfile.h): not a link, a regular file, one
+     * trailing newline removed, not empty. */
+    rc = secretfile_read(path, SEAL_KEYFILE_MAX, &text, &len, &mode, &e);
+    if (rc != VC_OK)
+        return vc_errf(err, rc, "master key %s", e.msg);
+    if (warn_perm != NULL && (mode & (S_IWGRP | S_IWOTH)) != 0)
         *warn_perm = true;
-
-    buf = sodium_malloc(cap);
-    if (buf == NULL) {
-        rc = vc_errf(err, VC_INTERNAL, "master key %s: out of memory", path);
-        goto fail;
-    }
-    n = read_all(fd, buf, cap);
-    if (n < 0) {
-        rc = vc_errf(err, VC_CONFIG, "master key %s: cannot read: %s", path, strerror(errno));
-        goto fail;
-    }
-    if ((size_t)n > SEAL_KEYFILE_MAX) {
-        rc = vc_errf(err, VC_CONFIG, "master key %s: too large", path);
-        goto fail;
-    }
-    rc = seal_master_parse(out, buf, (size_t)n, path, err);
-
-fail:
-    sodium_free(buf); /* wipes */
-    (void)close(fd);
+    rc = master_from_b64(out, text, len, path, err);
+    secretfile_free(text);
     return rc;
 }
 

@@ -34,6 +34,7 @@
 #include "discovery.h"
 #include "log.h"
 #include "natsconn.h"
+#include "redact.h"
 
 #define QUEUE_GROUP      "vaultctl"
 #define DRAIN_TIMEOUT_MS 30000
@@ -98,69 +99,6 @@ struct service {
 
     auditpub *audit;
 };
-
-/* ---- log hygiene -------------------------------------------------------- */
-
-/* Appends len bytes of s at *pos in out (cap bytes); stops quietly at the
- * end: a shortened URL in a log line is acceptable, an overflow is not. */
-static void put_bytes(char *out, size_t cap, size_t *pos, const char *s, size_t len)
-{
-    while (len-- > 0 && *pos + 1 < cap)
-        out[(*pos)++] = *s++;
-    out[*pos] = '\0';
-}
-
-/* One server URL of len bytes with any user:password@ shown as
- * user:(password hidden)@ and token@ as (token hidden)@, as `serve --check`
- * shows them. */
-static void put_redacted(char *out, size_t cap, size_t *pos, const char *u, size_t len)
-{
-    const char *host = u;
-    for (size_t i = 0; i + 2 < len; i++)
-        if (memcmp(u + i, "://", 3) == 0) {
-            host = u + i + 3;
-            break;
-        }
-    size_t hlen = len - (size_t)(host - u), auth = 0;
-    while (auth < hlen && host[auth] != '/')
-        auth++;
-    const char *at = NULL;
-    for (size_t i = 0; i < auth; i++)
-        if (host[i] == '@')
-            at = host + i;
-    if (at == NULL) {
-        put_bytes(out, cap, pos, u, len);
-        return;
-    }
-    const char *colon = memchr(host, ':', (size_t)(at - host));
-    put_bytes(out, cap, pos, u, (size_t)(host - u));
-    if (colon != NULL) {
-        put_bytes(out, cap, pos, host, (size_t)(colon - host));
-        put_bytes(out, cap, pos, ":(password hidden)", 18);
-    } else {
-        put_bytes(out, cap, pos, "(token hidden)", 14);
-    }
-    put_bytes(out, cap, pos, at, len - (size_t)(at - u));
-}
-
-/* urls (one or a comma-separated list, as nats.url allows) with credentials
- * hidden, for the log: nats.url may hold user:pass@. */
-static void redact_urls(const char *urls, char *out, size_t cap)
-{
-    size_t pos = 0;
-    out[0] = '\0';
-    if (urls == NULL)
-        return;
-    for (const char *p = urls;;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
-        put_redacted(out, cap, &pos, p, len);
-        if (comma == NULL)
-            break;
-        put_bytes(out, cap, &pos, ",", 1);
-        p = comma + 1;
-    }
-}
 
 /* ---- connection events ------------------------------------------------ */
 
@@ -571,7 +509,7 @@ vc_code service_start(service **out, const config *cfg, const ops_ctx *ctx, vc_e
     }
 
     /* Workers first, so nothing queued waits for a thread. */
-    s->nworkers = cfg->workers > 0 ? cfg->workers : 4;
+    s->nworkers = cfg->workers; /* 1..256: config_load checks it, its table has the default */
     s->workers = calloc((size_t)s->nworkers, sizeof *s->workers);
     if (s->workers == NULL) {
         rc = vc_errf(err, VC_INTERNAL, "out of memory");

@@ -214,7 +214,7 @@ out=$(in_image timeout 20 $ENTRYPOINT $CMD 2>&1)
 rc=$?
 mv "$TMPROOT/run/secrets/vault_nats_pass.new" "$TMPROOT/run/secrets/vault_nats_pass"
 if [ "$rc" -ne 0 ] && grep -q "VAULTCTL_NATS_PASS_FILE" <<<"$out" &&
-   grep -q "$TMPROOT/run/secrets/vault_nats_pass: No such file" <<<"$out"; then
+   grep -q "$TMPROOT/run/secrets/vault_nats_pass: cannot open: No such file" <<<"$out"; then
     ok "without the NATS password secret: exit $rc, names the variable and the file"
 else
     fail "without the NATS password secret: a clear error" "exit $rc: $out"

@@ -106,8 +106,8 @@ static void test_seed_loads(void **state)
     /* defaults */
     assert_string_equal(c->storage_path, "/app/data");
     assert_int_equal(c->storage_map_size, 1024u * 1024u * 1024u);
-    assert_int_equal(c->max_value_bytes, CONFIG_DEFAULT_MAX_VALUE);
-    assert_int_equal(c->max_request_bytes, CONFIG_DEFAULT_MAX_VALUE + 65536);
+    assert_int_equal(c->max_value_bytes, 256 * 1024); /* the documented defaults */
+    assert_int_equal(c->max_request_bytes, 256 * 1024 + 65536);
     assert_int_equal(c->workers, 4);
     assert_string_equal(c->audit_subject, "vault.audit");
     assert_int_equal(c->audit_mode, AUDIT_BEST_EFFORT);
@@ -360,7 +360,7 @@ static void test_env_secret_file(void **state)
     char *env3[] = {mvar, NULL};
     char want[512];
     snprintf(want, sizeof want,
-             "environment VAULTCTL_NATS_PASS_FILE: cannot read %s: ",
+             "environment VAULTCTL_NATS_PASS_FILE: %s: cannot open: ",
              missing);
     expect_err_env(SEED, env3, want, "No such file");
 

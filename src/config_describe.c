@@ -1,0 +1,146 @@
+/* config_describe.c - the human summary of a loaded configuration that
+ * `vaultctl serve --check` prints (config_describe in config.h). It never
+ * shows a secret: passwords and tokens only as "set", and credentials in a
+ * server URL hidden by redact_urls (redact.h).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_int.h"
+#include "redact.h"
+
+/* The server list with ", " between the URLs and their credentials
+ * hidden. */
+static void put_servers(FILE *f, const char *urls)
+{
+    /* Each URL grows by at most 17 bytes (":(password hidden)" for ":"),
+     * and a list of n bytes holds at most n + 1 URLs: never cut. */
+    size_t cap = 20 * (strlen(urls) + 1);
+    char *shown = malloc(cap);
+    if (shown == NULL) {
+        fputs("(out of memory)", f);
+        return;
+    }
+    redact_urls(urls, shown, cap);
+    for (const char *p = shown; *p != '\0'; p++) {
+        if (*p == ',')
+            fputs(", ", f);
+        else
+            fputc(*p, f);
+    }
+    free(shown);
+}
+
+static void put_duration(FILE *f, int64_t s)
+{
+    if (s % 86400 == 0)
+        fprintf(f, "%" PRId64 "d", s / 86400);
+    else if (s % 3600 == 0)
+        fprintf(f, "%" PRId64 "h", s / 3600);
+    else if (s % 60 == 0)
+        fprintf(f, "%" PRId64 "m", s / 60);
+    else
+        fprintf(f, "%" PRId64 "s", s);
+}
+
+static void put_ops(FILE *f, unsigned ops)
+{
+    bool any = false;
+    for (int o = 0; o < (int)OP_COUNT; o++) {
+        if (ops & OP_BIT(o)) {
+            fprintf(f, "%s%s", any ? ", " : "", op_name((vc_op)o));
+            any = true;
+        }
+    }
+    if (!any)
+        fputs("nothing (denies every operation)", f);
+}
+
+static void describe(FILE *f, const config *c)
+{
+    char a[32], b[32];
+
+    fprintf(f, "configuration: %s\n", c->file ? c->file : "(defaults)");
+    fputs("nats:       servers ", f);
+    put_servers(f, c->nats_url);
+    fprintf(f, ", connection name \"%s\"\n", c->nats_name);
+    if (c->nats_user != NULL)
+        fprintf(f, "  auth:     user %s, password set\n", c->nats_user);
+    else if (c->nats_token != NULL)
+        fputs("  auth:     token set\n", f);
+    else if (c->nats_creds != NULL)
+        fprintf(f, "  auth:     credentials file %s\n", c->nats_creds);
+    else
+        fputs("  auth:     none (unless the URL carries it)\n", f);
+    if (c->nats_tls_ca || c->nats_tls_cert)
+        fprintf(f, "  tls:      ca %s, client cert %s, key %s\n",
+                c->nats_tls_ca ? c->nats_tls_ca : "(system)",
+                c->nats_tls_cert ? c->nats_tls_cert : "(none)",
+                c->nats_tls_key ? c->nats_tls_key : "(none)");
+    else
+        fputs("  tls:      no files (a tls:// URL uses the system CAs)\n", f);
+    fprintf(f, "encryption: master key file %s\n", c->master_key);
+    fprintf(f, "storage:    %s, map size %s\n", c->storage_path,
+            config_fmt_size(a, sizeof a, c->storage_map_size));
+    fprintf(f, "subjects:   listens on %s", c->subject_request);
+    for (size_t i = 0; i < c->acl_count; i++)
+        if (strcmp(c->acl[i].subject, c->subject_request) != 0)
+            fprintf(f, ", %s", c->acl[i].subject);
+    fprintf(f,
+            " (queue group vaultctl); replies without an inbox go to "
+            "%s\n",
+            c->subject_reply);
+    fprintf(f,
+            "acl:        %zu rule%s, first match decides, no match is "
+            "denied\n",
+            c->acl_count, c->acl_count == 1 ? "" : "s");
+    for (size_t i = 0; i < c->acl_count; i++) {
+        fprintf(f, "  %s: ", c->acl[i].subject);
+        put_ops(f, c->acl[i].ops);
+        fputc('\n', f);
+    }
+    fprintf(f, "limits:     value %s, request %s\n",
+            config_fmt_size(a, sizeof a, c->max_value_bytes),
+            config_fmt_size(b, sizeof b, c->max_request_bytes));
+    fprintf(f, "service:    %d worker%s\n", c->workers, c->workers == 1 ? "" : "s");
+    if (c->audit_subject != NULL && c->audit_subject[0] != '\0')
+        fprintf(f, "audit:      events on %s, %s, buffer %zu\n", c->audit_subject,
+                c->audit_mode == AUDIT_REQUIRED
+                    ? "required (a request fails if its event cannot be sent)"
+                    : "best_effort",
+                c->audit_buffer);
+    else
+        fputs("audit:      off\n", f);
+    if (c->rotation_interval_s > 0) {
+        fputs("rotation:   every ", f);
+        put_duration(f, c->rotation_interval_s);
+        fputc('\n', f);
+    } else {
+        fputs("rotation:   off (rotate on request only)\n", f);
+    }
+}
+
+char *config_describe(const config *c)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f;
+
+    if (c == NULL)
+        return NULL;
+    if ((f = open_memstream(&buf, &len)) == NULL)
+        return NULL;
+    describe(f, c);
+    if (ferror(f) != 0) {
+        fclose(f);
+        free(buf);
+        return NULL;
+    }
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
