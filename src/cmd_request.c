@@ -1,14 +1,16 @@
 /* cmd_request.c - `vaultctl request`: one request over NATS, reply printed. */
 #include <jansson.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "client.h"
+#include "jalloc.h"
 #include "cmd.h"
 #include "op.h"
 
-static int usage(void)
+static int request_usage(void)
 {
     fputs("usage: vaultctl request [--server URL] [--user U --pass P | --pass-file F]\n"
           "                        [--token T] [--creds FILE] [--tls-ca F] [--tls-cert F --tls-key "
@@ -34,14 +36,14 @@ static char *read_secret_file(const char *path)
         n--;
     buf[n] = '\0';
     char *s = strdup(buf);
-    memset(buf, 0, sizeof buf);
+    sodium_memzero(buf, sizeof buf);
     return s;
 }
 
 static void free_secret(char *s)
 {
     if (s != NULL) {
-        memset(s, 0, strlen(s));
+        sodium_memzero(s, strlen(s));
         free(s);
     }
 }
@@ -66,7 +68,7 @@ int cmd_request(int argc, char **argv)
         }
         if (a[0] == '-' && a[1] == '-' && v == NULL) {
             free_secret(pass_from_file);
-            return usage();
+            return request_usage();
         }
         if (strcmp(a, "--server") == 0)
             o.conn.servers = v;
@@ -101,25 +103,25 @@ int cmd_request(int argc, char **argv)
             double secs = strtod(v, &end);
             if (end == v || *end != '\0' || secs <= 0) {
                 free_secret(pass_from_file);
-                return usage();
+                return request_usage();
             }
             o.timeout_ms = (int64_t)(secs * 1000.0);
         } else if (a[0] == '-' && a[1] == '-') {
             cmd_fail("request: unknown option %s", a);
             free_secret(pass_from_file);
-            return usage();
+            return request_usage();
         } else if (npos < 4) {
             pos[npos++] = a;
             continue;
         } else {
             free_secret(pass_from_file);
-            return usage();
+            return request_usage();
         }
         i++; /* the option's value */
     }
     if (npos < 2) {
         free_secret(pass_from_file);
-        return usage();
+        return request_usage();
     }
 
     vc_op op = op_from_name(pos[1], strlen(pos[1]));
@@ -144,7 +146,7 @@ int cmd_request(int argc, char **argv)
         }
         json_object_set_new(req, "value", value);
     }
-    char *payload = json_dumps(req, JSON_COMPACT);
+    char *payload = jalloc_dumps(req, JSON_COMPACT, NULL);
     json_decref(req);
 
     char *reply = NULL;
@@ -163,7 +165,7 @@ int cmd_request(int argc, char **argv)
         cmd_fail("request: %s", err.msg);
     }
     if (payload != NULL) {
-        memset(payload, 0, strlen(payload));
+        sodium_memzero(payload, strlen(payload));
         free(payload);
     }
     free(reply);

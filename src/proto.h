@@ -51,9 +51,6 @@ void proto_request_free(proto_request *r);
 /* Whether the len bytes at key are a valid key name (section 1). */
 bool proto_key_valid(const char *key, size_t len);
 
-/* Formats unix seconds as RFC 3339 UTC ("2026-11-28T13:16:47Z"). */
-void proto_time(int64_t t, char out[32]);
-
 /* {"status":"success","data":data,"meta":meta,"id":id} as malloc'd compact
  * JSON (caller frees); steals data and meta (either may be NULL: data is then
  * null, meta omitted); id borrowed (NULL: omitted). */
