@@ -50,6 +50,8 @@ char *jalloc_dumps(const json_t *json, size_t flags, size_t *len)
     char *copy = NULL;
     size_t n = 0;
 
+    if (len != NULL)
+        *len = 0;
     if (json == NULL)
         return NULL;
     char *s = json_dumps(json, flags);
@@ -61,8 +63,8 @@ char *jalloc_dumps(const json_t *json, size_t flags, size_t *len)
         json_get_alloc_funcs(&jmalloc, &jfree);
         jfree(s);
     }
-    if (len != NULL)
-        *len = copy != NULL ? n : 0;
+    if (len != NULL && copy != NULL)
+        *len = n;
     return copy;
 }
 

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include "jalloc.h"
 #include "ops.h"
 
 #define MAX_VALUE 256
@@ -839,5 +840,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_async_same_key_order, setup,
                                         teardown),
     };
+    jalloc_install(); /* as the binary runs: jansson's blocks wiped on free */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -101,10 +101,8 @@ static void test_widest_years(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_seconds),
-        cmocka_unit_test(test_milliseconds),
-        cmocka_unit_test(test_nanoseconds),
-        cmocka_unit_test(test_unrepresentable),
+        cmocka_unit_test(test_seconds),      cmocka_unit_test(test_milliseconds),
+        cmocka_unit_test(test_nanoseconds),  cmocka_unit_test(test_unrepresentable),
         cmocka_unit_test(test_widest_years),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,7 +24,7 @@ typedef struct {
 static const seq_case cases[] = {
     {S("A"), 1},
     {S("\x7f"), 1},
-    {S("\0"), 1}, /* NUL is valid UTF-8; callers refuse it themselves */
+    {S("\0"), 1},               /* NUL is valid UTF-8; callers refuse it themselves */
     {S("\xc2\x80"), 2},         /* U+0080, the smallest 2-byte */
     {S("\xdf\xbf"), 2},         /* U+07FF */
     {S("\xe0\xa0\x80"), 3},     /* U+0800 */
@@ -46,10 +46,10 @@ static const seq_case cases[] = {
     {S("\xf4\x90\x80\x80"), 0}, /* U+110000 */
     {S("\xf5\x80\x80\x80"), 0}, /* never a lead byte */
     {S("\xff"), 0},
-    {S("\xc2"), 0},             /* truncated */
+    {S("\xc2"), 0}, /* truncated */
     {S("\xe2\x82"), 0},
     {S("\xf0\x9f\x98"), 0},
-    {S("\xc2\x41"), 0},         /* not a continuation byte */
+    {S("\xc2\x41"), 0}, /* not a continuation byte */
     {S("\xe2\x28\xa1"), 0},
 };
 
@@ -83,8 +83,8 @@ static void test_valid_strings(void **state)
     assert_true(utf8_valid(NULL, 0));
     assert_true(utf8_valid(S("billing/stripe")));
     assert_true(utf8_valid(S("caf\xc3\xa9/\xe2\x82\xac/\xf0\x9f\x98\x80")));
-    assert_false(utf8_valid(S("ok\xc3")));            /* cut at the end */
-    assert_false(utf8_valid(S("a\xed\xa0\x80z")));    /* surrogate inside */
+    assert_false(utf8_valid(S("ok\xc3")));          /* cut at the end */
+    assert_false(utf8_valid(S("a\xed\xa0\x80z")));  /* surrogate inside */
     assert_false(utf8_valid(S("caf\xc3\xa9\xff"))); /* bad byte after good */
 }
 
