@@ -1,4 +1,5 @@
-/* proto.h - request parsing and response building (PROTOCOL.md sections 1-2).
+/* proto.h - request parsing and response building (docs/protocol.md,
+ * "Requests" and "Responses").
  *
  * Pure functions: bytes in, bytes out; no NATS, no store. Unit tests and
  * fuzzers drive them directly.
@@ -48,7 +49,8 @@ vc_code proto_parse(proto_request *out, const uint8_t *payload, size_t len, size
 
 void proto_request_free(proto_request *r);
 
-/* Whether the len bytes at key are a valid key name (section 1). */
+/* Whether the len bytes at key are a valid key name (docs/protocol.md,
+ * "Requests": 1-512 bytes of UTF-8 without control characters). */
 bool proto_key_valid(const char *key, size_t len);
 
 /* {"status":"success","data":data,"meta":meta,"id":id} as malloc'd compact
