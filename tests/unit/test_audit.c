@@ -12,12 +12,12 @@
 #include <time.h>
 
 #include <cmocka.h>
-#include <ftw.h>
 #include <pthread.h>
 
 #include "audit.h"
 #include "timefmt.h"
 #include "ops.h"
+#include "testutil.h"
 
 static const char *const hex = "0123456789abcdef";
 
@@ -228,7 +228,7 @@ static void test_event_matches_jansson(void **state)
 /* ---- events of real requests ------------------------------------------- */
 
 typedef struct {
-    char dir[64];
+    char dir[TU_DIR_MAX];
     seal_master *m;
     vault *v;
     ops_ctx ctx;
@@ -239,14 +239,6 @@ static const acl_rule rules[] = {
     {"user.requests", OP_BIT(OP_GET) | OP_BIT(OP_SET)},
 };
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int vault_setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
@@ -254,8 +246,7 @@ static int vault_setup(void **state)
     vc_err err;
 
     assert_non_null(f);
-    strcpy(f->dir, "/tmp/test_audit.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    assert_non_null(tu_tmpdir(f->dir, sizeof f->dir, "test_audit"));
     assert_int_equal(seal_init(&err), VC_OK);
     assert_int_equal(seal_keygen_b64(key, sizeof key, &err), VC_OK);
     assert_int_equal(seal_master_parse(&f->m, key, strlen(key), "test key", &err), VC_OK);
@@ -280,7 +271,7 @@ static int vault_teardown(void **state)
     fixture *f = *state;
     vault_close(f->v);
     seal_master_free(f->m);
-    (void)nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    tu_rmtree(f->dir);
     free(f);
     return 0;
 }

@@ -10,12 +10,12 @@
 #include <time.h>
 
 #include <cmocka.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <unistd.h>
 
 #include "jalloc.h"
 #include "ops.h"
+#include "testutil.h"
 
 #define MAX_VALUE 256
 #define MAX_REQUEST 1024
@@ -28,19 +28,12 @@ static const acl_rule rules[] = {
 };
 
 typedef struct {
-    char dir[64];
+    char dir[TU_DIR_MAX];
     seal_master *m;
     vault *v;
     ops_ctx ctx;
     int extra_calls;
 } fixture;
-
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    (void)sb; (void)flag; (void)ftw;
-    return remove(path);
-}
 
 static void status_extra(void *arg, json_t *obj)
 {
@@ -56,8 +49,7 @@ static int setup(void **state)
     char key[SEAL_KEYGEN_B64];
 
     assert_non_null(f);
-    strcpy(f->dir, "/tmp/test_ops.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    assert_non_null(tu_tmpdir(f->dir, sizeof f->dir, "test_ops"));
     assert_int_equal(seal_init(&err), VC_OK);
     assert_int_equal(seal_keygen_b64(key, sizeof key, &err), VC_OK);
     assert_int_equal(seal_master_parse(&f->m, key, strlen(key), "test key",
@@ -85,7 +77,7 @@ static int teardown(void **state)
     fixture *f = *state;
     vault_close(f->v);
     seal_master_free(f->m);
-    (void)nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    tu_rmtree(f->dir);
     free(f);
     return 0;
 }
