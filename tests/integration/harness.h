@@ -8,8 +8,6 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "testutil.h" /* tu_tmpdir, tu_rmtree, tu_write_file, ... */
-
 #define IT_ADMIN_USER "admin"
 #define IT_ADMIN_PASS "admin-test-pw"
 #define IT_AGENT_USER "agent"

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "testutil.h"
 
 /* The store of every test: it_vault_init's config (master key, data/) with
  * a small value limit; the service is never started. */

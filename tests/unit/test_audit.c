@@ -228,9 +228,7 @@ static void test_event_matches_jansson(void **state)
 /* ---- events of real requests ------------------------------------------- */
 
 typedef struct {
-    char dir[TU_DIR_MAX];
-    seal_master *m;
-    vault *v;
+    tu_vault tv;
     ops_ctx ctx;
 } fixture;
 
@@ -242,23 +240,16 @@ static const acl_rule rules[] = {
 static int vault_setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    char key[SEAL_KEYGEN_B64];
-    vc_err err;
 
     assert_non_null(f);
-    assert_non_null(tu_tmpdir(f->dir, sizeof f->dir, "test_audit"));
-    assert_int_equal(seal_init(&err), VC_OK);
-    assert_int_equal(seal_keygen_b64(key, sizeof key, &err), VC_OK);
-    assert_int_equal(seal_master_parse(&f->m, key, strlen(key), "test key", &err), VC_OK);
-    if (vault_open(&f->v, f->dir, 64u << 20, f->m, &err) != VC_OK)
-        fail_msg("vault_open: %s", err.msg);
+    assert_int_equal(tu_vault_open(&f->tv, "test_audit", 64u << 20), 0);
     f->ctx = (ops_ctx){
-        .vault = f->v,
+        .vault = f->tv.v,
         .rules = rules,
         .nrules = sizeof rules / sizeof rules[0],
         .max_value_bytes = 4096,
         .max_request_bytes = 8192,
-        .storage_path = f->dir,
+        .storage_path = f->tv.dir,
         .started = (int64_t)time(NULL),
         .service_version = "9.9.9",
     };
@@ -269,9 +260,7 @@ static int vault_setup(void **state)
 static int vault_teardown(void **state)
 {
     fixture *f = *state;
-    vault_close(f->v);
-    seal_master_free(f->m);
-    tu_rmtree(f->dir);
+    tu_vault_close(&f->tv);
     free(f);
     return 0;
 }
@@ -311,7 +300,7 @@ static void test_event_of_requests(void **state)
     char payload[512], hash[SEAL_AUDIT_HEX], want[128];
     size_t len;
 
-    vault_audit_hash(f->v, name, strlen(name), hash);
+    vault_audit_hash(f->tv.v, name, strlen(name), hash);
     assert_int_equal(strlen(hash), 64);
     for (size_t i = 0; i < 64; i++)
         assert_non_null(strchr(hex, hash[i]));

@@ -28,23 +28,15 @@
 /* test hook in vault.c: stop vault_rotate after n batches (0: never) */
 void vault_test_rotate_batches_limit(unsigned n);
 
-typedef struct {
-    char dir[TU_DIR_MAX];
-    seal_master *m;
-    vault *v;
-} fx;
+/* dir, master key m, vault v (testutil.h) */
+typedef tu_vault fx;
 
 /* ---- helpers ---- */
 
 static seal_master *new_master(void)
 {
-    char b64[SEAL_KEYGEN_B64];
-    seal_master *m = NULL;
-    vc_err err;
-    assert_int_equal(seal_init(&err), VC_OK);
-    assert_int_equal(seal_keygen_b64(b64, sizeof b64, &err), VC_OK);
-    assert_int_equal(seal_master_parse(&m, b64, strlen(b64), "test", &err),
-                     VC_OK);
+    seal_master *m = tu_master();
+    assert_non_null(m);
     return m;
 }
 
@@ -67,9 +59,7 @@ static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    assert_non_null(tu_tmpdir(f->dir, sizeof f->dir, "test_vault"));
-    f->m = new_master();
-    fx_open(f, 0);
+    assert_int_equal(tu_vault_open(f, "test_vault", 0), 0);
     *state = f;
     return 0;
 }
@@ -77,9 +67,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx *f = *state;
-    vault_close(f->v);
-    seal_master_free(f->m);
-    tu_rmtree(f->dir);
+    tu_vault_close(f);
     free(f);
     return 0;
 }

@@ -13,6 +13,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "seal.h"
+#include "vault.h"
+
 /* Room for a directory tu_tmpdir makes with a name of up to 32 bytes. */
 #define TU_DIR_MAX 64
 
@@ -36,5 +39,27 @@ int tu_write_file(const char *path, const void *data, size_t len, mode_t mode);
 
 /* tu_write_file of a NUL-terminated text, mode 0600. */
 int tu_write_text(const char *path, const char *text);
+
+/* ---- a vault to stand on ---- */
+
+/* A fresh random master key (seal_init done); NULL on failure. The caller
+ * frees it with seal_master_free. */
+seal_master *tu_master(void);
+
+/* A vault in its own temp dir under its own master key: what the tests of
+ * the vault and of the layers above it (ops, audit) stand on. */
+typedef struct {
+    char dir[TU_DIR_MAX];
+    seal_master *m;
+    vault *v;
+} tu_vault;
+
+/* Makes the temp dir /tmp/<name>.XXXXXX and a master key, and opens a vault
+ * there with map_size (0: the default). 0 on success; -1 (with a message on
+ * stderr, and nothing left behind) otherwise. */
+int tu_vault_open(tu_vault *t, const char *name, size_t map_size);
+
+/* Closes the vault, frees the key, removes the dir (each if there). */
+void tu_vault_close(tu_vault *t);
 
 #endif
