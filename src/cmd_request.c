@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "client.h"
-#include "jalloc.h"
 #include "cmd.h"
+#include "jalloc.h"
 #include "op.h"
 
 static int request_usage(void)
@@ -168,6 +168,8 @@ int cmd_request(int argc, char **argv)
         sodium_memzero(payload, strlen(payload));
         free(payload);
     }
+    if (reply != NULL) /* a get's reply holds the secret */
+        sodium_memzero(reply, reply_len);
     free(reply);
     free_secret(pass_from_file);
     return rc;
