@@ -8,6 +8,8 @@
  * in LLVMFuzzerInitialize, holds a few seeded keys, and is trimmed back to
  * them when fuzzed sets have grown it, so rotations stay cheap.
  *
+ * jansson allocates through jalloc, as in the binary.
+ *
  * Checks beyond "no crash, no leak, no UB": every reply is a JSON object
  * with a status; an error reply's code is the one ops_handle reports. */
 #include <ftw.h>
@@ -20,6 +22,7 @@
 #include <jansson.h>
 
 #include "acl.h"
+#include "jalloc.h"
 #include "ops.h"
 #include "seal.h"
 #include "vault.h"
@@ -107,6 +110,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
 
+    jalloc_install(); /* as the binary runs: before any jansson call */
     if (seal_init(&err) != VC_OK)
         die("seal_init", &err);
     snprintf(dir, sizeof dir, "%s/vaultctl-fuzz-XXXXXX",

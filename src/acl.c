@@ -1,4 +1,5 @@
-/* acl.c - access decisions by arrival subject (see acl.h, PROTOCOL.md 3).
+/* acl.c - access decisions by arrival subject (see acl.h; the rules are in
+ * docs/protocol.md, "Access control").
  *
  * Subject matching is written here rather than borrowed from nats.c: nats.c
  * does not export its sublist matcher, and the rules are short (tokens split

@@ -1,4 +1,5 @@
-/* acl.h - the one place where access is decided (PROTOCOL.md section 3).
+/* acl.h - the one place where access is decided (docs/protocol.md, "Access
+ * control").
  *
  * The identity of a request is the subject it arrived on (NATS publish
  * permissions decide who may publish there). First rule whose subject

@@ -80,10 +80,6 @@ typedef struct {
     const char *key_hash; /* 64 hex digits; NULL or "": no key_hmac field */
 } audit_event;
 
-/* Formats unix milliseconds as RFC 3339 UTC with milliseconds
- * ("2026-11-28T13:16:47.123Z"). */
-void audit_time(int64_t unix_ms, char out[32]);
-
 /* The event as malloc'd compact JSON (no trailing newline), *len its length;
  * the caller frees. NULL if out of memory. A subject that is not valid UTF-8
  * is written with each byte >= 0x80 as '?'. */

@@ -3,16 +3,21 @@
  * same ops_handle as a NATS request (with the local operator's full rights),
  * so the JSON printed is the JSON the service would send. */
 #include <jansson.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cmd.h"
+#include "jalloc.h"
 #include "ops.h"
 
 /* Reads all of stdin into a malloc'd NUL-terminated buffer; strips one
- * trailing newline (so `echo secret | vaultctl set k -` stores "secret"). */
+ * trailing newline (so `echo secret | vaultctl set k -` stores "secret").
+ * The buffer grows by copy, and each outgrown buffer is wiped before it is
+ * freed (realloc would leave the secret read so far in freed memory). The
+ * caller wipes the result. */
 static char *read_stdin(size_t *len)
 {
     size_t cap = 4096, n = 0;
@@ -23,16 +28,20 @@ static char *read_stdin(size_t *len)
         if (got == 0)
             break;
         if (n + 1 == cap) {
-            char *grown = realloc(buf, cap * 2);
-            if (grown == NULL) {
-                free(buf);
+            char *grown = malloc(cap * 2);
+            if (grown != NULL)
+                memcpy(grown, buf, n);
+            sodium_memzero(buf, cap);
+            free(buf);
+            if (grown == NULL)
                 return NULL;
-            }
             buf = grown;
             cap *= 2;
         }
     }
     if (buf == NULL || ferror(stdin)) {
+        if (buf != NULL)
+            sodium_memzero(buf, cap);
         free(buf);
         return NULL;
     }
@@ -45,7 +54,7 @@ static char *read_stdin(size_t *len)
     return buf;
 }
 
-static void usage_local(void)
+static void local_usage(void)
 {
     fputs("usage: vaultctl [--config FILE] get KEY\n"
           "       vaultctl [--config FILE] set [--json] KEY VALUE|-\n"
@@ -150,7 +159,7 @@ static json_t *build_request(int argc, char **argv)
                          "binary data)");
         }
         if (text != NULL) {
-            memset(text, 0, len);
+            sodium_memzero(text, len);
             free(text);
         }
         if (value == NULL) {
@@ -171,10 +180,10 @@ int cmd_local(const char *config_path, int argc, char **argv)
     int rc;
 
     if (req == NULL) {
-        usage_local();
+        local_usage();
         return EXIT_USAGE;
     }
-    payload = json_dumps(req, JSON_COMPACT);
+    payload = jalloc_dumps(req, JSON_COMPACT, NULL);
     json_decref(req);
     if (payload == NULL) {
         cmd_fail("out of memory");
@@ -182,6 +191,7 @@ int cmd_local(const char *config_path, int argc, char **argv)
     }
     rc = cmd_open(&env, config_path, CMD_OPEN_VAULT);
     if (rc != EXIT_OK) {
+        sodium_memzero(payload, strlen(payload));
         free(payload);
         return rc;
     }
@@ -189,7 +199,7 @@ int cmd_local(const char *config_path, int argc, char **argv)
     /* The local operator is not a NATS requester: no request size limit. */
     ctx.max_request_bytes = 0;
     ops_handle(&ctx, NULL, (const uint8_t *)payload, strlen(payload), &reply);
-    memset(payload, 0, strlen(payload));
+    sodium_memzero(payload, strlen(payload));
     free(payload);
     fwrite(reply.body, 1, reply.len, stdout);
     fputc('\n', stdout);
@@ -213,7 +223,7 @@ int cmd_keygen(int argc, char **argv)
         return EXIT_ERROR;
     }
     puts(key);
-    memset(key, 0, sizeof key);
+    sodium_memzero(key, sizeof key);
     return fflush(stdout) == 0 ? EXIT_OK : EXIT_ERROR;
 }
 

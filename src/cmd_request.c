@@ -1,15 +1,17 @@
 /* cmd_request.c - `vaultctl request`: one request over NATS, reply printed. */
 #include <jansson.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "client.h"
 #include "cmd.h"
+#include "jalloc.h"
 #include "op.h"
 #include "secretfile.h"
 
-static int usage(void)
+static int request_usage(void)
 {
     fputs("usage: vaultctl request [--server URL] [--user U --pass P | --pass-file F]\n"
           "                        [--token T] [--creds FILE] [--tls-ca F] [--tls-cert F --tls-key "
@@ -42,7 +44,7 @@ int cmd_request(int argc, char **argv)
         }
         if (a[0] == '-' && a[1] == '-' && v == NULL) {
             secretfile_free(pass_from_file);
-            return usage();
+            return request_usage();
         }
         if (strcmp(a, "--server") == 0)
             o.conn.servers = v;
@@ -79,25 +81,25 @@ int cmd_request(int argc, char **argv)
             double secs = strtod(v, &end);
             if (end == v || *end != '\0' || secs <= 0) {
                 secretfile_free(pass_from_file);
-                return usage();
+                return request_usage();
             }
             o.timeout_ms = (int64_t)(secs * 1000.0);
         } else if (a[0] == '-' && a[1] == '-') {
             cmd_fail("request: unknown option %s", a);
             secretfile_free(pass_from_file);
-            return usage();
+            return request_usage();
         } else if (npos < 4) {
             pos[npos++] = a;
             continue;
         } else {
             secretfile_free(pass_from_file);
-            return usage();
+            return request_usage();
         }
         i++; /* the option's value */
     }
     if (npos < 2) {
         secretfile_free(pass_from_file);
-        return usage();
+        return request_usage();
     }
 
     vc_op op = op_from_name(pos[1], strlen(pos[1]));
@@ -122,7 +124,7 @@ int cmd_request(int argc, char **argv)
         }
         json_object_set_new(req, "value", value);
     }
-    char *payload = json_dumps(req, JSON_COMPACT);
+    char *payload = jalloc_dumps(req, JSON_COMPACT, NULL);
     json_decref(req);
 
     char *reply = NULL;
@@ -141,9 +143,11 @@ int cmd_request(int argc, char **argv)
         cmd_fail("request: %s", err.msg);
     }
     if (payload != NULL) {
-        memset(payload, 0, strlen(payload));
+        sodium_memzero(payload, strlen(payload));
         free(payload);
     }
+    if (reply != NULL) /* a get's reply holds the secret */
+        sodium_memzero(reply, reply_len);
     free(reply);
     secretfile_free(pass_from_file);
     return rc;

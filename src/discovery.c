@@ -8,6 +8,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "jalloc.h"
+#include "timefmt.h"
+
 typedef struct {
     char *name;
     char *subject;
@@ -22,7 +25,7 @@ struct disc {
     char id[DISC_ID_LEN + 1];
     const char *version;
     const char *description;
-    char started[40];
+    char started[TIMEFMT_RFC3339_LEN]; /* RFC 3339 with nanoseconds */
     pthread_mutex_t lock;
     disc_endpoint *eps;
     int neps;
@@ -34,19 +37,6 @@ static void make_id(char out[DISC_ID_LEN + 1])
     for (int i = 0; i < DISC_ID_LEN; i++)
         out[i] = alphabet[randombytes_uniform((uint32_t)(sizeof alphabet - 1))];
     out[DISC_ID_LEN] = '\0';
-}
-
-static void now_rfc3339_ns(char out[40])
-{
-    struct timespec ts;
-    struct tm tm;
-    char base[24];
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    if (strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-        base[0] = '\0';
-    (void)snprintf(out, 40, "%s.%09ldZ", base, ts.tv_nsec);
 }
 
 disc *disc_create(const char *version, const char *description)
@@ -61,7 +51,9 @@ disc *disc_create(const char *version, const char *description)
     make_id(d->id);
     d->version = version;
     d->description = description;
-    now_rfc3339_ns(d->started);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    timefmt_rfc3339_ns((int64_t)now.tv_sec, now.tv_nsec, d->started);
     pthread_mutex_init(&d->lock, NULL);
     return d;
 }
@@ -140,15 +132,11 @@ static json_t *base_object(const disc *d, const char *type)
                      "version", d->version, "metadata");
 }
 
+/* Serialises o compactly into malloc'd memory (o is consumed). */
 static char *dump(json_t *o, size_t *len)
 {
-    char *s = NULL;
-    if (o != NULL) {
-        s = json_dumps(o, JSON_COMPACT);
-        json_decref(o);
-    }
-    if (s != NULL && len != NULL)
-        *len = strlen(s);
+    char *s = jalloc_dumps(o, JSON_COMPACT, len);
+    json_decref(o);
     return s;
 }
 

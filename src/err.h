@@ -3,7 +3,7 @@
  * Library modules never print and never exit: they return a vc_code and, on
  * failure, fill a vc_err whose message is safe to show a user (it never holds a
  * secret value). The codes map one to one onto the protocol's error codes
- * (PROTOCOL.md section 2); VC_CONFIG is internal (configuration and start-up
+ * (docs/protocol.md, "Errors"); VC_CONFIG is internal (configuration and start-up
  * errors) and is never sent over NATS. */
 #ifndef VAULTCTL_ERR_H
 #define VAULTCTL_ERR_H

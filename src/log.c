@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "timefmt.h"
+
 static log_level min_level = LOG_INFO;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -18,18 +20,15 @@ void log_msg(log_level level, const char *fmt, ...)
 {
     static const char *const names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
     struct timespec ts;
-    struct tm tm;
-    char when[32];
+    char when[TIMEFMT_RFC3339_LEN];
     va_list ap;
 
     if (level < min_level)
         return;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    if (strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-        when[0] = '\0';
+    timefmt_rfc3339_ms((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000L, when);
     pthread_mutex_lock(&log_lock);
-    fprintf(stderr, "%s.%03ldZ %s ", when, ts.tv_nsec / 1000000L, names[level]);
+    fprintf(stderr, "%s %s ", when, names[level]);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);

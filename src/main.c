@@ -6,9 +6,10 @@
 #include <sys/resource.h>
 
 #include "cmd.h"
+#include "jalloc.h"
 #include "log.h"
 
-static int usage(void)
+static int main_usage(void)
 {
     fputs("usage: vaultctl [--config FILE] COMMAND [ARGS]\n"
           "commands:\n"
@@ -58,6 +59,7 @@ int main(int argc, char **argv)
     const char *config_path = NULL;
     int i = 1;
 
+    jalloc_install(); /* before anything uses jansson (see jalloc.h) */
     harden();
     set_log_level();
     /* --config may stand before the command or right after it. */
@@ -69,11 +71,11 @@ int main(int argc, char **argv)
             puts("vaultctl " VAULTCTL_VERSION);
             return EXIT_OK;
         } else {
-            return usage();
+            return main_usage();
         }
     }
     if (i >= argc)
-        return usage();
+        return main_usage();
 
     char **args = argv + i;
     int nargs = argc - i;
@@ -112,9 +114,9 @@ int main(int argc, char **argv)
         return EXIT_OK;
     }
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0) {
-        usage();
+        main_usage();
         return EXIT_OK;
     }
     fprintf(stderr, "vaultctl: unknown command \"%s\"\n", cmd);
-    return usage();
+    return main_usage();
 }

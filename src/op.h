@@ -1,4 +1,4 @@
-/* op.h - the six operations of the protocol (PROTOCOL.md section 1). */
+/* op.h - the six operations of the protocol (docs/protocol.md, "Requests"). */
 #ifndef VAULTCTL_OP_H
 #define VAULTCTL_OP_H
 

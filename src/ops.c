@@ -20,7 +20,10 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "proto.h"
+#include "timefmt.h"
 
 #define OPS_LIST_DEFAULT 1000
 #define OPS_DUMP_FLAGS   (JSON_COMPACT | JSON_ENCODE_ANY)
@@ -43,7 +46,7 @@ static void result_clear(ops_result *res)
     json_decref(res->data);
     json_decref(res->meta);
     if (res->raw != NULL)
-        explicit_bzero(res->raw, res->raw_len);
+        sodium_memzero(res->raw, res->raw_len);
     free(res->raw);
     memset(res, 0, sizeof *res);
 }
@@ -121,12 +124,12 @@ static int set_int(json_t *obj, const char *name, uint64_t v)
 
 static int set_time(json_t *obj, const char *name, int64_t t)
 {
-    char buf[32];
-    proto_time(t, buf);
+    char buf[TIMEFMT_RFC3339_LEN];
+    timefmt_rfc3339(t, buf);
     return json_object_set_new(obj, name, json_string(buf));
 }
 
-static vc_code oom(vc_err *err)
+static vc_code ops_oom(vc_err *err)
 {
     return vc_errf(err, VC_INTERNAL, "out of memory building the reply");
 }
@@ -139,13 +142,13 @@ static vc_code do_get(const ops_ctx *ctx, const proto_request *r, ops_result *re
      * authenticated, so its text goes into the reply as it is: no parse
      * and re-dump, which cost time and left copies of the secret in freed
      * jansson nodes. */
-    char created[32], updated[32];
+    char created[TIMEFMT_RFC3339_LEN], updated[TIMEFMT_RFC3339_LEN];
     vc_code rc = vault_get(ctx->vault, r->key, r->key_len, &res->raw, &res->raw_len, &meta, err);
     if (rc != VC_OK)
         return rc;
     /* What jansson would dump for this meta object, without building one. */
-    proto_time(meta.created_at, created);
-    proto_time(meta.updated_at, updated);
+    timefmt_rfc3339(meta.created_at, created);
+    timefmt_rfc3339(meta.updated_at, updated);
     (void)snprintf(res->raw_meta, sizeof res->raw_meta,
                    "{\"version\":%llu,\"created_at\":\"%s\",\"updated_at\":\"%s\"}",
                    (unsigned long long)meta.version, created, updated);
@@ -174,13 +177,13 @@ static vc_code queue_set(const ops_ctx *ctx, ops_pending *p, vc_err *err)
         return vc_errf(err, VC_INTERNAL, "value cannot be serialised");
     char *text = malloc(n);
     if (text == NULL)
-        return oom(err);
+        return ops_oom(err);
     vc_code rc;
     if (json_dumpb(r->value, text, n, OPS_DUMP_FLAGS) != n)
         rc = vc_errf(err, VC_INTERNAL, "value serialisation changed size");
     else /* the vault keeps its own copy */
         rc = vault_set_async(ctx->vault, r->key, r->key_len, text, n, write_done, p, err);
-    explicit_bzero(text, n);
+    sodium_memzero(text, n);
     free(text);
     return rc;
 }
@@ -207,7 +210,7 @@ static vc_code do_list(const ops_ctx *ctx, const proto_request *r, ops_result *r
         return rc;
     res->data = json_array();
     if (res->data == NULL) {
-        rc = oom(err);
+        rc = ops_oom(err);
         goto done;
     }
     for (size_t i = 0; i < count; i++) {
@@ -221,7 +224,7 @@ static vc_code do_list(const ops_ctx *ctx, const proto_request *r, ops_result *r
         res->meta = json_object();
         if (res->meta == NULL ||
             json_object_set_new(res->meta, "next", json_string(names[count - 1])) != 0)
-            rc = oom(err);
+            rc = ops_oom(err);
     }
 done:
     vault_names_free(names, count);
@@ -239,7 +242,7 @@ static vc_code do_rotate(const ops_ctx *ctx, ops_result *res, vc_err *err)
     res->data = json_object();
     if (res->data == NULL || set_int(res->data, "key_version", key_version) != 0 ||
         set_int(res->data, "reencrypted", reencrypted) != 0)
-        return oom(err);
+        return ops_oom(err);
     return VC_OK;
 }
 
@@ -273,7 +276,7 @@ static int set_next_rotation(const ops_ctx *ctx, const vault_status_info *info, 
 static vc_code do_status(const ops_ctx *ctx, ops_result *res, vc_err *err)
 {
     vault_status_info info;
-    char rot[32];
+    char rot[TIMEFMT_RFC3339_LEN];
 
     vc_code rc = vault_status(ctx->vault, &info, err);
     if (rc != VC_OK)
@@ -283,14 +286,14 @@ static vc_code do_status(const ops_ctx *ctx, ops_result *res, vc_err *err)
         uptime = 0;
     json_t *d = res->data = json_object();
     if (d == NULL)
-        return oom(err);
+        return ops_oom(err);
     int bad = json_object_set_new(d, "service", json_string("vaultctl"));
     bad |= json_object_set_new(
         d, "version", json_string(ctx->service_version != NULL ? ctx->service_version : ""));
     bad |= set_int(d, "keys", info.keys);
     bad |= set_int(d, "key_version", info.key_version);
     if (info.last_rotation > 0) {
-        proto_time(info.last_rotation, rot);
+        timefmt_rfc3339(info.last_rotation, rot);
         bad |= json_object_set_new(d, "last_rotation", json_string(rot));
     } else {
         bad |= json_object_set_new(d, "last_rotation", json_null());
@@ -299,7 +302,7 @@ static vc_code do_status(const ops_ctx *ctx, ops_result *res, vc_err *err)
     bad |= set_int(d, "uptime_s", (uint64_t)uptime);
     bad |= json_object_set_new(d, "storage", status_storage(ctx, &info));
     if (bad)
-        return oom(err);
+        return ops_oom(err);
     if (ctx->status_extra != NULL)
         ctx->status_extra(ctx->status_arg, d);
     return VC_OK;
@@ -390,7 +393,7 @@ static void write_done(void *arg, vc_code rc, const vault_meta *meta, const vc_e
         res.meta = json_object();
         if (res.meta == NULL || set_int(res.meta, "version", meta->version) != 0 ||
             set_time(res.meta, "updated_at", meta->updated_at) != 0)
-            rc = oom(&err);
+            rc = ops_oom(&err);
     }
     build_reply(&p->reply, rc, &res, &err, p->req.id);
     pending_finish(p);
@@ -455,7 +458,7 @@ typedef struct {
     ops_reply *out;
 } ops_waiter;
 
-static void waiter_done(void *arg, ops_reply *reply)
+static void ops_waiter_done(void *arg, ops_reply *reply)
 {
     ops_waiter *w = arg;
 
@@ -481,7 +484,7 @@ void ops_handle(const ops_ctx *ctx, const char *arrival, const uint8_t *payload,
         pthread_mutex_destroy(&w.mu);
         goto no_lock;
     }
-    ops_handle_async(ctx, arrival, payload, len, waiter_done, &w);
+    ops_handle_async(ctx, arrival, payload, len, ops_waiter_done, &w);
     pthread_mutex_lock(&w.mu);
     while (!w.finished)
         pthread_cond_wait(&w.cv, &w.mu);
@@ -500,7 +503,7 @@ void ops_reply_free(ops_reply *r)
         return;
     /* A get reply carries the secret value: wipe before freeing. */
     if (r->body != NULL)
-        explicit_bzero(r->body, r->len);
+        sodium_memzero(r->body, r->len);
     free(r->body);
     r->body = NULL;
     r->len = 0;

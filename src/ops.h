@@ -62,7 +62,7 @@ typedef void (*ops_done_fn)(void *arg, ops_reply *reply);
  * exactly once: before returning for every operation but set and delete,
  * and for any request refused before the vault (too large, bad request,
  * access denied); for an admitted set or delete, later, on the vault's
- * committer thread once the write is durable or failed (see
+ * completer thread once the write is durable or failed (see
  * vault_write_done: keep done short, and no blocking vault write or
  * ops_handle of a set or delete in it). arrival and payload are not used
  * after the return. */

@@ -10,7 +10,9 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "jalloc.h"
+#include "utf8.h"
 
 #define PROTO_LIMIT_MAX 10000
 
@@ -25,54 +27,6 @@ static bool has_control(const char *s, size_t len)
         if (is_control((unsigned char)s[i]))
             return true;
     return false;
-}
-
-/* Length of the UTF-8 sequence at s (at most n bytes), 0 if invalid:
- * rejects overlong forms, surrogates and code points above U+10FFFF. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    unsigned long cp;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-        cp = c & 0x1fu;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        cp = c & 0x0fu;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        cp = c & 0x07u;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0u) != 0x80u)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3fu);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || (cp >= 0xd800 && cp <= 0xdfff) ||
-        cp > 0x10ffff)
-        return 0;
-    return len;
-}
-
-static bool utf8_valid(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        size_t n = utf8_seq(p + i, len - i);
-        if (n == 0)
-            return false;
-        i += n;
-    }
-    return true;
 }
 
 /* What is wrong with a key name, or NULL if it is valid. */
@@ -266,24 +220,12 @@ vc_code proto_parse(proto_request *out, const uint8_t *payload, size_t len, size
     return VC_OK;
 }
 
-void proto_time(int64_t t, char out[32])
-{
-    struct tm tm;
-    time_t tt = (time_t)t;
-
-    if (gmtime_r(&tt, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        (void)snprintf(out, 32, "%s", "1970-01-01T00:00:00Z"); /* out of range */
-}
-
-/* Serialises obj compactly (it is consumed), NULL on failure. */
+/* Serialises obj compactly into malloc'd memory (obj is consumed), NULL on
+ * failure. */
 static char *dump_reply(json_t *obj, size_t *len)
 {
-    char *s = NULL;
-    if (obj != NULL)
-        s = json_dumps(obj, JSON_COMPACT);
+    char *s = jalloc_dumps(obj, JSON_COMPACT, len);
     json_decref(obj);
-    if (len != NULL)
-        *len = s != NULL ? strlen(s) : 0;
     return s;
 }
 
@@ -335,8 +277,9 @@ char *proto_success_raw(const char *data, size_t data_len, const char *meta, jso
         data = "null";
         data_len = 4;
     }
-    char *i = id != NULL ? json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    size_t mlen = meta != NULL ? strlen(meta) : 0, ilen = i != NULL ? strlen(i) : 0;
+    size_t ilen = 0;
+    char *i = jalloc_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY, &ilen);
+    size_t mlen = meta != NULL ? strlen(meta) : 0;
     size_t total = sizeof head - 1 + data_len + 1;
     char *out = NULL;
     size_t pos = 0;

@@ -1,4 +1,5 @@
-/* proto.h - request parsing and response building (PROTOCOL.md sections 1-2).
+/* proto.h - request parsing and response building (docs/protocol.md,
+ * "Requests" and "Responses").
  *
  * Pure functions: bytes in, bytes out; no NATS, no store. Unit tests and
  * fuzzers drive them directly.
@@ -48,11 +49,9 @@ vc_code proto_parse(proto_request *out, const uint8_t *payload, size_t len, size
 
 void proto_request_free(proto_request *r);
 
-/* Whether the len bytes at key are a valid key name (section 1). */
+/* Whether the len bytes at key are a valid key name (docs/protocol.md,
+ * "Requests": 1-512 bytes of UTF-8 without control characters). */
 bool proto_key_valid(const char *key, size_t len);
-
-/* Formats unix seconds as RFC 3339 UTC ("2026-11-28T13:16:47Z"). */
-void proto_time(int64_t t, char out[32]);
 
 /* {"status":"success","data":data,"meta":meta,"id":id} as malloc'd compact
  * JSON (caller frees); steals data and meta (either may be NULL: data is then

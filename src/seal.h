@@ -6,8 +6,9 @@
  *
  * Envelope scheme:
  *   master key (32 bytes from the key file)
- *     wraps -> keyring: index key (HMAC of key names, for lookups),
- *                       audit key (HMAC of key names for logs/audit events),
+ *     wraps -> keyring: index key (keyed BLAKE2b of key names, for lookups),
+ *                       audit key (HMAC-SHA-256 of key names, for logs and
+ *                                  audit events),
  *                       data keys by version (XChaCha20-Poly1305 record keys).
  * A wrapped keyring is a self-describing byte blob the store keeps; opening
  * it with the wrong master key fails authentication and nothing is changed.

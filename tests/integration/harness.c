@@ -1,10 +1,11 @@
 /* harness.c - see harness.h. */
 #include "harness.h"
 
+#include "testutil.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -70,17 +71,6 @@ static bool port_open(int port)
     return ok;
 }
 
-static int write_file(const char *path, const char *text, mode_t mode)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
-    if (fd < 0)
-        return -1;
-    size_t len = strlen(text);
-    ssize_t n = write(fd, text, len);
-    close(fd);
-    return n == (ssize_t)len ? 0 : -1;
-}
-
 /* fork + exec argv with stdout and stderr appended to log. */
 static pid_t spawn(const char *const *argv, const char *log)
 {
@@ -141,8 +131,7 @@ int it_nats_start(it_nats *n, int port)
     char text[4096];
 
     if (n->dir[0] == '\0') {
-        strcpy(n->dir, "/tmp/vaultctl-it-nats-XXXXXX");
-        if (mkdtemp(n->dir) == NULL)
+        if (tu_tmpdir(n->dir, sizeof n->dir, "vaultctl-it-nats") == NULL)
             return -1;
     }
     if (port == 0)
@@ -152,7 +141,7 @@ int it_nats_start(it_nats *n, int port)
     snprintf(n->conf, sizeof n->conf, "%s/nats.conf", n->dir);
     snprintf(n->log, sizeof n->log, "%s/nats.log", n->dir);
     snprintf(text, sizeof text, NATS_CONF_FMT, port);
-    if (write_file(n->conf, text, 0600) != 0)
+    if (tu_write_text(n->conf, text) != 0)
         return -1;
     const char *argv[] = {NATS_SERVER_BIN, "-c", n->conf, NULL};
     n->pid = spawn(argv, n->log);
@@ -181,7 +170,7 @@ void it_nats_destroy(it_nats *n)
 {
     it_nats_stop(n, false);
     if (n->dir[0] != '\0')
-        it_rmtree(n->dir);
+        tu_rmtree(n->dir);
     n->dir[0] = '\0';
 }
 
@@ -191,8 +180,7 @@ int it_vault_init(it_vault *v, const it_nats *n, const char *extra_yaml)
     char *key = NULL;
 
     memset(v, 0, sizeof *v);
-    strcpy(v->dir, "/tmp/vaultctl-it-vault-XXXXXX");
-    if (mkdtemp(v->dir) == NULL)
+    if (tu_tmpdir(v->dir, sizeof v->dir, "vaultctl-it-vault") == NULL)
         return -1;
     snprintf(v->config, sizeof v->config, "%s/config.yaml", v->dir);
     snprintf(v->log, sizeof v->log, "%s/vault.log", v->dir);
@@ -201,7 +189,7 @@ int it_vault_init(it_vault *v, const it_nats *n, const char *extra_yaml)
     if (it_run(NULL, &key, args) != 0 || key == NULL)
         return -1;
     snprintf(path, sizeof path, "%s/master.key", v->dir);
-    int rc = write_file(path, key, 0600);
+    int rc = tu_write_text(path, key);
     free(key);
     if (rc != 0)
         return -1;
@@ -225,7 +213,7 @@ int it_vault_init(it_vault *v, const it_nats *n, const char *extra_yaml)
              "%s",
              n != NULL ? n->url : "nats://127.0.0.1:4222", v->dir, v->dir,
              extra_yaml != NULL ? extra_yaml : "");
-    return write_file(v->config, text, 0600);
+    return tu_write_text(v->config, text);
 }
 
 int it_vault_start(it_vault *v, const it_nats *n)
@@ -278,7 +266,7 @@ void it_vault_destroy(it_vault *v)
 {
     it_vault_stop(v);
     if (v->dir[0] != '\0')
-        it_rmtree(v->dir);
+        tu_rmtree(v->dir);
     v->dir[0] = '\0';
 }
 
@@ -338,44 +326,98 @@ void it_argv(const char **argv, const char *config, const char *const *args)
     argv[n] = NULL;
 }
 
-int it_run(const char *config, char **out, const char *const *args)
+/* An anonymous file (removed when closed) holding text, read from the
+ * start; empty for NULL. */
+static FILE *scratch(const char *text)
+{
+    FILE *f = tmpfile();
+    if (f != NULL && text != NULL &&
+        (fputs(text, f) == EOF || fflush(f) != 0 || fseek(f, 0, SEEK_SET) != 0)) {
+        fclose(f);
+        f = NULL;
+    }
+    return f;
+}
+
+/* All of f from its start, malloc'd and NUL-terminated, and f closed. */
+static char *slurp(FILE *f)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    int c;
+    if (m == NULL) {
+        fclose(f);
+        return NULL;
+    }
+    rewind(f);
+    while ((c = fgetc(f)) != EOF)
+        fputc(c, m);
+    fclose(m);
+    fclose(f);
+    return buf;
+}
+
+/* it_run_io; with keep_stderr (and err NULL) the child's stderr is the
+ * test's own, so that its complaints show in the test log. */
+static int run_child(const char *config, const char *in, char **out, char **err, bool keep_stderr,
+                     const char *const *args)
 {
     const char *argv[IT_ARGV_MAX];
-    int pipefd[2], status = 0;
+    int status = 0;
+    FILE *fin = in != NULL ? scratch(in) : NULL, *fout = scratch(NULL);
+    FILE *ferr = keep_stderr && err == NULL ? NULL : scratch(NULL);
 
-    it_argv(argv, config, args);
-    if (pipe(pipefd) != 0)
+    if (out != NULL)
+        *out = NULL;
+    if (err != NULL)
+        *err = NULL;
+    if ((in != NULL && fin == NULL) || fout == NULL || (ferr == NULL && !keep_stderr)) {
+        if (fin != NULL)
+            fclose(fin);
+        if (fout != NULL)
+            fclose(fout);
+        if (ferr != NULL)
+            fclose(ferr);
         return -1;
+    }
+    it_argv(argv, config, args);
+    fflush(NULL); /* nothing buffered is written twice by the child */
     pid_t pid = fork();
     if (pid == 0) {
-        dup2(pipefd[1], 1);
-        close(pipefd[0]);
-        close(pipefd[1]);
+        if (fin != NULL)
+            dup2(fileno(fin), 0);
+        dup2(fileno(fout), 1);
+        if (ferr != NULL)
+            dup2(fileno(ferr), 2);
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
-    close(pipefd[1]);
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    ssize_t got;
-    while (buf != NULL && (got = read(pipefd[0], buf + len, cap - len - 1)) > 0) {
-        len += (size_t)got;
-        if (len + 1 == cap) {
-            char *grown = realloc(buf, cap *= 2);
-            if (grown == NULL)
-                break;
-            buf = grown;
-        }
-    }
-    close(pipefd[0]);
-    waitpid(pid, &status, 0);
-    if (buf != NULL)
-        buf[len] = '\0';
+    if (pid > 0)
+        waitpid(pid, &status, 0);
+    if (fin != NULL)
+        fclose(fin);
+    char *o = slurp(fout), *e = ferr != NULL ? slurp(ferr) : NULL;
     if (out != NULL)
-        *out = buf;
+        *out = o;
     else
-        free(buf);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        free(o);
+    if (err != NULL)
+        *err = e;
+    else
+        free(e);
+    return pid > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int it_run_io(const char *config, const char *in, char **out, char **err,
+              const char *const *args)
+{
+    return run_child(config, in, out, err, false, args);
+}
+
+int it_run(const char *config, char **out, const char *const *args)
+{
+    return run_child(config, NULL, out, NULL, true, args);
 }
 
 natsConnection *it_connect(const it_nats *n, const char *user, const char *pass)
@@ -430,15 +472,3 @@ const char *it_code(const json_t *reply)
     return s != NULL ? s : "(none)";
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-void it_rmtree(const char *dir)
-{
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}

@@ -65,9 +65,16 @@ void it_vault_dump_log(const it_vault *v);
 void it_nats_dump_log(const it_nats *n);
 
 /* Runs the vaultctl binary with args (NULL-terminated) and the given config
- * (prepended as --config), capturing stdout into out (malloc'd, may be NULL).
- * Returns the exit code. */
+ * (prepended as --config), capturing stdout into out (malloc'd, may be NULL);
+ * stderr goes to the test's own. Returns the exit code (-1 if it could not
+ * run or did not exit). */
 int it_run(const char *config, char **out, const char *const *args);
+
+/* it_run with stdin the text in (NULL: the test's own stdin), and stdout and
+ * stderr captured into *out and *err (malloc'd, NUL-terminated; either
+ * pointer may be NULL: discarded). */
+int it_run_io(const char *config, const char *in, char **out, char **err,
+              const char *const *args);
 
 /* Fills argv (room for IT_ARGV_MAX pointers) with the vaultctl binary,
  * "--config config" unless config is NULL, then args (NULL-terminated,
@@ -94,9 +101,6 @@ json_t *it_request(natsConnection *nc, const char *subject, const char *payload,
 /* Convenience: status string and code of a reply. */
 const char *it_status(const json_t *reply);
 const char *it_code(const json_t *reply);
-
-/* Removes a directory tree. */
-void it_rmtree(const char *dir);
 
 /* Whether quick mode is on (sanitizer runs): fewer rounds. */
 bool it_quick(void);

@@ -83,35 +83,7 @@ static char *read_all(const char *path)
  * *errout (malloc'd; either pointer may be NULL). Returns the exit code. */
 static int run(const char *config, char **out, char **errout, const char *const *args)
 {
-    char o[] = "/tmp/vaultctl-it-out-XXXXXX", e[] = "/tmp/vaultctl-it-err-XXXXXX";
-    const char *argv[IT_ARGV_MAX];
-    int status = 0;
-    int ofd = mkstemp(o), efd = mkstemp(e);
-
-    assert_true(ofd >= 0 && efd >= 0);
-    it_argv(argv, config, args);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(ofd, 1);
-        dup2(efd, 2);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(ofd);
-    close(efd);
-    waitpid(pid, &status, 0);
-    char *so = read_all(o), *se = read_all(e);
-    unlink(o);
-    unlink(e);
-    if (out != NULL)
-        *out = so;
-    else
-        free(so);
-    if (errout != NULL)
-        *errout = se;
-    else
-        free(se);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return it_run_io(config, NULL, out, errout, args);
 }
 
 /* Runs and expects exit code want; prints stderr when it differs. */

@@ -12,11 +12,12 @@
 #include <time.h>
 
 #include <cmocka.h>
-#include <ftw.h>
 #include <pthread.h>
 
 #include "audit.h"
+#include "timefmt.h"
 #include "ops.h"
+#include "testutil.h"
 
 static const char *const hex = "0123456789abcdef";
 
@@ -50,20 +51,6 @@ static const char *str(const json_t *o, const char *name)
     if (s == NULL)
         fail_msg("field %s missing or not a string", name);
     return s;
-}
-
-static void test_time_format(void **state)
-{
-    (void)state;
-    char t[32];
-    audit_time(0, t);
-    assert_string_equal(t, "1970-01-01T00:00:00.000Z");
-    audit_time(1764335807123LL, t);
-    assert_string_equal(t, "2025-11-28T13:16:47.123Z");
-    audit_time(1764335807005LL, t);
-    assert_string_equal(t, "2025-11-28T13:16:47.005Z");
-    audit_time(-1, t);
-    assert_string_equal(t, "1969-12-31T23:59:59.999Z");
 }
 
 /* The exact bytes: compact, fields in the documented order. */
@@ -169,7 +156,7 @@ static void test_event_bad_utf8_subject(void **state)
  * formatted events itself): the oracle for test_event_matches_jansson. */
 static char *jansson_event(const audit_event *ev)
 {
-    char when[32], mac[80];
+    char when[TIMEFMT_RFC3339_LEN], mac[80];
     json_t *o = json_object();
     const char *subject = ev->subject != NULL ? ev->subject : "";
     json_t *subj = json_string(subject);
@@ -182,7 +169,7 @@ static char *jansson_event(const audit_event *ev)
         subj = json_string(copy);
         free(copy);
     }
-    audit_time(ev->time_ms, when);
+    timefmt_rfc3339_ms(ev->time_ms, when);
     json_object_set_new(o, "type", json_string(AUDIT_EVENT_TYPE));
     json_object_set_new(o, "time", json_string(when));
     if (ev->instance != NULL)
@@ -241,9 +228,7 @@ static void test_event_matches_jansson(void **state)
 /* ---- events of real requests ------------------------------------------- */
 
 typedef struct {
-    char dir[64];
-    seal_master *m;
-    vault *v;
+    tu_vault tv;
     ops_ctx ctx;
 } fixture;
 
@@ -252,35 +237,19 @@ static const acl_rule rules[] = {
     {"user.requests", OP_BIT(OP_GET) | OP_BIT(OP_SET)},
 };
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int vault_setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    char key[SEAL_KEYGEN_B64];
-    vc_err err;
 
     assert_non_null(f);
-    strcpy(f->dir, "/tmp/test_audit.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    assert_int_equal(seal_init(&err), VC_OK);
-    assert_int_equal(seal_keygen_b64(key, sizeof key, &err), VC_OK);
-    assert_int_equal(seal_master_parse(&f->m, key, strlen(key), "test key", &err), VC_OK);
-    if (vault_open(&f->v, f->dir, 64u << 20, f->m, &err) != VC_OK)
-        fail_msg("vault_open: %s", err.msg);
+    assert_int_equal(tu_vault_open(&f->tv, "test_audit", 64u << 20), 0);
     f->ctx = (ops_ctx){
-        .vault = f->v,
+        .vault = f->tv.v,
         .rules = rules,
         .nrules = sizeof rules / sizeof rules[0],
         .max_value_bytes = 4096,
         .max_request_bytes = 8192,
-        .storage_path = f->dir,
+        .storage_path = f->tv.dir,
         .started = (int64_t)time(NULL),
         .service_version = "9.9.9",
     };
@@ -291,9 +260,7 @@ static int vault_setup(void **state)
 static int vault_teardown(void **state)
 {
     fixture *f = *state;
-    vault_close(f->v);
-    seal_master_free(f->m);
-    (void)nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    tu_vault_close(&f->tv);
     free(f);
     return 0;
 }
@@ -333,7 +300,7 @@ static void test_event_of_requests(void **state)
     char payload[512], hash[SEAL_AUDIT_HEX], want[128];
     size_t len;
 
-    vault_audit_hash(f->v, name, strlen(name), hash);
+    vault_audit_hash(f->tv.v, name, strlen(name), hash);
     assert_int_equal(strlen(hash), 64);
     for (size_t i = 0; i < 64; i++)
         assert_non_null(strchr(hex, hash[i]));
@@ -534,7 +501,6 @@ static void test_queue_threads(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_time_format),
         cmocka_unit_test(test_event_exact),
         cmocka_unit_test(test_event_without_key),
         cmocka_unit_test(test_event_outcomes),

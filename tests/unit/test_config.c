@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "testutil.h"
 
 #define SEED                                         \
     "nats:\n"                                        \
@@ -319,18 +320,15 @@ static char *write_temp(const char *dir, const char *name,
 {
     char *path = NULL;
     assert_true(asprintf(&path, "%s/%s", dir, name) > 0);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    assert_int_equal(fputs(content, f) >= 0, 1);
-    assert_int_equal(fclose(f), 0);
+    assert_int_equal(tu_write_text(path, content), 0);
     return path;
 }
 
 static void test_env_secret_file(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/vc-config-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[TU_DIR_MAX];
+    assert_non_null(tu_tmpdir(dir, sizeof dir, "test_config"));
     char *pass = write_temp(dir, "pass", "from-file\n");
     char *tok = write_temp(dir, "tok", "tok-from-file\r\n");
     char *var = NULL, *var2 = NULL;
@@ -372,10 +370,7 @@ static void test_env_secret_file(void **state)
     expect_err_env(SEED, env4, "environment VAULTCTL_NATS_PASS_FILE: ",
                    "is empty");
 
-    unlink(pass);
-    unlink(tok);
-    unlink(empty);
-    assert_int_equal(rmdir(dir), 0);
+    assert_int_equal(tu_rmtree(dir), 0);
     free(pass);
     free(tok);
     free(empty);
@@ -687,8 +682,8 @@ static void test_describe(void **state)
 static void test_config_load_file(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/vc-config-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[TU_DIR_MAX];
+    assert_non_null(tu_tmpdir(dir, sizeof dir, "test_config"));
     char *path = write_temp(dir, "config.yaml", SEED);
     char *var = NULL;
     assert_true(asprintf(&var, "VAULTCTL_CONFIG=%s", path) > 0);
@@ -722,9 +717,7 @@ static void test_config_load_file(void **state)
     assert_int_equal(config_load(&c, bad, no_env, &err), VC_CONFIG);
     assert_int_equal(strncmp(err.msg, want2, strlen(want2)), 0);
 
-    unlink(path);
-    unlink(bad);
-    assert_int_equal(rmdir(dir), 0);
+    assert_int_equal(tu_rmtree(dir), 0);
     free(path);
     free(bad);
     free(var);

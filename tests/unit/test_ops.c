@@ -10,11 +10,12 @@
 #include <time.h>
 
 #include <cmocka.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <unistd.h>
 
+#include "jalloc.h"
 #include "ops.h"
+#include "testutil.h"
 
 #define MAX_VALUE 256
 #define MAX_REQUEST 1024
@@ -27,19 +28,10 @@ static const acl_rule rules[] = {
 };
 
 typedef struct {
-    char dir[64];
-    seal_master *m;
-    vault *v;
+    tu_vault tv;
     ops_ctx ctx;
     int extra_calls;
 } fixture;
-
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    (void)sb; (void)flag; (void)ftw;
-    return remove(path);
-}
 
 static void status_extra(void *arg, json_t *obj)
 {
@@ -51,24 +43,15 @@ static void status_extra(void *arg, json_t *obj)
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    vc_err err;
-    char key[SEAL_KEYGEN_B64];
 
     assert_non_null(f);
-    strcpy(f->dir, "/tmp/test_ops.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    assert_int_equal(seal_init(&err), VC_OK);
-    assert_int_equal(seal_keygen_b64(key, sizeof key, &err), VC_OK);
-    assert_int_equal(seal_master_parse(&f->m, key, strlen(key), "test key",
-                                       &err), VC_OK);
-    if (vault_open(&f->v, f->dir, 64u << 20, f->m, &err) != VC_OK)
-        fail_msg("vault_open: %s", err.msg);
+    assert_int_equal(tu_vault_open(&f->tv, "test_ops", 64u << 20), 0);
     f->ctx = (ops_ctx){
-        .vault = f->v,
+        .vault = f->tv.v,
         .rules = rules,
         .nrules = sizeof rules / sizeof rules[0],
         .max_value_bytes = MAX_VALUE,
-        .storage_path = f->dir,
+        .storage_path = f->tv.dir,
         .started = (int64_t)time(NULL),
         .service_version = "9.9.9",
         .max_request_bytes = MAX_REQUEST,
@@ -82,9 +65,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    vault_close(f->v);
-    seal_master_free(f->m);
-    (void)nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    tu_vault_close(&f->tv);
     free(f);
     return 0;
 }
@@ -164,7 +145,7 @@ static uint64_t record_count(fixture *f)
 {
     vault_status_info info;
     vc_err err;
-    assert_int_equal(vault_status(f->v, &info, &err), VC_OK);
+    assert_int_equal(vault_status(f->tv.v, &info, &err), VC_OK);
     return info.keys;
 }
 
@@ -174,7 +155,7 @@ static void assert_absent(fixture *f, const char *key)
     size_t len;
     vault_meta meta;
     vc_err err;
-    assert_int_equal(vault_get(f->v, key, strlen(key), &val, &len, &meta, &err),
+    assert_int_equal(vault_get(f->tv.v, key, strlen(key), &val, &len, &meta, &err),
                      VC_NOT_FOUND);
     free(val);
 }
@@ -262,7 +243,7 @@ static void test_key_hash_and_op(void **state)
                &r);
     assert_int_equal(r.code, VC_NOT_FOUND);
     assert_int_equal(r.op, OP_GET);
-    vault_audit_hash(f->v, "missing", 7, hash);
+    vault_audit_hash(f->tv.v, "missing", 7, hash);
     assert_string_equal(r.key_hash, hash);
     assert_int_equal(strlen(r.key_hash), 64);
     assert_null(strstr(r.log_msg, "missing"));
@@ -397,7 +378,7 @@ static void test_rotate_status(void **state)
     json_t *st = json_object_get(d, "storage");
     assert_string_equal(json_string_value(json_object_get(st, "backend")),
                         "lmdb");
-    assert_string_equal(json_string_value(json_object_get(st, "path")), f->dir);
+    assert_string_equal(json_string_value(json_object_get(st, "path")), f->tv.dir);
     assert_true(json_integer_value(json_object_get(st, "map_size")) > 0);
     assert_true(json_integer_value(json_object_get(st, "used_bytes")) > 0);
     assert_int_equal(json_integer_value(json_object_get(d, "audit_dropped")), 0);
@@ -648,7 +629,7 @@ static void async_done(void *arg, ops_reply *r)
         size_t len;
         vault_meta meta;
         vc_err err;
-        durable = vault_get(l->f->v, l->key[ref->i], strlen(l->key[ref->i]),
+        durable = vault_get(l->f->tv.v, l->key[ref->i], strlen(l->key[ref->i]),
                             &val, &len, &meta, &err) == VC_OK;
         free(val);
     }
@@ -839,5 +820,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_async_same_key_order, setup,
                                         teardown),
     };
+    jalloc_install(); /* as the binary runs: jansson's blocks wiped on free */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

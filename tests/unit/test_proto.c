@@ -607,18 +607,6 @@ static void test_error_text(void **state)
     }
 }
 
-static void test_time(void **state)
-{
-    (void)state;
-    char out[32];
-    proto_time(0, out);
-    assert_string_equal(out, "1970-01-01T00:00:00Z");
-    proto_time(1795871807, out);
-    assert_string_equal(out, "2026-11-28T13:16:47Z");
-    proto_time(1700000000, out);
-    assert_string_equal(out, "2023-11-14T22:13:20Z");
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -641,7 +629,6 @@ int main(void)
         cmocka_unit_test(test_success_text),
         cmocka_unit_test(test_success_raw_matches),
         cmocka_unit_test(test_error_text),
-        cmocka_unit_test(test_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

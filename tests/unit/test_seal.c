@@ -17,8 +17,9 @@
 #include <sodium.h>
 
 #include "seal.h"
+#include "testutil.h"
 
-static char tmpdir[64];
+static char tmpdir[TU_DIR_MAX];
 
 /* A fixed key whose base64 has '+' and '/', so the URL-safe spelling
  * differs from the standard one. */
@@ -30,18 +31,13 @@ static const uint8_t fixed_key[SEAL_KEY_BYTES] = {
 static int setup_dir(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_seal.XXXXXX");
-    return mkdtemp(tmpdir) != NULL ? 0 : -1;
+    return tu_tmpdir(tmpdir, sizeof tmpdir, "test_seal") != NULL ? 0 : -1;
 }
 
 static int teardown_dir(void **state)
 {
-    char cmd[128];
     (void)state;
-    int n = snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (n < 0 || (size_t)n >= sizeof cmd)
-        return -1;
-    return system(cmd) == 0 ? 0 : -1;
+    return tu_rmtree(tmpdir);
 }
 
 /* Writes len bytes to tmpdir/name with the given mode; returns the path in
@@ -50,14 +46,8 @@ static const char *write_file(const char *name, const void *data, size_t len,
                               mode_t mode)
 {
     static char path[256];
-    int n = snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    assert_true(n > 0 && (size_t)n < sizeof path);
-    (void)unlink(path);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, data, len), (ssize_t)len);
-    assert_int_equal(fchmod(fd, mode), 0); /* past the umask */
-    assert_int_equal(close(fd), 0);
+    assert_non_null(tu_path(path, sizeof path, tmpdir, name));
+    assert_int_equal(tu_write_file(path, data, len, mode), 0); /* mode past the umask */
     return path;
 }
 

@@ -7,7 +7,6 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,24 +16,16 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "testutil.h"
 
 #define KIB ((size_t)1024)
 #define MIB (KIB * KIB)
 
 typedef struct {
-    char root[64];  /* mkdtemp directory, removed at teardown */
+    char root[TU_DIR_MAX]; /* tu_tmpdir, removed at teardown */
     char dir[128];  /* root/db: the store, created by store_open */
     store *s;
 } fixture;
-
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -42,13 +33,12 @@ static int setup(void **state)
 
     if (fx == NULL)
         return -1;
-    strcpy(fx->root, "/tmp/vc-test-store-XXXXXX");
-    if (mkdtemp(fx->root) == NULL) {
+    if (tu_tmpdir(fx->root, sizeof fx->root, "test_store") == NULL) {
         free(fx);
         return -1;
     }
-    if (snprintf(fx->dir, sizeof fx->dir, "%s/db", fx->root) >=
-        (int)sizeof fx->dir) {
+    if (tu_path(fx->dir, sizeof fx->dir, fx->root, "db") == NULL) {
+        tu_rmtree(fx->root);
         free(fx);
         return -1;
     }
@@ -61,7 +51,7 @@ static int teardown(void **state)
     fixture *fx = *state;
 
     store_close(fx->s);
-    nftw(fx->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tu_rmtree(fx->root);
     free(fx);
     return 0;
 }

@@ -11,7 +11,6 @@
 
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,43 +22,22 @@
 
 #include "seal.h"
 #include "store.h"
+#include "testutil.h"
 #include "vault.h"
 
 /* test hook in vault.c: stop vault_rotate after n batches (0: never) */
 void vault_test_rotate_batches_limit(unsigned n);
 
-typedef struct {
-    char dir[64];
-    seal_master *m;
-    vault *v;
-} fx;
+/* dir, master key m, vault v (testutil.h) */
+typedef tu_vault fx;
 
 /* ---- helpers ---- */
 
 static seal_master *new_master(void)
 {
-    char b64[SEAL_KEYGEN_B64];
-    seal_master *m = NULL;
-    vc_err err;
-    assert_int_equal(seal_init(&err), VC_OK);
-    assert_int_equal(seal_keygen_b64(b64, sizeof b64, &err), VC_OK);
-    assert_int_equal(seal_master_parse(&m, b64, strlen(b64), "test", &err),
-                     VC_OK);
+    seal_master *m = tu_master();
+    assert_non_null(m);
     return m;
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void rm_rf(const char *dir)
-{
-    (void)nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static void fx_open(fx *f, size_t map_size)
@@ -81,10 +59,7 @@ static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    strcpy(f->dir, "/tmp/vault-test-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    f->m = new_master();
-    fx_open(f, 0);
+    assert_int_equal(tu_vault_open(f, "test_vault", 0), 0);
     *state = f;
     return 0;
 }
@@ -92,9 +67,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx *f = *state;
-    vault_close(f->v);
-    seal_master_free(f->m);
-    rm_rf(f->dir);
+    tu_vault_close(f);
     free(f);
     return 0;
 }
@@ -794,7 +767,7 @@ static void test_map_full(void **state)
     value[vlen] = '\0';
     vault_close(f->v);
     f->v = NULL;
-    rm_rf(f->dir);
+    tu_rmtree(f->dir);
     fx_open(f, 1 << 20);
 
     for (stored = 0; stored < 1000; stored++) {
@@ -891,7 +864,7 @@ static void test_map_full_concurrent(void **state)
     memset(value, 'y', big);
     vault_close(f->v);
     f->v = NULL;
-    rm_rf(f->dir);
+    tu_rmtree(f->dir);
     fx_open(f, 1 << 20);
     /* fill until a big value no longer fits */
     filled = fill_until_full(f, value, big);
@@ -955,21 +928,20 @@ static void test_rekey(void **state)
 static void test_backup(void **state)
 {
     fx *f = *state;
-    char bdir[64], path[128];
+    char bdir[TU_DIR_MAX], path[128];
     vault *b = NULL;
     vc_err err;
 
     set_str(f->v, "k", "\"backed up\"", NULL);
-    strcpy(bdir, "/tmp/vault-bak-XXXXXX");
-    assert_non_null(mkdtemp(bdir));
-    snprintf(path, sizeof path, "%s/data.mdb", bdir);
+    assert_non_null(tu_tmpdir(bdir, sizeof bdir, "test_vault-backup"));
+    assert_non_null(tu_path(path, sizeof path, bdir, "data.mdb"));
     assert_int_equal(vault_backup(f->v, path, &err), VC_OK);
     set_str(f->v, "after", "1", NULL);
     assert_int_equal(vault_open(&b, bdir, 0, f->m, &err), VC_OK);
     want_value(b, "k", "\"backed up\"", 11);
     want_code(b, "after", VC_NOT_FOUND);
     vault_close(b);
-    rm_rf(bdir);
+    tu_rmtree(bdir);
 }
 
 static void test_status_audit(void **state)
@@ -1301,7 +1273,7 @@ static void test_async_map_full_mixed(void **state)
     memset(value, 'z', big);
     vault_close(f->v);
     f->v = NULL;
-    rm_rf(f->dir);
+    tu_rmtree(f->dir);
     fx_open(f, 1 << 20);
     (void)fill_until_full(f, value, big);
     c = async_new(f->v);
