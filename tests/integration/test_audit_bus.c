@@ -29,6 +29,7 @@
 
 #include <cmocka.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -547,7 +548,12 @@ static void test_required_gate(void **state)
     json_decref(st);
     json_decref(next_event(sub, 5000, NULL, 0)); /* status's own event */
 
-    /* A backlog of writes, each with its own reply subject as clients do. */
+    /* A backlog of writes that reaches the service while the bus goes away.
+     * The service is stopped (SIGSTOP) while the writes are published, so
+     * they wait in its socket and none can be executed before the server is
+     * gone: whatever the machine's load, the service wakes with a backlog and
+     * a dead connection (a race the service used to win on a fast run). */
+    assert_int_equal(kill(vault.pid, SIGSTOP), 0);
     snprintf(wild, sizeof wild, "_INBOX.admin.gate%d.*", getpid());
     assert_int_equal(natsConnection_SubscribeSync(&inbox, admin, wild), NATS_OK);
     for (int i = 0; i < N; i++) {
@@ -557,17 +563,19 @@ static void test_required_gate(void **state)
         assert_int_equal(natsConnection_PublishRequestString(admin, "admin.requests", box, payload),
                          NATS_OK);
     }
+    /* The flush's PONG means the server has routed every write to the
+     * service's connection; give it a moment to write them into the socket
+     * (what it has not written is lost with it: `handled` counts only what
+     * arrived, and the assertions hold for any number). */
     assert_int_equal(natsConnection_Flush(admin), NATS_OK);
-    /* Work has begun (an event came): pull the bus away. */
-    json_t *first = next_event(sub, 10000, NULL, 0);
-    assert_non_null(first);
-    json_decref(first);
+    usleep(500 * 1000);
     natsSubscription_Destroy(sub);
     natsSubscription_Destroy(inbox);
     natsConnection_Destroy(admin);
     natsConnection_Destroy(agent);
     admin = agent = NULL;
     it_nats_stop(&nats, true);
+    assert_int_equal(kill(vault.pid, SIGCONT), 0);
 
     /* The service works through its backlog with the connection down; wait
      * until its log has been quiet for a second. */
@@ -624,7 +632,7 @@ static void test_required_gate(void **state)
      * stats just after publishing its reply, so the status that gave r0 can
      * miss the previous test's last request.) */
     assert_true(stored + refused <= handled);
-    assert_true(stored > 0);
+    assert_true(handled > 0);
     assert_true(refused > 0);
 }
 
