@@ -15,22 +15,20 @@
 #include "proto.h"
 
 /* Prints a reply built by proto_* (NULL: out of memory) on its own line. */
-static int print_reply(char *text, size_t len)
+static int print_reply(char *text)
 {
     if (text == NULL) {
         cmd_fail("out of memory");
         return EXIT_ERROR;
     }
-    fwrite(text, 1, len, stdout);
-    fputc('\n', stdout);
+    puts(text);
     free(text);
     return EXIT_OK;
 }
 
 static int print_error(const vc_err *err)
 {
-    size_t len = 0;
-    print_reply(proto_error(err->code, err->msg, NULL, &len), len);
+    print_reply(proto_error(err->code, err->msg, NULL, NULL));
     return EXIT_ERROR;
 }
 
@@ -69,7 +67,6 @@ int cmd_verify(const char *config_path, int argc, char **argv)
     cmd_env env;
     vault_verify_info info;
     vc_err err;
-    size_t len = 0;
     int rc;
 
     (void)argv;
@@ -87,7 +84,7 @@ int cmd_verify(const char *config_path, int argc, char **argv)
     json_t *data = json_pack("{s:I,s:I,s:I,s:I}", "records", (json_int_t)info.records, "damaged",
                              (json_int_t)info.damaged, "key_version", (json_int_t)info.key_version,
                              "data_keys", (json_int_t)info.data_keys);
-    if (data == NULL || print_reply(proto_success(data, NULL, NULL, &len), len) != EXIT_OK)
+    if (data == NULL || print_reply(proto_success(data, NULL, NULL, NULL)) != EXIT_OK)
         return EXIT_ERROR;
     if (fflush(stdout) != 0)
         return EXIT_ERROR;
@@ -114,7 +111,6 @@ int cmd_delete_hash(const char *config_path, int argc, char **argv)
     size_t record_len = 0;
     cmd_env env;
     vc_err err;
-    size_t len = 0;
     int rc;
 
     if (argc != 3 || strcmp(argv[1], "--hash") != 0) {
@@ -135,6 +131,6 @@ int cmd_delete_hash(const char *config_path, int argc, char **argv)
     cmd_close(&env);
     if (code != VC_OK)
         return print_error(&err);
-    rc = print_reply(proto_success(NULL, NULL, NULL, &len), len);
+    rc = print_reply(proto_success(NULL, NULL, NULL, NULL));
     return rc == EXIT_OK && fflush(stdout) == 0 ? EXIT_OK : EXIT_ERROR;
 }

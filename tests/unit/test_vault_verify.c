@@ -1,4 +1,4 @@
-/* test_verify.c - damaged records (issue 11 item 8), on real libsodium +
+/* test_vault_verify.c - damaged records (issue 11 item 8), on real libsodium +
  * LMDB: records are damaged by writing their bytes straight into the store
  * (store.h, with the vault closed). vault_verify names exactly the damaged
  * ones by record hash and says what is wrong; list leaves them out and counts
