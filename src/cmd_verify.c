@@ -14,6 +14,9 @@
 #include "cmd.h"
 #include "proto.h"
 
+/* A record hash in hex + NUL. */
+#define HASH_HEX_MAX (2 * (size_t)VAULT_RECORD_HASH_MAX + 1)
+
 /* Prints a reply built by proto_* (NULL: out of memory) on its own line. */
 static int print_reply(char *text)
 {
@@ -32,17 +35,17 @@ static int print_error(const vc_err *err)
     return EXIT_ERROR;
 }
 
-static void hex_of(const uint8_t *b, size_t len, char out[2 * VAULT_RECORD_HASH_MAX + 1])
+static void hex_of(const uint8_t *b, size_t len, char out[HASH_HEX_MAX])
 {
     if (len > VAULT_RECORD_HASH_MAX)
         len = VAULT_RECORD_HASH_MAX;
-    (void)sodium_bin2hex(out, 2 * VAULT_RECORD_HASH_MAX + 1, b, len);
+    (void)sodium_bin2hex(out, HASH_HEX_MAX, b, len);
 }
 
 /* {"record":HEX,"problem":CODE,"message":TEXT[,"key_version":N]} */
 static void print_damaged(void *arg, const vault_damaged_record *rec)
 {
-    char hex[2 * VAULT_RECORD_HASH_MAX + 1];
+    char hex[HASH_HEX_MAX];
     json_t *o;
     char *s;
 
@@ -98,7 +101,7 @@ static bool parse_hash(const char *hex, uint8_t *out, size_t *out_len)
     size_t n = strlen(hex);
     const char *end = NULL;
 
-    if (n == 0 || n % 2 != 0 || n > 2 * VAULT_RECORD_HASH_MAX)
+    if (n == 0 || n % 2 != 0 || n > HASH_HEX_MAX - 1)
         return false;
     if (sodium_hex2bin(out, VAULT_RECORD_HASH_MAX, hex, n, NULL, out_len, &end) != 0)
         return false;
