@@ -202,10 +202,11 @@ static vc_code do_list(const ops_ctx *ctx, const proto_request *r, ops_result *r
     char **names = NULL;
     size_t count = 0;
     bool more = false;
+    uint64_t skipped = 0;
     size_t limit = r->has_limit ? (size_t)r->limit : OPS_LIST_DEFAULT;
 
     vc_code rc = vault_list(ctx->vault, r->prefix, r->prefix_len, r->after, r->after_len, limit,
-                            &names, &count, &more, err);
+                            &names, &count, &more, &skipped, err);
     if (rc != VC_OK)
         return rc;
     res->data = json_array();
@@ -220,10 +221,13 @@ static vc_code do_list(const ops_ctx *ctx, const proto_request *r, ops_result *r
             goto done;
         }
     }
-    if (more && count > 0) {
+    if ((more && count > 0) || skipped > 0) {
         res->meta = json_object();
         if (res->meta == NULL ||
-            json_object_set_new(res->meta, "next", json_string(names[count - 1])) != 0)
+            (more && count > 0 &&
+             json_object_set_new(res->meta, "next", json_string(names[count - 1])) != 0) ||
+            /* damaged records of the store left out (vaultctl verify) */
+            (skipped > 0 && set_int(res->meta, "skipped", skipped) != 0))
             rc = ops_oom(err);
     }
 done:
@@ -233,15 +237,16 @@ done:
 
 static vc_code do_rotate(const ops_ctx *ctx, ops_result *res, vc_err *err)
 {
-    uint32_t key_version = 0;
-    uint64_t reencrypted = 0;
+    vault_rotation rot;
 
-    vc_code rc = vault_rotate(ctx->vault, &key_version, &reencrypted, err);
+    vc_code rc = vault_rotate_report(ctx->vault, &rot, err);
     if (rc != VC_OK)
         return rc;
     res->data = json_object();
-    if (res->data == NULL || set_int(res->data, "key_version", key_version) != 0 ||
-        set_int(res->data, "reencrypted", reencrypted) != 0)
+    if (res->data == NULL || set_int(res->data, "key_version", rot.key_version) != 0 ||
+        set_int(res->data, "reencrypted", rot.reencrypted) != 0 ||
+        set_int(res->data, "skipped", rot.skipped) != 0 ||
+        set_int(res->data, "old_keys_kept", rot.old_keys_kept) != 0)
         return ops_oom(err);
     return VC_OK;
 }
