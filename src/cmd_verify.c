@@ -77,7 +77,7 @@ int cmd_verify(const char *config_path, int argc, char **argv)
         fputs("usage: vaultctl [--config FILE] verify\n", stderr);
         return EXIT_USAGE;
     }
-    if ((rc = cmd_open(&env, config_path)) != EXIT_OK)
+    if ((rc = cmd_open(&env, config_path, CMD_OPEN_VAULT)) != EXIT_OK)
         return rc;
     if (vault_verify(env.vault, print_damaged, NULL, &info, &err) != VC_OK) {
         cmd_close(&env);
@@ -128,7 +128,7 @@ int cmd_delete_hash(const char *config_path, int argc, char **argv)
                  2 * SEAL_HASH_BYTES);
         return EXIT_USAGE;
     }
-    if ((rc = cmd_open(&env, config_path)) != EXIT_OK)
+    if ((rc = cmd_open(&env, config_path, CMD_OPEN_VAULT)) != EXIT_OK)
         return rc;
     vc_code code = vault_delete_record(env.vault, record, record_len, &err);
     cmd_close(&env);
