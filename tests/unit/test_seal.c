@@ -23,8 +23,9 @@ static char tmpdir[64];
 /* A fixed key whose base64 has '+' and '/', so the URL-safe spelling
  * differs from the standard one. */
 static const uint8_t fixed_key[SEAL_KEY_BYTES] = {
-    0xfb, 0xef, 0xbe, 0xfb, 0xff, 0xbf, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09,
-    0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0xfb, 0xff, 0xfe};
+    0xfb, 0xef, 0xbe, 0xfb, 0xff, 0xbf, 0x00, 0x01, 0x02, 0x03, 0x04,
+    0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
+    0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0xfb, 0xff, 0xfe};
 
 static int setup_dir(void **state)
 {
@@ -45,7 +46,8 @@ static int teardown_dir(void **state)
 
 /* Writes len bytes to tmpdir/name with the given mode; returns the path in
  * a static buffer (valid until the next call). */
-static const char *write_file(const char *name, const void *data, size_t len, mode_t mode)
+static const char *write_file(const char *name, const void *data, size_t len,
+                              mode_t mode)
 {
     static char path[256];
     int n = snprintf(path, sizeof path, "%s/%s", tmpdir, name);
@@ -65,7 +67,8 @@ static const char *write_text(const char *name, const char *text)
 }
 
 /* base64 of n bytes of key in the given libsodium variant. */
-static void b64_of(char *out, size_t cap, const uint8_t *key, size_t n, int variant)
+static void b64_of(char *out, size_t cap, const uint8_t *key, size_t n,
+                   int variant)
 {
     assert_non_null(sodium_bin2base64(out, cap, key, n, variant));
 }
@@ -157,7 +160,8 @@ static void test_master_variants_load(void **state)
     char b64[64], text[80];
     (void)state;
 
-    b64_of(b64, sizeof b64, fixed_key, sizeof fixed_key, sodium_base64_VARIANT_ORIGINAL);
+    b64_of(b64, sizeof b64, fixed_key, sizeof fixed_key,
+           sodium_base64_VARIANT_ORIGINAL);
     assert_non_null(strpbrk(b64, "+/")); /* the variants really differ */
     seal_master *ref = load_ok(write_text("ref.key", b64));
 
@@ -188,12 +192,15 @@ static void test_master_parse_memory(void **state)
     vc_err err = {0};
     (void)state;
 
-    b64_of(b64, sizeof b64, fixed_key, sizeof fixed_key, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    assert_int_equal(seal_master_parse(&m, b64, strlen(b64), "env", &err), VC_OK);
+    b64_of(b64, sizeof b64, fixed_key, sizeof fixed_key,
+           sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    assert_int_equal(seal_master_parse(&m, b64, strlen(b64), "env", &err),
+                     VC_OK);
     seal_master_free(m);
 
     m = NULL;
-    assert_int_equal(seal_master_parse(&m, "abc", 3, "VAULTCTL_X", &err), VC_CONFIG);
+    assert_int_equal(seal_master_parse(&m, "abc", 3, "VAULTCTL_X", &err),
+                     VC_CONFIG);
     assert_null(m);
     assert_non_null(strstr(err.msg, "master key VAULTCTL_X: "));
     assert_int_equal(seal_master_parse(&m, "", 0, NULL, &err), VC_CONFIG);
@@ -212,12 +219,15 @@ static void test_master_errors(void **state)
 
     load_fails(write_text("empty.key", ""), "is empty");
     load_fails(write_text("newline.key", "\n"), "is empty");
-    load_fails(write_text("notb64.key", "this is not base64 at all!\n"), "not valid base64");
+    load_fails(write_text("notb64.key", "this is not base64 at all!\n"),
+               "not valid base64");
 
     b64_of(b64, sizeof b64, fixed_key, 31, sodium_base64_VARIANT_ORIGINAL);
-    load_fails(write_text("k31.key", b64), "expected base64 of 32 bytes, got 31 bytes");
+    load_fails(write_text("k31.key", b64),
+               "expected base64 of 32 bytes, got 31 bytes");
     b64_of(b64, sizeof b64, key33, 33, sodium_base64_VARIANT_ORIGINAL);
-    load_fails(write_text("k33.key", b64), "expected base64 of 32 bytes, got 33 bytes");
+    load_fails(write_text("k33.key", b64),
+               "expected base64 of 32 bytes, got 33 bytes");
 
     /* Trailing garbage: a second line, two newlines, a space. */
     b64_of(b64, sizeof b64, fixed_key, 32, sodium_base64_VARIANT_ORIGINAL);
@@ -292,7 +302,8 @@ static seal_master *master_from(const uint8_t key[SEAL_KEY_BYTES])
     seal_master *m = NULL;
     vc_err err = {0};
     b64_of(b64, sizeof b64, key, SEAL_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL);
-    assert_int_equal(seal_master_parse(&m, b64, strlen(b64), "test", &err), VC_OK);
+    assert_int_equal(seal_master_parse(&m, b64, strlen(b64), "test", &err),
+                     VC_OK);
     return m;
 }
 
@@ -340,11 +351,11 @@ static void test_wrap_unwrap_round_trip(void **state)
     /* Records sealed under either version open with the unwrapped ring. */
     for (uint32_t ver = 1; ver <= 2; ver++) {
         uint8_t ct[5 + SEAL_OVERHEAD], pt[5];
-        assert_int_equal(
-            seal_encrypt(k, ver, (const uint8_t *)"ad", 2, (const uint8_t *)"hello", 5, ct, &err),
-            VC_OK);
-        assert_int_equal(seal_decrypt(k2, ver, (const uint8_t *)"ad", 2, ct, sizeof ct, pt, &err),
+        assert_int_equal(seal_encrypt(k, ver, (const uint8_t *)"ad", 2,
+                                      (const uint8_t *)"hello", 5, ct, &err),
                          VC_OK);
+        assert_int_equal(seal_decrypt(k2, ver, (const uint8_t *)"ad", 2, ct,
+                                      sizeof ct, pt, &err), VC_OK);
         assert_memory_equal(pt, "hello", 5);
     }
 
@@ -372,7 +383,8 @@ static void test_unwrap_wrong_master(void **state)
     (void)state;
 
     assert_int_equal(seal_keyring_wrap(k, m, &blob, &len, &err), VC_OK);
-    assert_int_equal(seal_keyring_unwrap(&k2, other, blob, len, &err), VC_ACCESS_DENIED);
+    assert_int_equal(seal_keyring_unwrap(&k2, other, blob, len, &err),
+                     VC_ACCESS_DENIED);
     assert_null(k2);
     assert_string_equal(err.msg, "master key does not open the keyring");
     /* The right key still opens it afterwards. */
@@ -405,7 +417,8 @@ static void test_unwrap_tampered_blob(void **state)
         blob[i] ^= 0x01;
     }
     assert_int_equal(seal_keyring_unwrap(&k2, m, blob, 3, &err), VC_INTERNAL);
-    assert_int_equal(seal_keyring_unwrap(&k2, m, blob, len - 1, &err), VC_INTERNAL);
+    assert_int_equal(seal_keyring_unwrap(&k2, m, blob, len - 1, &err),
+                     VC_INTERNAL);
     blob[4] = 2;
     assert_int_equal(seal_keyring_unwrap(&k2, m, blob, len, &err), VC_INTERNAL);
     assert_non_null(strstr(err.msg, "format"));
@@ -429,26 +442,30 @@ static void test_encrypt_decrypt_round_trip(void **state)
     vc_err err = {0};
     (void)state;
 
-    assert_int_equal(
-        seal_encrypt(k, 1, (const uint8_t *)"k1", 2, (const uint8_t *)msg, n, ct, &err), VC_OK);
+    assert_int_equal(seal_encrypt(k, 1, (const uint8_t *)"k1", 2,
+                                  (const uint8_t *)msg, n, ct, &err), VC_OK);
     assert_null(memmem(ct, n + SEAL_OVERHEAD, "s3cr3t", 6));
-    assert_int_equal(seal_decrypt(k, 1, (const uint8_t *)"k1", 2, ct, n + SEAL_OVERHEAD, pt, &err),
-                     VC_OK);
+    assert_int_equal(seal_decrypt(k, 1, (const uint8_t *)"k1", 2, ct,
+                                  n + SEAL_OVERHEAD, pt, &err), VC_OK);
     assert_memory_equal(pt, msg, n);
 
     /* Fresh nonce each time. */
-    assert_int_equal(
-        seal_encrypt(k, 1, (const uint8_t *)"k1", 2, (const uint8_t *)msg, n, ct2, &err), VC_OK);
+    assert_int_equal(seal_encrypt(k, 1, (const uint8_t *)"k1", 2,
+                                  (const uint8_t *)msg, n, ct2, &err), VC_OK);
     assert_memory_not_equal(ct, ct2, n + SEAL_OVERHEAD);
 
     /* Empty plaintext and no associated data. */
-    assert_int_equal(seal_encrypt(k, 1, NULL, 0, (const uint8_t *)"", 0, ct, &err), VC_OK);
-    assert_int_equal(seal_decrypt(k, 1, NULL, 0, ct, SEAL_OVERHEAD, pt, &err), VC_OK);
+    assert_int_equal(seal_encrypt(k, 1, NULL, 0, (const uint8_t *)"", 0, ct,
+                                  &err), VC_OK);
+    assert_int_equal(seal_decrypt(k, 1, NULL, 0, ct, SEAL_OVERHEAD, pt, &err),
+                     VC_OK);
 
     /* Unknown version, too short a record. */
-    assert_int_equal(seal_encrypt(k, 7, NULL, 0, (const uint8_t *)"x", 1, ct, &err), VC_INTERNAL);
+    assert_int_equal(seal_encrypt(k, 7, NULL, 0, (const uint8_t *)"x", 1, ct,
+                                  &err), VC_INTERNAL);
     assert_non_null(strstr(err.msg, "version 7"));
-    assert_int_equal(seal_decrypt(k, 1, NULL, 0, ct, SEAL_OVERHEAD - 1, pt, &err), VC_INTERNAL);
+    assert_int_equal(seal_decrypt(k, 1, NULL, 0, ct, SEAL_OVERHEAD - 1, pt,
+                                  &err), VC_INTERNAL);
     seal_keyring_free(k);
 }
 
@@ -461,14 +478,15 @@ static bool all_zero(const uint8_t *p, size_t n)
     return true;
 }
 
-static void expect_decrypt_fails(const seal_keyring *k, uint32_t v, const char *ad,
-                                 const uint8_t *ct, size_t ct_len)
+static void expect_decrypt_fails(const seal_keyring *k, uint32_t v,
+                                 const char *ad, const uint8_t *ct,
+                                 size_t ct_len)
 {
     uint8_t pt[128];
     vc_err err = {0};
     memset(pt, 0xAA, sizeof pt);
-    assert_int_equal(seal_decrypt(k, v, (const uint8_t *)ad, strlen(ad), ct, ct_len, pt, &err),
-                     VC_INTERNAL);
+    assert_int_equal(seal_decrypt(k, v, (const uint8_t *)ad, strlen(ad), ct,
+                                  ct_len, pt, &err), VC_INTERNAL);
     assert_true(all_zero(pt, ct_len - SEAL_OVERHEAD));
     assert_int_equal(pt[ct_len - SEAL_OVERHEAD], 0xAA); /* nothing beyond */
 }
@@ -484,21 +502,22 @@ static void test_decrypt_failures_zero_output(void **state)
     (void)state;
 
     assert_int_equal(seal_keyring_add(k, &v2, &err), VC_OK);
-    assert_int_equal(
-        seal_encrypt(k, 1, (const uint8_t *)"name", 4, (const uint8_t *)msg, n, ct, &err), VC_OK);
+    assert_int_equal(seal_encrypt(k, 1, (const uint8_t *)"name", 4,
+                                  (const uint8_t *)msg, n, ct, &err), VC_OK);
 
-    expect_decrypt_fails(k, 1, "nam", ct, ct_len); /* other AD */
+    expect_decrypt_fails(k, 1, "nam", ct, ct_len);  /* other AD */
     expect_decrypt_fails(k, 1, "", ct, ct_len);
-    expect_decrypt_fails(k, v2, "name", ct, ct_len);    /* other version's key */
+    expect_decrypt_fails(k, v2, "name", ct, ct_len); /* other version's key */
     expect_decrypt_fails(other, 1, "name", ct, ct_len); /* other keyring */
-    expect_decrypt_fails(k, 9, "name", ct, ct_len);     /* unknown version */
-    for (size_t i = 0; i < ct_len; i++) {               /* any flipped byte */
+    expect_decrypt_fails(k, 9, "name", ct, ct_len);  /* unknown version */
+    for (size_t i = 0; i < ct_len; i++) {            /* any flipped byte */
         ct[i] ^= 0x80;
         expect_decrypt_fails(k, 1, "name", ct, ct_len);
         ct[i] ^= 0x80;
     }
     uint8_t pt[128];
-    assert_int_equal(seal_decrypt(k, 1, (const uint8_t *)"name", 4, ct, ct_len, pt, &err), VC_OK);
+    assert_int_equal(seal_decrypt(k, 1, (const uint8_t *)"name", 4, ct, ct_len,
+                                  pt, &err), VC_OK);
     assert_memory_equal(pt, msg, n);
 
     (void)seal_decrypt(k, 1, (const uint8_t *)"x", 1, ct, ct_len, pt, &err);
@@ -518,14 +537,16 @@ static void test_add_and_retain_only(void **state)
 
     assert_int_equal(seal_keyring_current(k), 1);
     assert_int_equal(seal_keyring_count(k), 1);
-    assert_int_equal(seal_encrypt(k, 1, NULL, 0, (const uint8_t *)"old!", 4, ct1, &err), VC_OK);
+    assert_int_equal(seal_encrypt(k, 1, NULL, 0, (const uint8_t *)"old!", 4,
+                                  ct1, &err), VC_OK);
     assert_int_equal(seal_keyring_add(k, &v, &err), VC_OK);
     assert_int_equal(v, 2);
     assert_int_equal(seal_keyring_add(k, &v, &err), VC_OK);
     assert_int_equal(v, 3);
     assert_int_equal(seal_keyring_current(k), 3);
     assert_int_equal(seal_keyring_count(k), 3);
-    assert_int_equal(seal_encrypt(k, 3, NULL, 0, (const uint8_t *)"new!", 4, ct3, &err), VC_OK);
+    assert_int_equal(seal_encrypt(k, 3, NULL, 0, (const uint8_t *)"new!", 4,
+                                  ct3, &err), VC_OK);
 
     /* Name hashes do not depend on data key versions. */
     uint8_t h_before[SEAL_HASH_BYTES], h_after[SEAL_HASH_BYTES];
@@ -541,7 +562,8 @@ static void test_add_and_retain_only(void **state)
     assert_false(seal_keyring_has(k, 2));
     assert_true(seal_keyring_has(k, 3));
     expect_decrypt_fails(k, 1, "", ct1, sizeof ct1);
-    assert_int_equal(seal_decrypt(k, 3, NULL, 0, ct3, sizeof ct3, pt, &err), VC_OK);
+    assert_int_equal(seal_decrypt(k, 3, NULL, 0, ct3, sizeof ct3, pt, &err),
+                     VC_OK);
     assert_memory_equal(pt, "new!", 4);
     seal_name_hash(k, "a", 1, h_after);
     assert_memory_equal(h_before, h_after, sizeof h_before);
@@ -559,7 +581,8 @@ static void test_add_and_retain_only(void **state)
     assert_int_equal(seal_keyring_unwrap(&k2, m, blob, len, &err), VC_OK);
     assert_int_equal(seal_keyring_count(k2), 2);
     assert_false(seal_keyring_has(k2, 1));
-    assert_int_equal(seal_decrypt(k2, 3, NULL, 0, ct3, sizeof ct3, pt, &err), VC_OK);
+    assert_int_equal(seal_decrypt(k2, 3, NULL, 0, ct3, sizeof ct3, pt, &err),
+                     VC_OK);
     free(blob);
     seal_keyring_free(k2);
     seal_master_free(m);
@@ -652,8 +675,8 @@ static void *reader(void *p)
     for (int i = 0; i < 200; i++) {
         seal_name_hash(a->k, "name", 4, h);
         seal_audit_hash(a->k, "name", 4, audit);
-        if (seal_encrypt(a->k, 1, h, sizeof h, (const uint8_t *)"0123456789abcdef", 16, ct, &err) !=
-                VC_OK ||
+        if (seal_encrypt(a->k, 1, h, sizeof h, (const uint8_t *)"0123456789abcdef",
+                         16, ct, &err) != VC_OK ||
             seal_decrypt(a->k, 1, h, sizeof h, ct, sizeof ct, pt, &err) != VC_OK ||
             memcmp(pt, "0123456789abcdef", 16) != 0)
             a->failures++;
