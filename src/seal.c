@@ -24,6 +24,7 @@
 
 #include <sodium.h>
 
+#include "fileperm.h"
 #include "secretfile.h"
 
 #define SEAL_MAX_VERSIONS 64
@@ -194,12 +195,15 @@ vc_code seal_master_load(seal_master **out, const char *path, bool *warn_perm, v
     *out = NULL;
     if (warn_perm != NULL)
         *warn_perm = false;
-    /* secretfile's rule (secretfile.h): not a link, a regular file, one
-     * trailing newline removed, not empty. */
+    /* secretfile's rule (secretfile.h): not a link, a regular file, owned
+     * by us or root and not writable by group or others, one trailing
+     * newline removed, not empty. */
     rc = secretfile_read(path, SEAL_KEYFILE_MAX, &text, &len, &mode, &e);
     if (rc != VC_OK)
         return vc_errf(err, rc, "master key %s", e.msg);
-    if (warn_perm != NULL && (mode & (S_IWGRP | S_IWOTH)) != 0)
+    /* Writable by group or others, or owned by another user (not root),
+     * secretfile_read has refused; readable is worth a warning only. */
+    if (warn_perm != NULL && fileperm_warn_readable(path, mode))
         *warn_perm = true;
     rc = master_from_b64(out, text, len, path, err);
     secretfile_free(text);

@@ -37,6 +37,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileperm.h"
+
 /* How often store_begin adopts a grown map before giving up; another
  * process would have to grow the map this many times in a row. */
 #define STORE_RESIZE_TRIES 8
@@ -163,18 +165,68 @@ static vc_code open_fail(const char *dir, const char *what, int rc, vc_err *err)
 
 /* ---- open and close ---------------------------------------------------- */
 
-/* Creates dir (mode 0700) unless it exists; parents are not created, so a
- * mistyped path fails here instead of growing a tree somewhere. */
-static vc_code make_dir(const char *dir, vc_err *err)
+/* LMDB's file names inside the environment directory. */
+#define STORE_DATA_FILE "data.mdb"
+#define STORE_LOCK_FILE "lock.mdb"
+
+/* dir + "/" + name into buf; false if it does not fit. */
+static bool join_path(char *buf, size_t cap, const char *dir, const char *name)
 {
-    if (mkdir(dir, 0700) == 0 || errno == EEXIST)
-        return VC_OK;
-    if (errno == ENOENT)
+    int w = snprintf(buf, cap, "%s/%s", dir, name);
+    return w >= 0 && (size_t)w < cap;
+}
+
+/* LMDB's file name in dir, when it exists, must be a regular file under
+ * the directory's rule (fileperm.h): LMDB opens it without O_NOFOLLOW. */
+static vc_code check_store_file(const char *dir, const char *name, vc_err *err)
+{
+    char path[PATH_MAX];
+    struct stat st;
+
+    if (!join_path(path, sizeof path, dir, name))
+        return vc_errf(err, VC_CONFIG, "storage %s: path too long", dir);
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT)
+            return VC_OK;
+        return vc_errf(err, VC_CONFIG, "storage %s: cannot stat %s: %s", dir, path,
+                       strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode))
         return vc_errf(err, VC_CONFIG,
-                       "storage %s: cannot create directory: parent "
-                       "directory missing (parents are not created)",
-                       dir);
-    return open_fail(dir, "cannot create directory", errno, err);
+                       "storage %s: %s is not a regular file (%s); refusing: the store's files "
+                       "are never links",
+                       dir, path, S_ISLNK(st.st_mode) ? "a symbolic link" : "another type");
+    return fileperm_check_store(dir, path, &st, err);
+}
+
+/* Creates dir (mode 0700) unless it exists; parents are not created, so a
+ * mistyped path fails here instead of growing a tree somewhere. Then the
+ * rule of fileperm.h: dir (after links) is a directory owned by the
+ * effective user and not writable by group or others, and LMDB's files in
+ * it, if any, are regular files under the same rule. All before
+ * mdb_env_open, which creates and opens those files by name. */
+static vc_code prepare_dir(const char *dir, vc_err *err)
+{
+    struct stat st;
+    vc_code code;
+
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        if (errno == ENOENT)
+            return vc_errf(err, VC_CONFIG,
+                           "storage %s: cannot create directory: parent "
+                           "directory missing (parents are not created)",
+                           dir);
+        return open_fail(dir, "cannot create directory", errno, err);
+    }
+    if (stat(dir, &st) != 0)
+        return vc_errf(err, VC_CONFIG, "storage %s: cannot stat: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return vc_errf(err, VC_CONFIG, "storage %s: not a directory", dir);
+    if ((code = fileperm_check_store(dir, dir, &st, err)) != VC_OK ||
+        (code = check_store_file(dir, STORE_DATA_FILE, err)) != VC_OK ||
+        (code = check_store_file(dir, STORE_LOCK_FILE, err)) != VC_OK)
+        return code;
+    return VC_OK;
 }
 
 static vc_code begin_txn(store *s, bool write, MDB_txn **out, vc_err *err);
@@ -217,7 +269,7 @@ vc_code store_open(store **out, const char *dir, size_t map_size, vc_err *err)
     *out = NULL;
     if (dir == NULL || dir[0] == '\0')
         return vc_errf(err, VC_CONFIG, "storage: no directory given");
-    code = make_dir(dir, err);
+    code = prepare_dir(dir, err);
     if (code != VC_OK)
         return code;
 
@@ -609,12 +661,19 @@ vc_code store_backup(store *s, const char *path, vc_err *err)
     int rc;
 
     /* O_EXCL: a backup never overwrites a file, least of all an earlier
-     * backup or the store itself. */
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+     * backup or the store itself, and never writes through a link (O_EXCL
+     * refuses an existing link, even a dangling one; O_NOFOLLOW says so
+     * twice). Mode 0600: as private as the store. */
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         rc = errno;
         if (rc == ENOSPC || rc == EROFS)
             return backup_fail(path, "cannot create", rc, err);
+        if (rc == EEXIST || rc == ELOOP)
+            return vc_errf(err, VC_BAD_REQUEST,
+                           "backup %s: already exists (a backup never overwrites a file or "
+                           "follows a link): choose a new name",
+                           path);
         return vc_errf(err, VC_BAD_REQUEST, "backup %s: cannot create: %s", path, strerror(rc));
     }
     rc = copy_to_fd(s, fd);
@@ -643,20 +702,10 @@ fail:
 
 /* ---- restore ----------------------------------------------------------- */
 
-/* LMDB's file names inside the environment directory. */
-#define STORE_DATA_FILE "data.mdb"
-#define STORE_LOCK_FILE "lock.mdb"
 /* Staging directories of store_restore, inside the store directory so the
  * final rename stays on one file system (and is atomic). */
 #define STORE_STAGE_PREFIX ".restore-"
 #define STORE_COPY_CHUNK   ((size_t)1 << 20)
-
-/* dir + "/" + name into buf; false if it does not fit. */
-static bool join_path(char *buf, size_t cap, const char *dir, const char *name)
-{
-    int w = snprintf(buf, cap, "%s/%s", dir, name);
-    return w >= 0 && (size_t)w < cap;
-}
 
 /* Every process that has an LMDB environment open holds a shared lock on
  * byte 0 of its lock file (mdb_env_excl_lock: exclusive while the first
@@ -693,7 +742,7 @@ vc_code store_in_use(const char *dir, bool *busy, vc_err *err)
     *busy = false;
     if (!join_path(path, sizeof path, dir, STORE_LOCK_FILE))
         return path_too_long(dir, err);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT)
             return VC_OK; /* no store, or never opened */
@@ -718,7 +767,7 @@ static vc_code lock_exclusive(const char *dir, int *fd, vc_err *err)
     *fd = -1;
     if (!join_path(path, sizeof path, dir, STORE_LOCK_FILE))
         return path_too_long(dir, err);
-    int lfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int lfd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (lfd < 0)
         return io_fail(path, "cannot open", errno, err);
     if (fcntl(lfd, F_SETLK, &fl) != 0) {
@@ -847,7 +896,7 @@ static vc_code copy_backup(const char *from, const char *to, vc_err *err)
                        from);
     }
     buf = malloc(STORE_COPY_CHUNK);
-    out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (buf == NULL || out < 0) {
         code = buf == NULL ? vc_errf(err, VC_INTERNAL, "out of memory")
                            : io_fail(to, "cannot create", errno, err);
@@ -919,7 +968,7 @@ vc_code store_restore(const char *dir, const char *backup_file, bool force,
     stage[0] = '\0';
     if (dir == NULL || dir[0] == '\0')
         return vc_errf(err, VC_CONFIG, "storage: no directory given");
-    if ((code = make_dir(dir, err)) != VC_OK || (code = store_in_use(dir, &busy, err)) != VC_OK)
+    if ((code = prepare_dir(dir, err)) != VC_OK || (code = store_in_use(dir, &busy, err)) != VC_OK)
         return code;
     if (busy)
         return vc_errf(err, VC_UNAVAILABLE,
