@@ -22,6 +22,7 @@
 
 #include <sodium.h>
 
+#include "latch.h"
 #include "proto.h"
 #include "timefmt.h"
 
@@ -457,9 +458,7 @@ void ops_handle_async(const ops_ctx *ctx, const char *arrival, const uint8_t *pa
 
 /* ops_handle: ops_handle_async and a wait for its completion. */
 typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool finished;
+    latch done;
     ops_reply *out;
 } ops_waiter;
 
@@ -467,39 +466,23 @@ static void ops_waiter_done(void *arg, ops_reply *reply)
 {
     ops_waiter *w = arg;
 
-    pthread_mutex_lock(&w->mu);
     *w->out = *reply; /* the body moves to the caller */
     reply->body = NULL;
     reply->len = 0;
-    w->finished = true;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu); /* w may be gone from here on */
+    latch_open(&w->done); /* w may be gone from here on */
 }
 
 void ops_handle(const ops_ctx *ctx, const char *arrival, const uint8_t *payload, size_t len,
                 ops_reply *out)
 {
-    ops_waiter w = {.finished = false, .out = out};
+    ops_waiter w = {.out = out};
 
     memset(out, 0, sizeof *out);
     out->op = OP_NONE;
-    if (pthread_mutex_init(&w.mu, NULL) != 0)
-        goto no_lock;
-    if (pthread_cond_init(&w.cv, NULL) != 0) {
-        pthread_mutex_destroy(&w.mu);
-        goto no_lock;
-    }
+    latch_init(&w.done);
     ops_handle_async(ctx, arrival, payload, len, ops_waiter_done, &w);
-    pthread_mutex_lock(&w.mu);
-    while (!w.finished)
-        pthread_cond_wait(&w.cv, &w.mu);
-    pthread_mutex_unlock(&w.mu);
-    pthread_cond_destroy(&w.cv);
-    pthread_mutex_destroy(&w.mu);
-    return;
-no_lock:
-    set_fallback(out);
-    set_log(out, "cannot initialise a lock");
+    latch_wait(&w.done);
+    latch_destroy(&w.done);
 }
 
 void ops_reply_free(ops_reply *r)
