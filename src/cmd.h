@@ -40,6 +40,16 @@ ops_ctx cmd_ops_ctx(const cmd_env *env);
 /* Prints "vaultctl: " + message to stderr. */
 void cmd_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Warns on stderr that what (e.g. "set: VALUE") was given in argv, where
+ * other local users can read it, and suggests instead. */
+void cmd_warn_argv_secret(const char *what, const char *instead);
+
+/* Reads all of stdin into a malloc'd NUL-terminated buffer and its length;
+ * strips one trailing newline ("\n" or "\r\n"), so `echo secret | vaultctl
+ * set k -` stores "secret". Outgrown buffers are wiped; the caller wipes
+ * and frees the result. NULL on a read error or out of memory. */
+char *cmd_read_stdin(size_t *len);
+
 int cmd_local(const char *config_path, int argc,
               char **argv); /* get set delete list rotate status */
 int cmd_keygen(int argc, char **argv);

@@ -1,5 +1,9 @@
 /* cmd_common.c - shared by the command front ends (see cmd.h). */
 #include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
@@ -8,6 +12,54 @@
 #include "log.h"
 
 extern char **environ;
+
+/* Reads all of stdin into a malloc'd NUL-terminated buffer; strips one
+ * trailing newline (so `echo secret | vaultctl set k -` stores "secret").
+ * The buffer grows by copy, and each outgrown buffer is wiped before it is
+ * freed (realloc would leave the secret read so far in freed memory). The
+ * caller wipes the result. */
+char *cmd_read_stdin(size_t *len)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf != NULL) {
+        size_t got = fread(buf + n, 1, cap - n - 1, stdin);
+        n += got;
+        if (got == 0)
+            break;
+        if (n + 1 == cap) {
+            char *grown = malloc(cap * 2);
+            if (grown != NULL)
+                memcpy(grown, buf, n);
+            sodium_memzero(buf, cap);
+            free(buf);
+            if (grown == NULL)
+                return NULL;
+            buf = grown;
+            cap *= 2;
+        }
+    }
+    if (buf == NULL || ferror(stdin)) {
+        if (buf != NULL)
+            sodium_memzero(buf, cap);
+        free(buf);
+        return NULL;
+    }
+    if (n > 0 && buf[n - 1] == '\n')
+        n--;
+    if (n > 0 && buf[n - 1] == '\r')
+        n--;
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+void cmd_warn_argv_secret(const char *what, const char *instead)
+{
+    cmd_fail("warning: %s on the command line is visible to other users of this machine "
+             "(ps, /proc/PID/cmdline) and may be kept in shell history; %s",
+             what, instead);
+}
 
 void cmd_fail(const char *fmt, ...)
 {

@@ -13,47 +13,6 @@
 #include "jalloc.h"
 #include "ops.h"
 
-/* Reads all of stdin into a malloc'd NUL-terminated buffer; strips one
- * trailing newline (so `echo secret | vaultctl set k -` stores "secret").
- * The buffer grows by copy, and each outgrown buffer is wiped before it is
- * freed (realloc would leave the secret read so far in freed memory). The
- * caller wipes the result. */
-static char *read_stdin(size_t *len)
-{
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    while (buf != NULL) {
-        size_t got = fread(buf + n, 1, cap - n - 1, stdin);
-        n += got;
-        if (got == 0)
-            break;
-        if (n + 1 == cap) {
-            char *grown = malloc(cap * 2);
-            if (grown != NULL)
-                memcpy(grown, buf, n);
-            sodium_memzero(buf, cap);
-            free(buf);
-            if (grown == NULL)
-                return NULL;
-            buf = grown;
-            cap *= 2;
-        }
-    }
-    if (buf == NULL || ferror(stdin)) {
-        if (buf != NULL)
-            sodium_memzero(buf, cap);
-        free(buf);
-        return NULL;
-    }
-    if (n > 0 && buf[n - 1] == '\n')
-        n--;
-    if (n > 0 && buf[n - 1] == '\r')
-        n--;
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 static void local_usage(void)
 {
     fputs("usage: vaultctl [--config FILE] get KEY\n"
@@ -136,8 +95,10 @@ static json_t *build_request(int argc, char **argv)
         char *text = NULL;
         const char *src = pos[1];
         json_t *value;
+        if (strcmp(pos[1], "-") != 0)
+            cmd_warn_argv_secret("set: VALUE", "give it on stdin as -");
         if (strcmp(pos[1], "-") == 0) {
-            text = read_stdin(&len);
+            text = cmd_read_stdin(&len);
             if (text == NULL) {
                 cmd_fail("set: cannot read the value from stdin");
                 json_decref(req);

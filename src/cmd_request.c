@@ -11,27 +11,106 @@
 #include "op.h"
 #include "secretfile.h"
 
+/* --value-file: at most NATS's default max_payload. */
+#define REQUEST_VALUE_MAX ((size_t)1024 * 1024)
+
 static int request_usage(void)
 {
-    fputs("usage: vaultctl request [--server URL] [--user U --pass P | --pass-file F]\n"
-          "                        [--token T] [--creds FILE] [--tls-ca F] [--tls-cert F --tls-key "
-          "F]\n"
+    fputs("usage: vaultctl request [--server URL] [--user U --pass-file F] [--creds FILE]\n"
+          "                        [--tls-ca F] [--tls-cert F --tls-key F]\n"
           "                        [--timeout SECONDS] [--json] [--id ID] [--inbox-prefix P]\n"
-          "                        SUBJECT OPERATION [KEY [VALUE]]\n"
-          "  KEY is the prefix for list; VALUE is a string unless --json.\n"
-          "  Replies come to inboxes under --inbox-prefix, by default _INBOX.<user>.\n",
+          "                        [--value-file F] SUBJECT OPERATION [KEY [VALUE|-]]\n"
+          "  KEY is the prefix for list; VALUE is a string unless --json; - reads it from\n"
+          "  stdin, --value-file from a file. Replies come to inboxes under --inbox-prefix,\n"
+          "  by default _INBOX.<user>. The password file may also be named by\n"
+          "  $VAULTCTL_PASS_FILE; --pass P and --token T still work but are visible to\n"
+          "  other local users (a warning says so).\n",
           stderr);
     return EXIT_USAGE;
+}
+
+/* Secrets read by cmd_request, wiped and freed together. */
+typedef struct {
+    char *pass;  /* --pass-file / $VAULTCTL_PASS_FILE (secretfile memory) */
+    char *value; /* --value-file (secretfile memory) */
+    size_t value_len;
+    char *in; /* VALUE "-": stdin (malloc) */
+    size_t in_len;
+} request_secrets;
+
+static void request_secrets_free(request_secrets *x)
+{
+    secretfile_free(x->pass);
+    secretfile_free(x->value);
+    if (x->in != NULL) {
+        sodium_memzero(x->in, x->in_len);
+        free(x->in);
+    }
+}
+
+/* The request's JSON text (jalloc_dumps), or NULL after saying why. */
+static char *request_payload(const char *const *pos, int npos, bool as_json, const char *id,
+                             const char *value, size_t value_len)
+{
+    vc_op op = op_from_name(pos[1], strlen(pos[1]));
+    json_t *req = json_pack("{s:s}", "operation", pos[1]);
+    char *payload;
+
+    if (req == NULL)
+        return NULL;
+    if (id != NULL)
+        json_object_set_new(req, "id", json_string(id));
+    if (npos >= 3)
+        json_object_set_new(req, op == OP_LIST ? "prefix" : "key", json_string(pos[2]));
+    if (value != NULL) {
+        json_t *v;
+        if (as_json) {
+            json_error_t jerr;
+            /* Not jerr.text: it quotes a piece of the secret. */
+            v = json_loadb(value, value_len, JSON_DECODE_ANY, &jerr);
+            if (v == NULL)
+                cmd_fail("request: VALUE is not JSON (line %d, column %d)", jerr.line, jerr.column);
+        } else {
+            v = json_stringn(value, value_len);
+            if (v == NULL)
+                cmd_fail("request: VALUE is not valid UTF-8 (use --json with a base64 string)");
+        }
+        if (v == NULL) {
+            json_decref(req);
+            return NULL;
+        }
+        json_object_set_new(req, "value", v);
+    }
+    payload = jalloc_dumps(req, JSON_COMPACT, NULL);
+    json_decref(req);
+    if (payload == NULL)
+        cmd_fail("request: out of memory");
+    return payload;
+}
+
+static bool read_secret_file(const char *what, const char *path, size_t max, char **out,
+                             size_t *len)
+{
+    vc_err perr;
+    secretfile_free(*out); /* a second one wins */
+    *out = NULL;
+    if (secretfile_read(path, max, out, len, NULL, &perr) != VC_OK) {
+        cmd_fail("request: %s %s", what, perr.msg);
+        return false;
+    }
+    return true;
 }
 
 int cmd_request(int argc, char **argv)
 {
     client_opts o = {.conn = {.servers = getenv("NATS_URL")}, .timeout_ms = 5000};
+    request_secrets sec = {0};
     bool as_json = false;
-    const char *id = NULL;
-    const char *pos[4];
-    char *pass_from_file = NULL;
-    int npos = 0;
+    const char *id = NULL, *pass_arg = NULL, *pos[4];
+    const char *value = NULL;
+    size_t value_len = 0, pass_len = 0;
+    int npos = 0, rc = EXIT_USAGE;
+    char *payload = NULL;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -42,29 +121,24 @@ int cmd_request(int argc, char **argv)
             as_json = true;
             continue;
         }
-        if (a[0] == '-' && a[1] == '-' && v == NULL) {
-            secretfile_free(pass_from_file);
-            return request_usage();
-        }
+        if (a[0] == '-' && a[1] == '-' && v == NULL)
+            goto usage;
         if (strcmp(a, "--server") == 0)
             o.conn.servers = v;
         else if (strcmp(a, "--user") == 0)
             o.conn.user = v;
         else if (strcmp(a, "--pass") == 0)
-            o.conn.pass = v;
+            pass_arg = v;
         else if (strcmp(a, "--pass-file") == 0) {
-            size_t pass_len = 0;
-            vc_err perr;
-            secretfile_free(pass_from_file); /* a second --pass-file wins */
-            if (secretfile_read(v, SECRETFILE_MAX, &pass_from_file, &pass_len, NULL, &perr) !=
-                VC_OK) {
-                cmd_fail("request: --pass-file %s", perr.msg);
-                return EXIT_USAGE;
-            }
-            o.conn.pass = pass_from_file;
-        } else if (strcmp(a, "--token") == 0)
+            if (!read_secret_file("--pass-file", v, SECRETFILE_MAX, &sec.pass, &pass_len))
+                goto out;
+        } else if (strcmp(a, "--value-file") == 0) {
+            if (!read_secret_file("--value-file", v, REQUEST_VALUE_MAX, &sec.value, &sec.value_len))
+                goto out;
+        } else if (strcmp(a, "--token") == 0) {
+            cmd_warn_argv_secret("request: --token", "prefer --creds FILE");
             o.conn.token = v;
-        else if (strcmp(a, "--creds") == 0)
+        } else if (strcmp(a, "--creds") == 0)
             o.conn.creds = v;
         else if (strcmp(a, "--tls-ca") == 0)
             o.conn.tls_ca = v;
@@ -76,79 +150,85 @@ int cmd_request(int argc, char **argv)
             id = v;
         else if (strcmp(a, "--inbox-prefix") == 0)
             o.conn.inbox_prefix = v;
-        else if (strcmp(a, "--timeout") == 0 && v != NULL) {
+        else if (strcmp(a, "--timeout") == 0) {
             char *end = NULL;
             double secs = strtod(v, &end);
-            if (end == v || *end != '\0' || secs <= 0) {
-                secretfile_free(pass_from_file);
-                return request_usage();
-            }
+            if (end == v || *end != '\0' || secs <= 0)
+                goto usage;
             o.timeout_ms = (int64_t)(secs * 1000.0);
         } else if (a[0] == '-' && a[1] == '-') {
             cmd_fail("request: unknown option %s", a);
-            secretfile_free(pass_from_file);
-            return request_usage();
+            goto usage;
         } else if (npos < 4) {
             pos[npos++] = a;
             continue;
         } else {
-            secretfile_free(pass_from_file);
-            return request_usage();
+            goto usage;
         }
         i++; /* the option's value */
     }
-    if (npos < 2) {
-        secretfile_free(pass_from_file);
-        return request_usage();
+    if (npos < 2 || (npos == 4 && sec.value != NULL)) {
+        if (npos == 4)
+            cmd_fail("request: VALUE and --value-file both given");
+        goto usage;
     }
 
-    vc_op op = op_from_name(pos[1], strlen(pos[1]));
-    json_t *req = json_pack("{s:s}", "operation", pos[1]);
-    if (id != NULL)
-        json_object_set_new(req, "id", json_string(id));
-    if (npos >= 3)
-        json_object_set_new(req, op == OP_LIST ? "prefix" : "key", json_string(pos[2]));
-    if (npos == 4) {
-        json_t *value;
-        if (as_json) {
-            json_error_t jerr;
-            value = json_loads(pos[3], JSON_DECODE_ANY, &jerr);
-            if (value == NULL) {
-                cmd_fail("request: VALUE is not JSON (column %d)", jerr.column);
-                json_decref(req);
-                secretfile_free(pass_from_file);
-                return EXIT_USAGE;
-            }
-        } else {
-            value = json_string(pos[3]);
+    /* The password: a file (--pass-file, else $VAULTCTL_PASS_FILE) wins
+     * over --pass, which other local users can read in ps. */
+    if (sec.pass == NULL && getenv("VAULTCTL_PASS_FILE") != NULL &&
+        !read_secret_file("$VAULTCTL_PASS_FILE", getenv("VAULTCTL_PASS_FILE"), SECRETFILE_MAX,
+                          &sec.pass, &pass_len))
+        goto out;
+    if (pass_arg != NULL)
+        cmd_warn_argv_secret("request: --pass", "use --pass-file FILE");
+    o.conn.pass = sec.pass != NULL ? sec.pass : pass_arg;
+
+    /* The value: --value-file, stdin (-) or argv (with a warning for set). */
+    if (sec.value != NULL) {
+        value = sec.value;
+        value_len = sec.value_len;
+    } else if (npos == 4 && strcmp(pos[3], "-") == 0) {
+        sec.in = cmd_read_stdin(&sec.in_len);
+        if (sec.in == NULL) {
+            cmd_fail("request: cannot read the value from stdin");
+            rc = EXIT_ERROR;
+            goto out;
         }
-        json_object_set_new(req, "value", value);
+        value = sec.in;
+        value_len = sec.in_len;
+    } else if (npos == 4) {
+        cmd_warn_argv_secret("request: VALUE", "give it on stdin as - or with --value-file FILE");
+        value = pos[3];
+        value_len = strlen(pos[3]);
     }
-    char *payload = jalloc_dumps(req, JSON_COMPACT, NULL);
-    json_decref(req);
 
-    char *reply = NULL;
-    size_t reply_len = 0;
-    vc_err err;
-    int rc = EXIT_ERROR;
-    if (payload != NULL &&
-        client_request(&o, pos[0], payload, strlen(payload), &reply, &reply_len, &err) == VC_OK) {
-        fwrite(reply, 1, reply_len, stdout);
-        fputc('\n', stdout);
-        json_t *r = json_loadb(reply, reply_len, 0, NULL);
-        const char *status = json_string_value(json_object_get(r, "status"));
-        rc = status != NULL && strcmp(status, "success") == 0 ? EXIT_OK : EXIT_ERROR;
-        json_decref(r);
-    } else if (payload != NULL) {
-        cmd_fail("request: %s", err.msg);
-    }
+    payload = request_payload(pos, npos, as_json, id, value, value_len);
+    rc = EXIT_ERROR;
     if (payload != NULL) {
+        char *reply = NULL;
+        size_t reply_len = 0;
+        vc_err err;
+        if (client_request(&o, pos[0], payload, strlen(payload), &reply, &reply_len, &err) ==
+            VC_OK) {
+            fwrite(reply, 1, reply_len, stdout);
+            fputc('\n', stdout);
+            json_t *r = json_loadb(reply, reply_len, 0, NULL);
+            const char *status = json_string_value(json_object_get(r, "status"));
+            rc = status != NULL && strcmp(status, "success") == 0 ? EXIT_OK : EXIT_ERROR;
+            json_decref(r);
+        } else {
+            cmd_fail("request: %s", err.msg);
+        }
         sodium_memzero(payload, strlen(payload));
         free(payload);
+        if (reply != NULL) /* a get's reply holds the secret */
+            sodium_memzero(reply, reply_len);
+        free(reply);
     }
-    if (reply != NULL) /* a get's reply holds the secret */
-        sodium_memzero(reply, reply_len);
-    free(reply);
-    secretfile_free(pass_from_file);
+    goto out;
+usage:
+    rc = request_usage();
+out:
+    request_secrets_free(&sec);
     return rc;
 }

@@ -108,6 +108,9 @@ static void test_round_trip(void **state)
 
     run(&r, NULL, "--config", config, "set", "app/token", "s3cr3t", NULL);
     assert_int_equal(r.code, 0);
+    /* A value in argv works, with a warning that does not repeat it. */
+    assert_non_null(strstr(r.err, "set: VALUE on the command line is visible to other users"));
+    assert_null(strstr(r.err, "s3cr3t"));
     j = parse(&r);
     assert_string_equal(json_string_value(json_object_get(j, "status")), "success");
     assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "meta"), "version")), 1);
@@ -131,6 +134,7 @@ static void test_round_trip(void **state)
 
     run(&r, "from-stdin\n", "--config", config, "set", "app/stdin", "-", NULL);
     assert_int_equal(r.code, 0);
+    assert_null(strstr(r.err, "visible to other users")); /* stdin: no warning */
     run(&r, NULL, "--config", config, "get", "app/stdin", NULL);
     j = parse(&r);
     assert_string_equal(json_string_value(json_object_get(j, "data")), "from-stdin");
