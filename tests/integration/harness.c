@@ -106,53 +106,96 @@ static int wait_exit(pid_t pid, int timeout_ms)
 }
 
 /* The example permissions (examples/nats-server.conf) on another port. */
-#define NATS_CONF_FMT \
-    "listen: 127.0.0.1:%d\n" \
-    "authorization {\n" \
-    "  users = [\n" \
-    "    { user: \"" IT_ADMIN_USER "\", password: \"" IT_ADMIN_PASS "\",\n" \
-    "      permissions: { publish: { allow: [\"admin.requests\", \"$SRV.>\"] },\n" \
-    "                     subscribe: { allow: [\"_INBOX.admin.>\", \"vault.replies\", \"vault.audit\"] } } }\n" \
-    "    { user: \"" IT_AGENT_USER "\", password: \"" IT_AGENT_PASS "\",\n" \
-    "      permissions: { publish: { allow: [\"user.requests\"] },\n" \
-    "                     subscribe: { allow: [\"_INBOX.agent.>\"] } } }\n" \
-    "    { user: \"" IT_VAULT_USER "\", password: \"" IT_VAULT_PASS "\",\n" \
-    "      permissions: { publish: { allow: [\"vault.replies\", \"vault.audit\"] },\n" \
-    "                     subscribe: { allow: [\"vault.requests\", \"admin.requests\",\n" \
-    "                                          \"user.requests\", \"$SRV.>\"] },\n" \
-    "                     allow_responses: true } }\n" \
-    "    { user: \"" IT_PROBE_USER "\", password: \"" IT_PROBE_PASS "\",\n" \
-    "      permissions: { publish: { allow: [\">\"] }, subscribe: { allow: [\">\"] } } }\n" \
-    "  ]\n" \
+#define NATS_CONF_FMT                                                                              \
+    "listen: 127.0.0.1:%d\n"                                                                       \
+    "authorization {\n"                                                                            \
+    "  users = [\n"                                                                                \
+    "    { user: \"" IT_ADMIN_USER "\", password: \"" IT_ADMIN_PASS "\",\n"                        \
+    "      permissions: { publish: { allow: [\"admin.requests\", \"$SRV.>\"] },\n"                 \
+    "                     subscribe: { allow: [\"_INBOX.admin.>\", \"vault.replies\", "            \
+    "\"vault.audit\"] } } }\n"                                                                     \
+    "    { user: \"" IT_AGENT_USER "\", password: \"" IT_AGENT_PASS "\",\n"                        \
+    "      permissions: { publish: { allow: [\"user.requests\"] },\n"                              \
+    "                     subscribe: { allow: [\"_INBOX.agent.>\"] } } }\n"                        \
+    "    { user: \"" IT_VAULT_USER "\", password: \"" IT_VAULT_PASS "\",\n"                        \
+    "      permissions: { publish: { allow: [\"vault.replies\", \"vault.audit\"] },\n"             \
+    "                     subscribe: { allow: [\"vault.requests\", \"admin.requests\",\n"          \
+    "                                          \"user.requests\", \"$SRV.>\"] },\n"                \
+    "                     allow_responses: true } }\n"                                             \
+    "    { user: \"" IT_PROBE_USER "\", password: \"" IT_PROBE_PASS "\",\n"                        \
+    "      permissions: { publish: { allow: [\">\"] }, subscribe: { allow: [\">\"] } } }\n"        \
+    "  ]\n"                                                                                        \
     "}\n"
 
-int it_nats_start(it_nats *n, int port)
+/* Whether the server's log, from offset from on (the log is appended to
+ * across restarts), says it is listening. */
+static bool nats_ready(const it_nats *n, long from)
+{
+    char buf[8192];
+    FILE *f = fopen(n->log, "r");
+    bool ready = false;
+    if (f == NULL)
+        return false;
+    if (fseek(f, from, SEEK_SET) != 0) {
+        fclose(f);
+        return false;
+    }
+    size_t got = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[got] = '\0';
+    ready = strstr(buf, "Server is ready") != NULL;
+    return ready;
+}
+
+/* One try: the server on port, until it is ready or gone. 0 when ready. */
+static int nats_try_start(it_nats *n, int port)
 {
     char text[4096];
 
-    if (n->dir[0] == '\0') {
-        if (tu_tmpdir(n->dir, sizeof n->dir, "vaultctl-it-nats") == NULL)
-            return -1;
-    }
-    if (port == 0)
-        port = it_free_port();
     n->port = port;
     snprintf(n->url, sizeof n->url, "nats://127.0.0.1:%d", port);
-    snprintf(n->conf, sizeof n->conf, "%s/nats.conf", n->dir);
-    snprintf(n->log, sizeof n->log, "%s/nats.log", n->dir);
     snprintf(text, sizeof text, NATS_CONF_FMT, port);
     if (tu_write_text(n->conf, text) != 0)
         return -1;
     const char *argv[] = {NATS_SERVER_BIN, "-c", n->conf, NULL};
+    struct stat st;
+    long from = stat(n->log, &st) == 0 ? (long)st.st_size : 0;
     n->pid = spawn(argv, n->log);
-    for (int i = 0; i < 1000; i++) {
-        if (port_open(port))
+    for (int i = 0; i < 2000; i++) {
+        /* Ready by its own log, and the port open: an open port alone could
+         * be another process's. */
+        if (nats_ready(n, from) && port_open(port))
             return 0;
         if (waitpid(n->pid, NULL, WNOHANG) == n->pid) {
             n->pid = 0;
             return -1;
         }
         sleep_ms(10);
+    }
+    kill(n->pid, SIGKILL);
+    wait_exit(n->pid, 10000);
+    n->pid = 0;
+    return -1;
+}
+
+int it_nats_start(it_nats *n, int port)
+{
+    if (n->dir[0] == '\0') {
+        if (tu_tmpdir(n->dir, sizeof n->dir, "vaultctl-it-nats") == NULL)
+            return -1;
+    }
+    snprintf(n->conf, sizeof n->conf, "%s/nats.conf", n->dir);
+    snprintf(n->log, sizeof n->log, "%s/nats.log", n->dir);
+    /* A port found free can be taken before the server binds it (a busy
+     * machine): then a new port. A restart on the same port (port != 0)
+     * tries that port again, the old socket may linger a moment. */
+    for (int attempt = 1; attempt <= 5; attempt++) {
+        if (nats_try_start(n, port != 0 ? port : it_free_port()) == 0)
+            return 0;
+        fprintf(stderr, "harness: nats-server did not start on port %d (try %d of 5), see %s\n",
+                n->port, attempt, n->log);
+        if (port != 0)
+            sleep_ms(500);
     }
     return -1;
 }
@@ -409,8 +452,7 @@ static int run_child(const char *config, const char *in, char **out, char **err,
     return pid > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-int it_run_io(const char *config, const char *in, char **out, char **err,
-              const char *const *args)
+int it_run_io(const char *config, const char *in, char **out, char **err, const char *const *args)
 {
     return run_child(config, in, out, err, false, args);
 }
@@ -444,13 +486,13 @@ natsConnection *it_connect(const it_nats *n, const char *user, const char *pass)
     return nc;
 }
 
-json_t *it_request(natsConnection *nc, const char *subject, const char *payload,
-                   int64_t timeout_ms, natsMsg **reply_msg)
+json_t *it_request(natsConnection *nc, const char *subject, const char *payload, int64_t timeout_ms,
+                   natsMsg **reply_msg)
 {
     natsMsg *m = NULL;
     json_t *j = NULL;
-    if (natsConnection_Request(&m, nc, subject, payload, (int)strlen(payload),
-                               timeout_ms) != NATS_OK)
+    if (natsConnection_Request(&m, nc, subject, payload, (int)strlen(payload), timeout_ms) !=
+        NATS_OK)
         return NULL;
     j = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, NULL);
     if (reply_msg != NULL)
@@ -471,4 +513,3 @@ const char *it_code(const json_t *reply)
     const char *s = json_string_value(json_object_get(reply, "code"));
     return s != NULL ? s : "(none)";
 }
-

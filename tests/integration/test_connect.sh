@@ -6,7 +6,6 @@
 # free loopback port.  Usage: test_connect.sh PATH/TO/vaultctl
 set -u
 bin=$1
-nats_server=$(command -v nats-server || echo /usr/sbin/nats-server)
 tmp=$(mktemp -d /tmp/vaultctl-connect-XXXXXX)
 passed=0 failed=0
 ok()   { echo "ok: $*"; passed=$((passed + 1)); }
@@ -19,13 +18,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local p=$((20000 + RANDOM % 20000))
-  while port_busy $p; do p=$((20000 + RANDOM % 20000)); done
-  echo $p
-}
-wait_port() { for _ in $(seq 100); do port_busy "$1" && return 0; sleep 0.05; done; return 1; }
+# shellcheck source=natsport.sh
+. "$(dirname "$0")/natsport.sh"
+free_port() { nats_free_port; }
 
 # Waits up to 5 s for text $1 in log $2.
 wait_log() { for _ in $(seq 100); do grep -q "$1" "$2" && return 0; sleep 0.05; done; return 1; }
@@ -69,9 +64,9 @@ openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 
   -out client.pem >/dev/null 2>&1
 cd - >/dev/null
 
-tls_port=$(free_port)
-cat > "$tmp/tls.conf" <<EOF
-listen: 127.0.0.1:$tls_port
+tls_conf() {
+  cat <<EOF
+listen: 127.0.0.1:$1
 tls {
   cert_file: "$tmp/server.pem"
   key_file: "$tmp/server.key"
@@ -79,9 +74,10 @@ tls {
   verify: true
 }
 EOF
-"$nats_server" -c "$tmp/tls.conf" > "$tmp/tls-nats.log" 2>&1 &
-pids+=($!)
-wait_port "$tls_port" || fail "TLS nats-server did not start"
+}
+nats_up tls_conf "$tmp/tls-nats.log" || fail "TLS nats-server did not start"
+pids+=($nats_pid)
+tls_port=$nats_port
 
 vault_config "tls://127.0.0.1:$tls_port" "  tls:
     ca: $tmp/ca.pem
@@ -109,16 +105,17 @@ else
 fi
 
 # ---- 2. token auth, token from a ..._FILE variable ----
-tok_port=$(free_port)
 token=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
 printf '%s\n' "$token" > "$tmp/token"
-cat > "$tmp/token.conf" <<EOF
-listen: 127.0.0.1:$tok_port
+token_conf() {
+  cat <<EOF
+listen: 127.0.0.1:$1
 authorization { token: "$token" }
 EOF
-"$nats_server" -c "$tmp/token.conf" > "$tmp/token-nats.log" 2>&1 &
-pids+=($!)
-wait_port "$tok_port" || fail "token nats-server did not start"
+}
+nats_up token_conf "$tmp/token-nats.log" || fail "token nats-server did not start"
+pids+=($nats_pid)
+tok_port=$nats_port
 
 # ---- 3. a server list whose first URL is dead ----
 dead=$(free_port)

@@ -44,14 +44,8 @@ summary() {
     exit $?
 }
 
-free_port() {
-    local p
-    for _ in $(seq 1 50); do
-        p=$((20000 + RANDOM % 40000))
-        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
-    done
-    return 1
-}
+# shellcheck source=natsport.sh
+. "$(dirname "$0")/natsport.sh"
 
 random_pw() { head -c 24 /dev/urandom | base64 | tr -d '/+=\n'; }
 
@@ -153,17 +147,12 @@ fi
 
 # ---- nats-server with the example permissions ----------------------------
 
-PORT=$(free_port) || { fail "free port"; summary; }
-URL=nats://127.0.0.1:$PORT
-sed "s/^port: 4222/listen: 127.0.0.1:$PORT/" "$SRC/examples/nats-server.conf" > "$TMPROOT/test/nats.conf"
+example_conf() { sed "s/^port: 4222/listen: 127.0.0.1:$1/" "$SRC/examples/nats-server.conf"; }
 ADMIN_NATS_PASS=$ADMIN_PW AGENT_NATS_PASS=$AGENT_PW VAULT_NATS_PASS=$VAULT_PW \
-    "$NATS_SERVER" -c "$TMPROOT/test/nats.conf" > "$TMPROOT/test/nats.log" 2>&1 &
-NATS_PID=$!
-for _ in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-    sleep 0.1
-done
-check "nats-server starts with examples/nats-server.conf" kill -0 "$NATS_PID"
+    nats_up example_conf "$TMPROOT/test/nats.log"
+NATS_PID=$nats_pid PORT=$nats_port
+URL=nats://127.0.0.1:$PORT
+check "nats-server starts with examples/nats-server.conf" kill -0 "${NATS_PID:-0}"
 
 # ---- the container's process ---------------------------------------------
 
