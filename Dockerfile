@@ -22,8 +22,11 @@ COPY Makefile .
 RUN make deps BUILD=/build PACKAGES="$PACKAGES" \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/*
-# The context is CMakeLists.txt, Makefile, src/ and docker/ (.dockerignore).
-COPY . .
+# The context is CMakeLists.txt, Makefile, src/ and docker/ (.dockerignore);
+# the binary needs the first three (docker/ is the runtime's configuration,
+# so a change there does not rebuild the binary).
+COPY CMakeLists.txt ./
+COPY src/ src/
 # The binary only: no tests (they need cmocka), no benchmarks.
 RUN make build BUILD=/build PACKAGES="$PACKAGES" \
       CMAKE_FLAGS="-DVAULTCTL_TESTS=OFF -DVAULTCTL_BENCH=OFF" \
