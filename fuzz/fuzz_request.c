@@ -94,7 +94,7 @@ static void trim(void)
         die("status", &err);
     if (st.keys <= MAX_RECORDS)
         return;
-    if (vault_list(vlt, NULL, 0, NULL, 0, 0, &names, &count, &more, &err) != VC_OK)
+    if (vault_list(vlt, NULL, 0, NULL, 0, 0, &names, &count, &more, NULL, &err) != VC_OK)
         die("list", &err);
     for (size_t i = 0; i < count; i++)
         if (!is_seeded(names[i]) &&

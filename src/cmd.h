@@ -51,5 +51,8 @@ int cmd_backup(const char *config_path, int argc, char **argv);  /* backup FILE 
 int cmd_restore(const char *config_path, int argc, char **argv); /* restore [--force] FILE */
 int cmd_rekey(const char *config_path, int argc, char **argv);   /* rekey --new-key FILE */
 int cmd_health(const char *config_path, int argc, char **argv);  /* health: for HEALTHCHECK */
+/* Damaged records (cmd_verify.c). */
+int cmd_verify(const char *config_path, int argc, char **argv);      /* verify */
+int cmd_delete_hash(const char *config_path, int argc, char **argv); /* delete --hash HEX */
 
 #endif

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "log.h"
 
 extern char **environ;
 
@@ -33,7 +34,8 @@ int cmd_open(cmd_env *env, const char *config_path, cmd_open_what what)
         return EXIT_ERROR;
     }
     if (warn_perm)
-        cmd_fail("warning: master key %s is writable by group or others; chmod 600 it",
+        log_warn("master key %s is readable by group or others: only the service's user "
+                 "should read it (chmod 600 it; Docker secrets under /run/secrets/ are exempt)",
                  env->cfg->master_key);
     if (what == CMD_OPEN_VAULT &&
         vault_open(&env->vault, env->cfg->storage_path, env->cfg->storage_map_size, env->master,

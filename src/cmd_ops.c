@@ -16,6 +16,7 @@
 
 #include "cmd.h"
 #include "health.h"
+#include "log.h"
 
 extern char **environ;
 
@@ -140,7 +141,9 @@ int cmd_rekey(const char *config_path, int argc, char **argv)
         return EXIT_ERROR;
     }
     if (warn_perm)
-        cmd_fail("warning: new key %s is writable by group or others; chmod 600 it", key_file);
+        log_warn("new key %s is readable by group or others: only the service's user should "
+                 "read it (chmod 600 it; Docker secrets under /run/secrets/ are exempt)",
+                 key_file);
     /* One transaction: a crash leaves the old key or the new one in charge. */
     if (vault_rekey(env.vault, next, &err) != VC_OK) {
         cmd_fail("rekey: %s (nothing changed: the old key still opens the vault)", err.msg);

@@ -4,23 +4,14 @@
  * stored secret on its way into a reply, the dump buffers) in blocks of its
  * own and frees them with its free function. jalloc_install makes that
  * function wipe the whole block (sodium_memzero) before free(), so a secret
- * that passed through jansson leaves no copy in freed heap memory. Each
- * block carries its size in a small header in front of it (JALLOC_HEADER
- * bytes); the pointer jansson gets is just past the header.
+ * that passed through jansson leaves no copy in freed heap memory.
  *
- * Two rules follow from the header:
- *
- * 1. Install first. jalloc_install must run before the process makes its
- *    first jansson allocation (main() does it on its first line; so do
- *    tests and fuzzers that use it): a block malloc'd before the install
- *    and freed after it would reach jalloc's free without a header.
- *    Installing twice is harmless; there is no uninstall.
- *
- * 2. Never free() what jansson returns for the caller to free. json_dumps
- *    returns such a string, from jansson's allocator: once installed, its
- *    block starts JALLOC_HEADER bytes before the pointer, and free() on it
- *    corrupts the heap. Use jalloc_dumps, whose result is plain malloc
- *    memory, or free the json_dumps result with jalloc_free.
+ * The blocks are plain malloc blocks: the free function learns a block's
+ * size from glibc (malloc_usable_size), so there is no header. That keeps
+ * jansson's results ordinary heap memory: a json_dumps string may be free()d
+ * as before (it is then not wiped: use jalloc_free for one that holds a
+ * secret), and a block allocated before jalloc_install may be freed after
+ * it. Installing twice is harmless; there is no uninstall.
  *
  * What the wipe does not reach (libyaml, nats.c, stdio and kernel buffers):
  * docs/SECURITY.md. */
@@ -31,29 +22,22 @@
 
 #include <jansson.h>
 
-/* Header in front of every block: the size, padded to the strictest
- * alignment so the block stays aligned for any type. */
-#define JALLOC_HEADER sizeof(max_align_t)
-
 /* Makes jalloc_malloc/jalloc_free jansson's allocator (json_set_alloc_funcs).
  * Call once at process start, before any jansson call (see rule 1). */
 void jalloc_install(void);
 
-/* The allocator itself: malloc(size) with the header, NULL for size 0 or on
- * failure; free that wipes header and block, then free(). jalloc_free(NULL)
- * does nothing. Only for blocks from jalloc_malloc (or from jansson once
- * installed). */
+/* The allocator itself: malloc(size), NULL for size 0 or on failure; a free
+ * that wipes the whole block, then free(). jalloc_free(NULL) does nothing.
+ * jalloc_free takes any block from malloc. */
 void *jalloc_malloc(size_t size);
 void jalloc_free(void *ptr);
 
-/* json_dumps(json, flags) as a plain malloc'd string (free() it; it is the
- * caller's to wipe if it holds a secret). jansson's own copy is freed with
- * jansson's current free function, wiped if installed. *len (if len is not
- * NULL) is its length. NULL if json is NULL, on failure, or if jansson
- * refuses to dump it. */
+/* json_dumps(json, flags), a malloc'd string (free() it, or jalloc_free it
+ * to wipe it), with its length in *len if len is not NULL. NULL if json is
+ * NULL, on failure, or if jansson refuses to dump it. */
 char *jalloc_dumps(const json_t *json, size_t flags, size_t *len);
 
-/* Test hook: called by jalloc_free with each block (without its header)
+/* Test hook: called by jalloc_free with each block
  * and its size after the wipe and before free(), so a test can see that a
  * freed block holds no secret. NULL (the default) turns it off. Tests only:
  * set it while no other thread uses jansson. */

@@ -1,7 +1,8 @@
 /* log.h - one line per event on stderr: "2026-11-28T13:16:47.123Z INFO msg".
- * Used by the service and the CLI front ends only; library modules report
- * errors through vc_err instead. Never log a value; log a key name only as
- * its audit hash. Thread-safe. */
+ * Used by the service and the CLI front ends; library modules report
+ * errors through vc_err instead, except that the vault warns of a damaged
+ * record that list or rotate skips (by its record hash). Never log a value;
+ * log a key name only as its audit hash. Thread-safe. */
 #ifndef VAULTCTL_LOG_H
 #define VAULTCTL_LOG_H
 

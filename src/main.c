@@ -15,10 +15,11 @@ static int main_usage(void)
           "commands:\n"
           "  serve [--check]                 run the NATS service (or check the setup)\n"
           "  keygen                          print a new master key\n"
-          "  get KEY | set [--json] KEY VALUE|- | delete KEY\n"
+          "  get KEY | set [--json] KEY VALUE|- | delete KEY | delete --hash HEX\n"
           "  list [--limit N] [--after NAME] [PREFIX] | rotate | status\n"
           "                                  the local interface, straight on the store\n"
           "  audit-hash NAME                 the keyed hash logs and audit events show for NAME\n"
+          "  verify                          authenticate every record, list the damaged ones\n"
           "  request [OPTIONS] SUBJECT OPERATION [KEY [VALUE]]\n"
           "                                  one request over NATS (see vaultctl request --help)\n"
           "  backup FILE                     consistent hot copy of the store (still encrypted)\n"
@@ -98,6 +99,10 @@ int main(int argc, char **argv)
         return cmd_request(nargs, args);
     if (strcmp(cmd, "audit-hash") == 0)
         return cmd_audit_hash(config_path, nargs, args);
+    if (strcmp(cmd, "verify") == 0)
+        return cmd_verify(config_path, nargs, args);
+    if (strcmp(cmd, "delete") == 0 && nargs > 1 && strcmp(args[1], "--hash") == 0)
+        return cmd_delete_hash(config_path, nargs, args);
     if (strcmp(cmd, "get") == 0 || strcmp(cmd, "set") == 0 || strcmp(cmd, "delete") == 0 ||
         strcmp(cmd, "list") == 0 || strcmp(cmd, "rotate") == 0 || strcmp(cmd, "status") == 0)
         return cmd_local(config_path, nargs, args);

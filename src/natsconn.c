@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "secretfile.h"
 
 /* natsOptions_SetURL takes one URL; a list needs natsOptions_SetServers. */
 static natsStatus set_servers(natsOptions *o, const char *urls)
@@ -32,6 +33,15 @@ vc_code natsconn_options(natsOptions **out, const natsconn_params *p, vc_err *er
 {
     natsOptions *o = NULL;
     const char *what = "nats";
+    vc_err e;
+
+    /* nats.c reads these two itself: the secret-file rule on type, owner
+     * and mode first (secretfile.h). */
+    if (p->creds != NULL && secretfile_check(p->creds, &e) != VC_OK)
+        return vc_errf(err, VC_CONFIG, "nats.creds %s", e.msg);
+    if (p->tls_key != NULL && secretfile_check(p->tls_key, &e) != VC_OK)
+        return vc_errf(err, VC_CONFIG, "nats.tls.key %s", e.msg);
+
     natsStatus st = natsOptions_Create(&o);
 
     if (st == NATS_OK) {

@@ -22,6 +22,7 @@
 
 #include <sodium.h>
 
+#include "latch.h"
 #include "proto.h"
 #include "timefmt.h"
 
@@ -202,10 +203,11 @@ static vc_code do_list(const ops_ctx *ctx, const proto_request *r, ops_result *r
     char **names = NULL;
     size_t count = 0;
     bool more = false;
+    uint64_t skipped = 0;
     size_t limit = r->has_limit ? (size_t)r->limit : OPS_LIST_DEFAULT;
 
     vc_code rc = vault_list(ctx->vault, r->prefix, r->prefix_len, r->after, r->after_len, limit,
-                            &names, &count, &more, err);
+                            &names, &count, &more, &skipped, err);
     if (rc != VC_OK)
         return rc;
     res->data = json_array();
@@ -220,10 +222,13 @@ static vc_code do_list(const ops_ctx *ctx, const proto_request *r, ops_result *r
             goto done;
         }
     }
-    if (more && count > 0) {
+    if ((more && count > 0) || skipped > 0) {
         res->meta = json_object();
         if (res->meta == NULL ||
-            json_object_set_new(res->meta, "next", json_string(names[count - 1])) != 0)
+            (more && count > 0 &&
+             json_object_set_new(res->meta, "next", json_string(names[count - 1])) != 0) ||
+            /* damaged records of the store left out (vaultctl verify) */
+            (skipped > 0 && set_int(res->meta, "skipped", skipped) != 0))
             rc = ops_oom(err);
     }
 done:
@@ -233,15 +238,16 @@ done:
 
 static vc_code do_rotate(const ops_ctx *ctx, ops_result *res, vc_err *err)
 {
-    uint32_t key_version = 0;
-    uint64_t reencrypted = 0;
+    vault_rotation rot;
 
-    vc_code rc = vault_rotate(ctx->vault, &key_version, &reencrypted, err);
+    vc_code rc = vault_rotate_report(ctx->vault, &rot, err);
     if (rc != VC_OK)
         return rc;
     res->data = json_object();
-    if (res->data == NULL || set_int(res->data, "key_version", key_version) != 0 ||
-        set_int(res->data, "reencrypted", reencrypted) != 0)
+    if (res->data == NULL || set_int(res->data, "key_version", rot.key_version) != 0 ||
+        set_int(res->data, "reencrypted", rot.reencrypted) != 0 ||
+        set_int(res->data, "skipped", rot.skipped) != 0 ||
+        set_int(res->data, "old_keys_kept", rot.old_keys_kept) != 0)
         return ops_oom(err);
     return VC_OK;
 }
@@ -452,9 +458,7 @@ void ops_handle_async(const ops_ctx *ctx, const char *arrival, const uint8_t *pa
 
 /* ops_handle: ops_handle_async and a wait for its completion. */
 typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool finished;
+    latch done;
     ops_reply *out;
 } ops_waiter;
 
@@ -462,39 +466,23 @@ static void ops_waiter_done(void *arg, ops_reply *reply)
 {
     ops_waiter *w = arg;
 
-    pthread_mutex_lock(&w->mu);
     *w->out = *reply; /* the body moves to the caller */
     reply->body = NULL;
     reply->len = 0;
-    w->finished = true;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu); /* w may be gone from here on */
+    latch_open(&w->done); /* w may be gone from here on */
 }
 
 void ops_handle(const ops_ctx *ctx, const char *arrival, const uint8_t *payload, size_t len,
                 ops_reply *out)
 {
-    ops_waiter w = {.finished = false, .out = out};
+    ops_waiter w = {.out = out};
 
     memset(out, 0, sizeof *out);
     out->op = OP_NONE;
-    if (pthread_mutex_init(&w.mu, NULL) != 0)
-        goto no_lock;
-    if (pthread_cond_init(&w.cv, NULL) != 0) {
-        pthread_mutex_destroy(&w.mu);
-        goto no_lock;
-    }
+    latch_init(&w.done);
     ops_handle_async(ctx, arrival, payload, len, ops_waiter_done, &w);
-    pthread_mutex_lock(&w.mu);
-    while (!w.finished)
-        pthread_cond_wait(&w.cv, &w.mu);
-    pthread_mutex_unlock(&w.mu);
-    pthread_cond_destroy(&w.cv);
-    pthread_mutex_destroy(&w.mu);
-    return;
-no_lock:
-    set_fallback(out);
-    set_log(out, "cannot initialise a lock");
+    latch_wait(&w.done);
+    latch_destroy(&w.done);
 }
 
 void ops_reply_free(ops_reply *r)

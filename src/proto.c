@@ -29,6 +29,29 @@ static bool has_control(const char *s, size_t len)
     return false;
 }
 
+/* Whether valid UTF-8 s holds a character that can make one name look like
+ * another in a listing: a C1 control (U+0080-U+009F), a bidirectional
+ * embedding, override or isolate (U+202A-U+202E, U+2066-U+2069) or a
+ * directional mark (U+200E, U+200F, U+061C). */
+static bool has_deceptive(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (p[i] == 0xc2 && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f)
+            return true; /* U+0080-U+009F */
+        if (p[i] == 0xd8 && p[i + 1] == 0x9c)
+            return true; /* U+061C */
+        if (i + 2 < len && p[i] == 0xe2) {
+            unsigned b = p[i + 1], c = p[i + 2];
+            if (b == 0x80 && (c == 0x8e || c == 0x8f || (c >= 0xaa && c <= 0xae)))
+                return true; /* U+200E, U+200F, U+202A-U+202E */
+            if (b == 0x81 && c >= 0xa6 && c <= 0xa9)
+                return true; /* U+2066-U+2069 */
+        }
+    }
+    return false;
+}
+
 /* What is wrong with a key name, or NULL if it is valid. */
 static const char *key_problem(const char *key, size_t len)
 {
@@ -40,6 +63,8 @@ static const char *key_problem(const char *key, size_t len)
         return "key: control characters are not allowed";
     if (!utf8_valid(key, len))
         return "key: not valid UTF-8";
+    if (has_deceptive(key, len))
+        return "key: C1 control and bidirectional formatting characters are not allowed";
     return NULL;
 }
 

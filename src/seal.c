@@ -24,6 +24,8 @@
 
 #include <sodium.h>
 
+#include "fileperm.h"
+#include "le.h"
 #include "secretfile.h"
 
 #define SEAL_MAX_VERSIONS 64
@@ -194,12 +196,15 @@ vc_code seal_master_load(seal_master **out, const char *path, bool *warn_perm, v
     *out = NULL;
     if (warn_perm != NULL)
         *warn_perm = false;
-    /* secretfile's rule (secretfile.h): not a link, a regular file, one
-     * trailing newline removed, not empty. */
+    /* secretfile's rule (secretfile.h): not a link, a regular file, owned
+     * by us or root and not writable by group or others, one trailing
+     * newline removed, not empty. */
     rc = secretfile_read(path, SEAL_KEYFILE_MAX, &text, &len, &mode, &e);
     if (rc != VC_OK)
         return vc_errf(err, rc, "master key %s", e.msg);
-    if (warn_perm != NULL && (mode & (S_IWGRP | S_IWOTH)) != 0)
+    /* Writable by group or others, or owned by another user (not root),
+     * secretfile_read has refused; readable is worth a warning only. */
+    if (warn_perm != NULL && fileperm_warn_readable(path, mode))
         *warn_perm = true;
     rc = master_from_b64(out, text, len, path, err);
     secretfile_free(text);
@@ -294,19 +299,6 @@ void seal_keyring_free(seal_keyring *k)
     sodium_free(k); /* NULL is fine; lifts protection and wipes */
 }
 
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* Serialises k into buf (room for SER_MAX); returns the length. */
 static size_t keyring_serialise(const seal_keyring *k, uint8_t *buf)
 {
@@ -316,12 +308,12 @@ static size_t keyring_serialise(const seal_keyring *k, uint8_t *buf)
     p += SEAL_KEY_BYTES;
     memcpy(p, k->audit_key, SEAL_KEY_BYTES);
     p += SEAL_KEY_BYTES;
-    put_u32(p, k->current);
+    le_put_u32(p, k->current);
     p += 4;
-    put_u32(p, k->count);
+    le_put_u32(p, k->count);
     p += 4;
     for (uint32_t i = 0; i < k->count; i++) {
-        put_u32(p, k->slot[i].version);
+        le_put_u32(p, k->slot[i].version);
         p += 4;
         memcpy(p, k->slot[i].key, SEAL_KEY_BYTES);
         p += SEAL_KEY_BYTES;
@@ -343,14 +335,14 @@ static int keyring_deserialise(seal_keyring *k, const uint8_t *buf, size_t len)
     p += SEAL_KEY_BYTES;
     memcpy(k->audit_key, p, SEAL_KEY_BYTES);
     p += SEAL_KEY_BYTES;
-    k->current = get_u32(p);
+    k->current = le_get_u32(p);
     p += 4;
-    count = get_u32(p);
+    count = le_get_u32(p);
     p += 4;
     if (count == 0 || count > SEAL_MAX_VERSIONS || len != SER_FIXED + (size_t)count * SER_ENTRY)
         return -1;
     for (uint32_t i = 0; i < count; i++) {
-        k->slot[i].version = get_u32(p);
+        k->slot[i].version = le_get_u32(p);
         p += 4;
         memcpy(k->slot[i].key, p, SEAL_KEY_BYTES);
         p += SEAL_KEY_BYTES;

@@ -38,7 +38,10 @@ vc_code seal_init(vc_err *err);
  * optional, of exactly 32 bytes, optionally followed by a newline). Opens with
  * O_NOFOLLOW. Errors (VC_CONFIG) name the file and what is wrong, e.g.
  * "master key /x/master.key: expected base64 of 32 bytes, got 31 bytes".
- * *warn_perm is set (if not NULL) when the file is group/other writable.
+ * Refuses (VC_CONFIG) a file not owned by the effective user or root, or
+ * writable by group or others (secretfile.h, fileperm.h). *warn_perm is set
+ * (if not NULL) when the file is readable by group or others and not under
+ * /run/secrets/ (fileperm_warn_readable).
  * On success *out is owned by the caller: free with seal_master_free. */
 vc_code seal_master_load(seal_master **out, const char *path, bool *warn_perm, vc_err *err);
 

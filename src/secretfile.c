@@ -9,6 +9,8 @@
 
 #include <sodium.h>
 
+#include "fileperm.h"
+
 /* Reads fd to the end or until cap bytes are in buf; -1 on a read error. */
 static ssize_t secretfile_read_all(int fd, char *buf, size_t cap)
 {
@@ -26,6 +28,39 @@ static ssize_t secretfile_read_all(int fd, char *buf, size_t cap)
     return (ssize_t)got;
 }
 
+/* Opens path under the rule's first part (not a link, a regular file, the
+ * owner and mode of fileperm_check_secret); -1 with err filled on failure. */
+static int secretfile_open(const char *path, struct stat *st, vc_err *err)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        if (errno == ELOOP)
+            (void)vc_errf(err, VC_CONFIG, "%s: is a symbolic link; refusing", path);
+        else
+            (void)vc_errf(err, VC_CONFIG, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, st) != 0) {
+        (void)vc_errf(err, VC_CONFIG, "%s: cannot stat: %s", path, strerror(errno));
+    } else if (!S_ISREG(st->st_mode)) {
+        (void)vc_errf(err, VC_CONFIG, "%s: is not a regular file", path);
+    } else if (fileperm_check_secret(path, st, err) == VC_OK) {
+        return fd;
+    }
+    (void)close(fd);
+    return -1;
+}
+
+vc_code secretfile_check(const char *path, vc_err *err)
+{
+    struct stat st;
+    int fd = secretfile_open(path, &st, err);
+    if (fd < 0)
+        return VC_CONFIG;
+    (void)close(fd);
+    return VC_OK;
+}
+
 vc_code secretfile_read(const char *path, size_t max, char **out, size_t *out_len, mode_t *mode,
                         vc_err *err)
 {
@@ -41,20 +76,9 @@ vc_code secretfile_read(const char *path, size_t max, char **out, size_t *out_le
      * nothing else of libsodium. Idempotent. */
     if (sodium_init() < 0)
         return vc_errf(err, VC_INTERNAL, "%s: cannot initialise libsodium", path);
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        if (errno == ELOOP)
-            return vc_errf(err, VC_CONFIG, "%s: is a symbolic link; refusing", path);
-        return vc_errf(err, VC_CONFIG, "%s: cannot open: %s", path, strerror(errno));
-    }
-    if (fstat(fd, &st) != 0) {
-        rc = vc_errf(err, VC_CONFIG, "%s: cannot stat: %s", path, strerror(errno));
-        goto done;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = vc_errf(err, VC_CONFIG, "%s: is not a regular file", path);
-        goto done;
-    }
+    int fd = secretfile_open(path, &st, err);
+    if (fd < 0)
+        return VC_CONFIG;
     if ((unsigned long long)st.st_size > max) {
         rc = vc_errf(err, VC_CONFIG, "%s: too large (%lld bytes; the limit is %zu)", path,
                      (long long)st.st_size, max);

@@ -10,6 +10,9 @@
  *     volume works through its "..data/" directory);
  *   - it must be a regular file (not a directory, FIFO, socket or device;
  *     opened with O_NONBLOCK so a FIFO planted at the path cannot hang us);
+ *   - it must be owned by the effective user or by root, and not be
+ *     writable by group or others (fileperm.h: whoever can write it can
+ *     replace the secret; Docker's secrets are root-owned 0444);
  *   - it holds at most max bytes: a bigger file is an error naming the file
  *     and the limit, it is never cut;
  *   - exactly one trailing "\n" or "\r\n" is removed, nothing else (a second
@@ -18,7 +21,9 @@
  *
  * Errors are VC_CONFIG (VC_INTERNAL when out of memory), their message
  * starts with the path and says what is wrong, e.g. "/run/secrets/x: is
- * empty" or "/run/secrets/x: too large (70000 bytes; the limit is 65536)";
+ * empty", "/run/secrets/x: too large (70000 bytes; the limit is 65536)" or
+ * "/etc/x: is writable by group or others (mode 0666, owner uid 0 (root)):
+ * ...";
  * callers put their context in front ("master key ", "environment
  * VAULTCTL_NATS_PASS_FILE: "). A message never holds a byte of the file.
  */
@@ -40,6 +45,11 @@
  * st_mode, for permission warnings. On failure *out is NULL. */
 vc_code secretfile_read(const char *path, size_t max, char **out, size_t *out_len, mode_t *mode,
                         vc_err *err);
+
+/* Applies the rule's first part (not a link, a regular file, owner and
+ * mode) to the secret file at path without reading it: for the files that
+ * nats.c reads itself (nats.creds, nats.tls.key). */
+vc_code secretfile_check(const char *path, vc_err *err);
 
 /* Wipes and frees a secret from secretfile_read; NULL is fine. */
 void secretfile_free(char *secret);

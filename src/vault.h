@@ -98,16 +98,40 @@ vc_code vault_delete_async(vault *v, const char *name, size_t name_len, vault_wr
 /* Names that start with prefix (len 0: all), sorted bytewise, strictly after
  * `after` (NULL: from the start), at most limit (0: no limit). *names is a
  * malloc'd array of malloc'd NUL-terminated strings (free with
- * vault_names_free); *more is set when names remain after the page. */
+ * vault_names_free); *more is set when names remain after the page.
+ * A damaged record (see vault_damage) is left out rather than failing the
+ * listing: it is logged as a warning by its record hash (never a name) when
+ * the name cache is rebuilt, and *skipped (may be NULL) gets how many records
+ * of the whole store were left out (not only of this page). */
 vc_code vault_list(vault *v, const char *prefix, size_t prefix_len, const char *after,
                    size_t after_len, size_t limit, char ***names, size_t *count, bool *more,
-                   vc_err *err);
+                   uint64_t *skipped, vc_err *err);
 
 void vault_names_free(char **names, size_t count);
 
+/* What a rotation did (vault_rotate_report). */
+typedef struct {
+    uint32_t key_version;   /* the new current data-key version */
+    uint64_t reencrypted;   /* records re-sealed under it */
+    uint64_t skipped;       /* damaged records left as they were (each logged as
+                               a warning by its record hash) */
+    uint64_t old_keys_kept; /* older data-key versions still in the keyring:
+                               0 unless skipped > 0 */
+} vault_rotation;
+
 /* New data-key version; every record re-sealed under it (in batches, each a
  * durable transaction, so a crash at any moment leaves every record readable
- * and a later rotate finishes the job); then the old data keys destroyed. */
+ * and a later rotate finishes the job); then the old data keys destroyed.
+ * Every record the rotation reads is authenticated first; a damaged one (see
+ * vault_damage) is skipped, counted and logged, not re-sealed. When any was
+ * skipped, no data key is destroyed: a damaged header may name the wrong
+ * version, so every older version stays (old_keys_kept says how many) and the
+ * skipped records stay as readable as they were (restorable from a backup);
+ * the next rotation that skips nothing destroys them. out may be NULL. */
+vc_code vault_rotate_report(vault *v, vault_rotation *out, vc_err *err);
+
+/* vault_rotate_report, returning the key version and re-sealed count only
+ * (each may be NULL). */
 vc_code vault_rotate(vault *v, uint32_t *key_version, uint64_t *reencrypted, vc_err *err);
 
 /* Re-wraps the keyring under new_master (crash-safe: one transaction).
@@ -152,5 +176,65 @@ vc_code vault_restore(const char *dir, size_t map_size, const seal_master *m, co
  * (reliable on one host; see store_in_use). Call it while this process has
  * no vault of dir open. *busy is false when dir holds no vault. */
 vc_code vault_in_use(const char *dir, bool *busy, vc_err *err);
+
+/* ---- damaged records (vault_verify.c) ---- */
+
+/* What is wrong with a stored record, in the order the checks run. A record
+ * is sound when its store key is a name hash, its header decodes, the keyring
+ * holds the data-key version it names, its sealed value authenticates (header
+ * and record hash bound as associated data) and the sealed name hashes to the
+ * record's store key. */
+typedef enum {
+    VAULT_RECORD_SOUND = 0,
+    VAULT_DAMAGE_STORE_KEY,   /* "bad_record_hash": the store key is not a name hash */
+    VAULT_DAMAGE_HEADER,      /* "bad_header": too short, or another record format */
+    VAULT_DAMAGE_KEY_VERSION, /* "unknown_key_version": data key not in the keyring */
+    VAULT_DAMAGE_AUTH,        /* "auth_failed": the sealed value does not authenticate */
+    VAULT_DAMAGE_LAYOUT,      /* "bad_plaintext": authenticates, malformed inside */
+    VAULT_DAMAGE_NAME         /* "name_mismatch": sealed name does not hash to the key */
+} vault_damage;
+
+/* Short code (static string, "bad_header", ...) and one sentence saying what
+ * it means (static string); neither ever holds record content. */
+const char *vault_damage_code(vault_damage d);
+const char *vault_damage_text(vault_damage d);
+
+/* Longest record hash (store key) in bytes; a sound one is SEAL_HASH_BYTES. */
+#define VAULT_RECORD_HASH_MAX 511
+
+/* One damaged record, as vault_verify reports it; valid during the callback
+ * only. */
+typedef struct {
+    const uint8_t *record; /* the record hash: the record's store key */
+    size_t record_len;     /* SEAL_HASH_BYTES unless damage is STORE_KEY */
+    vault_damage damage;   /* never VAULT_RECORD_SOUND */
+    bool has_key_version;  /* the header decoded: key_version is what it */
+    uint32_t key_version;  /* claims (unauthenticated) */
+} vault_damaged_record;
+
+/* Called once per damaged record, in store-key order, from inside vault_verify
+ * (which holds a read transaction): it must not call into the vault. */
+typedef void (*vault_damaged_fn)(void *arg, const vault_damaged_record *rec);
+
+typedef struct {
+    uint64_t records;     /* records read */
+    uint64_t damaged;     /* of those, damaged (each reported once) */
+    uint32_t key_version; /* current data-key version */
+    uint64_t data_keys;   /* data-key versions in the keyring (more than 1
+                             after a rotation that skipped damaged records) */
+} vault_verify_info;
+
+/* Reads and authenticates every record in one read transaction (a snapshot:
+ * writes go on meanwhile) and calls fn (may be NULL) for each damaged one.
+ * VC_OK whatever the damage (out says how much; out may be NULL); another
+ * code only when the check itself could not run (storage, memory). Nothing
+ * decrypted leaves the vault and plaintexts are wiped. */
+vc_code vault_verify(vault *v, vault_damaged_fn fn, void *arg, vault_verify_info *out, vc_err *err);
+
+/* Deletes the one record whose store key is record (record_len bytes, 1 to
+ * VAULT_RECORD_HASH_MAX; as vault_verify reports it), damaged or not, without
+ * opening it. Durable on return. VC_NOT_FOUND if no record has that hash;
+ * VC_BAD_REQUEST for a length out of range. */
+vc_code vault_delete_record(vault *v, const uint8_t *record, size_t record_len, vc_err *err);
 
 #endif

@@ -10,16 +10,24 @@
  *   vault_commit.c   writes: group commit, committer and completer threads
  *   vault_names.c    the sorted name cache behind vault_list
  *   vault_rotate.c   rotation (re-seal under a new data key) and rekey
+ *   vault_verify.c   damaged records: vault_verify, delete by record hash
  *
  * Storage (store.h): in the vault only this header includes store.h, and
- * five files call it. vault.c opens, closes, backs up and reads (get,
+ * six files call it. vault.c opens, closes, backs up and reads (get,
  * status); vault_keyring.c owns META (the others read and write it through
  * vkr_meta_*) and runs the keyring transactions (create, load, rotation's
  * first and last steps, rekey); vault_commit.c runs the write transactions
  * and the sync; vault_names.c scans for vault_list; vault_rotate.c runs the
- * re-seal batches. vault_record.c never calls store.h: it is handed a
- * transaction only to pass it on to vkr_reload_private. A second storage
- * backend replaces store.h under these five files.
+ * re-seal batches; vault_verify.c scans for vault_verify and runs the
+ * delete-by-hash transaction. vault_record.c never calls store.h: it is
+ * handed a transaction only to pass it on to vkr_reload_private. A second
+ * storage backend replaces store.h under these six files.
+ *
+ * Damaged records (vault_damage in vault.h): vrec_inspect is the one judge.
+ * A read of one record (get) fails on damage; the passes over every record
+ * (list's name cache, rotation, verify) skip a damaged one, count it, and
+ * name it by its record hash only (list and rotate log a warning; the vault
+ * logs nothing else).
  *
  * On-store layout
  *   META    "format"        u8 1
@@ -101,6 +109,7 @@ struct vault {
     struct vnames_entry *names;
     size_t n_names;
     uint64_t list_gen, list_epoch;
+    uint64_t list_skipped; /* damaged records left out of the cache */
     bool list_valid;
 
     /* vault_rotate.c: one rotation at a time in this process */
@@ -155,6 +164,22 @@ vc_code vrec_seal(const seal_keyring *kr, const vrec_hdr *h, const uint8_t hash[
 vc_code vrec_open(vault *v, store_txn *t, vkr_ref *kr, const uint8_t hash[SEAL_HASH_BYTES],
                   const uint8_t *val, size_t val_len, vrec_hdr *h, uint8_t **pt, size_t *pt_len,
                   vc_err *err);
+
+/* Every check of vault_damage on one stored record (store key key, value
+ * val): what vrec_open checks, plus the key's length and the sealed name
+ * against the key. VC_OK with *why set: VAULT_RECORD_SOUND, and then *pt
+ * (vrec_pt_free it) and *h are set; or the damage, and then nothing is
+ * allocated (*h is set, unauthenticated, when *hdr_ok). Another code only for
+ * a failure that is not the record's (memory, re-reading the keyring). */
+vc_code vrec_inspect(vault *v, store_txn *t, vkr_ref *kr, const uint8_t *key, size_t key_len,
+                     const uint8_t *val, size_t val_len, vrec_hdr *h, bool *hdr_ok, uint8_t **pt,
+                     size_t *pt_len, vault_damage *why, vc_err *err);
+
+/* Room for a record hash in hex (VAULT_RECORD_HASH_MAX bytes) + NUL. */
+#define VREC_HEX_MAX (2 * VAULT_RECORD_HASH_MAX + 1)
+
+/* The record hash as lowercase hex, for logs and vaultctl verify. */
+void vrec_hex(const uint8_t *key, size_t key_len, char out[VREC_HEX_MAX]);
 
 /* ---- vault_keyring.c: META and the keyring ---- */
 

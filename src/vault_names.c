@@ -1,11 +1,15 @@
 /* vault_names.c - vault_list: a sorted in-memory cache of every record's
  * name, rebuilt (by opening every record) when META "gen" or "epoch" shows
  * that the records or the keyring changed, and paged by prefix and cursor.
+ * A damaged record is left out of the cache, counted, and logged once per
+ * rebuild by its record hash.
  */
 #include "vault_int.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "log.h"
 
 /* A cached name. */
 struct vnames_entry {
@@ -27,6 +31,7 @@ void vnames_free(vault *v)
     name_ents_free(v->names, v->n_names);
     v->names = NULL;
     v->n_names = 0;
+    v->list_skipped = 0;
     v->list_valid = false;
 }
 
@@ -36,6 +41,7 @@ typedef struct {
     vkr_ref *kr;
     name_ent *names;
     size_t n, cap;
+    uint64_t skipped;
     vc_code rc;
     vc_err *err;
 } scan_names;
@@ -48,15 +54,23 @@ static int collect_name(void *ctx, const uint8_t *key, size_t key_len, const uin
     const uint8_t *name, *value;
     size_t pt_len = 0, nlen, vlen;
     vrec_hdr h;
+    bool hdr_ok;
+    vault_damage why;
     char *s;
 
-    if (key_len != SEAL_HASH_BYTES) {
-        c->rc = vc_errf(c->err, VC_INTERNAL, "record failed to open");
-        return (int)c->rc;
-    }
-    c->rc = vrec_open(c->v, c->t, c->kr, key, val, val_len, &h, &pt, &pt_len, c->err);
+    c->rc = vrec_inspect(c->v, c->t, c->kr, key, key_len, val, val_len, &h, &hdr_ok, &pt, &pt_len,
+                         &why, c->err);
     if (c->rc != VC_OK)
         return (int)c->rc;
+    if (why != VAULT_RECORD_SOUND) {
+        char hex[VREC_HEX_MAX];
+        vrec_hex(key, key_len, hex);
+        log_warn("list: record %s is damaged (%s), left out of the listing; vaultctl verify "
+                 "lists every damaged record",
+                 hex, vault_damage_code(why));
+        c->skipped++;
+        return 0;
+    }
     vrec_pt_split(pt, pt_len, &name, &nlen, &value, &vlen);
     s = malloc(nlen + 1);
     if (s != NULL) {
@@ -127,6 +141,7 @@ static vc_code names_rebuild(vault *v, store_txn *t, uint64_t gen, uint64_t epoc
         qsort(c.names, c.n, sizeof *c.names, name_ent_cmp);
     v->names = c.names;
     v->n_names = c.n;
+    v->list_skipped = c.skipped;
     v->list_gen = gen;
     v->list_epoch = epoch;
     v->list_valid = true;
@@ -189,7 +204,7 @@ static vc_code names_page(vault *v, const char *prefix, size_t prefix_len, const
 
 vc_code vault_list(vault *v, const char *prefix, size_t prefix_len, const char *after,
                    size_t after_len, size_t limit, char ***names, size_t *count, bool *more,
-                   vc_err *err)
+                   uint64_t *skipped, vc_err *err)
 {
     store_txn *t = NULL;
     uint64_t gen = 0, epoch = 0;
@@ -198,6 +213,8 @@ vc_code vault_list(vault *v, const char *prefix, size_t prefix_len, const char *
     *names = NULL;
     *count = 0;
     *more = false;
+    if (skipped != NULL)
+        *skipped = 0;
     if (prefix == NULL)
         prefix_len = 0;
     if ((rc = store_begin(v->st, false, &t, err)) != VC_OK)
@@ -213,6 +230,8 @@ vc_code vault_list(vault *v, const char *prefix, size_t prefix_len, const char *
     if (rc == VC_OK)
         rc = names_page(v, prefix ? prefix : "", prefix_len, after, after_len, limit, names, count,
                         more, err);
+    if (rc == VC_OK && skipped != NULL)
+        *skipped = v->list_skipped;
     pthread_mutex_unlock(&v->list_mu);
     store_abort(t);
     return rc;

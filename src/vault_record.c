@@ -119,22 +119,30 @@ vc_code vrec_seal(const seal_keyring *kr, const vrec_hdr *h, const uint8_t hash[
     return VC_OK;
 }
 
-vc_code vrec_open(vault *v, store_txn *t, vkr_ref *kr, const uint8_t hash[SEAL_HASH_BYTES],
-                  const uint8_t *val, size_t val_len, vrec_hdr *h, uint8_t **pt, size_t *pt_len,
-                  vc_err *err)
+/* vrec_open without the message: *why says what failed to open. */
+static vc_code vrec_open_why(vault *v, store_txn *t, vkr_ref *kr,
+                             const uint8_t hash[SEAL_HASH_BYTES], const uint8_t *val,
+                             size_t val_len, vrec_hdr *h, bool *hdr_ok, uint8_t **pt,
+                             size_t *pt_len, vault_damage *why, vc_err *err)
 {
     uint8_t ad[VREC_AD_BYTES];
     uint8_t *buf;
     size_t len, nlen;
 
-    if (!vrec_hdr_decode(val, val_len, h))
-        goto bad;
+    *hdr_ok = false;
+    if (!vrec_hdr_decode(val, val_len, h)) {
+        *why = VAULT_DAMAGE_HEADER;
+        return VC_OK;
+    }
+    *hdr_ok = true;
     if (!seal_keyring_has(kr->kr, h->key_version) && !kr->priv) {
         if (vkr_reload_private(v, t, kr, err) != VC_OK)
             return VC_INTERNAL;
     }
-    if (!seal_keyring_has(kr->kr, h->key_version))
-        goto bad;
+    if (!seal_keyring_has(kr->kr, h->key_version)) {
+        *why = VAULT_DAMAGE_KEY_VERSION;
+        return VC_OK;
+    }
     len = val_len - VREC_HDR_BYTES - SEAL_OVERHEAD;
     buf = malloc(len);
     if (buf == NULL)
@@ -143,16 +151,72 @@ vc_code vrec_open(vault *v, store_txn *t, vkr_ref *kr, const uint8_t hash[SEAL_H
     if (seal_decrypt(kr->kr, h->key_version, ad, sizeof ad, val + VREC_HDR_BYTES,
                      val_len - VREC_HDR_BYTES, buf, err) != VC_OK) {
         vrec_pt_free(buf, len);
-        goto bad;
+        *why = VAULT_DAMAGE_AUTH;
+        return VC_OK;
     }
     nlen = le_get_u32(buf);
     if (nlen > len - 4) {
         vrec_pt_free(buf, len);
-        goto bad;
+        *why = VAULT_DAMAGE_LAYOUT;
+        return VC_OK;
     }
     *pt = buf;
     *pt_len = len;
+    *why = VAULT_RECORD_SOUND;
     return VC_OK;
-bad:
-    return vc_errf(err, VC_INTERNAL, "record failed to open");
+}
+
+vc_code vrec_open(vault *v, store_txn *t, vkr_ref *kr, const uint8_t hash[SEAL_HASH_BYTES],
+                  const uint8_t *val, size_t val_len, vrec_hdr *h, uint8_t **pt, size_t *pt_len,
+                  vc_err *err)
+{
+    vault_damage why = VAULT_RECORD_SOUND;
+    bool hdr_ok;
+    vc_code rc = vrec_open_why(v, t, kr, hash, val, val_len, h, &hdr_ok, pt, pt_len, &why, err);
+    if (rc != VC_OK)
+        return rc;
+    if (why != VAULT_RECORD_SOUND)
+        return vc_errf(err, VC_INTERNAL, "record failed to open");
+    return VC_OK;
+}
+
+vc_code vrec_inspect(vault *v, store_txn *t, vkr_ref *kr, const uint8_t *key, size_t key_len,
+                     const uint8_t *val, size_t val_len, vrec_hdr *h, bool *hdr_ok, uint8_t **pt,
+                     size_t *pt_len, vault_damage *why, vc_err *err)
+{
+    uint8_t again[SEAL_HASH_BYTES];
+    const uint8_t *name, *value;
+    size_t nlen, vlen;
+    vc_code rc;
+
+    *pt = NULL;
+    *pt_len = 0;
+    *hdr_ok = false;
+    if (key_len != SEAL_HASH_BYTES) {
+        *why = VAULT_DAMAGE_STORE_KEY;
+        return VC_OK;
+    }
+    rc = vrec_open_why(v, t, kr, key, val, val_len, h, hdr_ok, pt, pt_len, why, err);
+    if (rc != VC_OK || *why != VAULT_RECORD_SOUND)
+        return rc;
+    /* The associated data binds the record to its store key; the name sealed
+     * inside must hash to that key too, or get would never find it. */
+    vrec_pt_split(*pt, *pt_len, &name, &nlen, &value, &vlen);
+    if (nlen > 0)
+        seal_name_hash(kr->kr, (const char *)name, nlen, again);
+    if (nlen == 0 || sodium_memcmp(again, key, SEAL_HASH_BYTES) != 0) {
+        vrec_pt_free(*pt, *pt_len);
+        *pt = NULL;
+        *pt_len = 0;
+        *why = nlen == 0 ? VAULT_DAMAGE_LAYOUT : VAULT_DAMAGE_NAME;
+    }
+    sodium_memzero(again, sizeof again);
+    return VC_OK;
+}
+
+void vrec_hex(const uint8_t *key, size_t key_len, char out[VREC_HEX_MAX])
+{
+    if (key_len > VAULT_RECORD_HASH_MAX)
+        key_len = VAULT_RECORD_HASH_MAX;
+    (void)sodium_bin2hex(out, VREC_HEX_MAX, key, key_len);
 }

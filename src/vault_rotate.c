@@ -3,11 +3,21 @@
  * transaction, so a crash at any moment leaves every record readable and a
  * later rotate finishes the job), then the old data keys destroyed. Rekey:
  * the keyring re-wrapped under a new master key in one transaction.
+ *
+ * Damaged records: every record the rotation reads is authenticated
+ * (vrec_inspect). A damaged one is left as it is, counted and logged by its
+ * record hash, and the rotation goes on with the others. It then destroys no
+ * data key: a damaged header may name the wrong version, so the one the
+ * record needs cannot be told, and destroying it would make the record
+ * unrecoverable for good (it may yet be repaired, or its bytes restored).
+ * Every older version stays until a rotation completes with nothing skipped.
  */
 #include "vault_int.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "log.h"
 
 #define ROTATE_BATCH 1000
 
@@ -35,6 +45,7 @@ typedef struct {
     uint8_t key[SEAL_HASH_BYTES];
     uint8_t *val;
     size_t len;
+    bool check_only; /* already under new_ver: authenticated, not re-sealed */
 } rot_item;
 
 typedef struct {
@@ -43,9 +54,23 @@ typedef struct {
     rot_item items[ROTATE_BATCH];
     size_t n;
     bool full;
+    uint64_t skipped; /* damaged records, over the whole rotation */
 } rot_batch;
 
-/* Copies out records not yet under new_ver (no writes while scanning). */
+static void rotate_skip(rot_batch *b, const uint8_t *key, size_t key_len, vault_damage why)
+{
+    char hex[VREC_HEX_MAX];
+
+    vrec_hex(key, key_len, hex);
+    log_warn("rotate: record %s is damaged (%s), left as it is; no data key will be destroyed "
+             "(vaultctl verify lists every damaged record)",
+             hex, vault_damage_code(why));
+    b->skipped++;
+}
+
+/* Copies out the records after b->skip (no writes while scanning). Those
+ * already under new_ver (written since the rotation began) are copied too,
+ * to be authenticated: a damaged header could claim new_ver. */
 static int rotate_collect(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *val,
                           size_t val_len)
 {
@@ -53,13 +78,12 @@ static int rotate_collect(void *ctx, const uint8_t *key, size_t key_len, const u
     rot_item *it;
     uint32_t kv;
 
-    if (key_len != SEAL_HASH_BYTES)
-        return (int)VC_INTERNAL;
-    if (b->skip != NULL && memcmp(key, b->skip, SEAL_HASH_BYTES) == 0)
+    if (key_len != SEAL_HASH_BYTES) {
+        /* not a name hash: never a cursor, seen by exactly one batch's scan */
+        rotate_skip(b, key, key_len, VAULT_DAMAGE_STORE_KEY);
         return 0;
-    /* a record too short for a header is copied too: opening it fails and
-     * stops the rotation, rather than destroying keys it might need */
-    if (vrec_peek_key_version(val, val_len, &kv) && kv == b->new_ver)
+    }
+    if (b->skip != NULL && memcmp(key, b->skip, SEAL_HASH_BYTES) == 0)
         return 0;
     it = &b->items[b->n];
     it->val = malloc(val_len ? val_len : 1);
@@ -68,6 +92,7 @@ static int rotate_collect(void *ctx, const uint8_t *key, size_t key_len, const u
     memcpy(it->key, key, SEAL_HASH_BYTES);
     memcpy(it->val, val, val_len);
     it->len = val_len;
+    it->check_only = vrec_peek_key_version(val, val_len, &kv) && kv == b->new_ver;
     if (++b->n == ROTATE_BATCH) {
         b->full = true;
         return 1;
@@ -83,25 +108,37 @@ static void rotate_batch_clear(rot_batch *b)
     b->full = false;
 }
 
-/* Re-seals one record under kr's current version, same metadata. */
-static vc_code rotate_reseal(vault *v, store_txn *t, vkr_ref *kr, uint32_t new_ver,
-                             const rot_item *it, vc_err *err)
+/* Re-seals one record under kr's current version, same metadata; a damaged
+ * one is skipped (b->skipped). *resealed counts the records re-sealed. */
+static vc_code rotate_reseal(vault *v, store_txn *t, vkr_ref *kr, rot_batch *b, const rot_item *it,
+                             uint64_t *resealed, vc_err *err)
 {
     uint8_t *pt = NULL, *rec = NULL;
     size_t pt_len = 0, rec_len = 0;
     vrec_hdr h = {0};
-    vc_code rc = vrec_open(v, t, kr, it->key, it->val, it->len, &h, &pt, &pt_len, err);
+    bool hdr_ok;
+    vault_damage why;
+    vc_code rc = vrec_inspect(v, t, kr, it->key, SEAL_HASH_BYTES, it->val, it->len, &h, &hdr_ok,
+                              &pt, &pt_len, &why, err);
     if (rc != VC_OK)
-        return vc_errf(err, VC_INTERNAL,
-                       "rotation stopped: a record failed to open (delete "
-                       "or restore it, then rotate again)");
-    h.key_version = new_ver;
+        return rc;
+    if (why != VAULT_RECORD_SOUND) {
+        rotate_skip(b, it->key, SEAL_HASH_BYTES, why);
+        return VC_OK;
+    }
+    if (it->check_only) {
+        vrec_pt_free(pt, pt_len);
+        return VC_OK;
+    }
+    h.key_version = b->new_ver;
     rc = vrec_seal(kr->kr, &h, it->key, pt, pt_len, &rec, &rec_len, err);
     vrec_pt_free(pt, pt_len);
     if (rc != VC_OK)
         return rc;
     rc = store_put(t, STORE_RECORDS, it->key, SEAL_HASH_BYTES, rec, rec_len, err);
     free(rec);
+    if (rc == VC_OK)
+        (*resealed)++;
     return rc;
 }
 
@@ -110,6 +147,7 @@ static vc_code rotate_batch(vault *v, rot_batch *b, uint64_t *done, vc_err *err)
 {
     store_txn *t = NULL;
     vkr_ref kr = {NULL, false};
+    uint64_t resealed = 0;
     vc_code rc = store_begin(v->st, true, &t, err);
     if (rc != VC_OK)
         return rc;
@@ -124,12 +162,12 @@ static vc_code rotate_batch(vault *v, rot_batch *b, uint64_t *done, vc_err *err)
     if (rc != VC_OK)
         goto fail;
     for (size_t i = 0; i < b->n; i++)
-        if ((rc = rotate_reseal(v, t, &kr, b->new_ver, &b->items[i], err)) != VC_OK)
+        if ((rc = rotate_reseal(v, t, &kr, b, &b->items[i], &resealed, err)) != VC_OK)
             goto fail;
     vkr_release(v, &kr);
     if ((rc = store_commit(t, err)) != VC_OK)
         return rc;
-    *done += b->n;
+    *done += resealed;
     return VC_OK;
 fail:
     vkr_release(v, &kr);
@@ -137,30 +175,42 @@ fail:
     return rc;
 }
 
-/* Last txn: destroy every data key but new_ver. */
-static vc_code rotate_edit_retain_only(seal_keyring *k, void *arg, vc_err *err)
+typedef struct {
+    uint32_t new_ver;
+    bool keep_old;          /* damaged records were skipped */
+    uint64_t old_keys_kept; /* out */
+} rot_finish;
+
+/* Last txn: destroy every data key but new_ver, unless records were skipped
+ * (see the opening comment). */
+static vc_code rotate_edit_finish(seal_keyring *k, void *arg, vc_err *err)
 {
-    uint32_t new_ver = *(const uint32_t *)arg;
-    if (seal_keyring_current(k) != new_ver)
+    rot_finish *f = arg;
+    if (seal_keyring_current(k) != f->new_ver)
         return vc_errf(err, VC_UNAVAILABLE, "rotation superseded by another rotation");
-    seal_keyring_retain_only(k, new_ver);
+    if (!f->keep_old)
+        seal_keyring_retain_only(k, f->new_ver);
+    f->old_keys_kept = seal_keyring_count(k) - 1;
     return VC_OK;
 }
 
-static vc_code rotate_finish(vault *v, uint32_t new_ver, vc_err *err)
+static vc_code rotate_finish(vault *v, rot_finish *f, vc_err *err)
 {
-    return vkr_update(v, rotate_edit_retain_only, &new_ver, NULL, true, err);
+    return vkr_update(v, rotate_edit_finish, f, NULL, true, err);
 }
 
-vc_code vault_rotate(vault *v, uint32_t *key_version, uint64_t *reencrypted, vc_err *err)
+vc_code vault_rotate_report(vault *v, vault_rotation *out, vc_err *err)
 {
     uint32_t new_ver = 0;
     uint64_t done = 0;
     uint8_t last[SEAL_HASH_BYTES];
     unsigned batches = 0;
+    rot_finish fin = {0, false, 0};
     rot_batch *b;
     vc_code rc;
 
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
     b = calloc(1, sizeof *b);
     if (b == NULL)
         return vc_errf(err, VC_INTERNAL, "out of memory");
@@ -185,16 +235,36 @@ vc_code vault_rotate(vault *v, uint32_t *key_version, uint64_t *reencrypted, vc_
             goto out;
         }
     }
-    rc = rotate_finish(v, new_ver, err);
+    fin.new_ver = new_ver;
+    fin.keep_old = b->skipped > 0;
+    rc = rotate_finish(v, &fin, err);
+    if (rc == VC_OK && b->skipped > 0)
+        log_warn("rotate: %llu damaged record%s skipped; %llu older data key version%s kept "
+                 "until a rotation skips none (vaultctl verify, then delete --hash or restore)",
+                 (unsigned long long)b->skipped, b->skipped == 1 ? "" : "s",
+                 (unsigned long long)fin.old_keys_kept, fin.old_keys_kept == 1 ? "" : "s");
 out:
     pthread_mutex_unlock(&v->rot_mu);
+    if (rc == VC_OK && out != NULL) {
+        out->key_version = new_ver;
+        out->reencrypted = done;
+        out->skipped = b->skipped;
+        out->old_keys_kept = fin.old_keys_kept;
+    }
     rotate_batch_clear(b);
     free(b);
+    return rc;
+}
+
+vc_code vault_rotate(vault *v, uint32_t *key_version, uint64_t *reencrypted, vc_err *err)
+{
+    vault_rotation r;
+    vc_code rc = vault_rotate_report(v, &r, err);
     if (rc == VC_OK) {
         if (key_version != NULL)
-            *key_version = new_ver;
+            *key_version = r.key_version;
         if (reencrypted != NULL)
-            *reencrypted = done;
+            *reencrypted = r.reencrypted;
     }
     return rc;
 }

@@ -93,6 +93,8 @@ static void expect_code_len(const void *data, size_t len, const char *code,
                      NATS_OK);
     assert_string_equal(hv, num);
     assert_int_equal(natsMsgHeader_Get(m, "Nats-Service-Error", &hv), NATS_OK);
+    /* The header carries the reply's own message (docs/protocol.md). */
+    assert_string_equal(hv, json_string_value(json_object_get(r, "message")));
     natsMsg_Destroy(m);
     json_decref(r);
 }
@@ -173,6 +175,27 @@ static void test_invalid_utf8(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         expect_bad(bad[i]);
     expect_absent("k");
+}
+
+/* Key names with C1 controls or bidirectional formatting characters, which
+ * make one name look like another in `list`, are refused (JSON escapes and
+ * raw UTF-8 alike); nothing is stored. */
+static void test_deceptive_key(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "{\"operation\":\"set\",\"key\":\"k\\u202e\",\"value\":1}",
+        "{\"operation\":\"set\",\"key\":\"k\xe2\x80\xae\",\"value\":1}",
+        "{\"operation\":\"set\",\"key\":\"k\\u0085\",\"value\":1}",
+        "{\"operation\":\"set\",\"key\":\"k\xc2\x9b\",\"value\":1}",
+        "{\"operation\":\"set\",\"key\":\"k\\u2066\",\"value\":1}",
+        "{\"operation\":\"get\",\"key\":\"k\\u2069\"}",
+        "{\"operation\":\"delete\",\"key\":\"k\\u200f\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_bad(bad[i]);
+    expect_absent("k");
+    json_decref(expect_ok("{\"operation\":\"set\",\"key\":\"caf\\u00e9\",\"value\":1}"));
 }
 
 static void test_empty_payload(void **state)
@@ -554,6 +577,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_not_json),
         cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_deceptive_key),
         cmocka_unit_test(test_empty_payload),
         cmocka_unit_test(test_binary_garbage),
         cmocka_unit_test(test_deep_nesting),

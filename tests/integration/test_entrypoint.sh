@@ -277,4 +277,30 @@ rc=$?
 if [ "$rc" -ne 0 ]; then ok "HEALTHCHECK fails once the service is gone: $out"
 else fail "HEALTHCHECK fails once the service is gone" "$out"; fi
 
+# 6. Files that are not ours (docs/SECURITY.md): Docker's default secret is
+# root-owned 0444 while the service runs as the image's user: accepted. A
+# volume that others may write, or a secret they may write: refused.
+if [ "${#RUNAS[@]}" -gt 0 ]; then
+    KEY=$TMPROOT/run/secrets/vault_master_key
+    chown 0:0 "$KEY" && chmod 0444 "$KEY"
+    out=$(in_image vaultctl status 2>&1)
+    rc=$?
+    if [ "$rc" -eq 0 ]; then ok "a root-owned 0444 master key secret works as uid $RUN_UID"
+    else fail "a root-owned 0444 master key secret works as uid $RUN_UID" "exit $rc: $out"; fi
+    chmod 0666 "$KEY"
+    out=$(in_image vaultctl status 2>&1)
+    rc=$?
+    if [ "$rc" -ne 0 ] && grep -q "writable by group or others" <<<"$out"; then
+        ok "a master key secret writable by others is refused"
+    else fail "a master key secret writable by others is refused" "exit $rc: $out"; fi
+    chmod 0444 "$KEY"
+    chmod 0777 "$TMPROOT/app/data"
+    out=$(in_image timeout 20 $ENTRYPOINT $CMD 2>&1)
+    rc=$?
+    chmod 0700 "$TMPROOT/app/data"
+    if [ "$rc" -ne 0 ] && grep -q "$TMPROOT/app/data: directory is writable by group or others" <<<"$out"; then
+        ok "a world-writable data volume is refused, naming it"
+    else fail "a world-writable data volume is refused" "exit $rc: $out"; fi
+fi
+
 summary

@@ -392,7 +392,8 @@ static void test_rotate_status(void **state)
             &code, text, sizeof text);
     assert_int_equal(code, VC_OK);
     assert_string_equal(text, "{\"status\":\"success\",\"data\":"
-                              "{\"key_version\":2,\"reencrypted\":2},\"id\":6}");
+                              "{\"key_version\":2,\"reencrypted\":2,"
+                              "\"skipped\":0,\"old_keys_kept\":0},\"id\":6}");
     json_decref(j);
 
     j = ok(f, NULL, "{\"operation\":\"get\",\"key\":\"b\"}");

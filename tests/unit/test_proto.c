@@ -250,6 +250,19 @@ static void test_key_rules(void **state)
     assert_false(proto_key_valid("\xc3", 1));              /* truncated */
     assert_false(proto_key_valid("a\0b", 3));
     assert_false(proto_key_valid("a\x7f", 2));
+    /* C1 controls and bidirectional formatting: refused (they make one
+     * name look like another in a listing); their neighbours are fine. */
+    assert_false(proto_key_valid("a\xc2\x80", 3));     /* U+0080 */
+    assert_false(proto_key_valid("a\xc2\x9f", 3));     /* U+009F */
+    assert_true(proto_key_valid("a\xc2\xa0", 3));      /* U+00A0 */
+    assert_false(proto_key_valid("\xe2\x80\xae" "ab", 5)); /* U+202E RLO */
+    assert_false(proto_key_valid("\xe2\x80\xaa", 3));   /* U+202A */
+    assert_true(proto_key_valid("\xe2\x80\xaf", 3));    /* U+202F */
+    assert_false(proto_key_valid("\xe2\x81\xa6", 3));   /* U+2066 */
+    assert_false(proto_key_valid("\xe2\x81\xa9", 3));   /* U+2069 */
+    assert_true(proto_key_valid("\xe2\x81\xaa", 3));    /* U+206A */
+    assert_false(proto_key_valid("\xe2\x80\x8f", 3));   /* U+200F RLM */
+    assert_false(proto_key_valid("\xd8\x9c", 2));        /* U+061C ALM */
 }
 
 static void test_wrong_types(void **state)

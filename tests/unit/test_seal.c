@@ -266,17 +266,19 @@ static void test_master_warn_perm(void **state)
     (void)state;
 
     b64_of(b64, sizeof b64, fixed_key, 32, sodium_base64_VARIANT_ORIGINAL);
+    /* Writable by group or others: refused, not warned about. */
     const char *p = write_file("open.key", b64, strlen(b64), 0666);
-    assert_int_equal(seal_master_load(&m, p, &warn, &err), VC_OK);
-    assert_true(warn);
-    seal_master_free(m);
-
+    load_fails(p, "is writable by group or others (mode 0666");
     p = write_file("group.key", b64, strlen(b64), 0620);
+    load_fails(p, "is writable by group or others (mode 0620");
+
+    /* Readable by group or others: a warning (outside /run/secrets/). */
+    p = write_file("readable.key", b64, strlen(b64), 0644);
     assert_int_equal(seal_master_load(&m, p, &warn, &err), VC_OK);
     assert_true(warn);
     seal_master_free(m);
 
-    p = write_file("readable.key", b64, strlen(b64), 0644);
+    p = write_file("private.key", b64, strlen(b64), 0400);
     assert_int_equal(seal_master_load(&m, p, &warn, &err), VC_OK);
     assert_false(warn);
     seal_master_free(m);

@@ -192,12 +192,22 @@ static void test_mode(void **state)
     vc_err err = {0};
     (void)state;
     write_file(path, "mode", "pw", 2);
-    assert_int_equal(chmod(path, 0620), 0);
+    assert_int_equal(chmod(path, 0640), 0);
     assert_int_equal(secretfile_read(path, SECRETFILE_MAX, &s, &n, &mode, &err), VC_OK);
-    assert_int_equal(mode & 0777, 0620);
+    assert_int_equal(mode & 0777, 0640);
     assert_true(S_ISREG(mode));
     secretfile_free(s);
     secretfile_free(NULL);
+
+    /* Writable by group or others: refused (fileperm.h), by read and by
+     * check alike. */
+    assert_int_equal(chmod(path, 0620), 0);
+    fails(path, SECRETFILE_MAX, ": is writable by group or others (mode 0620");
+    assert_int_equal(secretfile_check(path, &err), VC_CONFIG);
+    assert_int_equal(chmod(path, 0602), 0);
+    fails(path, SECRETFILE_MAX, ": is writable by group or others (mode 0602");
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(secretfile_check(path, &err), VC_OK);
 }
 
 int main(void)

@@ -610,7 +610,7 @@ static void want_page(vault *v, const char *prefix, const char *after,
     vc_err err;
     assert_int_equal(vault_list(v, prefix, prefix ? strlen(prefix) : 0, after,
                                 after ? strlen(after) : 0, limit, &names,
-                                &count, &more, &err),
+                                &count, &more, NULL, &err),
                      VC_OK);
     assert_int_equal(count, nwant);
     for (size_t i = 0; i < nwant; i++)
