@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # test-docker.sh - the container story on a real Docker engine (`make test-docker`).
 #
-# Not part of `make test`: it installs Docker (Debian's docker.io) and
+# Not part of `make test`: it installs Debian's Docker package and
 # debootstrap when missing, runs a Docker daemon, and so changes the host's
 # network set-up (bridges, iptables rules). Run it as root.
 #
-#  1. Installs docker.io + debootstrap if missing (one apt-get update).
+#  1. Installs Docker and debootstrap from Debian if missing (one apt-get update).
 #  2. Uses the system dockerd when one answers on /var/run/docker.sock;
 #     otherwise starts one of its own (data root $DATA_ROOT, socket and
 #     pidfile under $RUN_DIR) and stops exactly that process at the end.
@@ -14,6 +14,7 @@
 #     ($NATS_IMAGE: debian:bookworm-slim + Debian's nats-server).
 #  4. Checks the build context (.dockerignore), builds the project's image
 #     (`docker build -t swarm-vaultctl .`) and prints build time and size.
+#     VAULTCTL_DOCKER_NO_CACHE=1 builds it with --no-cache (the full time).
 #  5. Plain containers on a user network: image user 10001, what a start
 #     without secrets prints, read-only root, healthy, set/get and the ACL
 #     with the image's own client (`vaultctl request`), clean stop.
@@ -279,11 +280,15 @@ else
 fi
 
 t=$(date +%s)
-if (cd "$SRC" && d build -t "$IMAGE" .) >"$TMP/build.log" 2>&1; then
+nocache=()
+[ -n "${VAULTCTL_DOCKER_NO_CACHE:-}" ] && nocache=(--no-cache)
+if (cd "$SRC" && d build "${nocache[@]}" -t "$IMAGE" .) >"$TMP/build.log" 2>&1; then
     BUILD_S=$(($(date +%s) - t))
     SIZE=$(d image inspect -f '{{.Size}}' "$IMAGE")
     SIZE_MB=$(awk -v s="$SIZE" 'BEGIN {printf "%.1f", s / 1000000}')
-    pass "docker build -t $IMAGE . ($BUILD_S s, image $SIZE_MB MB)"
+    steps=$(grep -c '^Step ' "$TMP/build.log")
+    cached=$(grep -c 'Using cache' "$TMP/build.log")
+    pass "docker build -t $IMAGE . ($BUILD_S s, $cached of $steps steps from cache; image $SIZE_MB MB; $(d run --rm "$IMAGE" version 2>&1))"
 else
     abort "docker build -t $IMAGE ." "$(tail -30 "$TMP/build.log")"
 fi
