@@ -12,7 +12,7 @@ PACKAGES = build-essential cmake pkg-config clang libclang-rt-14-dev clang-tidy 
 	       libyaml-dev libcmocka-dev nats-server lmdb-utils gnuplot-nox
 
 .PHONY: all deps deps-checked build test test-unit test-integration test-asan lint format \
-	    run bench fuzz clean
+	    run bench fuzz clean test-docker
 
 all: build
 
@@ -60,6 +60,14 @@ test-unit: build
 
 test-integration: build
 	@ctest --test-dir $(BUILD) -L integration --output-on-failure
+
+# The image and the Swarm stack on a real Docker engine: builds the image with
+# the Dockerfile and runs it (plain containers, a single-node Swarm, the seed's
+# `docker service create`, deploy/stack.yml). Not part of `make test`: it
+# installs Docker when missing, runs a daemon and changes the host's network
+# set-up. Root only. See scripts/test-docker.sh.
+test-docker:
+	@scripts/test-docker.sh
 
 lint: build
 	@scripts/lint.sh $(BUILD)
