@@ -55,8 +55,9 @@ static void hint_missing_key(const char *config_path)
         return;
     if (access(c->master_key, F_OK) != 0 && errno == ENOENT)
         cmd_fail("hint: no master key at %s (encryption.master_key). Create one "
-                 "with `vaultctl keygen` and provide it there; with Docker: "
-                 "`vaultctl keygen | docker secret create vault_master_key -` "
+                 "with `vaultctl keygen` (keep a copy: without it the vault cannot be "
+                 "opened) and provide it there; with Docker: `(umask 077; vaultctl keygen > "
+                 "vault_master_key)`, `docker secret create vault_master_key vault_master_key` "
                  "and --secret vault_master_key (see docs/deployment.md)",
                  c->master_key);
     config_free(c);
