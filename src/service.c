@@ -34,6 +34,7 @@
 #include "discovery.h"
 #include "log.h"
 #include "natsconn.h"
+#include "natsmsg.h"
 
 #define QUEUE_GROUP      "vaultctl"
 #define DRAIN_TIMEOUT_MS 30000
@@ -97,7 +98,21 @@ struct service {
     pthread_cond_t closed_cv; /* signalled when closed is set */
 
     auditpub *audit;
+
+    /* Requests dropped unanswered and never executed (status "dropped"):
+     * a subject or reply subject holding a NUL, a control byte, a space or
+     * invalid UTF-8 (natsmsg.h). */
+    atomic_uint_fast64_t dropped_subject;
+    /* the drop log's rate limit (drop_log): lines this second, and drops
+     * not logged since the last line */
+    pthread_mutex_t drop_log_lock;
+    int64_t drop_log_second;
+    int drop_log_lines;
+    uint64_t drop_log_skipped;
 };
+
+/* At most this many drop lines a second: a flood must not flood the log. */
+#define DROP_LOG_PER_S 10
 
 /* ---- log hygiene -------------------------------------------------------- */
 
@@ -160,6 +175,44 @@ static void redact_urls(const char *urls, char *out, size_t cap)
         put_bytes(out, cap, &pos, ",", 1);
         p = comma + 1;
     }
+}
+
+/* ---- dropped requests ---------------------------------------------------- */
+
+/* Logs one dropped request (why; its subject and reply escaped, log.h),
+ * at most DROP_LOG_PER_S lines a second; the next line says how many were
+ * not logged. total is the drop counter after this drop. */
+static void drop_log(service *s, const char *why, const char *subj, size_t slen, const char *reply,
+                     size_t rlen, uint64_t total)
+{
+    char es[LOG_ESCAPED_MAX(256)], er[LOG_ESCAPED_MAX(256)];
+    int64_t now = nats_Now() / 1000;
+    uint64_t skipped = 0;
+    bool line;
+
+    pthread_mutex_lock(&s->drop_log_lock);
+    if (now != s->drop_log_second) {
+        s->drop_log_second = now;
+        s->drop_log_lines = 0;
+    }
+    line = s->drop_log_lines < DROP_LOG_PER_S;
+    if (line) {
+        s->drop_log_lines++;
+        skipped = s->drop_log_skipped;
+        s->drop_log_skipped = 0;
+    } else {
+        s->drop_log_skipped++;
+    }
+    pthread_mutex_unlock(&s->drop_log_lock);
+    if (!line)
+        return;
+    log_escape(es, sizeof es, subj, slen);
+    if (reply != NULL)
+        log_escape(er, sizeof er, reply, rlen);
+    log_warn("request dropped, not executed: %s: subject=\"%s\" reply=\"%s\" (%llu dropped so "
+             "far, %llu more not logged before this line)",
+             why, es, reply != NULL ? er : "", (unsigned long long)total,
+             (unsigned long long)skipped);
 }
 
 /* ---- connection events ------------------------------------------------ */
@@ -255,8 +308,11 @@ static void publish_reply(service *s, natsMsg *req, const ops_reply *r)
             st = natsConnection_PublishMsg(s->nc, out);
         natsMsg_Destroy(out);
     }
-    if (st != NATS_OK)
-        log_error("reply to %s failed: %s", to, natsStatus_GetText(st));
+    if (st != NATS_OK) {
+        char shown[LOG_ESCAPED_MAX(256)];
+        log_error("reply to %s failed: %s", log_escape(shown, sizeof shown, to, strlen(to)),
+                  natsStatus_GetText(st));
+    }
 }
 
 /* ---- requests ----------------------------------------------------------- */
@@ -276,13 +332,18 @@ static void request_done(service *s, job *j, const ops_reply *r)
     auditpub_emit(s->audit, j->arrived_ms, subject, r, ns / 1000);
     publish_reply(s, m, r);
     disc_record(s->disc, j->endpoint, ns, r->code == VC_OK ? NULL : vc_code_name(r->code));
+    /* Every byte of the subject and of the detail escaped (log.h): the
+     * subject is caller-chosen, and the detail may quote it. */
+    char shown[LOG_ESCAPED_MAX(256)], detail[LOG_ESCAPED_MAX(VC_ERR_MSG_MAX)];
+    log_escape(shown, sizeof shown, subject, strlen(subject));
     if (r->code == VC_OK)
-        log_info("request subject=%s op=%s key=%.16s outcome=success latency_us=%lld", subject,
+        log_info("request subject=%s op=%s key=%.16s outcome=success latency_us=%lld", shown,
                  op_name(r->op), r->key_hash[0] ? r->key_hash : "-", (long long)(ns / 1000));
     else
         log_info("request subject=%s op=%s key=%.16s outcome=%s latency_us=%lld detail=\"%s\"",
-                 subject, op_name(r->op), r->key_hash[0] ? r->key_hash : "-", vc_code_name(r->code),
-                 (long long)(ns / 1000), r->log_msg);
+                 shown, op_name(r->op), r->key_hash[0] ? r->key_hash : "-", vc_code_name(r->code),
+                 (long long)(ns / 1000),
+                 log_escape(detail, sizeof detail, r->log_msg, strlen(r->log_msg)));
     natsMsg_Destroy(m);
     free(j);
     /* The last answer while stopping wakes service_stop. */
@@ -361,9 +422,29 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
     (void)nc;
     (void)sub;
 
+    /* The true subject and reply (natsmsg.h): a NUL inside a subject would
+     * otherwise make the ACL, the log and the audit see a shorter one. A
+     * request whose subject or reply is not a clean subject is never
+     * executed nor answered. */
+    const char *subject = natsMsg_GetSubject(msg), *reply = natsMsg_GetReply(msg);
+    size_t slen = 0, rlen = 0;
+    bool known = natsmsg_lengths(msg, &slen, &rlen);
+    if (!known || !natsmsg_subject_clean(subject, slen) ||
+        (reply != NULL && !natsmsg_subject_clean(reply, rlen))) {
+        uint64_t n = atomic_fetch_add(&s->dropped_subject, 1) + 1;
+        drop_log(s,
+                 !known ? "subject of unknown length"
+                        : "subject or reply holds a NUL, control byte, space or invalid UTF-8",
+                 subject, known ? slen : strlen(subject), reply,
+                 reply == NULL ? 0
+                 : known       ? rlen
+                               : strlen(reply),
+                 n);
+        natsMsg_Destroy(msg);
+        return;
+    }
     /* Never answer our own output: an ACL wildcard such as "vault.>" also
      * covers the reply and audit subjects, and answering them would loop. */
-    const char *subject = natsMsg_GetSubject(msg);
     if (strcmp(subject, s->cfg->subject_reply) == 0 ||
         (s->cfg->audit_subject != NULL && strcmp(subject, s->cfg->audit_subject) == 0)) {
         natsMsg_Destroy(msg);
@@ -371,7 +452,7 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
     }
     job *j = malloc(sizeof *j);
     if (j == NULL) {
-        log_error("out of memory: request on %s dropped", subject);
+        log_error("out of memory: a request dropped");
         natsMsg_Destroy(msg);
         return;
     }
@@ -542,6 +623,12 @@ static void service_status_extra(void *svc, json_t *o)
     json_object_set_new(o, "requests", json_integer((json_int_t)requests));
     json_object_set_new(o, "errors", json_integer((json_int_t)errors));
     json_object_set_new(o, "audit", auditpub_status(s->audit));
+    json_t *d = json_object();
+    if (d != NULL) {
+        json_object_set_new(d, "bad_subject",
+                            json_integer((json_int_t)atomic_load(&s->dropped_subject)));
+        json_object_set_new(o, "dropped", d);
+    }
 }
 
 vc_code service_start(service **out, const config *cfg, const ops_ctx *ctx, vc_err *err)
@@ -554,11 +641,17 @@ vc_code service_start(service **out, const config *cfg, const ops_ctx *ctx, vc_e
     *out = NULL;
     if (s == NULL)
         return vc_errf(err, VC_INTERNAL, "out of memory");
+    rc = natsmsg_self_check(err);
+    if (rc != VC_OK) {
+        free(s);
+        return rc;
+    }
     s->cfg = cfg;
     s->ctx = *ctx;
     s->ctx.status_extra = service_status_extra;
     s->ctx.status_arg = s;
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->drop_log_lock, NULL);
     pthread_cond_init(&s->jobs_cv, NULL);
     pthread_cond_init(&s->idle_cv, NULL);
     pthread_cond_init(&s->closed_cv, NULL);
@@ -717,6 +810,7 @@ void service_stop(service *s)
     pthread_cond_destroy(&s->closed_cv);
     pthread_cond_destroy(&s->idle_cv);
     pthread_cond_destroy(&s->jobs_cv);
+    pthread_mutex_destroy(&s->drop_log_lock);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }

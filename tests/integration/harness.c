@@ -116,29 +116,43 @@ static int wait_exit(pid_t pid, int timeout_ms)
 }
 
 /* The example permissions (examples/nats-server.conf) on another port. */
-#define NATS_CONF_FMT \
-    "listen: 127.0.0.1:%d\n" \
-    "authorization {\n" \
-    "  users = [\n" \
-    "    { user: \"" IT_ADMIN_USER "\", password: \"" IT_ADMIN_PASS "\",\n" \
-    "      permissions: { publish: { allow: [\"admin.requests\", \"$SRV.>\"] },\n" \
-    "                     subscribe: { allow: [\"_INBOX.admin.>\", \"vault.replies\", \"vault.audit\"] } } }\n" \
-    "    { user: \"" IT_AGENT_USER "\", password: \"" IT_AGENT_PASS "\",\n" \
-    "      permissions: { publish: { allow: [\"user.requests\"] },\n" \
-    "                     subscribe: { allow: [\"_INBOX.agent.>\"] } } }\n" \
-    "    { user: \"" IT_VAULT_USER "\", password: \"" IT_VAULT_PASS "\",\n" \
-    "      permissions: { publish: { allow: [\"vault.replies\", \"vault.audit\"] },\n" \
-    "                     subscribe: { allow: [\"vault.requests\", \"admin.requests\",\n" \
-    "                                          \"user.requests\", \"$SRV.>\"] },\n" \
-    "                     allow_responses: true } }\n" \
-    "    { user: \"" IT_PROBE_USER "\", password: \"" IT_PROBE_PASS "\",\n" \
-    "      permissions: { publish: { allow: [\">\"] }, subscribe: { allow: [\">\"] } } }\n" \
-    "  ]\n" \
+#define NATS_CONF_FMT                                                                              \
+    "listen: 127.0.0.1:%d\n"                                                                       \
+    "authorization {\n"                                                                            \
+    "  users = [\n"                                                                                \
+    "    { user: \"" IT_ADMIN_USER "\", password: \"" IT_ADMIN_PASS "\",\n"                        \
+    "      permissions: { publish: { allow: [\"admin.requests\", \"$SRV.>\"] },\n"                 \
+    "                     subscribe: { allow: [\"_INBOX.admin.>\", \"vault.replies\", "            \
+    "\"vault.audit\"] } } }\n"                                                                     \
+    "    { user: \"" IT_AGENT_USER "\", password: \"" IT_AGENT_PASS "\",\n"                        \
+    "      permissions: { publish: { allow: [\"user.requests\"] },\n"                              \
+    "                     subscribe: { allow: [\"_INBOX.agent.>\"] } } }\n"                        \
+    "    { user: \"" IT_VAULT_USER "\", password: \"" IT_VAULT_PASS "\",\n"                        \
+    "      permissions: { publish: { allow: [\"vault.replies\", \"vault.audit\"] },\n"             \
+    "                     subscribe: { allow: [\"vault.requests\", \"admin.requests\",\n"          \
+    "                                          \"user.requests\", \"$SRV.>\"] },\n"                \
+    "                     allow_responses: true } }\n"                                             \
+    "    { user: \"" IT_PROBE_USER "\", password: \"" IT_PROBE_PASS "\",\n"                        \
+    "      permissions: { publish: { allow: [\">\"] }, subscribe: { allow: [\">\"] } } }\n"        \
+    "  ]\n"                                                                                        \
     "}\n"
+
+static int nats_start_text(it_nats *n, int port, const char *users);
 
 int it_nats_start(it_nats *n, int port)
 {
-    char text[4096];
+    return nats_start_text(n, port, NULL);
+}
+
+int it_nats_start_users(it_nats *n, int port, const char *users)
+{
+    return nats_start_text(n, port, users);
+}
+
+/* users NULL: the example's (NATS_CONF_FMT). */
+static int nats_start_text(it_nats *n, int port, const char *users)
+{
+    char text[8192];
 
     if (n->dir[0] == '\0') {
         strcpy(n->dir, "/tmp/vaultctl-it-nats-XXXXXX");
@@ -151,7 +165,11 @@ int it_nats_start(it_nats *n, int port)
     snprintf(n->url, sizeof n->url, "nats://127.0.0.1:%d", port);
     snprintf(n->conf, sizeof n->conf, "%s/nats.conf", n->dir);
     snprintf(n->log, sizeof n->log, "%s/nats.log", n->dir);
-    snprintf(text, sizeof text, NATS_CONF_FMT, port);
+    if (users != NULL)
+        snprintf(text, sizeof text,
+                 "listen: 127.0.0.1:%d\nauthorization {\n  users = [\n%s\n  ]\n}\n", port, users);
+    else
+        snprintf(text, sizeof text, NATS_CONF_FMT, port);
     if (write_file(n->conf, text, 0600) != 0)
         return -1;
     const char *argv[] = {NATS_SERVER_BIN, "-c", n->conf, NULL};
@@ -402,13 +420,13 @@ natsConnection *it_connect(const it_nats *n, const char *user, const char *pass)
     return nc;
 }
 
-json_t *it_request(natsConnection *nc, const char *subject, const char *payload,
-                   int64_t timeout_ms, natsMsg **reply_msg)
+json_t *it_request(natsConnection *nc, const char *subject, const char *payload, int64_t timeout_ms,
+                   natsMsg **reply_msg)
 {
     natsMsg *m = NULL;
     json_t *j = NULL;
-    if (natsConnection_Request(&m, nc, subject, payload, (int)strlen(payload),
-                               timeout_ms) != NATS_OK)
+    if (natsConnection_Request(&m, nc, subject, payload, (int)strlen(payload), timeout_ms) !=
+        NATS_OK)
         return NULL;
     j = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, NULL);
     if (reply_msg != NULL)
