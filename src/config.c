@@ -57,6 +57,9 @@ typedef enum {
     K_URLS,          /* char *, comma-separated server URLs */
     K_SUB_SUBJECT,   /* char *, NATS subject we subscribe to: wildcards ok */
     K_PUB_SUBJECT,   /* char *, NATS subject we publish to: literal */
+    K_PREFIXES,      /* char *, subject prefixes ending in '.', a list
+                        (YAML sequence, or comma-separated) kept as
+                        "a.,b." */
     K_AUDIT_SUBJECT, /* char *, literal subject, or "" for off */
     K_BYTES,         /* size_t, integer with optional KiB/MiB/GiB/TiB */
     K_COUNT,         /* size_t, plain integer */
@@ -88,12 +91,20 @@ static const setting settings[] = {
     {"storage.map_size", K_BYTES, F(storage_map_size), MAP_SIZE_MIN, MAP_SIZE_MAX},
     {"subjects.request", K_SUB_SUBJECT, F(subject_request), 0, 0},
     {"subjects.reply", K_PUB_SUBJECT, F(subject_reply), 0, 0},
+    {"subjects.reply_prefixes", K_PREFIXES, F(reply_prefixes), 0, 0},
     {"limits.max_value_bytes", K_BYTES, F(max_value_bytes), 1, VALUE_BYTES_MAX},
     {"limits.max_request_bytes", K_BYTES, F(max_request_bytes), 1, REQUEST_BYTES_MAX},
+    {"limits.max_json_elements", K_COUNT, F(max_json_elements), 16, 10000000},
     {"service.workers", K_INT, F(workers), 1, 256},
+    {"service.queue_max_requests", K_COUNT, F(queue_max_requests), 1, 1000000},
+    {"service.queue_max_bytes", K_BYTES, F(queue_max_bytes), MIB, 16 * GIB},
     {"audit.subject", K_AUDIT_SUBJECT, F(audit_subject), 0, 0},
     {"audit.mode", K_AUDIT_MODE, F(audit_mode), 0, 0},
     {"audit.buffer", K_COUNT, F(audit_buffer), 1, MIB},
+    {"audit.nats.user", K_OPTIONAL, F(audit_nats_user), 0, 0},
+    {"audit.nats.pass", K_SECRET, F(audit_nats_pass), 0, 0},
+    {"audit.nats.token", K_SECRET, F(audit_nats_token), 0, 0},
+    {"audit.nats.creds", K_OPTIONAL, F(audit_nats_creds), 0, 0},
     {"rotation.interval", K_DURATION, F(rotation_interval_s), 0, INTERVAL_MAX},
 };
 #undef F
@@ -467,6 +478,8 @@ static const char *expectation(const setting *s, char *buf, size_t n)
     case K_PUB_SUBJECT:
     case K_AUDIT_SUBJECT:
         return "a NATS subject";
+    case K_PREFIXES:
+        return "a list of subject prefixes ending in '.', such as [\"_INBOX.\"]";
     case K_BYTES:
         w = snprintf(buf, n,
                      "a size in bytes (%s..%s; a number, or with KiB, MiB, "
@@ -488,6 +501,26 @@ static const char *expectation(const setting *s, char *buf, size_t n)
     return buf;
 }
 
+/* Whether list is one or more comma-separated subject prefixes, each
+ * a valid literal subject followed by '.' ("_INBOX.", "_R_.vault."). */
+static bool prefixes_valid(const char *list)
+{
+    const char *p = list;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        char tok[256];
+        if (n < 2 || n >= sizeof tok || p[n - 1] != '.')
+            return false;
+        memcpy(tok, p, n - 1);
+        tok[n - 1] = '\0';
+        if (!acl_subject_valid(tok) || has_wildcard(tok))
+            return false;
+        if (p[n] == '\0')
+            return true;
+        p += n + 1;
+    }
+}
+
 /* Checks text (len bytes, from the file or the environment) against
  * setting i and stores it; where names the source for messages. */
 static vc_code apply(loader *ld, size_t i, const char *text, size_t len, const char *where)
@@ -505,6 +538,20 @@ static vc_code apply(loader *ld, size_t i, const char *text, size_t len, const c
     case K_SECRET:
     case K_OPTIONAL:
         return set_string(str_slot(c, s), len > 0 ? text : NULL, len, err);
+    case K_PREFIXES: {
+        char *copy = dup_len(text, len);
+        if (copy == NULL)
+            return oom(err);
+        if (!prefixes_valid(copy)) {
+            vc_code rc = vc_errf(err, VC_CONFIG, "%s: expected %s, got %s", where,
+                                 expectation(s, ex, sizeof ex), quote(q, sizeof q, text, len));
+            free(copy);
+            return rc;
+        }
+        wipe_free(*str_slot(c, s));
+        *str_slot(c, s) = copy;
+        return VC_OK;
+    }
     case K_STRING:
     case K_URLS:
     case K_SUB_SUBJECT:
@@ -655,12 +702,43 @@ static void section_list(char *buf, size_t n)
     }
 }
 
-static vc_code load_scalar_setting(loader *ld, size_t i, yaml_node_t *value)
+/* A K_PREFIXES setting given as a YAML sequence: its items joined with
+ * commas, then checked as the comma-separated form. */
+static vc_code load_prefix_list(loader *ld, size_t i, yaml_document_t *doc, yaml_node_t *seq,
+                                const char *where)
+{
+    char joined[1024];
+    size_t o = 0;
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = yaml_document_get_node(doc, *it);
+        if (item == NULL || item->type != YAML_SCALAR_NODE)
+            return vc_errf(ld->err, VC_CONFIG, "%s: expected a list of subject prefixes", where);
+        size_t n = item->data.scalar.length;
+        if (o + n + 2 > sizeof joined)
+            return vc_errf(ld->err, VC_CONFIG, "%s: too long a list", where);
+        if (o > 0)
+            joined[o++] = ',';
+        memcpy(joined + o, item->data.scalar.value, n);
+        o += n;
+    }
+    vc_code rc = apply(ld, i, joined, o, where);
+    if (rc != VC_OK)
+        return rc;
+    ld->from[i].set = true;
+    ld->from[i].line = node_line(seq);
+    ld->from[i].env[0] = '\0';
+    return VC_OK;
+}
+
+static vc_code load_scalar_setting(loader *ld, size_t i, yaml_document_t *doc, yaml_node_t *value)
 {
     char where[WHERE_MAX];
     int w =
         snprintf(where, sizeof where, "%s:%d: %s", ld->file, node_line(value), settings[i].name);
     (void)w; /* a cut prefix (very long file name) only shortens it */
+    if (value->type == YAML_SEQUENCE_NODE && settings[i].kind == K_PREFIXES)
+        return load_prefix_list(ld, i, doc, value, where);
     if (value->type != YAML_SCALAR_NODE) {
         char ex[128];
         return vc_errf(ld->err, VC_CONFIG, "%s: expected %s, got a %s", where,
@@ -842,7 +920,7 @@ static vc_code load_mapping(loader *ld, yaml_document_t *doc, yaml_node_t *map, 
             return rc;
         int i = plain ? find_setting(name) : -1;
         if (i >= 0) {
-            rc = load_scalar_setting(ld, (size_t)i, v);
+            rc = load_scalar_setting(ld, (size_t)i, doc, v);
         } else if (plain && strcmp(name, "acl") == 0) {
             rc = load_acl(ld, doc, v);
         } else if (plain && is_section(name)) {
@@ -1062,9 +1140,9 @@ static vc_code check_unknown_env(loader *ld, char *const *envp)
         if (ours && !found) {
             char q[QUOTE_MAX * 4 + 16];
             return vc_errf(ld->err, VC_CONFIG,
-                           "environment %s: unknown setting (only nats.pass "
-                           "and nats.token take a _FILE variable; the acl "
-                           "is set in the file)",
+                           "environment %s: unknown setting (only nats.pass, "
+                           "nats.token, audit.nats.pass and audit.nats.token "
+                           "take a _FILE variable; the acl is set in the file)",
                            quote(q, sizeof q, *e, n));
         }
     }
@@ -1159,6 +1237,18 @@ static vc_code cross_check(loader *ld)
                        "to log in",
                        where_of(ld, creds, where, sizeof where),
                        c->nats_user ? "nats.user and nats.pass" : "nats.token");
+    if ((c->audit_nats_user != NULL) != (c->audit_nats_pass != NULL))
+        return vc_errf(ld->err, VC_CONFIG, "%s: set without %s",
+                       where_of(ld,
+                                (size_t)find_setting(c->audit_nats_user ? "audit.nats.user"
+                                                                        : "audit.nats.pass"),
+                                where, sizeof where),
+                       c->audit_nats_user ? "audit.nats.pass" : "audit.nats.user");
+    if ((c->audit_nats_user != NULL) + (c->audit_nats_token != NULL) +
+            (c->audit_nats_creds != NULL) >
+        1)
+        return vc_errf(ld->err, VC_CONFIG,
+                       "audit.nats: set only one of user and pass, token, or creds");
     if (c->nats_tls_cert != NULL && c->nats_tls_key == NULL)
         return vc_errf(ld->err, VC_CONFIG, "%s: set without nats.tls.key",
                        where_of(ld, cert, where, sizeof where));
@@ -1177,13 +1267,17 @@ static vc_code set_defaults(config *c, const char *name, vc_err *err)
     c->storage_path = strdup("/app/data");
     c->subject_request = strdup("vault.requests");
     c->subject_reply = strdup("vault.replies");
+    c->reply_prefixes = strdup("_INBOX.");
     c->audit_subject = strdup("vault.audit");
     if (!c->file || !c->nats_url || !c->nats_name || !c->master_key || !c->storage_path ||
-        !c->subject_request || !c->subject_reply || !c->audit_subject)
+        !c->subject_request || !c->subject_reply || !c->audit_subject || !c->reply_prefixes)
         return oom(err);
     c->storage_map_size = (size_t)GIB;
     c->max_value_bytes = CONFIG_DEFAULT_MAX_VALUE;
     c->workers = 4;
+    c->queue_max_requests = 4096;
+    c->queue_max_bytes = (size_t)(64 * MIB);
+    c->max_json_elements = 4096;
     c->audit_mode = AUDIT_BEST_EFFORT;
     c->audit_buffer = 4096;
     c->rotation_interval_s = 0;
@@ -1415,6 +1509,7 @@ static void describe(FILE *f, const config *c)
             " (queue group vaultctl); replies without an inbox go to "
             "%s\n",
             c->subject_reply);
+    fprintf(f, "  replies:  only to reply subjects starting with %s\n", c->reply_prefixes);
     fprintf(f,
             "acl:        %zu rule%s, first match decides, no match is "
             "denied\n",
@@ -1424,9 +1519,12 @@ static void describe(FILE *f, const config *c)
         put_ops(f, c->acl[i].ops);
         fputc('\n', f);
     }
-    fprintf(f, "limits:     value %s, request %s\n", fmt_size(a, sizeof a, c->max_value_bytes),
-            fmt_size(b, sizeof b, c->max_request_bytes));
-    fprintf(f, "service:    %d worker%s\n", c->workers, c->workers == 1 ? "" : "s");
+    fprintf(f, "limits:     value %s, request %s, %zu JSON elements\n",
+            fmt_size(a, sizeof a, c->max_value_bytes), fmt_size(b, sizeof b, c->max_request_bytes),
+            c->max_json_elements);
+    fprintf(f, "service:    %d worker%s, queue of %zu requests or %s\n", c->workers,
+            c->workers == 1 ? "" : "s", c->queue_max_requests,
+            fmt_size(a, sizeof a, c->queue_max_bytes));
     if (c->audit_subject != NULL && c->audit_subject[0] != '\0')
         fprintf(f, "audit:      events on %s, %s, buffer %zu\n", c->audit_subject,
                 c->audit_mode == AUDIT_REQUIRED
@@ -1435,6 +1533,12 @@ static void describe(FILE *f, const config *c)
                 c->audit_buffer);
     else
         fputs("audit:      off\n", f);
+    if (c->audit_nats_user != NULL)
+        fprintf(f, "  auth:     audit events as user %s, password set\n", c->audit_nats_user);
+    else if (c->audit_nats_token != NULL)
+        fputs("  auth:     audit events with their own token\n", f);
+    else if (c->audit_nats_creds != NULL)
+        fprintf(f, "  auth:     audit events with credentials file %s\n", c->audit_nats_creds);
     if (c->rotation_interval_s > 0) {
         fputs("rotation:   every ", f);
         put_duration(f, c->rotation_interval_s);

@@ -44,6 +44,8 @@ typedef struct {
     /* subjects: */
     char *subject_request; /* default "vault.requests" */
     char *subject_reply;   /* default "vault.replies" */
+    char *reply_prefixes;  /* subjects.reply_prefixes, comma-separated, each
+                              ending in '.'; default "_INBOX." */
 
     /* acl: (subject strings owned by the config) */
     acl_rule *acl;
@@ -52,14 +54,21 @@ typedef struct {
     /* limits: */
     size_t max_value_bytes;   /* default CONFIG_DEFAULT_MAX_VALUE */
     size_t max_request_bytes; /* default max_value_bytes + 64 KiB */
+    size_t max_json_elements; /* {, [, ',' and ':' outside strings; 4096 */
 
     /* service: */
-    int workers; /* service.workers, default 4 */
+    int workers;               /* service.workers, default 4 */
+    size_t queue_max_requests; /* queued requests, default 4096 */
+    size_t queue_max_bytes;    /* their payload bytes, default 64 MiB */
 
     /* audit: */
     char *audit_subject;          /* default "vault.audit"; "" disables */
     config_audit_mode audit_mode; /* default best_effort */
     size_t audit_buffer;          /* best_effort queue length, default 4096 */
+    /* audit.nats.*: the audit connection's own login (NULL: the service's) */
+    char *audit_nats_user, *audit_nats_pass; /* pass is secret */
+    char *audit_nats_token;                  /* secret */
+    char *audit_nats_creds;                  /* path of a .creds file */
 
     /* rotation: */
     int64_t rotation_interval_s; /* rotation.interval ("24h", "90m", "3600s",

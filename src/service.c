@@ -103,6 +103,12 @@ struct service {
      * a subject or reply subject holding a NUL, a control byte, a space or
      * invalid UTF-8 (natsmsg.h). */
     atomic_uint_fast64_t dropped_subject;
+    /* ... or a reply subject the service does not publish to (reply_ok) */
+    atomic_uint_fast64_t dropped_reply;
+    /* subjects.reply_prefixes, split (pointers into prefix_text) */
+    char *prefix_text;
+    const char **prefixes;
+    size_t nprefixes;
     /* the drop log's rate limit (drop_log): lines this second, and drops
      * not logged since the last line */
     pthread_mutex_t drop_log_lock;
@@ -213,6 +219,32 @@ static void drop_log(service *s, const char *why, const char *subj, size_t slen,
              "far, %llu more not logged before this line)",
              why, es, reply != NULL ? er : "", (unsigned long long)total,
              (unsigned long long)skipped);
+}
+
+/* Whether the service may publish a reply on reply (a clean subject): it
+ * starts with one of subjects.reply_prefixes, and it is none of the
+ * service's own subjects: no request or ACL subject (a reply there would
+ * be read as a request), not subjects.reply or the audit subject (a
+ * requester could put a secret, or a forged event, where others read
+ * them), nothing under $SRV. With allow_responses, nats-server lets the
+ * vault user publish on any reply subject a requester names; this is
+ * where that stops. */
+static bool reply_ok(const service *s, const char *reply)
+{
+    const config *c = s->cfg;
+    bool prefixed = false;
+
+    for (size_t i = 0; i < s->nprefixes && !prefixed; i++)
+        prefixed = strncmp(reply, s->prefixes[i], strlen(s->prefixes[i])) == 0;
+    if (!prefixed || strncmp(reply, "$SRV.", 5) == 0 || strcmp(reply, "$SRV") == 0 ||
+        strcmp(reply, c->subject_reply) == 0 ||
+        (c->audit_subject != NULL && strcmp(reply, c->audit_subject) == 0) ||
+        acl_subject_matches(c->subject_request, reply))
+        return false;
+    for (size_t i = 0; i < c->acl_count; i++)
+        if (acl_subject_matches(c->acl[i].subject, reply))
+            return false;
+    return true;
 }
 
 /* ---- connection events ------------------------------------------------ */
@@ -443,6 +475,14 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
         natsMsg_Destroy(msg);
         return;
     }
+    /* A reply subject the service does not publish to: not executed. */
+    if (reply != NULL && !reply_ok(s, reply)) {
+        uint64_t n = atomic_fetch_add(&s->dropped_reply, 1) + 1;
+        drop_log(s, "reply subject outside subjects.reply_prefixes, or one of the service's own",
+                 subject, slen, reply, rlen, n);
+        natsMsg_Destroy(msg);
+        return;
+    }
     /* Never answer our own output: an ACL wildcard such as "vault.>" also
      * covers the reply and audit subjects, and answering them would loop. */
     if (strcmp(subject, s->cfg->subject_reply) == 0 ||
@@ -479,8 +519,17 @@ static void on_srv(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
     char *body = NULL;
     size_t len = 0;
     const char *reply = natsMsg_GetReply(msg);
+    size_t slen = 0, rlen = 0;
     (void)sub;
 
+    /* The same rules as for requests: the true reply, clean, allowed. */
+    if (reply != NULL && (!natsmsg_lengths(msg, &slen, &rlen) ||
+                          !natsmsg_subject_clean(reply, rlen) || !reply_ok(c->svc, reply))) {
+        uint64_t n = atomic_fetch_add(&c->svc->dropped_reply, 1) + 1;
+        drop_log(c->svc, "service API request with a reply subject the service does not publish to",
+                 natsMsg_GetSubject(msg), strlen(natsMsg_GetSubject(msg)), reply, strlen(reply), n);
+        reply = NULL;
+    }
     if (reply != NULL && reply[0] != '\0') {
         switch (c->kind) {
         case SRV_PING:
@@ -627,6 +676,8 @@ static void service_status_extra(void *svc, json_t *o)
     if (d != NULL) {
         json_object_set_new(d, "bad_subject",
                             json_integer((json_int_t)atomic_load(&s->dropped_subject)));
+        json_object_set_new(d, "bad_reply",
+                            json_integer((json_int_t)atomic_load(&s->dropped_reply)));
         json_object_set_new(o, "dropped", d);
     }
 }
@@ -655,6 +706,17 @@ vc_code service_start(service **out, const config *cfg, const ops_ctx *ctx, vc_e
     pthread_cond_init(&s->jobs_cv, NULL);
     pthread_cond_init(&s->idle_cv, NULL);
     pthread_cond_init(&s->closed_cv, NULL);
+    /* subjects.reply_prefixes, split once ("a.,b." -> "a.", "b."). */
+    s->prefix_text = strdup(cfg->reply_prefixes != NULL ? cfg->reply_prefixes : "_INBOX.");
+    s->prefixes =
+        calloc(s->prefix_text != NULL ? strlen(s->prefix_text) / 2 + 1 : 1, sizeof *s->prefixes);
+    if (s->prefix_text == NULL || s->prefixes == NULL) {
+        rc = vc_errf(err, VC_INTERNAL, "out of memory");
+        goto fail;
+    }
+    for (char *save = NULL, *tok = strtok_r(s->prefix_text, ",", &save); tok != NULL;
+         tok = strtok_r(NULL, ",", &save))
+        s->prefixes[s->nprefixes++] = tok;
     s->disc = disc_create(VAULTCTL_VERSION, "vaultctl: the swarm's credential authority");
     s->subs = calloc(cfg->acl_count + 1, sizeof(natsSubscription *));
     s->sub_ctxs = calloc(cfg->acl_count + 1, sizeof *s->sub_ctxs);
@@ -807,6 +869,8 @@ void service_stop(service *s)
     free(s->subs);
     free(s->sub_ctxs);
     free(s->workers);
+    free(s->prefixes);
+    free(s->prefix_text);
     pthread_cond_destroy(&s->closed_cv);
     pthread_cond_destroy(&s->idle_cv);
     pthread_cond_destroy(&s->jobs_cv);

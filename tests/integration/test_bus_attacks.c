@@ -17,6 +17,8 @@
  *   escape        a subject with an ESC sequence (and DEL, invalid UTF-8) is dropped
  *                 too; the log shows it as \x1b text and holds no raw
  *                 control byte at all.
+ *   audit user    (item 2) the vault user may not publish on vault.audit;
+ *                 events still arrive there, sent as the audit user.
  *   reply prefix  (item 2) a request whose reply subject is vault.audit, an
  *                 ACL subject or $SRV.PING is not executed, and nothing is
  *                 published there; _INBOX. works.
@@ -39,8 +41,10 @@
 
 #include "harness.h"
 
-#define APPS_USER "apps"
-#define APPS_PASS "apps-test-pw"
+#define APPS_USER  "apps"
+#define APPS_PASS  "apps-test-pw"
+#define AUDIT_USER "audit"
+#define AUDIT_PASS "audit-test-pw"
 
 static const char users[] =
     "{ user: \"" IT_ADMIN_USER "\", password: \"" IT_ADMIN_PASS "\",\n"
@@ -52,10 +56,12 @@ static const char users[] =
     "  permissions: { publish: { allow: [\"apps.*.readonly.requests\"] },\n"
     "                 subscribe: { allow: [\"_INBOX.apps.>\"] } } }\n"
     "{ user: \"" IT_VAULT_USER "\", password: \"" IT_VAULT_PASS "\",\n"
-    "  permissions: { publish: { allow: [\"vault.replies\", \"vault.audit\"] },\n"
+    "  permissions: { publish: { allow: [\"vault.replies\"] },\n"
     "                 subscribe: { allow: [\"vault.requests\", \"admin.requests\", \"apps.>\", "
     "\"$SRV.>\"] },\n"
     "                 allow_responses: { max: 1, expires: \"1m\" } } }\n"
+    "{ user: \"" AUDIT_USER "\", password: \"" AUDIT_PASS "\",\n"
+    "  permissions: { publish: { allow: [\"vault.audit\"] }, subscribe: { deny: [\">\"] } } }\n"
     "{ user: \"" IT_PROBE_USER "\", password: \"" IT_PROBE_PASS "\",\n"
     "  permissions: { publish: { allow: [\">\"] }, subscribe: { allow: [\">\"] } } }\n";
 
@@ -115,6 +121,9 @@ static int set_acl(const char *path)
     }
     fputs(text, f);
     fputs(acl, f);
+    /* Events go out as the audit user: the vault user may not publish on
+     * vault.audit here (item 2). */
+    fputs("audit:\n  nats:\n    user: " AUDIT_USER "\n    pass: " AUDIT_PASS "\n", f);
     fclose(f);
     free(text);
     return 0;
@@ -449,6 +458,98 @@ static void test_control_bytes_escaped(void **state)
     free(log);
 }
 
+/* ---- item 2: replies only under the reply prefixes -------------------------- */
+
+/* Collects what arrives on sub for ms; fails if a message is a reply (a
+ * vaultctl reply object, or a service API response). */
+static void expect_no_reply_on(natsSubscription *sub, int ms, const char *subject)
+{
+    natsMsg *m = NULL;
+    int64_t deadline = now_ms() + ms;
+    for (int64_t left; (left = deadline - now_ms()) > 0;) {
+        if (natsSubscription_NextMsg(&m, sub, left) != NATS_OK)
+            break;
+        const char *d = natsMsg_GetData(m);
+        if (d != NULL && (strncmp(d, "{\"status\"", 9) == 0 || strstr(d, "_response") != NULL))
+            fail_msg("a reply was published on %s: %.200s", subject, d);
+        natsMsg_Destroy(m);
+    }
+}
+
+static void test_reply_prefixes(void **state)
+{
+    (void)state;
+    static const char *const targets[] = {"vault.audit", "apps.y.readonly.requests", "$SRV.PING",
+                                          "vault.replies", "other.subject"};
+    natsSubscription *subs[5] = {0};
+    long long before = dropped("bad_reply");
+
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(natsConnection_SubscribeSync(&subs[i], probe, targets[i]), NATS_OK);
+    assert_int_equal(natsConnection_Flush(probe), NATS_OK);
+    for (int i = 0; i < 5; i++) {
+        char p[128];
+        snprintf(p, sizeof p, "{\"operation\":\"set\",\"key\":\"reply/%d\",\"value\":\"v\"}", i);
+        assert_int_equal(
+            natsConnection_PublishRequestString(admin, "admin.requests", targets[i], p), NATS_OK);
+    }
+    /* A service API request with a reply there too. */
+    assert_int_equal(natsConnection_PublishRequestString(admin, "$SRV.PING", "vault.audit", ""),
+                     NATS_OK);
+    assert_int_equal(natsConnection_Flush(admin), NATS_OK);
+    for (int i = 0; i < 5; i++)
+        expect_no_reply_on(subs[i], i == 0 ? 1500 : 200, targets[i]);
+    for (int i = 0; i < 5; i++) {
+        char k[32];
+        snprintf(k, sizeof k, "reply/%d", i);
+        if (key_exists(k))
+            fail_msg("the set with reply subject %s was executed", targets[i]);
+        natsSubscription_Destroy(subs[i]);
+    }
+    long long after = dropped("bad_reply");
+    fprintf(stderr, "reply prefixes: dropped.bad_reply %lld -> %lld\n", before, after);
+    assert_true(after - before >= 6);
+
+    /* An _INBOX. reply works, as does no reply at all (vault.replies). */
+    json_t *r = admin_req("{\"operation\":\"set\",\"key\":\"reply/ok\",\"value\":1}");
+    assert_string_equal(it_status(r), "success");
+    json_decref(r);
+    natsSubscription *on_replies = NULL;
+    natsMsg *m = NULL;
+    assert_int_equal(natsConnection_SubscribeSync(&on_replies, admin, "vault.replies"), NATS_OK);
+    assert_int_equal(natsConnection_Flush(admin), NATS_OK);
+    assert_int_equal(natsConnection_PublishString(admin, "admin.requests",
+                                                  "{\"operation\":\"status\",\"id\":\"nr\"}"),
+                     NATS_OK);
+    assert_int_equal(natsSubscription_NextMsg(&m, on_replies, 10000), NATS_OK);
+    natsMsg_Destroy(m);
+    natsSubscription_Destroy(on_replies);
+}
+
+/* Events reach vault.audit although the vault user may not publish there:
+ * they go out as the audit user. */
+static void test_audit_own_user(void **state)
+{
+    (void)state;
+    natsSubscription *sub = NULL;
+    natsMsg *m = NULL;
+    assert_int_equal(natsConnection_SubscribeSync(&sub, admin, "vault.audit"), NATS_OK);
+    assert_int_equal(natsConnection_Flush(admin), NATS_OK);
+    json_decref(admin_req("{\"operation\":\"get\",\"key\":\"audit/own\"}"));
+    assert_int_equal(natsSubscription_NextMsg(&m, sub, 10000), NATS_OK);
+    json_t *ev = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, NULL);
+    assert_non_null(ev);
+    assert_string_equal(json_string_value(json_object_get(ev, "type")), "vaultctl.audit.v1");
+    json_decref(ev);
+    natsMsg_Destroy(m);
+    natsSubscription_Destroy(sub);
+    char *log = read_all(vault.log, NULL);
+    assert_non_null(log);
+    assert_non_null(strstr(log, "audit: events go out as their own NATS user"));
+    assert_null(strstr(log, "Permissions Violation"));
+    free(log);
+}
+
 /* serve --check warns about apps.> after apps.*.readonly.requests. */
 static void test_check_warns_prefix(void **state)
 {
@@ -468,9 +569,9 @@ static void test_check_warns_prefix(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_nul_subject_bypass),
-        cmocka_unit_test(test_control_bytes_escaped),
-        cmocka_unit_test(test_check_warns_prefix),
+        cmocka_unit_test(test_nul_subject_bypass), cmocka_unit_test(test_control_bytes_escaped),
+        cmocka_unit_test(test_check_warns_prefix), cmocka_unit_test(test_reply_prefixes),
+        cmocka_unit_test(test_audit_own_user),
     };
     if (getenv("IT_FILTER") != NULL)
         cmocka_set_test_filter(getenv("IT_FILTER"));
