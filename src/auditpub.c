@@ -55,7 +55,9 @@ void auditpub_refusal(auditpub *a, const ops_ctx *ctx, const uint8_t *payload, s
 
     memset(out, 0, sizeof *out);
     out->op = OP_NONE;
-    if (ctx->max_request_bytes == 0 || len <= ctx->max_request_bytes) {
+    if ((ctx->max_request_bytes == 0 || len <= ctx->max_request_bytes) &&
+        (ctx->max_json_elements == 0 ||
+         !proto_json_elements_over(payload, len, ctx->max_json_elements))) {
         (void)proto_parse(&pr, payload, len, ctx->max_value_bytes, &err);
         out->op = pr.op;
         if (pr.key != NULL)
