@@ -156,7 +156,7 @@ fi
 PORT=$(free_port) || { fail "free port"; summary; }
 URL=nats://127.0.0.1:$PORT
 sed "s/^port: 4222/listen: 127.0.0.1:$PORT/" "$SRC/examples/nats-server.conf" > "$TMPROOT/test/nats.conf"
-ADMIN_NATS_PASS=$ADMIN_PW AGENT_NATS_PASS=$AGENT_PW VAULT_NATS_PASS=$VAULT_PW \
+ADMIN_NATS_PASS=$ADMIN_PW AGENT_NATS_PASS=$AGENT_PW VAULT_NATS_PASS=$VAULT_PW AUDIT_NATS_PASS=$VAULT_PW-audit \
     "$NATS_SERVER" -c "$TMPROOT/test/nats.conf" > "$TMPROOT/test/nats.log" 2>&1 &
 NATS_PID=$!
 for _ in $(seq 1 100); do
