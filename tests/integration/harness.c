@@ -131,7 +131,7 @@ static int wait_exit(pid_t pid, int timeout_ms)
     "      permissions: { publish: { allow: [\"vault.replies\", \"vault.audit\"] },\n"             \
     "                     subscribe: { allow: [\"vault.requests\", \"admin.requests\",\n"          \
     "                                          \"user.requests\", \"$SRV.>\"] },\n"                \
-    "                     allow_responses: true } }\n"                                             \
+    "                     allow_responses: { max: 1, expires: \"1m\" } } }\n"                      \
     "    { user: \"" IT_PROBE_USER "\", password: \"" IT_PROBE_PASS "\",\n"                        \
     "      permissions: { publish: { allow: [\">\"] }, subscribe: { allow: [\">\"] } } }\n"        \
     "  ]\n"                                                                                        \
