@@ -28,7 +28,7 @@ if [ ! -s "$run/master.key" ]; then
   "$bin" keygen > "$run/master.key"
   echo "make run: wrote a development master key to $run/master.key"
 fi
-for u in admin agent vault; do
+for u in admin agent vault audit; do
   [ -s "$run/$u.pass" ] || head -c 24 /dev/urandom | base64 | tr -d '/+=\n' > "$run/$u.pass"
 done
 
@@ -52,7 +52,7 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 ADMIN_NATS_PASS=$(cat "$run/admin.pass") AGENT_NATS_PASS=$(cat "$run/agent.pass") \
-VAULT_NATS_PASS=$(cat "$run/vault.pass") \
+VAULT_NATS_PASS=$(cat "$run/vault.pass") AUDIT_NATS_PASS=$(cat "$run/audit.pass") \
   setsid "$nats_server" -c "$root/examples/nats-server.conf" -a 127.0.0.1 -p "$port" \
   > "$run/nats-server.log" 2>&1 &
 pids+=($!)
@@ -61,7 +61,7 @@ port_busy "$port" || { echo "make run: nats-server did not start:"; cat "$run/na
 echo "make run: nats-server on $url (log: $run/nats-server.log)"
 
 # setsid: Ctrl-C reaches this script only, which stops both in order.
-VAULTCTL_NATS_PASS_FILE="$run/vault.pass" setsid "$bin" serve --config "$run/config.yaml" &
+VAULTCTL_NATS_PASS_FILE="$run/vault.pass" VAULTCTL_AUDIT_NATS_PASS_FILE="$run/audit.pass" setsid "$bin" serve --config "$run/config.yaml" &
 pids+=($!)
 
 req="$bin request --server $url"

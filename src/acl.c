@@ -77,6 +77,53 @@ bool acl_subject_valid(const char *pattern)
     }
 }
 
+unsigned acl_rights(const acl_rule *rules, size_t n, const char *arrival)
+{
+    for (size_t i = 0; i < n; i++)
+        if (acl_subject_matches(rules[i].subject, arrival))
+            return rules[i].ops;
+    return 0;
+}
+
+/* Whether pattern a and pattern b can match a common subject (token-wise:
+ * `*` matches any one token, `>` one or more). */
+static bool patterns_overlap(const char *a, const char *b)
+{
+    for (;;) {
+        size_t al = token_len(a), bl = token_len(b);
+        if (token_is(a, al, '>') && a[al] == '\0')
+            return true; /* b has at least this token left */
+        if (token_is(b, bl, '>') && b[bl] == '\0')
+            return true;
+        if (!token_is(a, al, '*') && !token_is(b, bl, '*') && (al != bl || memcmp(a, b, al) != 0))
+            return false;
+        bool a_end = a[al] == '\0', b_end = b[bl] == '\0';
+        if (a_end || b_end)
+            return a_end && b_end;
+        a += al + 1;
+        b += bl + 1;
+    }
+}
+
+bool acl_shadows_prefix(const char *later, const char *earlier)
+{
+    char buf[1024];
+    size_t len = strlen(earlier);
+
+    if (len >= sizeof buf)
+        return false;
+    /* Each proper token prefix "t1.t2...tk" of earlier. */
+    for (size_t i = 0; i < len; i++) {
+        if (earlier[i] != '.')
+            continue;
+        memcpy(buf, earlier, i);
+        buf[i] = '\0';
+        if (patterns_overlap(later, buf))
+            return true;
+    }
+    return false;
+}
+
 static vc_code denied(vc_err *err)
 {
     return vc_errf(err, VC_ACCESS_DENIED, "Access denied");

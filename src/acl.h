@@ -37,6 +37,21 @@ bool acl_subject_matches(const char *pattern, const char *subject);
  * wildcards only as whole tokens, no spaces or control characters). */
 bool acl_subject_valid(const char *pattern);
 
+/* The operations (OP_BIT mask) the first rule matching the literal subject
+ * arrival allows; 0 when no rule matches, or the first match allows none.
+ * A request on a subject with no rights can be refused before its payload
+ * is read. */
+unsigned acl_rights(const acl_rule *rules, size_t n, const char *arrival);
+
+/* Whether pattern later can match a subject made of the first k tokens of
+ * pattern earlier, for some k shorter than earlier (a proper token
+ * prefix): later "apps.>" and earlier "apps.*.readonly.requests" both match
+ * "apps.x". A client allowed to publish on earlier's subjects could once
+ * reach later's rights with "apps.x<NUL>.readonly.requests", read as
+ * "apps.x"; vaultctl now refuses such subjects, and `serve --check` warns
+ * about such pairs all the same. */
+bool acl_shadows_prefix(const char *later, const char *earlier);
+
 /* VC_OK if allowed, else VC_ACCESS_DENIED with message "Access denied". */
 vc_code acl_check(const acl_rule *rules, size_t n, const acl_request *req, vc_err *err);
 

@@ -1,6 +1,8 @@
 /* audit.c - audit event JSON and the bounded event queue (see audit.h). */
 #include "audit.h"
 
+#include "log.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,7 +107,20 @@ static size_t put_member(char *out, bool first, const char *name, const char *va
 
 char *audit_event_json(const audit_event *ev, size_t *len)
 {
-    const char *subject = ev->subject != NULL ? ev->subject : "";
+    /* The subject is caller-chosen bytes: escaped as in the log (log.h),
+     * so no consumer of the event ever prints a control byte or a bidi
+     * override from it. A short one stays on the stack. */
+    const char *raw = ev->subject != NULL ? ev->subject : "";
+    size_t raw_len = strlen(raw);
+    char small[LOG_ESCAPED_MAX(128)], *big = NULL;
+    const char *subject;
+    if (LOG_ESCAPED_MAX(raw_len) <= sizeof small) {
+        subject = log_escape(small, sizeof small, raw, raw_len);
+    } else {
+        if ((big = malloc(LOG_ESCAPED_MAX(raw_len))) == NULL)
+            return NULL;
+        subject = log_escape(big, LOG_ESCAPED_MAX(raw_len), raw, raw_len);
+    }
     const char *outcome = ev->outcome == VC_OK ? "success" : vc_code_name(ev->outcome);
     const char *op = op_name(ev->op);
     char when[TIMEFMT_RFC3339_LEN], mac[sizeof AUDIT_HMAC_PREFIX + 64];
@@ -125,8 +140,10 @@ char *audit_event_json(const audit_event *ev, size_t *len)
                 strlen(outcome) + (with_mac ? strlen(mac) : 0) +
                 (ev->instance != NULL ? strlen(ev->instance) : 0));
     out = malloc(cap);
-    if (out == NULL)
+    if (out == NULL) {
+        free(big);
         return NULL;
+    }
     out[o++] = '{';
     o += put_member(out + o, true, "type", AUDIT_EVENT_TYPE);
     o += put_member(out + o, false, "time", when);
@@ -140,6 +157,7 @@ char *audit_event_json(const audit_event *ev, size_t *len)
         o += put_member(out + o, false, "key_hmac", mac);
     out[o++] = '}';
     out[o] = '\0';
+    free(big);
     if (len != NULL)
         *len = o;
     return out;

@@ -10,7 +10,10 @@
  *    "key_hmac":"hmac-sha256:<64 hex>"}
  *
  *   time       the request's arrival, RFC 3339 UTC with milliseconds
- *   subject    the subject the request arrived on (its identity, see ACL)
+ *   subject    the subject the request arrived on (its identity, see ACL),
+ *              escaped as log lines escape it (log.h log_escape): printable
+ *              ASCII but '\\' and '"' as it is, every other byte as the
+ *              four characters \xNN (in the JSON text: "\\xNN")
  *   operation  get/set/delete/list/rotate/status, "unknown" when it could not
  *              be read
  *   outcome    "success" or the protocol error code sent ("not_found", ...)
@@ -81,8 +84,8 @@ typedef struct {
 } audit_event;
 
 /* The event as malloc'd compact JSON (no trailing newline), *len its length;
- * the caller frees. NULL if out of memory. A subject that is not valid UTF-8
- * is written with each byte >= 0x80 as '?'. */
+ * the caller frees. NULL if out of memory. The subject is escaped (see
+ * "subject" above), so any bytes give a valid event. */
 char *audit_event_json(const audit_event *ev, size_t *len);
 
 /* A bounded FIFO of events (malloc'd strings) between many producers and

@@ -43,7 +43,8 @@ bool auditpub_refuses(auditpub *a)
 {
     /* Whether an event published now reaches the audit subject: the
      * connection is up. The one place the required-mode gate asks. */
-    return required(a) && natsConnection_Status(a->nc) != NATS_CONN_STATUS_CONNECTED;
+    return required(a) && natsConnection_Status(a->audit_nc != NULL ? a->audit_nc : a->nc) !=
+                              NATS_CONN_STATUS_CONNECTED;
 }
 
 void auditpub_refusal(auditpub *a, const ops_ctx *ctx, const uint8_t *payload, size_t len,
@@ -54,7 +55,9 @@ void auditpub_refusal(auditpub *a, const ops_ctx *ctx, const uint8_t *payload, s
 
     memset(out, 0, sizeof *out);
     out->op = OP_NONE;
-    if (ctx->max_request_bytes == 0 || len <= ctx->max_request_bytes) {
+    if ((ctx->max_request_bytes == 0 || len <= ctx->max_request_bytes) &&
+        (ctx->max_json_elements == 0 ||
+         !proto_json_elements_over(payload, len, ctx->max_json_elements))) {
         (void)proto_parse(&pr, payload, len, ctx->max_value_bytes, &err);
         out->op = pr.op;
         if (pr.key != NULL)
@@ -170,11 +173,15 @@ static void on_audit_connected(natsConnection *nc, void *closure)
     log_info("nats: audit events have their own connection");
 }
 
-/* best_effort's own connection (see audit_nc). It uses no callback that
- * needs the publisher (every closure is NULL), so it can be closed and
- * destroyed without waiting for nats.c's callbacks. A failure only costs
- * speed: the events then share nc. */
-static void connect_own(auditpub *a)
+/* The audit connection of its own (see audit_nc): best_effort's, and
+ * required mode's when audit.nats.* gives events their own login (then with
+ * SendAsap, so an event is written before the reply that follows it). It
+ * uses no callback that needs the publisher (every closure is NULL), so it
+ * can be closed and destroyed without waiting for nats.c's callbacks.
+ * Without an audit login a failure only costs speed: the events then share
+ * nc; with one, the service's user may not publish there, so it is an error
+ * (false). */
+static bool connect_own(auditpub *a)
 {
     const config *c = a->cfg;
     char name[256];
@@ -183,12 +190,16 @@ static void connect_own(auditpub *a)
     natsStatus st;
 
     (void)snprintf(name, sizeof name, "%s-audit", c->nats_name ? c->nats_name : "vaultctl");
-    natsconn_params p = natsconn_params_of(c, name);
+    natsconn_params p = natsconn_audit_params_of(c, name);
+    bool own_login = natsconn_audit_has_login(c);
     if (natsconn_options(&o, &p, &err) != VC_OK) {
-        log_warn("audit: no connection of its own (%s): events share the service's", err.msg);
-        return;
+        log_warn("audit: no connection of its own (%s)%s", err.msg,
+                 own_login ? "" : ": events share the service's");
+        return !own_login;
     }
     st = natsconn_keep_connecting(o, on_audit_connected, NULL);
+    if (st == NATS_OK && required(a))
+        st = natsOptions_SetSendAsap(o, true);
     if (st == NATS_OK)
         st = natsOptions_SetErrorHandler(o, natsconn_log_error, NULL);
     if (st == NATS_OK) {
@@ -202,9 +213,13 @@ static void connect_own(auditpub *a)
     if (st != NATS_OK) {
         natsConnection_Destroy(a->audit_nc);
         a->audit_nc = NULL;
-        log_warn("audit: no connection of its own (%s): events share the service's",
-                 natsStatus_GetText(st));
+        log_warn("audit: no connection of its own (%s)%s", natsStatus_GetText(st),
+                 own_login ? "" : ": events share the service's");
+        return !own_login;
     }
+    if (own_login)
+        log_info("audit: events go out as their own NATS user (audit.nats)");
+    return true;
 }
 
 vc_code auditpub_start(auditpub **out, const config *cfg, natsConnection *nc, const char *instance,
@@ -231,12 +246,19 @@ vc_code auditpub_start(auditpub **out, const config *cfg, natsConnection *nc, co
             auditpub_stop(a);
             return vc_errf(err, VC_INTERNAL, "out of memory for the audit queue");
         }
-        connect_own(a);
+        if (!connect_own(a)) {
+            auditpub_stop(a);
+            return vc_errf(err, VC_CONFIG, "audit.nats: cannot set up the audit connection");
+        }
         if (pthread_create(&a->thread, NULL, publisher_main, a) != 0) {
             auditpub_stop(a);
             return vc_errf(err, VC_INTERNAL, "cannot start the audit thread");
         }
         a->thread_started = true;
+    }
+    if (cfg->audit_mode == AUDIT_REQUIRED && natsconn_audit_has_login(cfg) && !connect_own(a)) {
+        auditpub_stop(a);
+        return vc_errf(err, VC_CONFIG, "audit.nats: cannot set up the audit connection");
     }
     log_info("audit: events on %s, mode %s", cfg->audit_subject,
              cfg->audit_mode == AUDIT_REQUIRED ? "required" : "best_effort");

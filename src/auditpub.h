@@ -6,12 +6,16 @@
  *   best_effort  auditpub_emit queues the event (audit_queue, audit.buffer
  *                entries) and returns; one publisher thread hands the events,
  *                in bursts, to a NATS connection of its own named
- *                "<nats.name>-audit" (same servers and credentials, no
- *                SendAsap: nats.c's flusher writes a burst in one go). If that
- *                connection cannot be set up, the events go on the service's.
+ *                "<nats.name>-audit" (same servers and credentials, or the
+ *                audit.nats.* login when set; no SendAsap: nats.c's flusher
+ *                writes a burst in one go). If that connection cannot be set
+ *                up, the events go on the service's (with an audit.nats.*
+ *                login: the service does not start).
  *   required     auditpub_emit publishes the event itself, on the service's
- *                connection, before the caller publishes the reply; and the
- *                caller asks auditpub_refuses before executing a request.
+ *                connection (or, with an audit.nats.* login, on the audit
+ *                connection, with SendAsap), before the caller publishes the
+ *                reply; and the caller asks auditpub_refuses (is that
+ *                connection up?) before executing a request.
  *
  * What each mode guarantees is in audit.h. Used by service.c only; the
  * functions but start and stop are thread-safe.

@@ -107,6 +107,7 @@ ops_ctx cmd_ops_ctx(const cmd_env *env)
         .nrules = env->cfg->acl_count,
         .max_value_bytes = env->cfg->max_value_bytes,
         .max_request_bytes = env->cfg->max_request_bytes,
+        .max_json_elements = env->cfg->max_json_elements,
         .storage_path = env->cfg->storage_path,
         .started = (int64_t)time(NULL),
         .service_version = VAULTCTL_VERSION,

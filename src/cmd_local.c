@@ -157,8 +157,10 @@ int cmd_local(const char *config_path, int argc, char **argv)
         return rc;
     }
     ops_ctx ctx = cmd_ops_ctx(&env);
-    /* The local operator is not a NATS requester: no request size limit. */
+    /* The local operator is not a NATS requester: no request size or
+     * element limit. */
     ctx.max_request_bytes = 0;
+    ctx.max_json_elements = 0;
     ops_handle(&ctx, NULL, (const uint8_t *)payload, strlen(payload), &reply);
     sodium_memzero(payload, strlen(payload));
     free(payload);

@@ -15,6 +15,7 @@
 #include "cmd.h"
 #include "health.h"
 #include "log.h"
+#include "natsmsg.h"
 #include "ops.h"
 #include "rotator.h"
 #include "service.h"
@@ -22,6 +23,30 @@
 extern char **environ;
 
 /* ---- serve ------------------------------------------------------------- */
+
+/* Warns (on stdout for --check, in the log when serving) where a later ACL
+ * entry's pattern can match a proper token prefix of an earlier entry's
+ * subjects (acl_shadows_prefix); returns how many pairs. */
+static int warn_acl_prefixes(const config *c, bool to_log)
+{
+    int n = 0;
+    for (size_t j = 1; j < c->acl_count; j++)
+        for (size_t i = 0; i < j; i++) {
+            if (!acl_shadows_prefix(c->acl[j].subject, c->acl[i].subject))
+                continue;
+            n++;
+            if (to_log)
+                log_warn("acl[%zu] %s can match a shorter subject than acl[%zu] %s: make the NATS "
+                         "publish permissions for %s literal subjects (docs/SECURITY.md)",
+                         j, c->acl[j].subject, i, c->acl[i].subject, c->acl[i].subject);
+            else
+                printf("warning: acl[%zu] %s can match a shorter subject than acl[%zu] %s (a "
+                       "proper token prefix of it): give the NATS users allowed %s publish "
+                       "permissions on literal subjects only (docs/SECURITY.md)\n",
+                       j, c->acl[j].subject, i, c->acl[i].subject, c->acl[i].subject);
+        }
+    return n;
+}
 
 static int check_only(cmd_env *env)
 {
@@ -32,6 +57,11 @@ static int check_only(cmd_env *env)
     if (desc != NULL) {
         fputs(desc, stdout);
         free(desc);
+    }
+    (void)warn_acl_prefixes(env->cfg, false);
+    if (natsmsg_self_check(&err) != VC_OK) {
+        cmd_fail("%s", err.msg);
+        return EXIT_ERROR;
     }
     if (vault_status(env->vault, &st, &err) != VC_OK) {
         cmd_fail("%s", err.msg);
@@ -121,6 +151,7 @@ int cmd_serve(const char *config_path, int argc, char **argv)
     ops_ctx ctx = cmd_ops_ctx(&env);
     log_info("vaultctl %s starting: config %s, store %s", VAULTCTL_VERSION, env.cfg->file,
              env.cfg->storage_path);
+    (void)warn_acl_prefixes(env.cfg, true);
     if (service_start(&svc, env.cfg, &ctx, &err) != VC_OK) {
         log_error("%s", err.msg);
         cmd_close(&env);

@@ -55,13 +55,21 @@ const config_setting config_settings[] = {
     {"storage.map_size", K_BYTES, F(storage_map_size), MAP_SIZE_MIN, MAP_SIZE_MAX, "1GiB"},
     {"subjects.request", K_SUB_SUBJECT, F(subject_request), 0, 0, "vault.requests"},
     {"subjects.reply", K_PUB_SUBJECT, F(subject_reply), 0, 0, "vault.replies"},
+    {"subjects.reply_prefixes", K_PREFIXES, F(reply_prefixes), 0, 0, "_INBOX."},
     {"limits.max_value_bytes", K_BYTES, F(max_value_bytes), 1, VALUE_BYTES_MAX, "256KiB"},
     /* No default: max_value_bytes + REQUEST_HEADROOM (config_cross_check). */
     {"limits.max_request_bytes", K_BYTES, F(max_request_bytes), 1, REQUEST_BYTES_MAX, NULL},
+    {"limits.max_json_elements", K_COUNT, F(max_json_elements), 16, 10000000, "4096"},
     {"service.workers", K_INT, F(workers), 1, 256, "4"},
+    {"service.queue_max_requests", K_COUNT, F(queue_max_requests), 1, 1000000, "4096"},
+    {"service.queue_max_bytes", K_BYTES, F(queue_max_bytes), MIB, 16 * GIB, "64MiB"},
     {"audit.subject", K_AUDIT_SUBJECT, F(audit_subject), 0, 0, "vault.audit"},
     {"audit.mode", K_AUDIT_MODE, F(audit_mode), 0, 0, "best_effort"},
     {"audit.buffer", K_COUNT, F(audit_buffer), 1, MIB, "4096"},
+    {"audit.nats.user", K_OPTIONAL, F(audit_nats_user), 0, 0, NULL},
+    {"audit.nats.pass", K_SECRET, F(audit_nats_pass), 0, 0, NULL},
+    {"audit.nats.token", K_SECRET, F(audit_nats_token), 0, 0, NULL},
+    {"audit.nats.creds", K_OPTIONAL, F(audit_nats_creds), 0, 0, NULL},
     {"rotation.interval", K_DURATION, F(rotation_interval_s), 0, INTERVAL_MAX, "off"},
 };
 #undef F
@@ -351,6 +359,8 @@ const char *config_expectation(const config_setting *s, char *buf, size_t n)
     case K_PUB_SUBJECT:
     case K_AUDIT_SUBJECT:
         return "a NATS subject";
+    case K_PREFIXES:
+        return "a list of subject prefixes ending in '.', such as [\"_INBOX.\"]";
     case K_BYTES:
         w = snprintf(buf, n,
                      "a size in bytes (%s..%s; a number, or with KiB, MiB, "
@@ -373,6 +383,26 @@ const char *config_expectation(const config_setting *s, char *buf, size_t n)
     return buf;
 }
 
+/* Whether list is one or more comma-separated subject prefixes, each
+ * a valid literal subject followed by '.' ("_INBOX.", "_R_.vault."). */
+static bool prefixes_valid(const char *list)
+{
+    const char *p = list;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        char tok[256];
+        if (n < 2 || n >= sizeof tok || p[n - 1] != '.')
+            return false;
+        memcpy(tok, p, n - 1);
+        tok[n - 1] = '\0';
+        if (!acl_subject_valid(tok) || has_wildcard(tok))
+            return false;
+        if (p[n] == '\0')
+            return true;
+        p += n + 1;
+    }
+}
+
 vc_code config_apply(config_loader *ld, size_t i, const char *text, size_t len, const char *where)
 {
     const config_setting *s = &config_settings[i];
@@ -388,6 +418,21 @@ vc_code config_apply(config_loader *ld, size_t i, const char *text, size_t len, 
     case K_SECRET:
     case K_OPTIONAL:
         return set_string(str_slot(c, s), len > 0 ? text : NULL, len, err);
+    case K_PREFIXES: {
+        char *copy = config_dup_len(text, len);
+        if (copy == NULL)
+            return config_oom(err);
+        if (!prefixes_valid(copy)) {
+            vc_code rc =
+                vc_errf(err, VC_CONFIG, "%s: expected %s, got %s", where,
+                        config_expectation(s, ex, sizeof ex), config_quote(q, sizeof q, text, len));
+            free(copy);
+            return rc;
+        }
+        config_wipe_free(*str_slot(c, s));
+        *str_slot(c, s) = copy;
+        return VC_OK;
+    }
     case K_STRING:
     case K_URLS:
     case K_SUB_SUBJECT:
@@ -511,6 +556,14 @@ static vc_code cross_check(config_loader *ld)
                        "to log in",
                        where_of(ld, creds, where, sizeof where),
                        c->nats_user ? "nats.user and nats.pass" : "nats.token");
+    if ((rc = needs(ld, "audit.nats.user", "audit.nats.pass")) != VC_OK ||
+        (rc = needs(ld, "audit.nats.pass", "audit.nats.user")) != VC_OK)
+        return rc;
+    if ((c->audit_nats_user != NULL) + (c->audit_nats_token != NULL) +
+            (c->audit_nats_creds != NULL) >
+        1)
+        return vc_errf(ld->err, VC_CONFIG,
+                       "audit.nats: set only one of user and pass, token, or creds");
     if ((rc = needs(ld, "nats.tls.cert", "nats.tls.key")) != VC_OK ||
         (rc = needs(ld, "nats.tls.key", "nats.tls.cert")) != VC_OK)
         return rc;

@@ -48,6 +48,8 @@ typedef struct {
     /* subjects: */
     char *subject_request; /* listened on; may hold wildcards */
     char *subject_reply;   /* for requests without a reply subject */
+    char *reply_prefixes;  /* subjects.reply_prefixes, comma-separated, each
+                              ending in '.' */
 
     /* acl: (subject strings owned by the config) */
     acl_rule *acl;
@@ -56,14 +58,21 @@ typedef struct {
     /* limits: */
     size_t max_value_bytes;
     size_t max_request_bytes; /* unset: derived from max_value_bytes */
+    size_t max_json_elements; /* {, [, ',' and ':' outside strings */
 
     /* service: */
-    int workers; /* service.workers, 1..256 */
+    int workers;               /* service.workers, 1..256 */
+    size_t queue_max_requests; /* queued requests */
+    size_t queue_max_bytes;    /* their payload bytes */
 
     /* audit: */
     char *audit_subject; /* "" disables */
     config_audit_mode audit_mode;
     size_t audit_buffer; /* best_effort queue length */
+    /* audit.nats.*: the audit connection's own login (NULL: the service's) */
+    char *audit_nats_user, *audit_nats_pass; /* pass is secret */
+    char *audit_nats_token;                  /* secret */
+    char *audit_nats_creds;                  /* path of a .creds file */
 
     /* rotation: */
     int64_t rotation_interval_s; /* rotation.interval ("24h", "90m", "3600s",

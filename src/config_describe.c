@@ -92,6 +92,7 @@ static void describe(FILE *f, const config *c)
             " (queue group vaultctl); replies without an inbox go to "
             "%s\n",
             c->subject_reply);
+    fprintf(f, "  replies:  only to reply subjects starting with %s\n", c->reply_prefixes);
     fprintf(f,
             "acl:        %zu rule%s, first match decides, no match is "
             "denied\n",
@@ -101,10 +102,12 @@ static void describe(FILE *f, const config *c)
         put_ops(f, c->acl[i].ops);
         fputc('\n', f);
     }
-    fprintf(f, "limits:     value %s, request %s\n",
+    fprintf(f, "limits:     value %s, request %s, %zu JSON elements\n",
             config_fmt_size(a, sizeof a, c->max_value_bytes),
-            config_fmt_size(b, sizeof b, c->max_request_bytes));
-    fprintf(f, "service:    %d worker%s\n", c->workers, c->workers == 1 ? "" : "s");
+            config_fmt_size(b, sizeof b, c->max_request_bytes), c->max_json_elements);
+    fprintf(f, "service:    %d worker%s, queue of %zu requests or %s\n", c->workers,
+            c->workers == 1 ? "" : "s", c->queue_max_requests,
+            config_fmt_size(a, sizeof a, c->queue_max_bytes));
     if (c->audit_subject != NULL && c->audit_subject[0] != '\0')
         fprintf(f, "audit:      events on %s, %s, buffer %zu\n", c->audit_subject,
                 c->audit_mode == AUDIT_REQUIRED
@@ -113,6 +116,12 @@ static void describe(FILE *f, const config *c)
                 c->audit_buffer);
     else
         fputs("audit:      off\n", f);
+    if (c->audit_nats_user != NULL)
+        fprintf(f, "  auth:     audit events as user %s, password set\n", c->audit_nats_user);
+    else if (c->audit_nats_token != NULL)
+        fputs("  auth:     audit events with their own token\n", f);
+    else if (c->audit_nats_creds != NULL)
+        fprintf(f, "  auth:     audit events with credentials file %s\n", c->audit_nats_creds);
     if (c->rotation_interval_s > 0) {
         fputs("rotation:   every ", f);
         put_duration(f, c->rotation_interval_s);

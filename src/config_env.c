@@ -65,9 +65,9 @@ static vc_code check_unknown_env(config_loader *ld, char *const *envp)
         if (ours && !found) {
             char q[CONFIG_QUOTE_BUF];
             return vc_errf(ld->err, VC_CONFIG,
-                           "environment %s: unknown setting (only nats.pass "
-                           "and nats.token take a _FILE variable; the acl "
-                           "is set in the file)",
+                           "environment %s: unknown setting (only nats.pass, "
+                           "nats.token, audit.nats.pass and audit.nats.token "
+                           "take a _FILE variable; the acl is set in the file)",
                            config_quote(q, sizeof q, *e, n));
         }
     }

@@ -32,6 +32,9 @@ typedef enum {
     K_URLS,          /* char *, comma-separated server URLs */
     K_SUB_SUBJECT,   /* char *, NATS subject we subscribe to: wildcards ok */
     K_PUB_SUBJECT,   /* char *, NATS subject we publish to: literal */
+    K_PREFIXES,      /* char *, subject prefixes ending in '.', a list
+                        (YAML sequence, or comma-separated) kept as
+                        "a.,b." */
     K_AUDIT_SUBJECT, /* char *, literal subject, or "" for off */
     K_BYTES,         /* size_t, integer with optional KiB/MiB/GiB/TiB */
     K_COUNT,         /* size_t, plain integer */
@@ -50,7 +53,7 @@ typedef struct {
 } config_setting;
 
 /* The table, in config.c; its size is checked against this at compile time. */
-#define CONFIG_N_SETTINGS 21
+#define CONFIG_N_SETTINGS 29
 extern const config_setting config_settings[CONFIG_N_SETTINGS];
 
 /* The top-level sections, in the order the messages list them. */

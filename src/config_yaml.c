@@ -162,13 +162,42 @@ static void section_list(char *buf, size_t n)
     }
 }
 
+/* A K_PREFIXES setting given as a YAML sequence: its items joined with
+ * commas, then checked as the comma-separated form. */
+static vc_code load_prefix_list(config_loader *ld, size_t i, yaml_document_t *doc, yaml_node_t *seq,
+                                const char *where)
+{
+    char joined[1024];
+    size_t o = 0;
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = yaml_document_get_node(doc, *it);
+        if (item == NULL || item->type != YAML_SCALAR_NODE)
+            return vc_errf(ld->err, VC_CONFIG, "%s: expected a list of subject prefixes", where);
+        size_t n = item->data.scalar.length;
+        if (o + n + 2 > sizeof joined)
+            return vc_errf(ld->err, VC_CONFIG, "%s: too long a list", where);
+        if (o > 0)
+            joined[o++] = ',';
+        memcpy(joined + o, item->data.scalar.value, n);
+        o += n;
+    }
+    vc_code rc = config_apply(ld, i, joined, o, where);
+    if (rc == VC_OK)
+        config_set_origin(ld, i, node_line(seq), NULL);
+    return rc;
+}
+
 /* A key of the table: its value through config_apply. */
-static vc_code load_scalar_setting(config_loader *ld, size_t i, yaml_node_t *value)
+static vc_code load_scalar_setting(config_loader *ld, size_t i, yaml_document_t *doc,
+                                   yaml_node_t *value)
 {
     char where[CONFIG_WHERE_MAX];
     int w = snprintf(where, sizeof where, "%s:%d: %s", ld->file, node_line(value),
                      config_settings[i].name);
     (void)w; /* a cut prefix (very long file name) only shortens it */
+    if (value->type == YAML_SEQUENCE_NODE && config_settings[i].kind == K_PREFIXES)
+        return load_prefix_list(ld, i, doc, value, where);
     if (value->type != YAML_SCALAR_NODE) {
         char ex[128];
         return vc_errf(ld->err, VC_CONFIG, "%s: expected %s, got a %s", where,
@@ -344,7 +373,7 @@ static vc_code load_mapping(config_loader *ld, yaml_document_t *doc, yaml_node_t
             return rc;
         int i = plain ? config_find_setting(name) : -1;
         if (i >= 0) {
-            rc = load_scalar_setting(ld, (size_t)i, v);
+            rc = load_scalar_setting(ld, (size_t)i, doc, v);
         } else if (plain && strcmp(name, "acl") == 0) {
             rc = load_acl(ld, doc, v);
         } else if (plain && is_section(name)) {

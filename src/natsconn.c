@@ -104,6 +104,23 @@ natsconn_params natsconn_params_of(const config *c, const char *name)
     return p;
 }
 
+natsconn_params natsconn_audit_params_of(const config *c, const char *name)
+{
+    natsconn_params p = natsconn_params_of(c, name);
+    if (natsconn_audit_has_login(c)) {
+        p.user = c->audit_nats_user;
+        p.pass = c->audit_nats_pass;
+        p.token = c->audit_nats_token;
+        p.creds = c->audit_nats_creds;
+    }
+    return p;
+}
+
+bool natsconn_audit_has_login(const config *c)
+{
+    return c->audit_nats_user != NULL || c->audit_nats_token != NULL || c->audit_nats_creds != NULL;
+}
+
 /* Back-off between reconnect attempts: 100 ms doubling up to 5 s. */
 static int64_t reconnect_delay(natsConnection *nc, int attempts, void *closure)
 {

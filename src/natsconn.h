@@ -6,6 +6,7 @@
 #define VAULTCTL_NATSCONN_H
 
 #include <nats/nats.h>
+#include <stdbool.h>
 
 #include "config.h"
 #include "err.h"
@@ -27,6 +28,12 @@ vc_code natsconn_options(natsOptions **out, const natsconn_params *p, vc_err *er
 /* Server, credentials and TLS of c's nats: section, for a connection named
  * name. The strings are borrowed from c and name. */
 natsconn_params natsconn_params_of(const config *c, const char *name);
+
+/* The audit connection's: as natsconn_params_of, but with the audit.nats.*
+ * login when one is set (natsconn_audit_has_login), so audit events go out
+ * as their own NATS user. */
+natsconn_params natsconn_audit_params_of(const config *c, const char *name);
+bool natsconn_audit_has_login(const config *c);
 
 /* Retry the first connect and every reconnect for good, with back-off
  * (100 ms doubling up to 5 s), and keep what is published meanwhile (up to

@@ -413,6 +413,12 @@ static vc_code admit(const ops_ctx *ctx, const char *arrival, const uint8_t *pay
     if (ctx->max_request_bytes != 0 && len > ctx->max_request_bytes)
         return vc_errf(err, VC_TOO_LARGE, "request: %zu bytes, over the limit of %zu bytes", len,
                        ctx->max_request_bytes);
+    /* Also before parsing: jansson would build one node per element, and
+     * 300 KB of "[1,1,1,..." is 150,000 of them. */
+    if (ctx->max_json_elements != 0 &&
+        proto_json_elements_over(payload, len, ctx->max_json_elements))
+        return vc_errf(err, VC_TOO_LARGE, "request: more than %zu JSON elements",
+                       ctx->max_json_elements);
     vc_code rc = proto_parse(r, payload, len, ctx->max_value_bytes, err);
     out->op = r->op;
     if (r->key != NULL)

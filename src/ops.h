@@ -26,6 +26,9 @@ typedef struct {
     const char *service_version;
     size_t max_request_bytes; /* payload over it: too_large before parsing;
                                  0: no limit */
+    size_t max_json_elements; /* more {, [, ',' or ':' outside strings than
+                                 this: too_large before parsing (jansson has
+                                 no such limit); 0: no limit */
     /* Called (if not NULL) with the status data object, to add the
      * service's own fields (audit drops, next rotation...); it may add
      * members and must not keep the pointer. Must be thread-safe. */

@@ -348,3 +348,25 @@ char *proto_error(vc_code code, const char *message, json_t *id, size_t *len)
     bad |= json_object_set_new(obj, "message", msg);
     return finish_reply(obj, bad, id, len);
 }
+
+bool proto_json_elements_over(const uint8_t *payload, size_t len, size_t max)
+{
+    size_t n = 0;
+    bool in_string = false;
+
+    for (size_t i = 0; i < len; i++) {
+        uint8_t c = payload[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '{' || c == '[' || c == ',' || c == ':') {
+            if (++n > max)
+                return true;
+        }
+    }
+    return false;
+}

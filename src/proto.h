@@ -49,6 +49,14 @@ vc_code proto_parse(proto_request *out, const uint8_t *payload, size_t len, size
 
 void proto_request_free(proto_request *r);
 
+/* Whether payload (len bytes) holds more than max JSON elements, counted
+ * without parsing as the structural characters `{`, `[`, `,` and `:`
+ * outside strings (a backslash in a string escapes the next byte). Any
+ * JSON document of n values has at most about twice that count plus one
+ * values, so the count bounds what a parser would allocate. One pass, no
+ * allocation; stops at the first count over max. */
+bool proto_json_elements_over(const uint8_t *payload, size_t len, size_t max);
+
 /* Whether the len bytes at key are a valid key name (docs/protocol.md,
  * "Requests": 1-512 bytes of UTF-8 without control characters). */
 bool proto_key_valid(const char *key, size_t len);

@@ -34,12 +34,20 @@
 #include "discovery.h"
 #include "log.h"
 #include "natsconn.h"
+#include "natsmsg.h"
+#include "proto.h"
 #include "redact.h"
 
 #define QUEUE_GROUP      "vaultctl"
 #define DRAIN_TIMEOUT_MS 30000
-#define PENDING_MSGS     1000000
-#define PENDING_BYTES    (1024 * 1024 * 1024)
+/* nats.c's own buffer per subscription, before a message reaches
+ * on_request (which only admits or refuses it): bounded, so a flood that
+ * outruns even that is dropped by nats.c (a slow-consumer error in the log)
+ * rather than held. */
+#define PENDING_MSGS  8192
+#define PENDING_BYTES (32 * 1024 * 1024)
+/* What a queued job counts for in queue_max_bytes besides its payload. */
+#define JOB_OVERHEAD 256
 /* service_stop warns this often while it waits for the closed callback */
 #define CLOSED_WARN_S 5
 
@@ -52,6 +60,8 @@ typedef struct job {
     service *svc;
     natsMsg *msg;
     int endpoint;
+    int queue;          /* index of its jobq */
+    size_t cost;        /* bytes it counts for in the queue's budget */
     int64_t arrived_ns; /* nats clock, for latency */
     int64_t arrived_ms; /* wall clock, for the audit event's time */
 } job;
@@ -61,7 +71,14 @@ typedef enum { SRV_PING, SRV_INFO, SRV_STATS } srv_kind;
 typedef struct {
     service *svc;
     int endpoint;
+    int queue; /* its jobq: one per subscription */
 } sub_ctx;
+
+/* The jobs of one subscription, oldest first. */
+typedef struct {
+    job *head, *tail;
+    size_t count, bytes;
+} jobq;
 
 typedef struct {
     service *svc;
@@ -83,7 +100,20 @@ struct service {
 
     pthread_mutex_t lock;
     pthread_cond_t jobs_cv; /* a job is queued, or stopping */
-    job *head, *tail;
+    /* One queue per subscription, served round-robin (next_queue), so a
+     * subject flooded with requests cannot starve another. Bounded by
+     * service.queue_max_requests and queue_max_bytes: each queue is
+     * guaranteed share_count requests and share_bytes bytes (half the
+     * budget split evenly), and what queues hold beyond their share comes
+     * from a common pool (the other half, pool_*), so the total never
+     * exceeds the budget and a flooded queue cannot take another's share.
+     * All under lock. */
+    jobq *queues;
+    int nqueues;
+    int next_queue;
+    size_t queued; /* jobs in all queues */
+    size_t share_count, share_bytes, pool_count, pool_bytes;
+    size_t excess_count, excess_bytes; /* taken from the pool */
     bool stopping;
     /* requests received and not yet answered (queued, on a worker or
      * waiting for a commit); service_stop waits for 0 on idle_cv */
@@ -98,7 +128,95 @@ struct service {
     pthread_cond_t closed_cv; /* signalled when closed is set */
 
     auditpub *audit;
+
+    /* Requests dropped unanswered and never executed (status "dropped"):
+     * a subject or reply subject holding a NUL, a control byte, a space or
+     * invalid UTF-8 (natsmsg.h). */
+    atomic_uint_fast64_t dropped_subject;
+    /* ... or a reply subject the service does not publish to (reply_ok) */
+    atomic_uint_fast64_t dropped_reply;
+    /* answered at once without parsing: unavailable (queue full), and
+     * access_denied (a subject no ACL entry gives any right) */
+    atomic_uint_fast64_t refused_busy;
+    atomic_uint_fast64_t refused_norights;
+    /* subjects.reply_prefixes, split (pointers into prefix_text) */
+    char *prefix_text;
+    const char **prefixes;
+    size_t nprefixes;
+    /* the drop log's rate limit (drop_log): lines this second, and drops
+     * not logged since the last line */
+    pthread_mutex_t drop_log_lock;
+    int64_t drop_log_second;
+    int drop_log_lines;
+    uint64_t drop_log_skipped;
 };
+
+/* At most this many drop lines a second: a flood must not flood the log. */
+#define DROP_LOG_PER_S 10
+
+/* ---- dropped requests ---------------------------------------------------- */
+
+/* Logs one dropped request (why; its subject and reply escaped, log.h),
+ * at most DROP_LOG_PER_S lines a second; the next line says how many were
+ * not logged. total is the drop counter after this drop. */
+static void drop_log(service *s, const char *why, const char *subj, size_t slen, const char *reply,
+                     size_t rlen, uint64_t total)
+{
+    char es[LOG_ESCAPED_MAX(256)], er[LOG_ESCAPED_MAX(256)];
+    int64_t now = nats_Now() / 1000;
+    uint64_t skipped = 0;
+    bool line;
+
+    pthread_mutex_lock(&s->drop_log_lock);
+    if (now != s->drop_log_second) {
+        s->drop_log_second = now;
+        s->drop_log_lines = 0;
+    }
+    line = s->drop_log_lines < DROP_LOG_PER_S;
+    if (line) {
+        s->drop_log_lines++;
+        skipped = s->drop_log_skipped;
+        s->drop_log_skipped = 0;
+    } else {
+        s->drop_log_skipped++;
+    }
+    pthread_mutex_unlock(&s->drop_log_lock);
+    if (!line)
+        return;
+    log_escape(es, sizeof es, subj, slen);
+    if (reply != NULL)
+        log_escape(er, sizeof er, reply, rlen);
+    log_warn("request dropped, not executed: %s: subject=\"%s\" reply=\"%s\" (%llu dropped so "
+             "far, %llu more not logged before this line)",
+             why, es, reply != NULL ? er : "", (unsigned long long)total,
+             (unsigned long long)skipped);
+}
+
+/* Whether the service may publish a reply on reply (a clean subject): it
+ * starts with one of subjects.reply_prefixes, and it is none of the
+ * service's own subjects: no request or ACL subject (a reply there would
+ * be read as a request), not subjects.reply or the audit subject (a
+ * requester could put a secret, or a forged event, where others read
+ * them), nothing under $SRV. With allow_responses, nats-server lets the
+ * vault user publish on any reply subject a requester names; this is
+ * where that stops. */
+static bool reply_ok(const service *s, const char *reply)
+{
+    const config *c = s->cfg;
+    bool prefixed = false;
+
+    for (size_t i = 0; i < s->nprefixes && !prefixed; i++)
+        prefixed = strncmp(reply, s->prefixes[i], strlen(s->prefixes[i])) == 0;
+    if (!prefixed || strncmp(reply, "$SRV.", 5) == 0 || strcmp(reply, "$SRV") == 0 ||
+        strcmp(reply, c->subject_reply) == 0 ||
+        (c->audit_subject != NULL && strcmp(reply, c->audit_subject) == 0) ||
+        acl_subject_matches(c->subject_request, reply))
+        return false;
+    for (size_t i = 0; i < c->acl_count; i++)
+        if (acl_subject_matches(c->acl[i].subject, reply))
+            return false;
+    return true;
+}
 
 /* ---- connection events ------------------------------------------------ */
 
@@ -193,11 +311,42 @@ static void publish_reply(service *s, natsMsg *req, const ops_reply *r)
             st = natsConnection_PublishMsg(s->nc, out);
         natsMsg_Destroy(out);
     }
-    if (st != NATS_OK)
-        log_error("reply to %s failed: %s", to, natsStatus_GetText(st));
+    if (st != NATS_OK) {
+        char shown[LOG_ESCAPED_MAX(256)];
+        log_error("reply to %s failed: %s", log_escape(shown, sizeof shown, to, strlen(to)),
+                  natsStatus_GetText(st));
+    }
 }
 
 /* ---- requests ----------------------------------------------------------- */
+
+/* The reply r to m: audit event, reply, stats and (log_it) the log line. */
+static void answer(service *s, natsMsg *m, int endpoint, int64_t arrived_ns, int64_t arrived_ms,
+                   const ops_reply *r, bool log_it)
+{
+    const char *subject = natsMsg_GetSubject(m);
+    int64_t ns = nats_NowInNanoSeconds() - arrived_ns;
+
+    /* The event before the reply: in required mode it is handed to the
+     * connection before the requester can learn the outcome. */
+    auditpub_emit(s->audit, arrived_ms, subject, r, ns / 1000);
+    publish_reply(s, m, r);
+    disc_record(s->disc, endpoint, ns, r->code == VC_OK ? NULL : vc_code_name(r->code));
+    if (!log_it)
+        return;
+    /* Every byte of the subject and of the detail escaped (log.h): the
+     * subject is caller-chosen, and the detail may quote it. */
+    char shown[LOG_ESCAPED_MAX(256)], detail[LOG_ESCAPED_MAX(VC_ERR_MSG_MAX)];
+    log_escape(shown, sizeof shown, subject, strlen(subject));
+    if (r->code == VC_OK)
+        log_info("request subject=%s op=%s key=%.16s outcome=success latency_us=%lld", shown,
+                 op_name(r->op), r->key_hash[0] ? r->key_hash : "-", (long long)(ns / 1000));
+    else
+        log_info("request subject=%s op=%s key=%.16s outcome=%s latency_us=%lld detail=\"%s\"",
+                 shown, op_name(r->op), r->key_hash[0] ? r->key_hash : "-", vc_code_name(r->code),
+                 (long long)(ns / 1000),
+                 log_escape(detail, sizeof detail, r->log_msg, strlen(r->log_msg)));
+}
 
 /* A request's reply is ready: audit event, reply, stats, log; then the job
  * is done. Runs on a worker, or on the vault's completer thread for a set
@@ -205,23 +354,8 @@ static void publish_reply(service *s, natsMsg *req, const ops_reply *r)
  * connection's lock. */
 static void request_done(service *s, job *j, const ops_reply *r)
 {
-    natsMsg *m = j->msg;
-    const char *subject = natsMsg_GetSubject(m);
-    int64_t ns = nats_NowInNanoSeconds() - j->arrived_ns;
-
-    /* The event before the reply: in required mode it is handed to the
-     * connection before the requester can learn the outcome. */
-    auditpub_emit(s->audit, j->arrived_ms, subject, r, ns / 1000);
-    publish_reply(s, m, r);
-    disc_record(s->disc, j->endpoint, ns, r->code == VC_OK ? NULL : vc_code_name(r->code));
-    if (r->code == VC_OK)
-        log_info("request subject=%s op=%s key=%.16s outcome=success latency_us=%lld", subject,
-                 op_name(r->op), r->key_hash[0] ? r->key_hash : "-", (long long)(ns / 1000));
-    else
-        log_info("request subject=%s op=%s key=%.16s outcome=%s latency_us=%lld detail=\"%s\"",
-                 subject, op_name(r->op), r->key_hash[0] ? r->key_hash : "-", vc_code_name(r->code),
-                 (long long)(ns / 1000), r->log_msg);
-    natsMsg_Destroy(m);
+    answer(s, j->msg, j->endpoint, j->arrived_ns, j->arrived_ms, r, true);
+    natsMsg_Destroy(j->msg);
     free(j);
     /* The last answer while stopping wakes service_stop. */
     if (atomic_fetch_sub(&s->inflight, 1) == 1) {
@@ -259,21 +393,73 @@ static void handle(service *s, job *j)
     ops_handle_async(&s->ctx, subject, payload, len, on_reply, j);
 }
 
+/* ---- the queues (under s->lock) ----------------------------------------- */
+
+static size_t over(size_t used, size_t share)
+{
+    return used > share ? used - share : 0;
+}
+
+/* Queues j on q if the budget allows (see service.queues); false if not. */
+static bool queue_put(service *s, jobq *q, job *j)
+{
+    size_t ec =
+        s->excess_count - over(q->count, s->share_count) + over(q->count + 1, s->share_count);
+    size_t eb =
+        s->excess_bytes - over(q->bytes, s->share_bytes) + over(q->bytes + j->cost, s->share_bytes);
+    if (ec > s->pool_count || eb > s->pool_bytes)
+        return false;
+    s->excess_count = ec;
+    s->excess_bytes = eb;
+    q->count++;
+    q->bytes += j->cost;
+    s->queued++;
+    j->next = NULL;
+    if (q->tail != NULL)
+        q->tail->next = j;
+    else
+        q->head = j;
+    q->tail = j;
+    return true;
+}
+
+/* The oldest job of the next non-empty queue after the last one served;
+ * NULL if all are empty. */
+static job *queue_take(service *s)
+{
+    for (int k = 0; k < s->nqueues; k++) {
+        int i = (s->next_queue + k) % s->nqueues;
+        jobq *q = &s->queues[i];
+        job *j = q->head;
+        if (j == NULL)
+            continue;
+        s->next_queue = (i + 1) % s->nqueues;
+        q->head = j->next;
+        if (q->head == NULL)
+            q->tail = NULL;
+        s->excess_count -= over(q->count, s->share_count) - over(q->count - 1, s->share_count);
+        s->excess_bytes -=
+            over(q->bytes, s->share_bytes) - over(q->bytes - j->cost, s->share_bytes);
+        q->count--;
+        q->bytes -= j->cost;
+        s->queued--;
+        return j;
+    }
+    return NULL;
+}
+
 static void *worker_main(void *arg)
 {
     service *s = arg;
     for (;;) {
         pthread_mutex_lock(&s->lock);
-        while (s->head == NULL && !s->stopping)
+        while (s->queued == 0 && !s->stopping)
             pthread_cond_wait(&s->jobs_cv, &s->lock);
-        job *j = s->head;
+        job *j = queue_take(s);
         if (j == NULL) { /* stopping and nothing left */
             pthread_mutex_unlock(&s->lock);
             break;
         }
-        s->head = j->next;
-        if (s->head == NULL)
-            s->tail = NULL;
         pthread_mutex_unlock(&s->lock);
 
         handle(s, j); /* j belongs to request_done from here */
@@ -291,7 +477,25 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Delivery thread: queue the message for a worker and return at once. */
+/* Answers msg at once with an error code and message (never the payload:
+ * it is not read), then destroys it; log_msg is the log's detail. */
+static void refuse(service *s, natsMsg *msg, int endpoint, int64_t arrived_ns, int64_t arrived_ms,
+                   vc_code code, const char *text, const char *log_msg, bool log_it)
+{
+    ops_reply r;
+    memset(&r, 0, sizeof r);
+    r.op = OP_NONE;
+    r.code = code;
+    r.body = proto_error(code, text, NULL, &r.len);
+    (void)snprintf(r.log_msg, sizeof r.log_msg, "%s", log_msg);
+    if (r.body != NULL)
+        answer(s, msg, endpoint, arrived_ns, arrived_ms, &r, log_it);
+    ops_reply_free(&r);
+    natsMsg_Destroy(msg);
+}
+
+/* Delivery thread: check the subjects, refuse what may not be queued, queue
+ * the rest for a worker and return at once. */
 static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
     sub_ctx *sc = closure;
@@ -299,35 +503,83 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
     (void)nc;
     (void)sub;
 
+    /* The true subject and reply (natsmsg.h): a NUL inside a subject would
+     * otherwise make the ACL, the log and the audit see a shorter one. A
+     * request whose subject or reply is not a clean subject is never
+     * executed nor answered. */
+    const char *subject = natsMsg_GetSubject(msg), *reply = natsMsg_GetReply(msg);
+    size_t slen = 0, rlen = 0;
+    bool known = natsmsg_lengths(msg, &slen, &rlen);
+    if (!known || !natsmsg_subject_clean(subject, slen) ||
+        (reply != NULL && !natsmsg_subject_clean(reply, rlen))) {
+        uint64_t n = atomic_fetch_add(&s->dropped_subject, 1) + 1;
+        drop_log(s,
+                 !known ? "subject of unknown length"
+                        : "subject or reply holds a NUL, control byte, space or invalid UTF-8",
+                 subject, known ? slen : strlen(subject), reply,
+                 reply == NULL ? 0
+                 : known       ? rlen
+                               : strlen(reply),
+                 n);
+        natsMsg_Destroy(msg);
+        return;
+    }
+    /* A reply subject the service does not publish to: not executed. */
+    if (reply != NULL && !reply_ok(s, reply)) {
+        uint64_t n = atomic_fetch_add(&s->dropped_reply, 1) + 1;
+        drop_log(s, "reply subject outside subjects.reply_prefixes, or one of the service's own",
+                 subject, slen, reply, rlen, n);
+        natsMsg_Destroy(msg);
+        return;
+    }
     /* Never answer our own output: an ACL wildcard such as "vault.>" also
      * covers the reply and audit subjects, and answering them would loop. */
-    const char *subject = natsMsg_GetSubject(msg);
     if (strcmp(subject, s->cfg->subject_reply) == 0 ||
         (s->cfg->audit_subject != NULL && strcmp(subject, s->cfg->audit_subject) == 0)) {
         natsMsg_Destroy(msg);
         return;
     }
+    int64_t arrived_ns = nats_NowInNanoSeconds(), arrived_ms = wall_ms();
+    /* A subject that no ACL entry gives any right: access_denied at once,
+     * without reading the payload. */
+    if (acl_rights(s->ctx.rules, s->ctx.nrules, subject) == 0) {
+        atomic_fetch_add(&s->refused_norights, 1);
+        refuse(s, msg, sc->endpoint, arrived_ns, arrived_ms, VC_ACCESS_DENIED, "Access denied",
+               "access denied: no ACL entry gives this subject any right (payload not read)", true);
+        return;
+    }
     job *j = malloc(sizeof *j);
     if (j == NULL) {
-        log_error("out of memory: request on %s dropped", subject);
+        log_error("out of memory: a request dropped");
         natsMsg_Destroy(msg);
         return;
     }
-    j->next = NULL;
     j->svc = s;
     j->msg = msg;
     j->endpoint = sc->endpoint;
-    j->arrived_ns = nats_NowInNanoSeconds();
-    j->arrived_ms = wall_ms();
-    atomic_fetch_add(&s->inflight, 1);
+    j->queue = sc->queue;
+    j->cost = (size_t)natsMsg_GetDataLength(msg) + slen + rlen + JOB_OVERHEAD;
+    j->arrived_ns = arrived_ns;
+    j->arrived_ms = arrived_ms;
     pthread_mutex_lock(&s->lock);
-    if (s->tail != NULL)
-        s->tail->next = j;
-    else
-        s->head = j;
-    s->tail = j;
-    pthread_cond_signal(&s->jobs_cv);
+    bool queued = queue_put(s, &s->queues[sc->queue], j);
+    if (queued) {
+        atomic_fetch_add(&s->inflight, 1);
+        pthread_cond_signal(&s->jobs_cv);
+    }
     pthread_mutex_unlock(&s->lock);
+    if (!queued) {
+        /* Full: unavailable at once, nothing parsed; one log line a while,
+         * not one per request (a flood would flood the log too). */
+        free(j);
+        uint64_t n = atomic_fetch_add(&s->refused_busy, 1) + 1;
+        refuse(s, msg, sc->endpoint, arrived_ns, arrived_ms, VC_UNAVAILABLE,
+               "service busy: request queue full, try again later", "request queue full", false);
+        if (n == 1 || n % 1000 == 0)
+            log_warn("request queue full (%zu requests or %zu bytes): requests answered "
+                     "unavailable without being read (%llu so far)",
+                     s->cfg->queue_max_requests, s->cfg->queue_max_bytes, (unsigned long long)n);
+    }
 }
 
 static void on_srv(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
@@ -336,8 +588,17 @@ static void on_srv(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
     char *body = NULL;
     size_t len = 0;
     const char *reply = natsMsg_GetReply(msg);
+    size_t slen = 0, rlen = 0;
     (void)sub;
 
+    /* The same rules as for requests: the true reply, clean, allowed. */
+    if (reply != NULL && (!natsmsg_lengths(msg, &slen, &rlen) ||
+                          !natsmsg_subject_clean(reply, rlen) || !reply_ok(c->svc, reply))) {
+        uint64_t n = atomic_fetch_add(&c->svc->dropped_reply, 1) + 1;
+        drop_log(c->svc, "service API request with a reply subject the service does not publish to",
+                 natsMsg_GetSubject(msg), strlen(natsMsg_GetSubject(msg)), reply, strlen(reply), n);
+        reply = NULL;
+    }
     if (reply != NULL && reply[0] != '\0') {
         switch (c->kind) {
         case SRV_PING:
@@ -426,6 +687,7 @@ static vc_code subscribe_one(service *s, const char *subject, vc_err *err)
         return VC_OK;
     endpoint_name(subject, name, sizeof name);
     s->sub_ctxs[idx].svc = s;
+    s->sub_ctxs[idx].queue = idx;
     s->sub_ctxs[idx].endpoint = disc_add_endpoint(s->disc, name, subject, QUEUE_GROUP);
     st = natsConnection_QueueSubscribe(&s->subs[idx], s->nc, subject, QUEUE_GROUP, on_request,
                                        &s->sub_ctxs[idx]);
@@ -480,6 +742,25 @@ static void service_status_extra(void *svc, json_t *o)
     json_object_set_new(o, "requests", json_integer((json_int_t)requests));
     json_object_set_new(o, "errors", json_integer((json_int_t)errors));
     json_object_set_new(o, "audit", auditpub_status(s->audit));
+    json_t *d = json_object();
+    if (d != NULL) {
+        json_object_set_new(d, "bad_subject",
+                            json_integer((json_int_t)atomic_load(&s->dropped_subject)));
+        json_object_set_new(d, "bad_reply",
+                            json_integer((json_int_t)atomic_load(&s->dropped_reply)));
+        json_object_set_new(o, "dropped", d);
+        d = json_object();
+    }
+    if (d != NULL) {
+        json_object_set_new(d, "busy", json_integer((json_int_t)atomic_load(&s->refused_busy)));
+        json_object_set_new(d, "no_rights",
+                            json_integer((json_int_t)atomic_load(&s->refused_norights)));
+        json_object_set_new(o, "refused_unread", d);
+    }
+    pthread_mutex_lock(&s->lock);
+    size_t queued = s->queued;
+    pthread_mutex_unlock(&s->lock);
+    json_object_set_new(o, "queued", json_integer((json_int_t)queued));
 }
 
 vc_code service_start(service **out, const config *cfg, const ops_ctx *ctx, vc_err *err)
@@ -492,16 +773,48 @@ vc_code service_start(service **out, const config *cfg, const ops_ctx *ctx, vc_e
     *out = NULL;
     if (s == NULL)
         return vc_errf(err, VC_INTERNAL, "out of memory");
+    rc = natsmsg_self_check(err);
+    if (rc != VC_OK) {
+        free(s);
+        return rc;
+    }
     s->cfg = cfg;
     s->ctx = *ctx;
     s->ctx.status_extra = service_status_extra;
     s->ctx.status_arg = s;
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->drop_log_lock, NULL);
     pthread_cond_init(&s->jobs_cv, NULL);
     pthread_cond_init(&s->idle_cv, NULL);
     pthread_cond_init(&s->closed_cv, NULL);
+    /* subjects.reply_prefixes, split once ("a.,b." -> "a.", "b."). */
+    s->prefix_text = strdup(cfg->reply_prefixes != NULL ? cfg->reply_prefixes : "_INBOX.");
+    s->prefixes =
+        calloc(s->prefix_text != NULL ? strlen(s->prefix_text) / 2 + 1 : 1, sizeof *s->prefixes);
+    if (s->prefix_text == NULL || s->prefixes == NULL) {
+        rc = vc_errf(err, VC_INTERNAL, "out of memory");
+        goto fail;
+    }
+    for (char *save = NULL, *tok = strtok_r(s->prefix_text, ",", &save); tok != NULL;
+         tok = strtok_r(NULL, ",", &save))
+        s->prefixes[s->nprefixes++] = tok;
     s->disc = disc_create(VAULTCTL_VERSION, "vaultctl: the swarm's credential authority");
     s->subs = calloc(cfg->acl_count + 1, sizeof(natsSubscription *));
+    s->nqueues = (int)cfg->acl_count + 1;
+    s->queues = calloc((size_t)s->nqueues, sizeof *s->queues);
+    if (s->queues == NULL) {
+        rc = vc_errf(err, VC_INTERNAL, "out of memory");
+        goto fail;
+    }
+    /* Half the budget as equal shares, half as the common pool. */
+    {
+        size_t maxc = cfg->queue_max_requests > 0 ? cfg->queue_max_requests : 4096;
+        size_t maxb = cfg->queue_max_bytes > 0 ? cfg->queue_max_bytes : (size_t)64 << 20;
+        s->share_count = maxc / (2 * (size_t)s->nqueues);
+        s->share_bytes = maxb / (2 * (size_t)s->nqueues);
+        s->pool_count = maxc - s->share_count * (size_t)s->nqueues;
+        s->pool_bytes = maxb - s->share_bytes * (size_t)s->nqueues;
+    }
     s->sub_ctxs = calloc(cfg->acl_count + 1, sizeof *s->sub_ctxs);
     if (s->disc == NULL || s->subs == NULL || s->sub_ctxs == NULL) {
         rc = vc_errf(err, VC_INTERNAL, "out of memory");
@@ -652,9 +965,13 @@ void service_stop(service *s)
     free(s->subs);
     free(s->sub_ctxs);
     free(s->workers);
+    free(s->prefixes);
+    free(s->queues);
+    free(s->prefix_text);
     pthread_cond_destroy(&s->closed_cv);
     pthread_cond_destroy(&s->idle_cv);
     pthread_cond_destroy(&s->jobs_cv);
+    pthread_mutex_destroy(&s->drop_log_lock);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }

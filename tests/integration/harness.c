@@ -121,7 +121,7 @@ static int wait_exit(pid_t pid, int timeout_ms)
     "      permissions: { publish: { allow: [\"vault.replies\", \"vault.audit\"] },\n"             \
     "                     subscribe: { allow: [\"vault.requests\", \"admin.requests\",\n"          \
     "                                          \"user.requests\", \"$SRV.>\"] },\n"                \
-    "                     allow_responses: true } }\n"                                             \
+    "                     allow_responses: { max: 1, expires: \"1m\" } } }\n"                      \
     "    { user: \"" IT_PROBE_USER "\", password: \"" IT_PROBE_PASS "\",\n"                        \
     "      permissions: { publish: { allow: [\">\"] }, subscribe: { allow: [\">\"] } } }\n"        \
     "  ]\n"                                                                                        \
@@ -147,14 +147,19 @@ static bool nats_ready(const it_nats *n, long from)
     return ready;
 }
 
-/* One try: the server on port, until it is ready or gone. 0 when ready. */
-static int nats_try_start(it_nats *n, int port)
+/* One try: the server on port with the users' block (NULL: the example's,
+ * NATS_CONF_FMT), until it is ready or gone. 0 when ready. */
+static int nats_try_start(it_nats *n, int port, const char *users)
 {
-    char text[4096];
+    char text[8192];
 
     n->port = port;
     snprintf(n->url, sizeof n->url, "nats://127.0.0.1:%d", port);
-    snprintf(text, sizeof text, NATS_CONF_FMT, port);
+    if (users != NULL)
+        snprintf(text, sizeof text,
+                 "listen: 127.0.0.1:%d\nauthorization {\n  users = [\n%s\n  ]\n}\n", port, users);
+    else
+        snprintf(text, sizeof text, NATS_CONF_FMT, port);
     if (tu_write_text(n->conf, text) != 0)
         return -1;
     const char *argv[] = {NATS_SERVER_BIN, "-c", n->conf, NULL};
@@ -178,7 +183,7 @@ static int nats_try_start(it_nats *n, int port)
     return -1;
 }
 
-int it_nats_start(it_nats *n, int port)
+static int nats_start_text(it_nats *n, int port, const char *users)
 {
     if (n->dir[0] == '\0') {
         if (tu_tmpdir(n->dir, sizeof n->dir, "vaultctl-it-nats") == NULL)
@@ -190,7 +195,7 @@ int it_nats_start(it_nats *n, int port)
      * machine): then a new port. A restart on the same port (port != 0)
      * tries that port again, the old socket may linger a moment. */
     for (int attempt = 1; attempt <= 5; attempt++) {
-        if (nats_try_start(n, port != 0 ? port : it_free_port()) == 0)
+        if (nats_try_start(n, port != 0 ? port : it_free_port(), users) == 0)
             return 0;
         fprintf(stderr, "harness: nats-server did not start on port %d (try %d of 5), see %s\n",
                 n->port, attempt, n->log);
@@ -198,6 +203,16 @@ int it_nats_start(it_nats *n, int port)
             sleep_ms(500);
     }
     return -1;
+}
+
+int it_nats_start(it_nats *n, int port)
+{
+    return nats_start_text(n, port, NULL);
+}
+
+int it_nats_start_users(it_nats *n, int port, const char *users)
+{
+    return nats_start_text(n, port, users);
 }
 
 void it_nats_stop(it_nats *n, bool hard)

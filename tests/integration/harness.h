@@ -19,7 +19,7 @@
 #define IT_PROBE_PASS "probe-test-pw"
 
 typedef struct {
-    char dir[256];      /* temp dir (config, logs) */
+    char dir[256]; /* temp dir (config, logs) */
     char conf[300];
     char log[300];
     int port;
@@ -28,7 +28,7 @@ typedef struct {
 } it_nats;
 
 typedef struct {
-    char dir[256];      /* temp dir: config.yaml, master.key, data/, vault.log */
+    char dir[256]; /* temp dir: config.yaml, master.key, data/, vault.log */
     char config[300];
     char log[300];
     pid_t pid;
@@ -43,6 +43,9 @@ int it_free_port(void);
 /* Starts nats-server (port 0: a free one) with the example users and
  * permissions; waits until it accepts connections. Returns 0 on success. */
 int it_nats_start(it_nats *n, int port);
+/* Same with these users instead of the example's: users is the text of
+ * the entries of nats-server's `authorization { users = [ ... ] }`. */
+int it_nats_start_users(it_nats *n, int port, const char *users);
 /* SIGTERM (or SIGKILL when hard) and wait; the temp dir is kept for restart. */
 void it_nats_stop(it_nats *n, bool hard);
 /* Stops if running and removes the temp dir. */
@@ -95,8 +98,8 @@ natsConnection *it_connect(const it_nats *n, const char *user, const char *pass)
 /* Sends payload as a request on subject and parses the JSON reply (NULL on
  * timeout). If headers is not NULL it receives the reply message (caller
  * destroys) for header checks. */
-json_t *it_request(natsConnection *nc, const char *subject, const char *payload,
-                   int64_t timeout_ms, natsMsg **reply_msg);
+json_t *it_request(natsConnection *nc, const char *subject, const char *payload, int64_t timeout_ms,
+                   natsMsg **reply_msg);
 
 /* Convenience: status string and code of a reply. */
 const char *it_status(const json_t *reply);

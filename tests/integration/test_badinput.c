@@ -252,14 +252,24 @@ static char *nested(size_t depth, char open, char close, bool closed)
 static void test_deep_nesting(void **state)
 {
     (void)state;
+    /* 100,000 deep is more elements than limits.max_json_elements (4096):
+     * too_large before parsing (issue 11 item 3). 3,000 deep fits that
+     * limit and is parsed, and refused as nested too deeply. */
     char *p = nested(100000, '[', ']', true);
-    expect_bad(p);
+    expect_code(p, "too_large");
     free(p);
     p = nested(100000, '[', ']', false);
+    expect_code(p, "too_large");
+    free(p);
+    p = nested(3000, '[', ']', true);
+    expect_bad(p);
+    free(p);
+    p = nested(3000, '[', ']', false);
     expect_bad(p);
     free(p);
     /* Objects: {"a":{"a":...}} 100,000 deep is 600 KB, over the request
-     * limit (too_large before parsing); 40,000 deep is parsed and refused. */
+     * limit (too_large before parsing); 40,000 deep is over the element
+     * limit (two per level: deeper than jansson's 2,048 levels always is). */
     size_t depth = 40000;
     char *o = malloc(6 * depth + 64);
     assert_non_null(o);
@@ -273,7 +283,7 @@ static void test_deep_nesting(void **state)
     memset(o + n, '}', depth + 1);
     n += depth + 1;
     o[n] = '\0';
-    expect_bad(o);
+    expect_code(o, "too_large");
     free(o);
     /* A modest nesting is a fine value. */
     p = nested(100, '[', ']', true);
@@ -501,11 +511,12 @@ static void test_over_limits(void **state)
 }
 
 /* A requester may name any reply subject, and the vault user's
- * allow_responses lets the service publish there: an agent can make the
- * service publish its reply onto admin.requests. A reply is never a request
- * (it has no top-level "operation", and a stored value only ever appears
- * under "data"), so the reflected message is refused as bad_request and
- * changes nothing. */
+ * allow_responses lets the service publish there. Since issue 11 the
+ * service replies only under subjects.reply_prefixes (_INBOX.), never on a
+ * request or ACL subject: a get with reply subject admin.requests is not
+ * executed, and nothing is published on admin.requests (before: the
+ * stored value, shaped like an admin request, went there and was refused
+ * as bad_request). */
 static void test_reply_reflection(void **state)
 {
     (void)state;
@@ -531,18 +542,9 @@ static void test_reply_reflection(void **state)
                                                          "admin.requests", p), NATS_OK);
     assert_int_equal(natsConnection_Flush(agent), NATS_OK);
     sent++;
-    /* The reflected reply on admin.requests... */
-    assert_int_equal(natsSubscription_NextMsg(&m, on_admin, 5000), NATS_OK);
-    r = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, NULL);
-    assert_string_equal(it_status(r), "success");
-    json_decref(r);
-    natsMsg_Destroy(m);
-    /* ...that the service, receiving it as an admin request, refuses. */
-    assert_int_equal(natsSubscription_NextMsg(&m, on_replies, 5000), NATS_OK);
-    r = json_loadb(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0, NULL);
-    assert_string_equal(it_code(r), "bad_request");
-    json_decref(r);
-    natsMsg_Destroy(m);
+    /* Nothing on admin.requests, and so nothing refused on vault.replies. */
+    assert_int_not_equal(natsSubscription_NextMsg(&m, on_admin, 1500), NATS_OK);
+    assert_int_not_equal(natsSubscription_NextMsg(&m, on_replies, 300), NATS_OK);
 
     r = expect_ok("{\"operation\":\"get\",\"key\":\"reflect/target\"}");
     assert_string_equal(json_string_value(json_object_get(r, "data")), "keep");

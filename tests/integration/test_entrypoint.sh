@@ -148,7 +148,7 @@ fi
 # ---- nats-server with the example permissions ----------------------------
 
 example_conf() { sed "s/^port: 4222/listen: 127.0.0.1:$1/" "$SRC/examples/nats-server.conf"; }
-ADMIN_NATS_PASS=$ADMIN_PW AGENT_NATS_PASS=$AGENT_PW VAULT_NATS_PASS=$VAULT_PW \
+ADMIN_NATS_PASS=$ADMIN_PW AGENT_NATS_PASS=$AGENT_PW VAULT_NATS_PASS=$VAULT_PW AUDIT_NATS_PASS=$VAULT_PW-audit \
     nats_up example_conf "$TMPROOT/test/nats.log"
 NATS_PID=$nats_pid PORT=$nats_port
 URL=nats://127.0.0.1:$PORT

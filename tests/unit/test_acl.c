@@ -74,18 +74,17 @@ static void test_subject_valid(void **state)
 }
 
 static const acl_rule rules[] = {
-    { "admin.requests", OP_ALL_BITS },
-    { "user.requests", OP_BIT(OP_GET) | OP_BIT(OP_SET) },
-    { "team.ro.>", OP_BIT(OP_GET) | OP_BIT(OP_LIST) },
-    { "team.*.requests", OP_ALL_BITS },
-    { "team.>", OP_BIT(OP_STATUS) },
+    {"admin.requests", OP_ALL_BITS},
+    {"user.requests", OP_BIT(OP_GET) | OP_BIT(OP_SET)},
+    {"team.ro.>", OP_BIT(OP_GET) | OP_BIT(OP_LIST)},
+    {"team.*.requests", OP_ALL_BITS},
+    {"team.>", OP_BIT(OP_STATUS)},
 };
 static const size_t nrules = sizeof rules / sizeof rules[0];
 
-static vc_code check(const char *arrival, const char *claimed, vc_op op,
-                     vc_err *err)
+static vc_code check(const char *arrival, const char *claimed, vc_op op, vc_err *err)
 {
-    acl_request req = { .arrival = arrival, .claimed = claimed, .op = op };
+    acl_request req = {.arrival = arrival, .claimed = claimed, .op = op};
     vc_err_clear(err);
     return acl_check(rules, nrules, &req, err);
 }
@@ -139,7 +138,7 @@ static void test_check_no_match(void **state)
     assert_denied(check("vault.requests", NULL, OP_GET, &err), &err);
     assert_denied(check("admin", NULL, OP_STATUS, &err), &err);
     assert_denied(check("admin.requests.x", NULL, OP_GET, &err), &err);
-    acl_request req = { .arrival = "admin.requests", .op = OP_GET };
+    acl_request req = {.arrival = "admin.requests", .op = OP_GET};
     assert_denied(acl_check(NULL, 0, &req, &err), &err);
 }
 
@@ -149,13 +148,11 @@ static void test_check_spoofed_subject(void **state)
     vc_err err;
     /* A user claiming to be admin is denied even for what user may do. */
     assert_denied(check("user.requests", "admin.requests", OP_GET, &err), &err);
-    assert_denied(check("user.requests", "admin.requests", OP_ROTATE, &err),
-                  &err);
+    assert_denied(check("user.requests", "admin.requests", OP_ROTATE, &err), &err);
     assert_denied(check("admin.requests", "user.requests", OP_GET, &err), &err);
     assert_denied(check("admin.requests", "", OP_GET, &err), &err);
     /* A claim equal to the arrival subject is fine. */
-    assert_int_equal(check("user.requests", "user.requests", OP_GET, &err),
-                     VC_OK);
+    assert_int_equal(check("user.requests", "user.requests", OP_GET, &err), VC_OK);
 }
 
 static void test_check_local(void **state)
@@ -164,7 +161,7 @@ static void test_check_local(void **state)
     vc_err err;
     for (int op = 0; op < OP_COUNT; op++)
         assert_int_equal(check(NULL, NULL, (vc_op)op, &err), VC_OK);
-    acl_request req = { .arrival = NULL, .op = OP_ROTATE };
+    acl_request req = {.arrival = NULL, .op = OP_ROTATE};
     assert_int_equal(acl_check(NULL, 0, &req, &err), VC_OK);
 }
 
@@ -176,9 +173,37 @@ static void test_check_bad_op(void **state)
     assert_denied(check("admin.requests", NULL, OP_COUNT, &err), &err);
 }
 
+/* Issue 11 item 1: the rights of a subject, and the --check warning about
+ * a later wildcard matching a proper token prefix of an earlier entry. */
+static void test_rights_and_prefix_shadowing(void **state)
+{
+    (void)state;
+    const acl_rule arules[] = {
+        {"apps.*.readonly.requests", OP_BIT(OP_GET)},
+        {"apps.>", OP_ALL_BITS},
+        {"none.requests", 0},
+    };
+    assert_int_equal(acl_rights(arules, 3, "apps.x.readonly.requests"), OP_BIT(OP_GET));
+    assert_int_equal(acl_rights(arules, 3, "apps.x"), OP_ALL_BITS);
+    assert_int_equal(acl_rights(arules, 3, "none.requests"), 0);
+    assert_int_equal(acl_rights(arules, 3, "vault.requests"), 0);
+
+    assert_true(acl_shadows_prefix("apps.>", "apps.*.readonly.requests"));
+    assert_true(acl_shadows_prefix("apps.*", "apps.*.readonly.requests"));
+    assert_true(acl_shadows_prefix("*.x", "apps.*.readonly.requests"));
+    assert_true(acl_shadows_prefix(">", "admin.requests"));
+    assert_true(acl_shadows_prefix("admin", "admin.requests"));
+    assert_false(acl_shadows_prefix("user.requests", "admin.requests"));
+    assert_false(acl_shadows_prefix("apps.*.readonly.requests", "apps.>"));
+    assert_false(acl_shadows_prefix("apps.*.*.requests", "apps.*.readonly.requests"));
+    assert_false(acl_shadows_prefix("other.>", "apps.*.readonly.requests"));
+    assert_false(acl_shadows_prefix("admin.requests", "admin.requests"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rights_and_prefix_shadowing),
         cmocka_unit_test(test_match_exact),
         cmocka_unit_test(test_match_star),
         cmocka_unit_test(test_match_gt),

@@ -15,6 +15,7 @@
 #include <pthread.h>
 
 #include "audit.h"
+#include "log.h"
 #include "timefmt.h"
 #include "ops.h"
 #include "testutil.h"
@@ -147,7 +148,37 @@ static void test_event_bad_utf8_subject(void **state)
     char *s = audit_event_json(&ev, &len);
     assert_non_null(s);
     json_t *j = parse(s, len);
-    assert_string_equal(str(j, "subject"), "team.??.requests");
+    assert_string_equal(str(j, "subject"), "team.\\xff\\xfe.requests");
+    json_decref(j);
+    free(s);
+}
+
+/* Issue 11 item 6: no control byte, quote or non-ASCII byte of a subject
+ * reaches an event as itself: an ESC sequence comes out as text. */
+static void test_event_subject_escaped(void **state)
+{
+    (void)state;
+    audit_event ev = sample();
+    ev.subject = "apps.\x1b[31mred\x1b[0m.caf\xc3\xa9\\\"x";
+    size_t len;
+    char *s = audit_event_json(&ev, &len);
+    assert_non_null(s);
+    json_t *j = parse(s, len);
+    assert_string_equal(str(j, "subject"), "apps.\\x1b[31mred\\x1b[0m.caf\\xc3\\xa9\\x5c\\x22x");
+    for (size_t i = 0; i < len; i++)
+        assert_true((unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f);
+    json_decref(j);
+    free(s);
+
+    /* A long one (over the stack buffer) too. */
+    char longsub[600];
+    memset(longsub, '\x1b', sizeof longsub - 1);
+    longsub[sizeof longsub - 1] = '\0';
+    ev.subject = longsub;
+    s = audit_event_json(&ev, &len);
+    assert_non_null(s);
+    j = parse(s, len);
+    assert_int_equal(strlen(str(j, "subject")), 4 * (sizeof longsub - 1));
     json_decref(j);
     free(s);
 }
@@ -159,16 +190,8 @@ static char *jansson_event(const audit_event *ev)
     char when[TIMEFMT_RFC3339_LEN], mac[80];
     json_t *o = json_object();
     const char *subject = ev->subject != NULL ? ev->subject : "";
-    json_t *subj = json_string(subject);
-
-    if (subj == NULL) { /* not UTF-8: high bytes as '?' */
-        char *copy = strdup(subject);
-        for (char *p = copy; *p != '\0'; p++)
-            if ((unsigned char)*p >= 0x80)
-                *p = '?';
-        subj = json_string(copy);
-        free(copy);
-    }
+    char escaped[LOG_ESCAPED_MAX(64)];
+    json_t *subj = json_string(log_escape(escaped, sizeof escaped, subject, strlen(subject)));
     timefmt_rfc3339_ms(ev->time_ms, when);
     json_object_set_new(o, "type", json_string(AUDIT_EVENT_TYPE));
     json_object_set_new(o, "time", json_string(when));
@@ -176,9 +199,8 @@ static char *jansson_event(const audit_event *ev)
         json_object_set_new(o, "instance", json_string(ev->instance));
     json_object_set_new(o, "subject", subj);
     json_object_set_new(o, "operation", json_string(op_name(ev->op)));
-    json_object_set_new(o, "outcome", json_string(ev->outcome == VC_OK
-                                                      ? "success"
-                                                      : vc_code_name(ev->outcome)));
+    json_object_set_new(o, "outcome",
+                        json_string(ev->outcome == VC_OK ? "success" : vc_code_name(ev->outcome)));
     json_object_set_new(o, "latency_us", json_integer(ev->latency_us));
     if (ev->key_hash != NULL && ev->key_hash[0] != '\0') {
         snprintf(mac, sizeof mac, "%s%s", AUDIT_HMAC_PREFIX, ev->key_hash);
@@ -189,17 +211,27 @@ static char *jansson_event(const audit_event *ev)
     return out;
 }
 
-/* Byte for byte jansson's compact dump, for every kind of subject byte:
- * escapes, control characters, DEL, '/', UTF-8 of 2 to 4 bytes, and the
- * invalid sequences jansson refuses (then written with '?'). */
+/* Byte for byte jansson's compact dump of the escaped subject (log.h), for
+ * every kind of subject byte: escapes, control characters, DEL, '/', UTF-8
+ * of 2 to 4 bytes, and invalid sequences. */
 static void test_event_matches_jansson(void **state)
 {
     (void)state;
     static const char *const subjects[] = {
-        "admin.requests", "", "a\"b\\c", "tab\there\nnl\rcr\bbs\ffeed",
-        "ctl\x01\x1f\x7f", "team/one.*.>", "caf\xc3\xa9.\xe2\x82\xac.\xf0\x9f\x94\x91",
-        "bad.\xff", "over.\xc0\x80", "surr.\xed\xa0\x80", "big.\xf4\x90\x80\x80",
-        "cut.\xe2\x82", "lone.\x80", "mix.\xc3\xa9.\xff",
+        "admin.requests",
+        "",
+        "a\"b\\c",
+        "tab\there\nnl\rcr\bbs\ffeed",
+        "ctl\x01\x1f\x7f",
+        "team/one.*.>",
+        "caf\xc3\xa9.\xe2\x82\xac.\xf0\x9f\x94\x91",
+        "bad.\xff",
+        "over.\xc0\x80",
+        "surr.\xed\xa0\x80",
+        "big.\xf4\x90\x80\x80",
+        "cut.\xe2\x82",
+        "lone.\x80",
+        "mix.\xc3\xa9.\xff",
     };
     static const int64_t latencies[] = {0, 153, -1, INT64_MAX};
 
@@ -505,6 +537,7 @@ int main(void)
         cmocka_unit_test(test_event_without_key),
         cmocka_unit_test(test_event_outcomes),
         cmocka_unit_test(test_event_bad_utf8_subject),
+        cmocka_unit_test(test_event_subject_escaped),
         cmocka_unit_test(test_event_matches_jansson),
         cmocka_unit_test_setup_teardown(test_event_of_requests, vault_setup, vault_teardown),
         cmocka_unit_test(test_queue_bound_and_drops),

@@ -620,9 +620,24 @@ static void test_error_text(void **state)
     }
 }
 
+/* Issue 11 item 3: the element count before parsing. */
+static void test_json_elements(void **state)
+{
+    (void)state;
+    const char *ok = "{\"operation\":\"set\",\"key\":\"k\",\"value\":[1,2,{\"a\":3}]}";
+    /* { : , : , : [ , , { : = 11 */
+    assert_false(proto_json_elements_over((const uint8_t *)ok, strlen(ok), 11));
+    assert_true(proto_json_elements_over((const uint8_t *)ok, strlen(ok), 10));
+    /* Inside strings nothing counts, escaped quotes included. */
+    const char *str = "{\"k\":\"[[[,,,:::{{{\\\"[[[,,,\"}";
+    assert_false(proto_json_elements_over((const uint8_t *)str, strlen(str), 2));
+    assert_false(proto_json_elements_over((const uint8_t *)"", 0, 0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_elements),
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_not_json),
         cmocka_unit_test(test_not_object),
