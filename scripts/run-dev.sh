@@ -51,13 +51,30 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-ADMIN_NATS_PASS=$(cat "$run/admin.pass") AGENT_NATS_PASS=$(cat "$run/agent.pass") \
-VAULT_NATS_PASS=$(cat "$run/vault.pass") AUDIT_NATS_PASS=$(cat "$run/audit.pass") \
-  setsid "$nats_server" -c "$root/examples/nats-server.conf" -a 127.0.0.1 -p "$port" \
-  > "$run/nats-server.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do port_busy "$port" && break; sleep 0.1; done
-port_busy "$port" || { echo "make run: nats-server did not start:"; cat "$run/nats-server.log"; exit 1; }
+# Ready when its log says so; if it could not bind (the port was taken
+# after the check above), the next free port, up to 5 tries.
+started=""
+for try in 1 2 3 4 5; do
+  url="nats://127.0.0.1:$port"
+  sed -i -e "s#nats://127.0.0.1:[0-9]*#$url#" "$run/config.yaml"
+  ADMIN_NATS_PASS=$(cat "$run/admin.pass") AGENT_NATS_PASS=$(cat "$run/agent.pass") \
+  VAULT_NATS_PASS=$(cat "$run/vault.pass") AUDIT_NATS_PASS=$(cat "$run/audit.pass") \
+    setsid "$nats_server" -c "$root/examples/nats-server.conf" -a 127.0.0.1 -p "$port" \
+    > "$run/nats-server.log" 2>&1 &
+  npid=$!
+  for _ in $(seq 200); do
+    kill -0 "$npid" 2>/dev/null || break
+    grep -q "Server is ready" "$run/nats-server.log" && { started=1; break; }
+    sleep 0.05
+  done
+  [ -n "$started" ] && break
+  kill -9 "$npid" 2>/dev/null || true
+  wait "$npid" 2>/dev/null || true
+  echo "make run: nats-server did not start on port $port (try $try of 5): $(tail -n 1 "$run/nats-server.log")"
+  for p in $(seq 14222 14299); do [ "$p" != "$port" ] && ! port_busy "$p" && { port=$p; break; }; done
+done
+[ -n "$started" ] || { echo "make run: nats-server did not start:"; cat "$run/nats-server.log"; exit 1; }
+pids+=($npid)
 echo "make run: nats-server on $url (log: $run/nats-server.log)"
 
 # setsid: Ctrl-C reaches this script only, which stops both in order.
@@ -74,11 +91,12 @@ cat <<EOF
 
 vaultctl is serving on $url. Try, in another terminal:
 
-  $req --user admin --pass-file $run/admin.pass admin.requests set demo/api-key sk-demo-123
+  echo sk-demo-123 | $req --user admin --pass-file $run/admin.pass admin.requests set demo/api-key -
   $req --user agent --pass-file $run/agent.pass user.requests get demo/api-key
   $req --user admin --pass-file $run/admin.pass admin.requests status
 
-The agent user may only get and set (ACL of user.requests), and the NATS
+The value comes on stdin (-), so it never shows in ps; --value-file FILE works
+too. The agent user may only get and set (ACL of user.requests), and the NATS
 server itself stops it from publishing on admin.requests. The local CLI works
 beside the service: $bin --config $run/config.yaml list
 Ctrl-C stops both.
