@@ -17,12 +17,25 @@
 #     VAULTCTL_DOCKER_NO_CACHE=1 builds it with --no-cache (the full time).
 #  5. Plain containers on a user network: image user 10001, what a start
 #     without secrets prints, read-only root, healthy, set/get and the ACL
-#     with the image's own client (`vaultctl request`), clean stop.
+#     with the image's own client (`vaultctl request`), the audit events,
+#     clean stop; then, as a control, the form without the audit login,
+#     whose events nats-server refuses.
 #  6. A single-node Swarm: the seed's bare `docker service create` (fails
 #     clearly, names what is missing), the hardened form from
 #     docs/deployment.md (serves), and deploy/stack.yml onto an existing
 #     my-nats-network (converges, serves, read_only/cap_drop applied,
 #     `docker stack rm` leaves the network).
+#
+# Every deployment runs as examples/nats-server.conf wants it: five secrets
+# (vault_master_key, vault_nats_pass, nats_admin_pass, nats_agent_pass,
+# nats_audit_pass), nats-server with ADMIN_/AGENT_/VAULT_/AUDIT_NATS_PASS,
+# and vaultctl with VAULTCTL_AUDIT_NATS_USER=audit and
+# VAULTCTL_AUDIT_NATS_PASS_FILE, since the vault user may not publish on
+# vault.audit. Per deployment the audit checks: a subscriber (admin, in the
+# NATS image, over bash's /dev/tcp) receives the events on vault.audit; the
+# `status` reply's audit object shows published > 0, dropped 0, refused 0;
+# the nats-server log has no Publish/Permissions Violation for vault.audit
+# and vaultctl's log says the events go out as their own user.
 #
 # Prints PASS/FAIL per check and "N passed, M failed"; exits non-zero on a
 # failure. Removes every container, service, stack, secret, network and
@@ -40,6 +53,9 @@ RUN_DIR=/run/vaultctl-test-docker
 NET=vaultctl-test-net             # the plain containers' user network
 PFX=vaultctl-test                 # names of everything created here
 STACK=vault
+# The secrets of docs/deployment.md (and deploy/stack.yml), as files here and
+# as Docker secrets in the Swarm.
+SECRETS="vault_master_key vault_nats_pass nats_admin_pass nats_agent_pass nats_audit_pass"
 
 passed=0
 failed=0
@@ -107,14 +123,14 @@ cleanup() {
     info "cleanup"
     for p in "${PROBES[@]}"; do rm -rf "${SRC:?}/$p"; done
     if [ -n "$DOCKERD_PID$SWARM_INITED" ] || d info >/dev/null 2>&1; then
-        d rm -f "$PFX-vault" "$PFX-nats" >/dev/null 2>&1
+        d rm -f "$PFX-vault" "$PFX-vault-noaudit" "$PFX-nats" "$PFX-auditsub" >/dev/null 2>&1
         if [ -n "$SWARM_INITED" ]; then
             d stack rm "$STACK" >/dev/null 2>&1
             d service rm vaultctl nats-server >/dev/null 2>&1
             wait_until 60 stack_gone
             wait_until 60 service_gone vaultctl
             wait_until 60 service_gone nats-server
-            d secret rm vault_master_key vault_nats_pass nats_admin_pass nats_agent_pass >/dev/null 2>&1
+            d secret rm $SECRETS >/dev/null 2>&1
             d config rm "$PFX-nats-conf" >/dev/null 2>&1
         fi
         # Containers of the swarm (client runs) on the overlay must be gone
@@ -304,14 +320,14 @@ fi
 umask 077
 mkdir -p "$TMP/secrets"
 d run --rm "$IMAGE" keygen >"$TMP/secrets/vault_master_key"
-for s in vault_nats_pass nats_admin_pass nats_agent_pass; do
+for s in vault_nats_pass nats_admin_pass nats_agent_pass nats_audit_pass; do
     head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$TMP/secrets/$s"
 done
 umask 022
 # The plain containers get them as bind mounts, owned like Swarm's
 # uid=10001,gid=10001,mode=0400 secrets would be.
 mkdir -p "$TMP/run-secrets" "$TMP/client"
-cp "$TMP/secrets/vault_master_key" "$TMP/secrets/vault_nats_pass" "$TMP/run-secrets/"
+cp "$TMP/secrets/vault_master_key" "$TMP/secrets/vault_nats_pass" "$TMP/secrets/nats_audit_pass" "$TMP/run-secrets/"
 cp "$TMP/secrets/nats_admin_pass" "$TMP/client/admin.pass"
 cp "$TMP/secrets/nats_agent_pass" "$TMP/client/agent.pass"
 chown 10001:10001 "$TMP"/run-secrets/* "$TMP"/client/*
@@ -343,6 +359,72 @@ acl_checks() {
         pass "$label: agent may not use admin.requests (NATS refuses: $(head -1 <<<"$out" | cut -c1-140))"
     else
         fail "$label: agent may not use admin.requests" "$out"
+    fi
+}
+# The audit subscriber: admin may subscribe to vault.audit. The NATS image
+# has no client, so bash speaks the protocol over /dev/tcp. It prints
+# "subscribed" once the server has the subscription (PONG after SUB), then
+# "event <payload>" per audit event, and any -ERR.
+AUDIT_SUB='exec 3<>/dev/tcp/nats-server/4222 || exit 1
+read -r -t 10 line <&3 || { echo "no INFO from nats-server"; exit 1; }
+printf "CONNECT {\"user\":\"admin\",\"pass\":\"%s\",\"verbose\":false}\r\nSUB vault.audit 1\r\nPING\r\n" \
+    "$(cat /pass/admin.pass)" >&3
+while read -r -t 120 line <&3; do
+    line=${line%$'"'"'\r'"'"'}
+    case $line in
+        PING) printf "PONG\r\n" >&3 ;;
+        PONG) echo subscribed ;;
+        "MSG "*) read -r -t 5 payload <&3 && echo "event ${payload%$'"'"'\r'"'"'}" ;;
+        -ERR*) echo "$line"; exit 1 ;;
+    esac
+done'
+# audit_checks NETWORK LABEL NATS_LOGS VAULT_LOGS: the audit events of the
+# vaultctl on NETWORK arrive on vault.audit and nothing is refused.
+# NATS_LOGS and VAULT_LOGS are commands that print nats-server's and
+# vaultctl's logs.
+audit_checks() {
+    local net=$1 label=$2 nats_logs=$3 vault_logs=$4 out aud pub drop ref ev viol nlog vlog
+    d rm -f "$PFX-auditsub" >/dev/null 2>&1
+    d run -d --name "$PFX-auditsub" --network "$net" --read-only --cap-drop ALL --user 10001:10001 \
+        -v "$TMP/client:/pass:ro" --entrypoint bash "$NATS_IMAGE" -c "$AUDIT_SUB" >/dev/null
+    sub_log() { d logs "$PFX-auditsub" 2>&1; }
+    sub_has() { sub_log | grep -q "$1"; }
+    if ! wait_until 30 sub_has '^subscribed'; then
+        fail "$label: a subscriber on vault.audit (admin)" "$(sub_log)"
+    else
+        out=$(client "$net" --user admin --pass-file /pass/admin.pass admin.requests status)
+        if wait_until 15 sub_has '^event .*"subject":"admin.requests","operation":"status"'; then
+            ev=$(sub_log | grep -m1 '^event .*"operation":"status"')
+            pass "$label: audit events arrive on vault.audit: ${ev#event }"
+        else
+            fail "$label: audit events arrive on vault.audit" "subscriber: $(sub_log)"$'\n'"status: $out"
+        fi
+    fi
+    d rm -f "$PFX-auditsub" >/dev/null 2>&1
+    # The status reply's audit object, after at least the event above.
+    out=$(client "$net" --user admin --pass-file /pass/admin.pass admin.requests status)
+    aud=$(grep -o '"audit":{[^}]*}' <<<"$out" | head -1)
+    pub=$(grep -o '"published":[0-9]*' <<<"$aud" | cut -d: -f2)
+    drop=$(grep -o '"dropped":[0-9]*' <<<"$aud" | cut -d: -f2)
+    ref=$(grep -o '"refused":[0-9]*' <<<"$aud" | cut -d: -f2)
+    if [ -n "$pub" ] && [ "$pub" -gt 0 ] && [ "$drop" = 0 ] && [ "$ref" = 0 ]; then
+        pass "$label: status reports published $pub, dropped 0, refused 0 ($aud)"
+    else
+        fail "$label: status reports audit events published, none dropped or refused" "$out"
+    fi
+    nlog=$("$nats_logs" 2>&1)
+    vlog=$("$vault_logs" 2>&1)
+    viol=$(grep -i 'violation.*vault\.audit' <<<"$nlog")
+    if ! grep -q 'Server is ready' <<<"$nlog"; then
+        fail "$label: nats-server log readable" "$(tail -5 <<<"$nlog")"
+    elif [ -n "$viol" ]; then
+        fail "$label: no Permissions Violation for vault.audit in nats-server's log" "$viol"
+    elif grep -qi 'not permitted\|permissions violation' <<<"$vlog"; then
+        fail "$label: vaultctl's log has no refused publish" "$(grep -i 'not permitted\|permissions violation' <<<"$vlog" | tail -5)"
+    elif ! grep -q 'audit: events go out as their own NATS user' <<<"$vlog"; then
+        fail "$label: vaultctl's audit events go out as their own NATS user" "$(tail -10 <<<"$vlog")"
+    else
+        pass "$label: no Violation for vault.audit in nats-server's log, vaultctl: \"$(grep -o -m1 'audit: events go out as their own NATS user[^"]*' <<<"$vlog")\""
     fi
 }
 health() { d inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$1" 2>/dev/null; }
@@ -382,12 +464,15 @@ d run -d --name "$PFX-nats" --network "$NET" --network-alias nats-server --read-
     -e ADMIN_NATS_PASS="$(cat "$TMP/secrets/nats_admin_pass")" \
     -e AGENT_NATS_PASS="$(cat "$TMP/secrets/nats_agent_pass")" \
     -e VAULT_NATS_PASS="$(cat "$TMP/secrets/vault_nats_pass")" \
+    -e AUDIT_NATS_PASS="$(cat "$TMP/secrets/nats_audit_pass")" \
     "$NATS_IMAGE" nats-server -c /etc/nats/nats-server.conf >/dev/null ||
     abort "start the NATS container"
 t=$(date +%s)
 d run -d --name "$PFX-vault" --network "$NET" --read-only --cap-drop ALL \
     -v "$TMP/run-secrets/vault_master_key:/run/secrets/vault_master_key:ro" \
     -v "$TMP/run-secrets/vault_nats_pass:/run/secrets/vault_nats_pass:ro" \
+    -v "$TMP/run-secrets/nats_audit_pass:/run/secrets/nats_audit_pass:ro" \
+    -e VAULTCTL_AUDIT_NATS_USER=audit -e VAULTCTL_AUDIT_NATS_PASS_FILE=/run/secrets/nats_audit_pass \
     -v "$PFX-data:/app/data" "$IMAGE" >/dev/null || abort "start the vaultctl container"
 if wait_until 60 is_healthy "$PFX-vault"; then
     pass "read-only root, all capabilities dropped: turns healthy in $(($(date +%s) - t)) s"
@@ -402,6 +487,9 @@ else
     fail "root file system is read-only" "$out"
 fi
 acl_checks "$NET" plain
+plain_nats_logs()  { d logs "$PFX-nats"; }
+plain_vault_logs() { d logs "$PFX-vault"; }
+audit_checks "$NET" plain plain_nats_logs plain_vault_logs
 t=$(date +%s.%N)
 d stop -t 45 "$PFX-vault" >/dev/null
 stop_s=$(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
@@ -411,7 +499,29 @@ if [ "$ec" = 0 ] && awk -v s="$stop_s" 'BEGIN {exit !(s < 5)}'; then
 else
     fail "docker stop: exit 0 within 5 s" "exit $ec in $stop_s s; $(d logs "$PFX-vault" 2>&1 | tail -5)"
 fi
-d rm -f "$PFX-vault" "$PFX-nats" >/dev/null
+# Control: the same container without the audit login (the form before the
+# audit user). Its events go out as the vault user, which may not publish on
+# vault.audit: nats-server refuses them, and only its log shows it (status
+# still counts them as published: handed to the connection).
+d rm -f "$PFX-vault" >/dev/null
+d run -d --name "$PFX-vault-noaudit" --network "$NET" --read-only --cap-drop ALL \
+    -v "$TMP/run-secrets/vault_master_key:/run/secrets/vault_master_key:ro" \
+    -v "$TMP/run-secrets/vault_nats_pass:/run/secrets/vault_nats_pass:ro" \
+    -v "$PFX-data:/app/data" "$IMAGE" >/dev/null
+refused_audit() { d logs "$PFX-nats" 2>&1 | grep -i 'violation.*"vault".*vault\.audit'; }
+if wait_until 60 is_healthy "$PFX-vault-noaudit"; then
+    client "$NET" --user admin --pass-file /pass/admin.pass admin.requests status >/dev/null
+    if wait_until 10 refused_audit; then
+        # The refused event counts as published all the same.
+        out=$(client "$NET" --user admin --pass-file /pass/admin.pass admin.requests status)
+        pass "control, no audit login: nats-server refuses the events ($(refused_audit | head -1 | sed 's/^.*\] //')), yet status says $(grep -o '"published":[0-9]*,"dropped":[0-9]*,"refused":[0-9]*' <<<"$out")"
+    else
+        fail "control, no audit login: nats-server refuses the events" "$(d logs "$PFX-nats" 2>&1 | tail -5)"$'\n'"$out"
+    fi
+else
+    fail "control, no audit login: turns healthy" "$(d logs "$PFX-vault-noaudit" 2>&1 | tail -10)"
+fi
+d rm -f "$PFX-vault-noaudit" "$PFX-nats" >/dev/null
 d network rm "$NET" >/dev/null
 d volume rm "$PFX-data" >/dev/null
 
@@ -433,19 +543,19 @@ if d network inspect my-nats-network >/dev/null 2>&1; then
 fi
 d network create -d overlay --attachable my-nats-network >/dev/null || abort "docker network create -d overlay --attachable my-nats-network"
 CREATED_NATS_NET=1
-for s in vault_master_key vault_nats_pass nats_admin_pass nats_agent_pass; do
+for s in $SECRETS; do
     d secret create "$s" "$TMP/secrets/$s" >/dev/null || abort "docker secret create $s FILE"
 done
-pass "Swarm: my-nats-network (overlay, attachable) and the four secrets created from the operator's files"
+pass "Swarm: my-nats-network (overlay, attachable) and the five secrets created from the operator's files"
 
 # NATS on my-nats-network, as the seed assumes it.
 d config create "$PFX-nats-conf" "$SRC/examples/nats-server.conf" >/dev/null
 d service create --detach --name nats-server --network my-nats-network --endpoint-mode dnsrr \
     --read-only --cap-drop ALL --no-resolve-image \
     --config source="$PFX-nats-conf",target=/etc/nats/nats-server.conf \
-    --secret nats_admin_pass --secret nats_agent_pass --secret vault_nats_pass \
+    --secret nats_admin_pass --secret nats_agent_pass --secret vault_nats_pass --secret nats_audit_pass \
     --entrypoint /bin/sh "$NATS_IMAGE" -c \
-    'export ADMIN_NATS_PASS="$(cat /run/secrets/nats_admin_pass)" AGENT_NATS_PASS="$(cat /run/secrets/nats_agent_pass)" VAULT_NATS_PASS="$(cat /run/secrets/vault_nats_pass)" && exec nats-server -c /etc/nats/nats-server.conf' \
+    'export ADMIN_NATS_PASS="$(cat /run/secrets/nats_admin_pass)" AGENT_NATS_PASS="$(cat /run/secrets/nats_agent_pass)" VAULT_NATS_PASS="$(cat /run/secrets/vault_nats_pass)" AUDIT_NATS_PASS="$(cat /run/secrets/nats_audit_pass)" && exec nats-server -c /etc/nats/nats-server.conf' \
     >/dev/null || abort "NATS service on my-nats-network"
 
 # The seed's command, bare, with --detach: returns, and the task says why it
@@ -475,6 +585,8 @@ t=$(date +%s)
 d service create --detach --name vaultctl --network my-nats-network --no-resolve-image \
     --secret source=vault_master_key,target=vault_master_key,uid=10001,gid=10001,mode=0400 \
     --secret source=vault_nats_pass,target=vault_nats_pass,uid=10001,gid=10001,mode=0400 \
+    --secret source=nats_audit_pass,target=nats_audit_pass,uid=10001,gid=10001,mode=0400 \
+    --env VAULTCTL_AUDIT_NATS_USER=audit --env VAULTCTL_AUDIT_NATS_PASS_FILE=/run/secrets/nats_audit_pass \
     --mount type=volume,source="$PFX-seed-data",target=/app/data \
     --read-only --cap-drop ALL \
     "$IMAGE" >/dev/null || fail "docker service create (hardened form)"
@@ -483,6 +595,9 @@ seed_healthy() { local c; c=$(seed_container); [ -n "$c" ] && is_healthy "$c"; }
 if wait_until 90 seed_healthy; then
     pass "with secrets, volume, --read-only, --cap-drop ALL: task running and healthy in $(($(date +%s) - t)) s"
     acl_checks my-nats-network service
+    service_nats_logs()  { d service logs --raw nats-server; }
+    service_vault_logs() { d service logs --raw vaultctl; }
+    audit_checks my-nats-network service service_nats_logs service_vault_logs
 else
     fail "with secrets: task running and healthy" "$(d service ps --no-trunc vaultctl; seed_logs | tail -10)"
 fi
@@ -507,6 +622,9 @@ replicas() { d service ls --filter "label=com.docker.stack.namespace=$STACK" --f
 if wait_until 120 stack_healthy; then
     pass "stack converges ($(replicas | tr '\n' ' ')), vaultctl healthy in $(($(date +%s) - t)) s"
     acl_checks my-nats-network stack
+    stack_nats_logs()  { d service logs --raw "${STACK}_nats-server"; }
+    stack_vault_logs() { d service logs --raw "${STACK}_vaultctl"; }
+    audit_checks my-nats-network stack stack_nats_logs stack_vault_logs
 else
     fail "stack converges and vaultctl turns healthy" "$(replicas; d service ps --no-trunc "${STACK}_vaultctl"; d service logs --raw "${STACK}_vaultctl" 2>&1 | tail -10)"
 fi
