@@ -214,13 +214,14 @@ static void request_done(service *s, job *j, const ops_reply *r)
     auditpub_emit(s->audit, j->arrived_ms, subject, r, ns / 1000);
     publish_reply(s, m, r);
     disc_record(s->disc, j->endpoint, ns, r->code == VC_OK ? NULL : vc_code_name(r->code));
+    /* Off by default (log.requests); when on, buffered (log.h). */
     if (r->code == VC_OK)
-        log_info("request subject=%s op=%s key=%.16s outcome=success latency_us=%lld", subject,
-                 op_name(r->op), r->key_hash[0] ? r->key_hash : "-", (long long)(ns / 1000));
+        log_request("request subject=%s op=%s key=%.16s outcome=success latency_us=%lld", subject,
+                    op_name(r->op), r->key_hash[0] ? r->key_hash : "-", (long long)(ns / 1000));
     else
-        log_info("request subject=%s op=%s key=%.16s outcome=%s latency_us=%lld detail=\"%s\"",
-                 subject, op_name(r->op), r->key_hash[0] ? r->key_hash : "-", vc_code_name(r->code),
-                 (long long)(ns / 1000), r->log_msg);
+        log_request("request subject=%s op=%s key=%.16s outcome=%s latency_us=%lld detail=\"%s\"",
+                    subject, op_name(r->op), r->key_hash[0] ? r->key_hash : "-",
+                    vc_code_name(r->code), (long long)(ns / 1000), r->log_msg);
     natsMsg_Destroy(m);
     free(j);
     /* The last answer while stopping wakes service_stop. */
