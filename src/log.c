@@ -22,8 +22,8 @@
 
 #include "timefmt.h"
 
-#define LOG_BUF_BYTES (256 * 1024) /* each of the two buffers */
-#define LOG_LINE_MAX  1024         /* longer lines are cut */
+#define LOG_BUF_BYTES ((size_t)256 * 1024) /* each of the two buffers */
+#define LOG_LINE_MAX  1024                 /* longer lines are cut */
 
 static atomic_int min_level = LOG_INFO;
 static atomic_bool requests_set;
