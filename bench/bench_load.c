@@ -3,7 +3,11 @@
  * Usage: bench_load --url URL --target vault|echo|kv --op get|set|mix|list|preload
  *                   [--window W] [--conns C] [--seconds S] [--warmup S]
  *                   [--keys N] [--value-bytes B] [--subject S] [--bucket B]
- *                   [--api]
+ *                   [--api] [--inbox-prefix P]
+ *
+ * A user and password go in the URL (nats://user:pass@host:port). Under the
+ * permissions of examples/nats-server.conf a client may subscribe only to
+ * its own inboxes: --inbox-prefix _INBOX.admin makes them _INBOX.admin.<nuid>.
  *
  * Pipelined engine (the default): C connections, each with one wildcard
  * subscription on its own inbox (_INBOX.<nuid>.*). W requests are kept in
@@ -98,6 +102,7 @@ typedef struct {
 typedef struct bench {
     /* parameters */
     const char *url, *subject, *bucket;
+    const char *inbox_prefix; /* NULL: _INBOX.<nuid> */
     target_kind target;
     op_kind op;
     int window, nconns;
@@ -345,7 +350,12 @@ static natsStatus conn_open(bench *b, conn *c)
     if (st == NATS_OK)
         st = natsInbox_Create(&inbox);
     if (st == NATS_OK) {
-        int n = snprintf(c->inbox, sizeof c->inbox, "%s", (const char *)inbox);
+        /* natsInbox_Create gives "_INBOX.<nuid>": keep the nuid */
+        const char *nuid = strrchr((const char *)inbox, '.');
+        int n = b->inbox_prefix == NULL
+                    ? snprintf(c->inbox, sizeof c->inbox, "%s", (const char *)inbox)
+                    : snprintf(c->inbox, sizeof c->inbox, "%s%s", b->inbox_prefix,
+                               nuid != NULL ? nuid : ".x");
         int m = snprintf(wild, sizeof wild, "%s.*", c->inbox);
         if (n < 0 || (size_t)n >= sizeof c->inbox || m < 0 || (size_t)m >= sizeof wild)
             st = NATS_INVALID_ARG;
@@ -444,7 +454,7 @@ static int usage(void)
     fputs("usage: bench_load --url URL --target vault|echo|kv\n"
           "                  --op get|set|mix|list|preload [--window W] [--conns C]\n"
           "                  [--seconds S] [--warmup S] [--keys N] [--value-bytes B]\n"
-          "                  [--subject S] [--bucket B] [--api]\n",
+          "                  [--subject S] [--bucket B] [--api] [--inbox-prefix P]\n",
           stderr);
     return 2;
 }
@@ -484,6 +494,8 @@ static int parse_args(bench *b, int argc, char **argv)
             b->subject = v;
         else if (strcmp(a, "--bucket") == 0)
             b->bucket = v;
+        else if (strcmp(a, "--inbox-prefix") == 0)
+            b->inbox_prefix = v;
         else
             return -1;
     }

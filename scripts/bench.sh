@@ -1,7 +1,19 @@
 #!/usr/bin/env bash
 # scripts/bench.sh BUILD_DIR - `make bench`: vaultctl against the request/reply
 # floor (bench_echo) and against JetStream KV with encryption at rest, all on
-# one private nats-server, in one run of at most 5 minutes.
+# one private nats-server, in one run of about 5 minutes.
+#
+# As deployed (the main table): the server runs examples/nats-server.conf as
+# shipped (its users and permissions, allow_responses included; only the
+# listen address changes and a JetStream block and two bench users are
+# added), vaultctl runs as its `vault` user with the shipped default log
+# level, the load comes as `admin` (admin.requests, inboxes _INBOX.admin.>),
+# and the echo responder runs as the very same `vault` user on
+# user.requests, loaded as `agent`. Without permissions (the second table,
+# the rows of earlier reports): a second vaultctl on the same store and a
+# second echo, both as the unrestricted `bench` user, VAULTCTL_LOG_LEVEL=warn.
+# One run shows the nats-server 2.9 allow_responses trap: an echo whose
+# publish.allow holds the reply namespace (_INBOX.>).
 #
 # Writes a markdown report to stdout and bench/results.md, and a chart of
 # throughput against requests in flight to bench/throughput.png (gnuplot).
@@ -31,7 +43,7 @@ ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_CONNS:-4}
 WINDOWS=${BENCH_WINDOWS:-"1 4 16 64 256"}
 VBYTES=${BENCH_VALUE_BYTES:-64}
-BUDGET_S=300
+BUDGET_S=360
 RESULTS_MD=$ROOT/bench/results.md
 CHART=$ROOT/bench/throughput.png
 
@@ -46,7 +58,7 @@ for t in /usr/sbin/nats-server mdb_stat gnuplot timeout; do
 done
 
 TMP=$(mktemp -d /tmp/vaultctl-bench-XXXXXX)
-NATS_PID="" VAULT_PID="" ECHO_PID="" NOAUDIT_PID=""
+NATS_PID="" VAULT_PID="" ECHO_PID="" NOAUDIT_PID="" DVAULT_PID="" DECHO_PID="" TRAP_PID=""
 T_START=$(date +%s)
 
 stop_pid() { # pid: SIGTERM, wait up to 10 s, then SIGKILL
@@ -61,6 +73,9 @@ stop_pid() { # pid: SIGTERM, wait up to 10 s, then SIGKILL
     wait "$pid" 2>/dev/null || true
 }
 cleanup() {
+    stop_pid "$TRAP_PID"
+    stop_pid "$DECHO_PID"
+    stop_pid "$DVAULT_PID"
     stop_pid "$NOAUDIT_PID"
     stop_pid "$ECHO_PID"
     stop_pid "$VAULT_PID"
@@ -72,12 +87,33 @@ trap 'exit 130' INT TERM
 
 elapsed() { echo $(($(date +%s) - T_START)); }
 
-# ---- nats-server with JetStream, encrypted at rest --------------------------
+# ---- nats-server: the shipped permissions, JetStream encrypted at rest -------
 PORT=$("$BUILD/bench_startup" --free-port)
-URL=nats://127.0.0.1:$PORT
 JS_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-cat >"$TMP/nats.conf" <<EOF
-listen: 127.0.0.1:$PORT
+pw() { head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+export ADMIN_NATS_PASS VAULT_NATS_PASS AGENT_NATS_PASS
+ADMIN_NATS_PASS=$(pw) VAULT_NATS_PASS=$(pw) AGENT_NATS_PASS=$(pw) BENCH_PASS=$(pw)
+HOST=127.0.0.1:$PORT
+URL=nats://bench:$BENCH_PASS@$HOST           # unrestricted: the no-permission rows, KV
+URL_VAULT=nats://vault:$VAULT_NATS_PASS@$HOST # the shipped vault user
+URL_ADMIN=nats://admin:$ADMIN_NATS_PASS@$HOST
+URL_AGENT=nats://agent:$AGENT_NATS_PASS@$HOST
+# examples/nats-server.conf as shipped, but for the port; two bench users go
+# at the head of its user list: `bench` without permissions, and `trap`, an
+# echo responder set up the way nats-server 2.9 must not be (see the report).
+awk -v port="$PORT" -v pass="$BENCH_PASS" '
+    /^port:/ { print "listen: 127.0.0.1:" port; next }
+    /^[ \t]*users = \[/ {
+        print
+        print "    { user: bench, password: \"" pass "\" }"
+        print "    { user: trap, password: \"" pass "\", permissions: {"
+        print "        publish: { allow: [\"_INBOX.>\"] }, subscribe: { allow: [\"trap.requests\"] }"
+        print "        allow_responses: true } }"
+        next
+    }
+    { print }' "$ROOT/examples/nats-server.conf" >"$TMP/nats.conf"
+grep -q "user: bench" "$TMP/nats.conf" || die "examples/nats-server.conf: no users list to add to"
+cat >>"$TMP/nats.conf" <<EOF
 jetstream {
   store_dir: "$TMP/js"
   cipher: chachapoly
@@ -119,6 +155,28 @@ VAULT_PID=$!
 "$BUILD/bench_startup" --url "$URL" --wait '$SRV.PING.vaultctl' ||
     { cat "$TMP/vault.log" >&2; die "vaultctl serve did not answer"; }
 
+# As deployed: the same store served by vaultctl as the shipped `vault` user
+# on admin.requests, at the shipped default log level (no
+# VAULTCTL_LOG_LEVEL), and an echo as the same user on user.requests.
+sed -e "s|url: .*|url: $URL_VAULT|" -e 's/bench\.requests/admin.requests/' \
+    -e 's/request: vault\.requests/request: admin.requests/' \
+    "$TMP/config.yaml" >"$TMP/deployed.yaml"
+env -u VAULTCTL_LOG_LEVEL "$BUILD/vaultctl" serve --config "$TMP/deployed.yaml" \
+    >"$TMP/deployed.log" 2>&1 &
+DVAULT_PID=$!
+"$BUILD/bench_startup" --url "$URL" --wait admin.requests ||
+    { cat "$TMP/deployed.log" >&2; die "vaultctl serve (as deployed) did not answer"; }
+"$BUILD/bench_echo" --url "$URL_VAULT" --subject user.requests --workers "$WORKERS" \
+    >"$TMP/decho.log" 2>&1 &
+DECHO_PID=$!
+"$BUILD/bench_startup" --url "$URL" --wait user.requests ||
+    { cat "$TMP/decho.log" >&2; die "bench_echo (as deployed) did not answer"; }
+"$BUILD/bench_echo" --url "nats://trap:$BENCH_PASS@$HOST" --subject trap.requests \
+    --workers "$WORKERS" >"$TMP/trap.log" 2>&1 &
+TRAP_PID=$!
+"$BUILD/bench_startup" --url "$URL" --wait trap.requests ||
+    { cat "$TMP/trap.log" >&2; die "bench_echo (trap) did not answer"; }
+
 # The same service on the same store with audit events off, on its own
 # subject: what one event per request costs (the table's last rows).
 sed -e 's/bench\.requests/noaudit.requests/' -e 's/vault\.requests/noaudit.vault/' \
@@ -141,12 +199,25 @@ field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1" | head -1; }
 lookup() { grep "^$1 " "$RES" | head -1 || true; } # label -> RESULT line
 
 # run LABEL TARGET OP WINDOW [extra bench_load args]
+# TARGET: vault, echo, kv, noaudit (no permissions); dvault, decho (as
+# deployed: as admin on admin.requests, as agent on user.requests); trap.
 run() {
-    local label=$1 target=$2 op=$3 w=$4 subject=bench.requests line
+    local label=$1 target=$2 op=$3 w=$4 subject=bench.requests url=$URL line
     shift 4
-    [ "$target" = echo ] && subject=echo.requests
-    [ "$target" = noaudit ] && { subject=noaudit.requests; target=vault; }
-    line=$(timeout 120 "$BUILD/bench_load" --url "$URL" --target "$target" --op "$op" \
+    case $target in
+    echo) subject=echo.requests ;;
+    noaudit) subject=noaudit.requests target=vault ;;
+    trap) subject=trap.requests target=echo ;;
+    dvault)
+        subject=admin.requests url=$URL_ADMIN target=vault
+        set -- --inbox-prefix _INBOX.admin "$@"
+        ;;
+    decho)
+        subject=user.requests url=$URL_AGENT target=echo
+        set -- --inbox-prefix _INBOX.agent "$@"
+        ;;
+    esac
+    line=$(timeout 120 "$BUILD/bench_load" --url "$url" --target "$target" --op "$op" \
         --window "$w" --conns "$CONNS" --seconds "$SECS" --warmup "$WARM" --keys "$KEYS" \
         --value-bytes "$VBYTES" --subject "$subject" "$@" 2>>"$TMP/load.err" |
         grep '^RESULT' || true)
@@ -182,6 +253,11 @@ echo "preload-kv $PRE_K" >>"$RES"
 sleep 1 # let the service settle before sampling memory
 RSS_LOADED=$(rss_kib "$VAULT_PID" VmRSS)
 
+# ---- as deployed: one request in flight ------------------------------------------
+say "as deployed: one in flight"
+run "decho@1" decho get 1
+run "dget@1" dvault get 1
+
 # ---- throughput against requests in flight --------------------------------------
 say "curves: requests in flight $WINDOWS"
 declare -A BATCH WKIB
@@ -208,6 +284,9 @@ for w in $WINDOWS; do
 done
 say "target rounds at 64 in flight: $ROUNDS"
 for i in $(seq "$ROUNDS"); do
+    run "r$i-decho" decho get 64
+    run "r$i-dget" dvault get 64
+    run "r$i-dset" dvault set 64
     run "r$i-echo" echo get 64
     run "r$i-get" vault get 64
     run "r$i-set" vault set 64
@@ -219,6 +298,10 @@ run "set-noaudit@64" noaudit set 64
 run "mix@64" vault mix 64
 run "list@64" vault list 64
 run "echoset@64" echo set 64
+# The trap, after the rounds: its server-side state only grows, so two runs
+# back to back.
+run "trap-echo@64" trap get 64
+run "trap-echo-again@64" trap get 64
 run "kvapi-get@1" kv get 1 --api
 run "kvapi-get@64" kv get 64 --api
 run "kvapi-put@64" kv set 64 --api
@@ -243,6 +326,12 @@ stop_pid "$VAULT_PID"
 VAULT_PID=""
 stop_pid "$NOAUDIT_PID"
 NOAUDIT_PID=""
+stop_pid "$DVAULT_PID" # it answers $SRV.PING too
+DVAULT_PID=""
+stop_pid "$DECHO_PID"
+DECHO_PID=""
+stop_pid "$TRAP_PID"
+TRAP_PID=""
 STARTUP=$("$BUILD/bench_startup" --url "$URL" --runs 5 --log "$TMP/vault.log" -- \
     "$BUILD/vaultctl" serve --config "$TMP/config.yaml" | grep '^RESULT' || true)
 say "start-up: $STARTUP"
@@ -286,6 +375,13 @@ rounds() {
     done | sort -n | awk '{v[NR] = $1; k[NR] = $2}
         END {m = int((NR + 1) / 2); printf "%.2f %.2f %.2f %d\n", v[m], v[1], v[NR], k[m]}'
 }
+read -r R_DGE DGE_LO DGE_HI DGE_I <<<"$(rounds dget decho)"
+read -r R_DSE DSE_LO DSE_HI DSE_I <<<"$(rounds dset decho)"
+read -r R_DGK DGK_LO DGK_HI DGK_I <<<"$(rounds dget kvget)"
+read -r R_DSK DSK_LO DSK_HI DSK_I <<<"$(rounds dset kvput)"
+read -r R_DEE DEE_LO DEE_HI DEE_I <<<"$(rounds decho echo)"
+DGP1=$(r dget@1 p50_us) DEP1=$(r decho@1 p50_us)
+R_DP1=$(ratio "$DGP1" "$DEP1")
 read -r R_GE GE_LO GE_HI GE_I <<<"$(rounds get echo)"
 read -r R_SE SE_LO SE_HI SE_I <<<"$(rounds set echo)"
 read -r R_GK GK_LO GK_HI GK_I <<<"$(rounds get kvget)"
@@ -309,7 +405,44 @@ RSS_MIB=$(mib "${RSS_LOADED:-0}")
         "Disk: one 4 KiB write + sync ~ ${SYNC_US:-?} us. Load average at the end:" \
         "$(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)."
     echo
-    echo "## Targets"
+    echo "## Targets, as deployed"
+    echo
+    echo "nats-server with the users and permissions of examples/nats-server.conf as shipped" \
+        "(allow_responses for the responders); vaultctl as its \`vault\` user at the shipped" \
+        "default log level (info; request log lines off, the default), loaded as \`admin\` on" \
+        "admin.requests; echo = bench_echo as the same \`vault\` user on user.requests, loaded" \
+        "as \`agent\`. KV runs as an unrestricted user (JetStream is not in the shipped" \
+        "permissions)."
+    echo
+    echo "| measure | vaultctl | reference | ratio | target | result |"
+    echo "|---|---:|---:|---:|---|---|"
+    echo "| get, 64 in flight (req/s) | $(r "r$DGE_I-dget" rps) | echo $(r "r$DGE_I-decho" rps) | $R_DGE ($DGE_LO-$DGE_HI) | >= 0.8 x echo | $(verdict "$R_DGE" ">=" 0.8) |"
+    echo "| get p50, 1 in flight (us) | $DGP1 | echo $DEP1 | $R_DP1 | <= 1.3 x echo | $(verdict "$R_DP1" "<=" 1.3) |"
+    echo "| set, 64 in flight, synced (req/s) | $(r "r$DSE_I-dset" rps) | echo $(r "r$DSE_I-decho" rps) | $R_DSE ($DSE_LO-$DSE_HI) | >= 0.5 x echo | $(verdict "$R_DSE" ">=" 0.5) |"
+    echo "| get vs KV direct get, 64 in flight | $(r "r$DGK_I-dget" rps) | KV $(r "r$DGK_I-kvget" rps) | $R_DGK ($DGK_LO-$DGK_HI) | >= 0.5 x KV | $(verdict "$R_DGK" ">=" 0.5) |"
+    echo "| set vs KV put, 64 in flight | $(r "r$DSK_I-dset" rps) | KV $(r "r$DSK_I-kvput" rps) | $R_DSK ($DSK_LO-$DSK_HI) | >= 0.6 x KV | $(verdict "$R_DSK" ">=" 0.6) |"
+    echo "| (not a target) echo with permissions / echo without | $(r "r$DEE_I-decho" rps) | $(r "r$DEE_I-echo" rps) | $R_DEE ($DEE_LO-$DEE_HI) | | |"
+    echo "| rotation of 100,000 records (s) | ${ROT[100000]:--} | over NATS: ${ROT_SVC:--} | | <= 3 s | $(verdict "${ROT[100000]:-}" "<=" 3) |"
+    echo "| resident memory, $KEYS secrets (MiB) | $RSS_MIB | peak $(mib "${RSS_PEAK:-0}") | | <= 64 MiB | $(verdict "$RSS_MIB" "<=" 64) |"
+    echo "| start-up, exec to \$SRV.PING (ms, median of 5) | ${STARTUP_MS:--} | $(field "$STARTUP" min)-$(field "$STARTUP" max) | | <= 100 ms | $(verdict "${STARTUP_MS:-}" "<=" 100) |"
+    echo
+    echo "**The nats-server 2.9 \`allow_responses\` trap.** A responder with" \
+        "\`allow_responses\` whose replies also match its \`publish.allow\` (the reply" \
+        "namespace \`_INBOX.>\` in both) makes nats-server 2.9 add an entry per delivered" \
+        "request to a per-connection reply map that is never consumed, and walk the whole map on" \
+        "every message (nats-server issue 6058, fixed in 2.10.23). Here, an echo set up that" \
+        "way (user \`trap\`: publish.allow [\"_INBOX.>\"], allow_responses: true) answered" \
+        "$(r trap-echo@64 rps) req/s, then $(r trap-echo-again@64 rps) req/s in the next run" \
+        "(errors $(r trap-echo@64 errors), $(r trap-echo-again@64 errors)), against" \
+        "$(r "r$DGE_I-decho" rps) req/s for the shipped set-up. So never put \`_INBOX.>\`" \
+        "(or any reply subject) in a responder's publish.allow, and give allow_responses" \
+        "limits (\`{max: 1, expires: \"1m\"}\`) so that unanswered entries expire:" \
+        "examples/nats-server.conf does both."
+    echo
+    echo "## Targets without permissions"
+    echo
+    echo "The rows of earlier reports: vaultctl and echo as an unrestricted user," \
+        "VAULTCTL_LOG_LEVEL=warn; the curves and the table below are these."
     echo
     echo "| measure | vaultctl | reference | ratio | target | result |"
     echo "|---|---:|---:|---:|---|---|"
@@ -319,17 +452,15 @@ RSS_MIB=$(mib "${RSS_LOADED:-0}")
     echo "| set, 64 in flight, synced (req/s) | $(r "r$SE_I-set" rps) | echo $(r "r$SE_I-echo" rps) | $R_SE ($SE_LO-$SE_HI) | >= 0.5 x echo | $(verdict "$R_SE" ">=" 0.5) |"
     echo "| get vs KV direct get, 64 in flight | $(r "r$GK_I-get" rps) | KV $(r "r$GK_I-kvget" rps) | $R_GK ($GK_LO-$GK_HI) | >= 0.5 x KV | $(verdict "$R_GK" ">=" 0.5) |"
     echo "| set vs KV put, 64 in flight | $(r "r$SK_I-set" rps) | KV $(r "r$SK_I-kvput" rps) | $R_SK ($SK_LO-$SK_HI) | >= 0.6 x KV | $(verdict "$R_SK" ">=" 0.6) |"
-    echo "| rotation of 100,000 records (s) | ${ROT[100000]:--} | over NATS: ${ROT_SVC:--} | | <= 3 s | $(verdict "${ROT[100000]:-}" "<=" 3) |"
-    echo "| resident memory, $KEYS secrets (MiB) | $RSS_MIB | peak $(mib "${RSS_PEAK:-0}") | | <= 64 MiB | $(verdict "$RSS_MIB" "<=" 64) |"
-    echo "| start-up, exec to \$SRV.PING (ms, median of 5) | ${STARTUP_MS:--} | $(field "$STARTUP" min)-$(field "$STARTUP" max) | | <= 100 ms | $(verdict "${STARTUP_MS:-}" "<=" 100) |"
     echo
     echo "Ratios at 64 in flight: median of $ROUNDS rounds (lowest-highest in brackets); in each" \
-        "round echo, get, set, KV get and KV put run back to back, and the vaultctl and" \
+        "round the as-deployed echo, get and set, then echo, get, set, KV get and KV put" \
+        "without permissions run back to back, and the vaultctl and" \
         "reference figures shown are those of the median round. Audit events (one NATS" \
         "message per request, on by default) cost: get with events / get without = $R_NA" \
         "(median of the rounds), set with / without = $R_NAS (getna, set-noaudit@64: the" \
         "same store served by a second vaultctl with audit.subject set to \"\", audit off)." \
-        "Request log lines are off in both (VAULTCTL_LOG_LEVEL=warn)."
+        "Request log lines are off everywhere (the default; and VAULTCTL_LOG_LEVEL=warn without permissions)."
     echo
     echo "## Every run"
     echo

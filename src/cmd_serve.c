@@ -149,6 +149,7 @@ int cmd_serve(const char *config_path, int argc, char **argv)
     }
 
     ops_ctx ctx = cmd_ops_ctx(&env);
+    log_set_requests(env.cfg->log_requests);
     log_info("vaultctl %s starting: config %s, store %s", VAULTCTL_VERSION, env.cfg->file,
              env.cfg->storage_path);
     (void)warn_acl_prefixes(env.cfg, true);
@@ -180,5 +181,6 @@ int cmd_serve(const char *config_path, int argc, char **argv)
     health_remove(&h);
     cmd_close(&env);
     log_info("vaultctl stopped");
+    log_close();
     return EXIT_OK;
 }

@@ -71,13 +71,15 @@ const config_setting config_settings[] = {
     {"audit.nats.token", K_SECRET, F(audit_nats_token), 0, 0, NULL},
     {"audit.nats.creds", K_OPTIONAL, F(audit_nats_creds), 0, 0, NULL},
     {"rotation.interval", K_DURATION, F(rotation_interval_s), 0, INTERVAL_MAX, "off"},
+    {"log.requests", K_BOOL, F(log_requests), 0, 0, "false"},
 };
 #undef F
 _Static_assert(sizeof config_settings / sizeof config_settings[0] == CONFIG_N_SETTINGS,
                "CONFIG_N_SETTINGS in config_int.h");
 
 const char *const config_sections[] = {
-    "nats", "encryption", "storage", "subjects", "acl", "limits", "service", "audit", "rotation",
+    "nats",   "encryption", "storage", "subjects", "acl",
+    "limits", "service",    "audit",   "rotation", "log",
 };
 _Static_assert(sizeof config_sections / sizeof config_sections[0] == CONFIG_N_SECTIONS,
                "CONFIG_N_SECTIONS in config_int.h");
@@ -377,6 +379,8 @@ const char *config_expectation(const config_setting *s, char *buf, size_t n)
     case K_DURATION:
         return "a duration such as 24h, 90m, 3600s, 7d, 3600 (seconds), "
                "or off";
+    case K_BOOL:
+        return "true or false";
     }
     if (w < 0 || (size_t)w >= n)
         return "a number";
@@ -503,6 +507,15 @@ vc_code config_apply(config_loader *ld, size_t i, const char *text, size_t len, 
                            where, config_expectation(s, ex, sizeof ex),
                            config_quote(q, sizeof q, text, len));
         c->rotation_interval_s = (int64_t)v;
+        return VC_OK;
+    case K_BOOL:
+        if ((len == 4 && memcmp(text, "true", 4) == 0) ||
+            (len == 5 && memcmp(text, "false", 5) == 0))
+            *(bool *)(void *)((char *)c + s->off) = len == 4;
+        else
+            return vc_errf(err, VC_CONFIG, "%s: expected %s, got %s", where,
+                           config_expectation(s, ex, sizeof ex),
+                           config_quote(q, sizeof q, text, len));
         return VC_OK;
     }
     return vc_errf(err, VC_INTERNAL, "%s: unhandled setting kind", where);

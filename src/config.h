@@ -77,6 +77,9 @@ typedef struct {
     /* rotation: */
     int64_t rotation_interval_s; /* rotation.interval ("24h", "90m", "3600s",
                                     "7d", or seconds); 0 = off */
+
+    /* log: */
+    bool log_requests; /* log.requests: one line per request */
 } config;
 
 /* Loads the configuration: path if not NULL, else $VAULTCTL_CONFIG if set,

@@ -129,6 +129,9 @@ static void describe(FILE *f, const config *c)
     } else {
         fputs("rotation:   off (rotate on request only)\n", f);
     }
+    fputs(c->log_requests ? "log:        a line per request (log.requests)\n"
+                          : "log:        events only (log.requests off)\n",
+          f);
 }
 
 char *config_describe(const config *c)

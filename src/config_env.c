@@ -48,7 +48,8 @@ static vc_code check_unknown_env(config_loader *ld, char *const *envp)
     for (char *const *e = envp; *e != NULL; e++) {
         size_t n = strcspn(*e, "=");
         bool ours = false, found = false;
-        if (strncmp(*e, CONFIG_ENV_PREFIX, strlen(CONFIG_ENV_PREFIX)) != 0)
+        if (strncmp(*e, CONFIG_ENV_PREFIX, strlen(CONFIG_ENV_PREFIX)) != 0 ||
+            env_is(*e, n, "VAULTCTL_LOG_LEVEL")) /* read by main.c, not a setting */
             continue;
         for (size_t s = 0; s < CONFIG_N_SECTIONS && !ours; s++) {
             env_name(sect, sizeof sect, config_sections[s], "_");

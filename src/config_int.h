@@ -41,6 +41,7 @@ typedef enum {
     K_INT,           /* int, plain integer */
     K_AUDIT_MODE,    /* config_audit_mode */
     K_DURATION,      /* int64_t seconds, "24h", "90m", "off", ... */
+    K_BOOL,          /* bool, true or false */
 } config_kind;
 
 typedef struct {
@@ -53,11 +54,11 @@ typedef struct {
 } config_setting;
 
 /* The table, in config.c; its size is checked against this at compile time. */
-#define CONFIG_N_SETTINGS 29
+#define CONFIG_N_SETTINGS 30
 extern const config_setting config_settings[CONFIG_N_SETTINGS];
 
 /* The top-level sections, in the order the messages list them. */
-#define CONFIG_N_SECTIONS 9
+#define CONFIG_N_SECTIONS 10
 extern const char *const config_sections[CONFIG_N_SECTIONS];
 
 /* Where a setting's current value came from, for cross-checks. */

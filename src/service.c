@@ -332,20 +332,21 @@ static void answer(service *s, natsMsg *m, int endpoint, int64_t arrived_ns, int
     auditpub_emit(s->audit, arrived_ms, subject, r, ns / 1000);
     publish_reply(s, m, r);
     disc_record(s->disc, endpoint, ns, r->code == VC_OK ? NULL : vc_code_name(r->code));
-    if (!log_it)
+    /* Off by default (log.requests); when on, buffered (log.h). */
+    if (!log_it || !log_requests_on())
         return;
     /* Every byte of the subject and of the detail escaped (log.h): the
      * subject is caller-chosen, and the detail may quote it. */
     char shown[LOG_ESCAPED_MAX(256)], detail[LOG_ESCAPED_MAX(VC_ERR_MSG_MAX)];
     log_escape(shown, sizeof shown, subject, strlen(subject));
     if (r->code == VC_OK)
-        log_info("request subject=%s op=%s key=%.16s outcome=success latency_us=%lld", shown,
-                 op_name(r->op), r->key_hash[0] ? r->key_hash : "-", (long long)(ns / 1000));
+        log_request("request subject=%s op=%s key=%.16s outcome=success latency_us=%lld", shown,
+                    op_name(r->op), r->key_hash[0] ? r->key_hash : "-", (long long)(ns / 1000));
     else
-        log_info("request subject=%s op=%s key=%.16s outcome=%s latency_us=%lld detail=\"%s\"",
-                 shown, op_name(r->op), r->key_hash[0] ? r->key_hash : "-", vc_code_name(r->code),
-                 (long long)(ns / 1000),
-                 log_escape(detail, sizeof detail, r->log_msg, strlen(r->log_msg)));
+        log_request("request subject=%s op=%s key=%.16s outcome=%s latency_us=%lld detail=\"%s\"",
+                    shown, op_name(r->op), r->key_hash[0] ? r->key_hash : "-",
+                    vc_code_name(r->code), (long long)(ns / 1000),
+                    log_escape(detail, sizeof detail, r->log_msg, strlen(r->log_msg)));
 }
 
 /* A request's reply is ready: audit event, reply, stats, log; then the job

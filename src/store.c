@@ -23,6 +23,19 @@
  * mdb_env_set_mapsize(env, 0). LMDB allows that only while this process has
  * no transaction open, so every transaction passes a small gate (a count of
  * open transactions) and the resize waits for that count to drop to zero.
+ *
+ * Read transactions are reused: store_abort (or commit) of a read
+ * transaction resets it (mdb_txn_reset: it keeps its reader slot but no
+ * snapshot, so it pins no pages) and keeps it, store_txn and all, in a small
+ * per-store pool; store_begin renews one from the pool (mdb_txn_renew)
+ * instead of mdb_txn_begin + calloc. With MDB_NOTLS any thread may renew
+ * any of them. The pool is taken and given back under the gate's mutex, in
+ * the same critical section as the gate's count, and a reset transaction is
+ * not counted: it holds nothing a resize could pull from under it
+ * (mdb_env_set_mapsize refuses only while a write transaction is open, and
+ * a renew reads the meta page of the new map). A renew that fails (the map
+ * was grown by another process: MDB_MAP_RESIZED) drops that transaction and
+ * goes the ordinary way. store_close aborts the pool.
  */
 #include "store.h"
 
@@ -48,6 +61,9 @@
 /* Reader slots: the service's worker threads plus the CLI and backups. */
 #define STORE_MAX_READERS 256
 
+/* Reset read transactions kept for reuse (each keeps a reader slot). */
+#define STORE_READ_POOL 16
+
 static const char *const table_names[] = {"meta", "records"};
 
 struct store {
@@ -59,6 +75,9 @@ struct store {
     pthread_cond_t gate_cv;
     unsigned long active;
     bool resizing;
+    /* Reset read transactions, under gate_mu (see the top). */
+    struct store_txn *pool[STORE_READ_POOL];
+    int pooled;
     char dir[]; /* for error messages */
 };
 
@@ -73,22 +92,43 @@ struct store_txn {
 
 /* ---- the gate ---------------------------------------------------------- */
 
-static void gate_enter(store *s)
+/* Enters the gate; for a read (reuse not NULL) also takes a reset read
+ * transaction from the pool into *reuse, if there is one. */
+static void gate_enter_reuse(store *s, struct store_txn **reuse)
 {
     pthread_mutex_lock(&s->gate_mu);
     while (s->resizing)
         pthread_cond_wait(&s->gate_cv, &s->gate_mu);
     s->active++;
+    if (reuse != NULL)
+        *reuse = s->pooled > 0 ? s->pool[--s->pooled] : NULL;
     pthread_mutex_unlock(&s->gate_mu);
+}
+
+static void gate_enter(store *s)
+{
+    gate_enter_reuse(s, NULL);
+}
+
+/* Leaves the gate; a reset read transaction t (not NULL) goes back to the
+ * pool. Returns t if the pool is full (the caller frees it), else NULL. */
+static struct store_txn *gate_leave_keep(store *s, struct store_txn *t)
+{
+    pthread_mutex_lock(&s->gate_mu);
+    s->active--;
+    if (t != NULL && s->pooled < STORE_READ_POOL) {
+        s->pool[s->pooled++] = t;
+        t = NULL;
+    }
+    if (s->active == 0)
+        pthread_cond_broadcast(&s->gate_cv);
+    pthread_mutex_unlock(&s->gate_mu);
+    return t;
 }
 
 static void gate_leave(store *s)
 {
-    pthread_mutex_lock(&s->gate_mu);
-    s->active--;
-    if (s->active == 0)
-        pthread_cond_broadcast(&s->gate_cv);
-    pthread_mutex_unlock(&s->gate_mu);
+    (void)gate_leave_keep(s, NULL);
 }
 
 /* Adopts the map size another process has grown the store to. The caller
@@ -325,6 +365,10 @@ void store_close(store *s)
 {
     if (s == NULL)
         return;
+    for (int i = 0; i < s->pooled; i++) {
+        mdb_txn_abort(s->pool[i]->txn);
+        free(s->pool[i]);
+    }
     if (s->env != NULL)
         mdb_env_close(s->env);
     pthread_cond_destroy(&s->gate_cv);
@@ -358,10 +402,26 @@ static vc_code begin_txn(store *s, bool write, MDB_txn **out, vc_err *err)
 
 vc_code store_begin(store *s, bool write, store_txn **out, vc_err *err)
 {
-    store_txn *t;
+    store_txn *t = NULL;
     vc_code code;
 
     *out = NULL;
+    if (!write) {
+        /* A pooled read transaction, renewed inside the gate. */
+        gate_enter_reuse(s, &t);
+        if (t != NULL) {
+            int rc = mdb_txn_renew(t->txn);
+            if (rc == 0) {
+                *out = t;
+                return VC_OK;
+            }
+            /* Safe after a failed renew, which has ended it already. */
+            mdb_txn_abort(t->txn);
+            free(t);
+            t = NULL;
+        }
+        gate_leave(s);
+    }
     t = calloc(1, sizeof *t);
     if (t == NULL)
         return vc_errf(err, VC_INTERNAL, "storage %s: out of memory", s->dir);
@@ -377,12 +437,27 @@ vc_code store_begin(store *s, bool write, store_txn **out, vc_err *err)
     return VC_OK;
 }
 
+/* Ends a read transaction: reset and pooled, or freed if the pool is full. */
+static void end_read(store_txn *t)
+{
+    mdb_txn_reset(t->txn);
+    t = gate_leave_keep(t->s, t);
+    if (t != NULL) {
+        mdb_txn_abort(t->txn);
+        free(t);
+    }
+}
+
 vc_code store_commit_unsynced(store_txn *t, vc_err *err)
 {
     store *s = t->s;
     vc_code code = VC_OK;
     int rc;
 
+    if (!t->write) { /* nothing to commit */
+        end_read(t);
+        return VC_OK;
+    }
     if (t->broken != VC_OK) {
         mdb_txn_abort(t->txn);
         code = vc_errf(err, t->broken,
@@ -419,6 +494,10 @@ void store_abort(store_txn *t)
 
     if (t == NULL)
         return;
+    if (!t->write) {
+        end_read(t);
+        return;
+    }
     s = t->s;
     mdb_txn_abort(t->txn);
     gate_leave(s);

@@ -21,7 +21,7 @@ while port_busy $port; do port=$((20000 + RANDOM % 20000)); done
 set -m
 VAULTCTL_RUN_DIR="$tmp/run" NATS_PORT=$port "$root/scripts/run-dev.sh" "$build" > "$out" 2>&1 &
 script=$!
-for _ in $(seq 150); do grep -q "Ctrl-C stops both" "$out" && break; sleep 0.1; done
+for _ in $(seq 600); do grep -q "Ctrl-C stops both" "$out" && break; sleep 0.1; done
 grep -q "Ctrl-C stops both" "$out" && ok "make run started and printed its commands" || fail "make run did not come up: $(cat "$out")"
 # run-dev.sh moves to another port when the one asked for is taken.
 port=$(sed -n 's#^make run: nats-server on nats://127.0.0.1:\([0-9]*\) .*#\1#p' "$out" | head -1)

@@ -411,6 +411,22 @@ static void test_env_errors(void **state)
     /* Variables outside our sections are none of our business. */
     char *other[] = {"VAULTCTL_LOG_LEVEL=debug", "HOME=/root", NULL};
     c = load_ok_env(SEED, other);
+    assert_false(c->log_requests); /* the default */
+    config_free(c);
+
+    /* log.requests: the file, the environment, and nothing but true/false. */
+    char *on[] = {"VAULTCTL_LOG_REQUESTS=true", NULL};
+    c = load_ok_env(SEED, on);
+    assert_true(c->log_requests);
+    config_free(c);
+    char *yes[] = {"VAULTCTL_LOG_REQUESTS=yes", NULL};
+    expect_err_env(SEED, yes, "environment VAULTCTL_LOG_REQUESTS: ", "true or false");
+    char *typo_log[] = {"VAULTCTL_LOG_REQUEST=true", NULL};
+    expect_err_env(SEED, typo_log, "environment \"VAULTCTL_LOG_REQUEST\"", "unknown setting");
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml, "%slog:\n  requests: true\n", SEED);
+    c = load_ok_env(yaml, NULL);
+    assert_true(c->log_requests);
     config_free(c);
 }
 
