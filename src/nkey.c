@@ -133,8 +133,20 @@ done:
 
 void nkey_free(nkey *k)
 {
-    if (k != NULL)
+    if (k != NULL) {
+        (void)sodium_mprotect_readwrite(k);
         sodium_free(k); /* wipes before it unmaps */
+    }
+}
+
+void nkey_lock(nkey *k)
+{
+    (void)sodium_mprotect_noaccess(k);
+}
+
+void nkey_unlock(nkey *k)
+{
+    (void)sodium_mprotect_readonly(k);
 }
 
 nkey_type nkey_get_type(const nkey *k)

@@ -43,8 +43,14 @@ vc_code nkey_generate(nkey **out, nkey_type type, vc_err *err);
  * seed when it is not a valid seed. */
 vc_code nkey_from_seed(nkey **out, const char *seed, size_t len, vc_err *err);
 
-/* Wipes and frees; NULL is fine. */
+/* Wipes and frees; NULL is fine (also while locked). */
 void nkey_free(nkey *k);
+
+/* Makes the key pair's memory inaccessible (sodium_mprotect_noaccess) while
+ * it is idle; nkey_unlock makes it readable again. Every other call but
+ * nkey_free needs it unlocked. Not thread-safe: the caller serialises. */
+void nkey_lock(nkey *k);
+void nkey_unlock(nkey *k);
 
 nkey_type nkey_get_type(const nkey *k);
 

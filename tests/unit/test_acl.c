@@ -74,11 +74,11 @@ static void test_subject_valid(void **state)
 }
 
 static const acl_rule rules[] = {
-    { "admin.requests", OP_ALL_BITS },
-    { "user.requests", OP_BIT(OP_GET) | OP_BIT(OP_SET) },
-    { "team.ro.>", OP_BIT(OP_GET) | OP_BIT(OP_LIST) },
-    { "team.*.requests", OP_ALL_BITS },
-    { "team.>", OP_BIT(OP_STATUS) },
+    {.subject = "admin.requests", .ops = OP_ALL_BITS},
+    {.subject = "user.requests", .ops = OP_BIT(OP_GET) | OP_BIT(OP_SET)},
+    {.subject = "team.ro.>", .ops = OP_BIT(OP_GET) | OP_BIT(OP_LIST)},
+    {.subject = "team.*.requests", .ops = OP_ALL_BITS},
+    {.subject = "team.>", .ops = OP_BIT(OP_STATUS)},
 };
 static const size_t nrules = sizeof rules / sizeof rules[0];
 
