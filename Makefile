@@ -12,7 +12,7 @@ PACKAGES = build-essential cmake pkg-config clang libclang-rt-14-dev clang-tidy 
 	       libyaml-dev libcmocka-dev nats-server lmdb-utils gnuplot-nox
 
 .PHONY: all deps deps-checked build test test-unit test-integration test-asan lint format \
-	    run bench fuzz clean test-docker
+	    run run-operator bench fuzz clean test-docker
 
 all: build
 
@@ -79,6 +79,11 @@ format: deps-checked
 
 run: build
 	@scripts/run-dev.sh $(BUILD)
+
+# nats-server in operator mode (vaultctl nats-init) and vaultctl minting NATS
+# user credentials; prints the commands that mint and use them.
+run-operator: build
+	@scripts/run-operator.sh $(BUILD)
 
 bench: build
 	@scripts/bench.sh $(BUILD)

@@ -37,10 +37,10 @@ static const char *const arrivals[] = {
 #define N_ARRIVALS (sizeof arrivals / sizeof arrivals[0])
 
 static const acl_rule rules[] = {
-    {"admin.requests", OP_ALL_BITS},
-    {"user.requests", OP_BIT(OP_GET) | OP_BIT(OP_SET)},
-    {"team.*.requests", OP_BIT(OP_GET) | OP_BIT(OP_LIST) | OP_BIT(OP_STATUS)},
-    {"team.>", OP_BIT(OP_STATUS)},
+    {.subject = "admin.requests", .ops = OP_ALL_BITS},
+    {.subject = "user.requests", .ops = OP_BIT(OP_GET) | OP_BIT(OP_SET)},
+    {.subject = "team.*.requests", .ops = OP_BIT(OP_GET) | OP_BIT(OP_LIST) | OP_BIT(OP_STATUS)},
+    {.subject = "team.>", .ops = OP_BIT(OP_STATUS)},
 };
 
 static const char *const seeded[] = {"svc/db", "svc/api", "app/token", "k"};

@@ -147,9 +147,15 @@ vc_code acl_check(const acl_rule *rules, size_t n, const acl_request *req, vc_er
             continue;
         /* The first matching rule decides; later rules are not consulted,
          * so a narrow rule placed first can restrict a broad one. */
-        if (rules[i].ops & OP_BIT(req->op))
-            return VC_OK;
-        return denied(err);
+        if (!(rules[i].ops & OP_BIT(req->op)))
+            return denied(err);
+        if (req->op == OP_CREDS && rules[i].roles != NULL) {
+            for (size_t r = 0; r < rules[i].nroles; r++)
+                if (req->role != NULL && strcmp(rules[i].roles[r], req->role) == 0)
+                    return VC_OK;
+            return denied(err);
+        }
+        return VC_OK;
     }
     return denied(err);
 }

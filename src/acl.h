@@ -20,6 +20,10 @@
 typedef struct {
     const char *subject; /* NATS subject, may hold `*` and `>` wildcards */
     unsigned ops;        /* OP_BIT() mask of allowed operations */
+    /* The NATS credential roles creds may mint through this rule
+     * (PROTOCOL.md §9); roles NULL: every role. */
+    char **roles;
+    size_t nroles;
 } acl_rule;
 
 typedef struct {
@@ -27,6 +31,7 @@ typedef struct {
                             (the operator holds the master key: all rights) */
     const char *claimed; /* payload `subject` field, NULL if absent */
     vc_op op;
+    const char *role; /* creds: the role asked for */
 } acl_request;
 
 /* Whether NATS subject pattern (tokens split by '.', `*` matches one token,

@@ -138,7 +138,8 @@ char *audit_event_json(const audit_event *ev, size_t *len)
     /* Every string at its worst (6 bytes per byte) plus the names. */
     cap += 6 * (sizeof AUDIT_EVENT_TYPE + strlen(when) + strlen(subject) + strlen(op) +
                 strlen(outcome) + (with_mac ? strlen(mac) : 0) +
-                (ev->instance != NULL ? strlen(ev->instance) : 0));
+                (ev->instance != NULL ? strlen(ev->instance) : 0)) +
+           (ev->extra != NULL ? strlen(ev->extra) : 0);
     out = malloc(cap);
     if (out == NULL) {
         free(big);
@@ -155,6 +156,8 @@ char *audit_event_json(const audit_event *ev, size_t *len)
     o += (size_t)snprintf(out + o, cap - o, ",\"latency_us\":%lld", (long long)ev->latency_us);
     if (with_mac)
         o += put_member(out + o, false, "key_hmac", mac);
+    if (ev->extra != NULL && ev->extra[0] != '\0')
+        o += (size_t)snprintf(out + o, cap - o, ",%s", ev->extra);
     out[o++] = '}';
     out[o] = '\0';
     free(big);

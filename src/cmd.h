@@ -56,6 +56,7 @@ int cmd_keygen(int argc, char **argv);
 int cmd_audit_hash(const char *config_path, int argc, char **argv);
 int cmd_serve(const char *config_path, int argc, char **argv);
 int cmd_request(int argc, char **argv);
+int cmd_nats_init(int argc, char **argv); /* nats-init DIR (cmd_natsinit.c) */
 /* Operations commands (cmd_ops.c). */
 int cmd_backup(const char *config_path, int argc, char **argv);  /* backup FILE */
 int cmd_restore(const char *config_path, int argc, char **argv); /* restore [--force] FILE */

@@ -1,5 +1,8 @@
 /* cmd_request.c - `vaultctl request`: one request over NATS, reply printed. */
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <unistd.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,12 +22,15 @@ static int request_usage(void)
     fputs("usage: vaultctl request [--server URL] [--user U --pass-file F] [--creds FILE]\n"
           "                        [--tls-ca F] [--tls-cert F --tls-key F]\n"
           "                        [--timeout SECONDS] [--json] [--id ID] [--inbox-prefix P]\n"
-          "                        [--value-file F] SUBJECT OPERATION [KEY [VALUE|-]]\n"
+          "                        [--value-file F] [--field NAME=VALUE]... [--creds-out F]\n"
+          "                        SUBJECT OPERATION [KEY [VALUE|-]]\n"
           "  KEY is the prefix for list; VALUE is a string unless --json; - reads it from\n"
           "  stdin, --value-file from a file. Replies come to inboxes under --inbox-prefix,\n"
           "  by default _INBOX.<user>. The password file may also be named by\n"
           "  $VAULTCTL_PASS_FILE; --pass P and --token T still work but are visible to\n"
-          "  other local users (a warning says so).\n",
+          "  other local users (a warning says so). --field adds a string field to the\n"
+          "  request (creds: role=, name=, ttl=); --creds-out writes a creds reply's .creds\n"
+          "  text to a new file (0600) and leaves the seed out of what is printed.\n",
           stderr);
     return EXIT_USAGE;
 }
@@ -49,8 +55,11 @@ static void request_secrets_free(request_secrets *x)
 }
 
 /* The request's JSON text (jalloc_dumps), or NULL after saying why. */
+#define REQUEST_FIELDS_MAX 16
+
 static char *request_payload(const char *const *pos, int npos, bool as_json, const char *id,
-                             const char *value, size_t value_len)
+                             const char *value, size_t value_len, const char *const *fields,
+                             int nfields)
 {
     vc_op op = op_from_name(pos[1], strlen(pos[1]));
     json_t *req = json_pack("{s:s}", "operation", pos[1]);
@@ -62,6 +71,18 @@ static char *request_payload(const char *const *pos, int npos, bool as_json, con
         json_object_set_new(req, "id", json_string(id));
     if (npos >= 3)
         json_object_set_new(req, op == OP_LIST ? "prefix" : "key", json_string(pos[2]));
+    for (int i = 0; i < nfields; i++) {
+        const char *eq = strchr(fields[i], '=');
+        char name[64];
+        if (eq == NULL || eq == fields[i] || (size_t)(eq - fields[i]) >= sizeof name) {
+            cmd_fail("request: --field expects NAME=VALUE");
+            json_decref(req);
+            return NULL;
+        }
+        memcpy(name, fields[i], (size_t)(eq - fields[i]));
+        name[eq - fields[i]] = '\0';
+        json_object_set_new(req, name, json_string(eq + 1));
+    }
     if (value != NULL) {
         json_t *v;
         if (as_json) {
@@ -88,6 +109,44 @@ static char *request_payload(const char *const *pos, int npos, bool as_json, con
     return payload;
 }
 
+/* --creds-out: the reply's data.creds into a new file (0600, never over
+ * anything), and the printed reply without the seed. false after saying why. */
+static bool write_creds_out(const char *path, char **reply, size_t *reply_len)
+{
+    json_t *r = json_loadb(*reply, *reply_len, 0, NULL);
+    json_t *data = json_object_get(r, "data");
+    const char *creds = json_string_value(json_object_get(data, "creds"));
+    bool ok = false;
+    if (creds == NULL) {
+        json_decref(r);
+        return true; /* an error reply: printed as it is */
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        cmd_fail("request: --creds-out %s: %s", path, strerror(errno));
+    } else {
+        size_t len = strlen(creds);
+        ok = write(fd, creds, len) == (ssize_t)len && fsync(fd) == 0;
+        ok = close(fd) == 0 && ok;
+        if (!ok)
+            cmd_fail("request: --creds-out %s: write failed", path);
+    }
+    char note[600];
+    snprintf(note, sizeof note, "(written to %s)", path);
+    json_object_set_new(data, "seed", json_string(note));
+    json_object_set_new(data, "creds", json_string(note));
+    size_t n = 0;
+    char *shown = jalloc_dumps(r, JSON_COMPACT, &n);
+    json_decref(r);
+    if (shown != NULL) {
+        sodium_memzero(*reply, *reply_len);
+        free(*reply);
+        *reply = shown;
+        *reply_len = n;
+    }
+    return ok;
+}
+
 static bool read_secret_file(const char *what, const char *path, size_t max, char **out,
                              size_t *len)
 {
@@ -107,7 +166,8 @@ int cmd_request(int argc, char **argv)
     request_secrets sec = {0};
     bool as_json = false;
     const char *id = NULL, *pass_arg = NULL, *pos[4];
-    const char *value = NULL;
+    const char *value = NULL, *fields[REQUEST_FIELDS_MAX], *creds_out = NULL;
+    int nfields = 0;
     size_t value_len = 0, pass_len = 0;
     int npos = 0, rc = EXIT_USAGE;
     char *payload = NULL;
@@ -148,6 +208,10 @@ int cmd_request(int argc, char **argv)
             o.conn.tls_key = v;
         else if (strcmp(a, "--id") == 0)
             id = v;
+        else if (strcmp(a, "--field") == 0 && nfields < REQUEST_FIELDS_MAX)
+            fields[nfields++] = v;
+        else if (strcmp(a, "--creds-out") == 0)
+            creds_out = v;
         else if (strcmp(a, "--inbox-prefix") == 0)
             o.conn.inbox_prefix = v;
         else if (strcmp(a, "--timeout") == 0) {
@@ -202,7 +266,7 @@ int cmd_request(int argc, char **argv)
         value_len = strlen(pos[3]);
     }
 
-    payload = request_payload(pos, npos, as_json, id, value, value_len);
+    payload = request_payload(pos, npos, as_json, id, value, value_len, fields, nfields);
     rc = EXIT_ERROR;
     if (payload != NULL) {
         char *reply = NULL;
@@ -210,11 +274,12 @@ int cmd_request(int argc, char **argv)
         vc_err err;
         if (client_request(&o, pos[0], payload, strlen(payload), &reply, &reply_len, &err) ==
             VC_OK) {
+            bool written = creds_out == NULL || write_creds_out(creds_out, &reply, &reply_len);
             fwrite(reply, 1, reply_len, stdout);
             fputc('\n', stdout);
             json_t *r = json_loadb(reply, reply_len, 0, NULL);
             const char *status = json_string_value(json_object_get(r, "status"));
-            rc = status != NULL && strcmp(status, "success") == 0 ? EXIT_OK : EXIT_ERROR;
+            rc = written && status != NULL && strcmp(status, "success") == 0 ? EXIT_OK : EXIT_ERROR;
             json_decref(r);
         } else {
             cmd_fail("request: %s", err.msg);

@@ -142,19 +142,33 @@ int cmd_serve(const char *config_path, int argc, char **argv)
         hint_missing_key(config_path);
         return rc;
     }
+    /* nats_credentials' signing key: loaded once, before anything runs. */
+    creds_signer *signer = NULL;
+    if (creds_signer_load(&signer, env.cfg, &err) != VC_OK) {
+        cmd_fail("%s", err.msg);
+        cmd_close(&env);
+        return EXIT_ERROR;
+    }
     if (check) {
         rc = check_only(&env);
+        if (signer != NULL && rc == EXIT_OK)
+            printf("nats_credentials: signing key %s loads (account %s, %zu role%s)\n",
+                   env.cfg->creds_signing_key, env.cfg->creds_account, env.cfg->creds_nroles,
+                   env.cfg->creds_nroles == 1 ? "" : "s");
+        creds_signer_free(signer);
         cmd_close(&env);
         return rc;
     }
 
     ops_ctx ctx = cmd_ops_ctx(&env);
     log_set_requests(env.cfg->log_requests);
+    ctx.creds = signer;
     log_info("vaultctl %s starting: config %s, store %s", VAULTCTL_VERSION, env.cfg->file,
              env.cfg->storage_path);
     (void)warn_acl_prefixes(env.cfg, true);
     if (service_start(&svc, env.cfg, &ctx, &err) != VC_OK) {
         log_error("%s", err.msg);
+        creds_signer_free(signer);
         cmd_close(&env);
         return EXIT_ERROR;
     }
@@ -163,6 +177,7 @@ int cmd_serve(const char *config_path, int argc, char **argv)
             VC_OK) {
             log_error("%s", err.msg);
             service_stop(svc);
+            creds_signer_free(signer);
             cmd_close(&env);
             return EXIT_ERROR;
         }
@@ -179,6 +194,7 @@ int cmd_serve(const char *config_path, int argc, char **argv)
     service_stop(svc);
     rotator_join(rot);
     health_remove(&h);
+    creds_signer_free(signer);
     cmd_close(&env);
     log_info("vaultctl stopped");
     log_close();

@@ -72,14 +72,16 @@ const config_setting config_settings[] = {
     {"audit.nats.creds", K_OPTIONAL, F(audit_nats_creds), 0, 0, NULL},
     {"rotation.interval", K_DURATION, F(rotation_interval_s), 0, INTERVAL_MAX, "off"},
     {"log.requests", K_BOOL, F(log_requests), 0, 0, "false"},
+    {"nats_credentials.account", K_OPTIONAL, F(creds_account), 0, 0, NULL},
+    {"nats_credentials.signing_key", K_OPTIONAL, F(creds_signing_key), 0, 0, NULL},
 };
 #undef F
 _Static_assert(sizeof config_settings / sizeof config_settings[0] == CONFIG_N_SETTINGS,
                "CONFIG_N_SETTINGS in config_int.h");
 
 const char *const config_sections[] = {
-    "nats",   "encryption", "storage", "subjects", "acl",
-    "limits", "service",    "audit",   "rotation", "log",
+    "nats",  "encryption", "storage", "subjects",         "acl", "limits", "service",
+    "audit", "rotation",   "log",     "nats_credentials",
 };
 _Static_assert(sizeof config_sections / sizeof config_sections[0] == CONFIG_N_SECTIONS,
                "CONFIG_N_SECTIONS in config_int.h");
@@ -580,7 +582,7 @@ static vc_code cross_check(config_loader *ld)
     if ((rc = needs(ld, "nats.tls.cert", "nats.tls.key")) != VC_OK ||
         (rc = needs(ld, "nats.tls.key", "nats.tls.cert")) != VC_OK)
         return rc;
-    return VC_OK;
+    return config_creds_check(ld);
 }
 
 /* Every setting with a default in the table gets it, through config_apply
@@ -670,6 +672,7 @@ void config_free(config *c)
         if (s->kind <= K_AUDIT_SUBJECT) /* the char * kinds come first */
             config_wipe_free(*str_slot(c, s));
     }
+    config_creds_free(c);
     for (size_t i = 0; i < c->acl_count; i++)
         free((char *)c->acl[i].subject); /* owned: acl_rule's const is for readers */
     free(c->acl);

@@ -26,6 +26,18 @@
 
 typedef enum { AUDIT_BEST_EFFORT = 0, AUDIT_REQUIRED = 1 } config_audit_mode;
 
+/* One role of nats_credentials.roles (PROTOCOL.md §10): the subjects, with
+ * {name} where the minted user's name goes, and the lifetimes. */
+typedef struct {
+    char *name;
+    char **publish; /* allow lists; none: that side denies everything */
+    size_t npublish;
+    char **subscribe;
+    size_t nsubscribe;
+    int64_t ttl_s;     /* default lifetime (default 15m) */
+    int64_t max_ttl_s; /* ceiling of a requested ttl (default 1h) */
+} config_creds_role;
+
 typedef struct {
     char *file; /* the file loaded */
 
@@ -73,6 +85,12 @@ typedef struct {
     char *audit_nats_user, *audit_nats_pass; /* pass is secret */
     char *audit_nats_token;                  /* secret */
     char *audit_nats_creds;                  /* path of a .creds file */
+
+    /* nats_credentials: (config_creds.c) */
+    char *creds_account;     /* A... public key; NULL: creds is off */
+    char *creds_signing_key; /* path of the seed file (SA...) */
+    config_creds_role *creds_roles;
+    size_t creds_nroles;
 
     /* rotation: */
     int64_t rotation_interval_s; /* rotation.interval ("24h", "90m", "3600s",

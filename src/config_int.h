@@ -54,11 +54,11 @@ typedef struct {
 } config_setting;
 
 /* The table, in config.c; its size is checked against this at compile time. */
-#define CONFIG_N_SETTINGS 30
+#define CONFIG_N_SETTINGS 32
 extern const config_setting config_settings[CONFIG_N_SETTINGS];
 
 /* The top-level sections, in the order the messages list them. */
-#define CONFIG_N_SECTIONS 10
+#define CONFIG_N_SECTIONS 11
 extern const char *const config_sections[CONFIG_N_SECTIONS];
 
 /* Where a setting's current value came from, for cross-checks. */
@@ -114,6 +114,27 @@ vc_code config_read_file(const char *path, char **out, size_t *len, vc_err *err)
 
 /* Parses ld->text and applies every setting and the ACL into ld->c. */
 vc_code config_load_yaml(config_loader *ld);
+
+/* ---- config_creds.c ---------------------------------------------------- */
+
+struct yaml_document_s;
+struct yaml_node_s;
+
+/* nats_credentials.roles: a mapping of role name to {publish, subscribe,
+ * ttl, max_ttl}. */
+vc_code config_load_creds_roles(config_loader *ld, struct yaml_document_s *doc,
+                                struct yaml_node_s *node);
+
+/* An ACL rule's roles: a list of role names ("*": all). */
+vc_code config_load_acl_roles(config_loader *ld, struct yaml_document_s *doc,
+                              struct yaml_node_s *node, size_t idx, acl_rule *rule);
+
+/* nats_credentials once every source is in: account a valid A... key and
+ * signing_key set together, roles only with them, ACL roles that exist. */
+vc_code config_creds_check(config_loader *ld);
+
+/* Frees the roles of c and of its ACL rules. */
+void config_creds_free(config *c);
 
 /* ---- config_env.c ------------------------------------------------------ */
 

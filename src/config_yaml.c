@@ -229,7 +229,7 @@ static vc_code add_op(config_loader *ld, const yaml_node_t *op, const char *name
     else
         return vc_errf(ld->err, VC_CONFIG,
                        "%s:%d: %s: unknown operation %s (expected get, set, "
-                       "delete, list, rotate, status, or \"*\" / all)",
+                       "delete, list, rotate, status, creds, or \"*\" / all)",
                        ld->file, node_line(op), name, config_quote(q, sizeof q, t, len));
     return VC_OK;
 }
@@ -319,10 +319,13 @@ static vc_code load_rule(config_loader *ld, yaml_document_t *doc, yaml_node_t *n
             if ((rc = load_ops(ld, doc, v, idx, &rule->ops)) != VC_OK)
                 return rc;
             have_ops = true;
+        } else if (plain && scalar_is(k, "roles")) {
+            if ((rc = config_load_acl_roles(ld, doc, v, idx, rule)) != VC_OK)
+                return rc;
         } else {
             return vc_errf(ld->err, VC_CONFIG,
                            "%s:%d: %s: unknown setting (a rule has: subject, "
-                           "operations)",
+                           "operations, roles)",
                            ld->file, node_line(k), name);
         }
     }
@@ -376,6 +379,8 @@ static vc_code load_mapping(config_loader *ld, yaml_document_t *doc, yaml_node_t
             rc = load_scalar_setting(ld, (size_t)i, doc, v);
         } else if (plain && strcmp(name, "acl") == 0) {
             rc = load_acl(ld, doc, v);
+        } else if (plain && strcmp(name, "nats_credentials.roles") == 0) {
+            rc = config_load_creds_roles(ld, doc, v);
         } else if (plain && is_section(name)) {
             if (is_null(v))
                 continue; /* an empty section: its defaults */

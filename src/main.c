@@ -18,6 +18,7 @@ static int main_usage(void)
           "  get KEY | set [--json] KEY VALUE|- | delete KEY | delete --hash HEX\n"
           "  list [--limit N] [--after NAME] [PREFIX] | rotate | status\n"
           "                                  the local interface, straight on the store\n"
+          "  nats-init [--subject S]... DIR  write a NATS operator setup and vaultctl's keys\n"
           "  audit-hash NAME                 the keyed hash logs and audit events show for NAME\n"
           "  verify                          authenticate every record, list the damaged ones\n"
           "  request [OPTIONS] SUBJECT OPERATION [KEY [VALUE]]\n"
@@ -97,6 +98,8 @@ int main(int argc, char **argv)
         return cmd_keygen(nargs, args);
     if (strcmp(cmd, "request") == 0)
         return cmd_request(nargs, args);
+    if (strcmp(cmd, "nats-init") == 0)
+        return cmd_nats_init(nargs, args);
     if (strcmp(cmd, "audit-hash") == 0)
         return cmd_audit_hash(config_path, nargs, args);
     if (strcmp(cmd, "verify") == 0)

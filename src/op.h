@@ -11,6 +11,7 @@ typedef enum {
     OP_LIST,
     OP_ROTATE,
     OP_STATUS,
+    OP_CREDS, /* NATS user credentials (creds.h) */
     OP_COUNT,
     OP_NONE = -1 /* not (yet) known: parse failed before the operation */
 } vc_op;

@@ -314,6 +314,24 @@ static vc_code do_status(const ops_ctx *ctx, ops_result *res, vc_err *err)
     return VC_OK;
 }
 
+/* creds: a fresh NATS user (creds.h); the audit event gets its public
+ * key, role, name and expiry, never the seed. */
+static vc_code do_creds(const ops_ctx *ctx, const proto_request *r, ops_result *res, ops_reply *out,
+                        vc_err *err)
+{
+    int64_t ttl = 0;
+    bool given = false;
+    creds_audit audit;
+    vc_code rc = creds_ttl_field(r->creds_ttl, &ttl, &given, err);
+    if (rc != VC_OK)
+        return rc;
+    rc = creds_mint(ctx->creds, r->role, r->name, r->name_len, ttl, given, (int64_t)time(NULL),
+                    &res->data, &res->meta, &audit, err);
+    if (rc == VC_OK && out != NULL)
+        memcpy(out->audit_extra, audit.json, sizeof out->audit_extra);
+    return rc;
+}
+
 static vc_code run_op(const ops_ctx *ctx, const proto_request *r, ops_result *res, vc_err *err)
 {
     switch (r->op) {
@@ -338,7 +356,7 @@ static vc_code check_access(const ops_ctx *ctx, const char *arrival, const proto
 {
     if (arrival == NULL)
         return VC_OK; /* local CLI: holds the master key, every right */
-    acl_request req = {.arrival = arrival, .claimed = r->subject, .op = r->op};
+    acl_request req = {.arrival = arrival, .claimed = r->subject, .op = r->op, .role = r->role};
     vc_code rc = acl_check(ctx->rules, ctx->nrules, &req, err);
     if (rc == VC_OK)
         return VC_OK;
@@ -455,6 +473,8 @@ void ops_handle_async(const ops_ctx *ctx, const char *arrival, const uint8_t *pa
         rc = queue_write(ctx, p, &err);
         if (rc == VC_OK)
             return; /* write_done finishes p */
+    } else if (rc == VC_OK && p->req.op == OP_CREDS) {
+        rc = do_creds(ctx, &p->req, &res, &p->reply, &err);
     } else if (rc == VC_OK) {
         rc = run_op(ctx, &p->req, &res, &err);
     }

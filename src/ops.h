@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "acl.h"
+#include "creds.h"
 #include "err.h"
 #include "op.h"
 #include "seal.h"
@@ -38,15 +39,19 @@ typedef struct {
      * next_rotation = (last_rotation, or started if never rotated) +
      * interval, or null. */
     int64_t rotation_interval_s;
+    /* nats_credentials' signer (creds.h); NULL: creds is not configured. */
+    creds_signer *creds;
 } ops_ctx;
 
 typedef struct {
     char *body;
-    size_t len;                    /* malloc'd JSON reply; free with ops_reply_free */
-    vc_code code;                  /* VC_OK or the error sent */
-    vc_op op;                      /* OP_NONE if it could not be read */
-    char key_hash[SEAL_AUDIT_HEX]; /* audit hash of the key, "" if none */
-    char log_msg[VC_ERR_MSG_MAX];  /* what went wrong, for the log (no secret) */
+    size_t len;                        /* malloc'd JSON reply; free with ops_reply_free */
+    vc_code code;                      /* VC_OK or the error sent */
+    vc_op op;                          /* OP_NONE if it could not be read */
+    char key_hash[SEAL_AUDIT_HEX];     /* audit hash of the key, "" if none */
+    char log_msg[VC_ERR_MSG_MAX];      /* what went wrong, for the log (no secret) */
+    char audit_extra[CREDS_AUDIT_MAX]; /* JSON members the audit event adds
+                                          (creds: key, role, name, expiry) */
 } ops_reply;
 
 /* Handles one request payload that arrived on subject arrival (NULL: the

@@ -156,7 +156,7 @@ static vc_code parse_operation(proto_request *out, vc_err *err)
     if (out->op == OP_NONE)
         return vc_errf(err, VC_UNKNOWN_OPERATION,
                        "unknown operation (expected get, set, delete, list, "
-                       "rotate or status)");
+                       "rotate, status or creds)");
     return VC_OK;
 }
 
@@ -200,6 +200,32 @@ static vc_code parse_value(proto_request *out, size_t max_value_bytes, vc_err *e
     return VC_OK;
 }
 
+/* creds: role and name (the name becomes part of NATS subjects: 1-64 of
+ * [A-Za-z0-9_-], so no '.', '*', '>' or blank can widen them). */
+static vc_code parse_creds(proto_request *out, vc_err *err)
+{
+    vc_code rc;
+    if (out->op != OP_CREDS)
+        return VC_OK;
+    if ((rc = opt_string(out->root, "role", true, &out->role, NULL, err)) != VC_OK ||
+        (rc = opt_string(out->root, "name", true, &out->name, &out->name_len, err)) != VC_OK)
+        return rc;
+    if (out->role == NULL)
+        return vc_errf(err, VC_BAD_REQUEST, "role: missing");
+    if (out->name == NULL)
+        return vc_errf(err, VC_BAD_REQUEST, "name: missing");
+    bool ok = out->name_len >= 1 && out->name_len <= 64;
+    for (size_t i = 0; ok && i < out->name_len; i++) {
+        char c = out->name[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '_' || c == '-';
+    }
+    if (!ok)
+        return vc_errf(err, VC_BAD_REQUEST, "name: expected 1-64 of A-Z a-z 0-9 _ -");
+    out->creds_ttl = json_object_get(out->root, "ttl");
+    return VC_OK;
+}
+
 static vc_code parse_limit(proto_request *out, vc_err *err)
 {
     json_t *limit = json_object_get(out->root, "limit");
@@ -239,7 +265,7 @@ vc_code proto_parse(proto_request *out, const uint8_t *payload, size_t len, size
         (rc = opt_string(out->root, "prefix", true, &out->prefix, &out->prefix_len, err)) !=
             VC_OK ||
         (rc = opt_string(out->root, "after", true, &out->after, &out->after_len, err)) != VC_OK ||
-        (rc = parse_limit(out, err)) != VC_OK ||
+        (rc = parse_limit(out, err)) != VC_OK || (rc = parse_creds(out, err)) != VC_OK ||
         (rc = parse_value(out, max_value_bytes, err)) != VC_OK)
         return rc;
     return VC_OK;

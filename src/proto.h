@@ -30,8 +30,15 @@ typedef struct {
     long long limit;
     bool has_limit;
     const char *subject; /* claimed subject; NULL if absent */
-    json_t *id;          /* borrowed; NULL if absent */
-    json_t *root;        /* owned: the parsed object */
+    /* creds (PROTOCOL.md §10): role and name required (name 1-64 of
+     * [A-Za-z0-9_-]); ttl as sent (checked by creds_ttl_field); NULL if
+     * absent. wrap_ttl is not read yet. */
+    const char *role;
+    const char *name;
+    size_t name_len;
+    json_t *creds_ttl;
+    json_t *id;   /* borrowed; NULL if absent */
+    json_t *root; /* owned: the parsed object */
 } proto_request;
 
 /* Parses a request payload. On error, fills err (VC_BAD_REQUEST,

@@ -155,13 +155,26 @@ static int nats_try_start(it_nats *n, int port, const char *users)
 
     n->port = port;
     snprintf(n->url, sizeof n->url, "nats://127.0.0.1:%d", port);
-    if (users != NULL)
-        snprintf(text, sizeof text,
-                 "listen: 127.0.0.1:%d\nauthorization {\n  users = [\n%s\n  ]\n}\n", port, users);
-    else
-        snprintf(text, sizeof text, NATS_CONF_FMT, port);
-    if (tu_write_text(n->conf, text) != 0)
-        return -1;
+    if (n->custom_conf != NULL) {
+        size_t cap = strlen(n->custom_conf) + 64;
+        char *custom = malloc(cap);
+        if (custom == NULL)
+            return -1;
+        snprintf(custom, cap, "listen: 127.0.0.1:%d\n%s", port, n->custom_conf);
+        int wrc = tu_write_text(n->conf, custom);
+        free(custom);
+        if (wrc != 0)
+            return -1;
+    } else {
+        if (users != NULL)
+            snprintf(text, sizeof text,
+                     "listen: 127.0.0.1:%d\nauthorization {\n  users = [\n%s\n  ]\n}\n", port,
+                     users);
+        else
+            snprintf(text, sizeof text, NATS_CONF_FMT, port);
+        if (tu_write_text(n->conf, text) != 0)
+            return -1;
+    }
     const char *argv[] = {NATS_SERVER_BIN, "-c", n->conf, NULL};
     struct stat st;
     long from = stat(n->log, &st) == 0 ? (long)st.st_size : 0;
@@ -213,6 +226,12 @@ int it_nats_start(it_nats *n, int port)
 int it_nats_start_users(it_nats *n, int port, const char *users)
 {
     return nats_start_text(n, port, users);
+}
+
+int it_nats_start_conf(it_nats *n, int port, const char *conf)
+{
+    n->custom_conf = conf;
+    return nats_start_text(n, port, NULL);
 }
 
 void it_nats_stop(it_nats *n, bool hard)
@@ -276,8 +295,15 @@ int it_vault_init(it_vault *v, const it_nats *n, const char *extra_yaml)
 
 int it_vault_start(it_vault *v, const it_nats *n)
 {
-    const char *argv[] = {it_bin(), "serve", "--config", v->config, NULL};
     natsConnection *nc = it_connect(n, IT_ADMIN_USER, IT_ADMIN_PASS);
+    int rc = nc != NULL ? it_vault_start_with(v, nc) : -1;
+    natsConnection_Destroy(nc);
+    return rc;
+}
+
+int it_vault_start_with(it_vault *v, natsConnection *nc)
+{
+    const char *argv[] = {it_bin(), "serve", "--config", v->config, NULL};
     int rc = -1;
 
     v->pid = spawn(argv, v->log);
@@ -294,7 +320,6 @@ int it_vault_start(it_vault *v, const it_nats *n)
         }
         sleep_ms(10);
     }
-    natsConnection_Destroy(nc);
     if (rc != 0)
         it_vault_dump_log(v);
     return rc;

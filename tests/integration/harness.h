@@ -25,6 +25,9 @@ typedef struct {
     int port;
     pid_t pid;
     char url[64];
+    /* NULL: the example users (NATS_CONF_FMT); else the configuration after
+     * the listen line (it_nats_start_conf; borrowed, kept for restarts). */
+    const char *custom_conf;
 } it_nats;
 
 typedef struct {
@@ -46,6 +49,10 @@ int it_nats_start(it_nats *n, int port);
 /* Same with these users instead of the example's: users is the text of
  * the entries of nats-server's `authorization { users = [ ... ] }`. */
 int it_nats_start_users(it_nats *n, int port, const char *users);
+/* it_nats_start with conf (e.g. an operator-mode include from `vaultctl
+ * nats-init`) as the configuration after "listen: 127.0.0.1:PORT"; conf is
+ * borrowed and must outlive n. */
+int it_nats_start_conf(it_nats *n, int port, const char *conf);
 /* SIGTERM (or SIGKILL when hard) and wait; the temp dir is kept for restart. */
 void it_nats_stop(it_nats *n, bool hard);
 /* Stops if running and removes the temp dir. */
@@ -57,6 +64,9 @@ void it_nats_destroy(it_nats *n);
 int it_vault_init(it_vault *v, const it_nats *n, const char *extra_yaml);
 /* Starts `vaultctl serve` and waits until it answers $SRV.PING. */
 int it_vault_start(it_vault *v, const it_nats *n);
+/* The same, pinging over probe (a connection the test made, e.g. with
+ * credentials) instead of one as IT_ADMIN_USER. */
+int it_vault_start_with(it_vault *v, natsConnection *probe);
 /* SIGTERM and wait for exit; returns the exit status (or -1). */
 int it_vault_stop(it_vault *v);
 /* SIGKILL and wait. */
@@ -76,8 +86,7 @@ int it_run(const char *config, char **out, const char *const *args);
 /* it_run with stdin the text in (NULL: the test's own stdin), and stdout and
  * stderr captured into *out and *err (malloc'd, NUL-terminated; either
  * pointer may be NULL: discarded). */
-int it_run_io(const char *config, const char *in, char **out, char **err,
-              const char *const *args);
+int it_run_io(const char *config, const char *in, char **out, char **err, const char *const *args);
 
 /* Fills argv (room for IT_ARGV_MAX pointers) with the vaultctl binary,
  * "--config config" unless config is NULL, then args (NULL-terminated,

@@ -74,11 +74,11 @@ static void test_subject_valid(void **state)
 }
 
 static const acl_rule rules[] = {
-    {"admin.requests", OP_ALL_BITS},
-    {"user.requests", OP_BIT(OP_GET) | OP_BIT(OP_SET)},
-    {"team.ro.>", OP_BIT(OP_GET) | OP_BIT(OP_LIST)},
-    {"team.*.requests", OP_ALL_BITS},
-    {"team.>", OP_BIT(OP_STATUS)},
+    {.subject = "admin.requests", .ops = OP_ALL_BITS},
+    {.subject = "user.requests", .ops = OP_BIT(OP_GET) | OP_BIT(OP_SET)},
+    {.subject = "team.ro.>", .ops = OP_BIT(OP_GET) | OP_BIT(OP_LIST)},
+    {.subject = "team.*.requests", .ops = OP_ALL_BITS},
+    {.subject = "team.>", .ops = OP_BIT(OP_STATUS)},
 };
 static const size_t nrules = sizeof rules / sizeof rules[0];
 
@@ -179,9 +179,9 @@ static void test_rights_and_prefix_shadowing(void **state)
 {
     (void)state;
     const acl_rule arules[] = {
-        {"apps.*.readonly.requests", OP_BIT(OP_GET)},
-        {"apps.>", OP_ALL_BITS},
-        {"none.requests", 0},
+        {.subject = "apps.*.readonly.requests", .ops = OP_BIT(OP_GET)},
+        {.subject = "apps.>", .ops = OP_ALL_BITS},
+        {.subject = "none.requests", .ops = 0},
     };
     assert_int_equal(acl_rights(arules, 3, "apps.x.readonly.requests"), OP_BIT(OP_GET));
     assert_int_equal(acl_rights(arules, 3, "apps.x"), OP_ALL_BITS);

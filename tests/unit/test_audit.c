@@ -265,8 +265,8 @@ typedef struct {
 } fixture;
 
 static const acl_rule rules[] = {
-    {"admin.requests", OP_ALL_BITS},
-    {"user.requests", OP_BIT(OP_GET) | OP_BIT(OP_SET)},
+    {.subject = "admin.requests", .ops = OP_ALL_BITS},
+    {.subject = "user.requests", .ops = OP_BIT(OP_GET) | OP_BIT(OP_SET)},
 };
 
 static int vault_setup(void **state)

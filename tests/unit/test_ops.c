@@ -21,10 +21,10 @@
 #define MAX_REQUEST 1024
 
 static const acl_rule rules[] = {
-    { "admin.requests", OP_ALL_BITS },
-    { "user.requests", OP_BIT(OP_GET) | OP_BIT(OP_SET) },
-    { "team.ro.>", OP_BIT(OP_GET) | OP_BIT(OP_LIST) },
-    { "team.*.requests", OP_ALL_BITS },
+    {.subject = "admin.requests", .ops = OP_ALL_BITS},
+    {.subject = "user.requests", .ops = OP_BIT(OP_GET) | OP_BIT(OP_SET)},
+    {.subject = "team.ro.>", .ops = OP_BIT(OP_GET) | OP_BIT(OP_LIST)},
+    {.subject = "team.*.requests", .ops = OP_ALL_BITS},
 };
 
 typedef struct {

@@ -1,0 +1,405 @@
+/* test_nats_creds.c - NATS user credentials minted by vaultctl (issue 14,
+ * PROTOCOL.md §10) against a real nats-server in operator mode, set up by
+ * `vaultctl nats-init`: vaultctl serves with its own nats-init creds; an
+ * admin mints creds for agent-7 with ttl 5s; a nats.c client connects with
+ * the .creds; an allowed publish/subscribe and a vault request work; a
+ * denied publish and subscribe get the server's permissions violation; at
+ * exp the server disconnects the client and a new connection is refused; a
+ * role with no subscribe list denies every subscription; ttl over max_ttl
+ * is lowered; bad names and an unknown role are refused; the audit event
+ * names the key, never the seed. Prints a transcript with timestamps. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "harness.h"
+#include "testutil.h"
+
+static it_nats nats;
+static it_vault vlt;
+static natsConnection *admin;
+static char dir[TU_DIR_MAX], ndir[TU_DIR_MAX + 16];
+static char *operator_conf;
+
+/* What the agent's connection reported. */
+static pthread_mutex_t ev_lock = PTHREAD_MUTEX_INITIALIZER;
+static char last_async[512];
+static int disconnects, closes;
+
+static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void note(const char *fmt, ...)
+{
+    struct timespec ts;
+    va_list ap;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    fprintf(stderr, "[%02d:%02d:%02d.%03ld] ", tm.tm_hour, tm.tm_min, tm.tm_sec,
+            ts.tv_nsec / 1000000);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure)
+{
+    (void)nc;
+    (void)sub;
+    (void)closure;
+    pthread_mutex_lock(&ev_lock);
+    snprintf(last_async, sizeof last_async, "%s: %s", natsStatus_GetText(err),
+             nats_GetLastError(NULL) != NULL ? nats_GetLastError(NULL) : "");
+    pthread_mutex_unlock(&ev_lock);
+    note("agent: async error: %s", last_async);
+}
+
+static void on_disconnected(natsConnection *nc, void *closure)
+{
+    (void)nc;
+    (void)closure;
+    pthread_mutex_lock(&ev_lock);
+    disconnects++;
+    pthread_mutex_unlock(&ev_lock);
+    note("agent: disconnected by the server");
+}
+
+static void on_closed(natsConnection *nc, void *closure)
+{
+    (void)nc;
+    (void)closure;
+    pthread_mutex_lock(&ev_lock);
+    closes++;
+    pthread_mutex_unlock(&ev_lock);
+    note("agent: connection closed (reconnects refused)");
+}
+
+/* Waits up to ms for substring want in the last async error. */
+static bool wait_async(const char *want, int ms)
+{
+    for (int i = 0; i < ms / 10; i++) {
+        pthread_mutex_lock(&ev_lock);
+        bool hit = strstr(last_async, want) != NULL;
+        pthread_mutex_unlock(&ev_lock);
+        if (hit)
+            return true;
+        nats_Sleep(10);
+    }
+    return false;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return NULL;
+    char *buf = calloc(1, 1 << 16);
+    size_t n = buf != NULL ? fread(buf, 1, (1 << 16) - 1, f) : 0;
+    (void)n;
+    fclose(f);
+    return buf;
+}
+
+/* A connection with the .creds file at path and the inbox prefix; with
+ * events, the callbacks above and a few fast reconnects. */
+static natsStatus connect_creds(natsConnection **nc, const char *path, const char *inbox,
+                                bool events)
+{
+    natsOptions *o = NULL;
+    natsStatus st = natsOptions_Create(&o);
+    if (st == NATS_OK)
+        st = natsOptions_SetURL(o, nats.url);
+    if (st == NATS_OK)
+        st = natsOptions_SetUserCredentialsFromFiles(o, path, NULL);
+    if (st == NATS_OK)
+        st = natsOptions_SetCustomInboxPrefix(o, inbox);
+    if (st == NATS_OK && events) {
+        natsOptions_SetErrorHandler(o, on_error, NULL);
+        natsOptions_SetDisconnectedCB(o, on_disconnected, NULL);
+        natsOptions_SetClosedCB(o, on_closed, NULL);
+        natsOptions_SetMaxReconnect(o, 3);
+        natsOptions_SetReconnectWait(o, 200);
+    }
+    if (st == NATS_OK)
+        st = natsConnection_Connect(nc, o);
+    natsOptions_Destroy(o);
+    return st;
+}
+
+static int setup(void **state)
+{
+    char path[TU_DIR_MAX + 64], yaml[4096], account[64] = "";
+    (void)state;
+    if (tu_tmpdir(dir, sizeof dir, "vaultctl-it-creds") == NULL)
+        return -1;
+    snprintf(ndir, sizeof ndir, "%s/nats", dir);
+    char *out = NULL;
+    const char *args[] = {"nats-init", ndir, NULL};
+    if (it_run(NULL, &out, args) != 0)
+        return -1;
+    note("$ vaultctl nats-init %s\n%s", ndir, out);
+    free(out);
+    snprintf(path, sizeof path, "%s/nats-operator.conf", ndir);
+    if ((operator_conf = slurp(path)) == NULL)
+        return -1;
+    snprintf(path, sizeof path, "%s/vaultctl.yaml", ndir);
+    char *snippet = slurp(path);
+    const char *a = snippet != NULL ? strstr(snippet, "account: ") : NULL;
+    if (a == NULL || sscanf(a, "account: %63s", account) != 1) {
+        free(snippet);
+        return -1;
+    }
+    free(snippet);
+    if (it_nats_start_conf(&nats, 0, operator_conf) != 0 || it_vault_init(&vlt, &nats, NULL))
+        return -1;
+    snprintf(yaml, sizeof yaml,
+             "nats:\n"
+             "  url: %s\n"
+             "  creds: %s/vault.creds\n"
+             "encryption:\n"
+             "  master_key: %s/master.key\n"
+             "storage:\n"
+             "  path: %s/data\n"
+             "acl:\n"
+             "  - subject: admin.requests\n"
+             "    operations: [get, set, delete, list, rotate, status, creds]\n"
+             "  - subject: agents.requests\n"
+             "    operations: [get]\n"
+             "nats_credentials:\n"
+             "  account: %s\n"
+             "  signing_key: %s/account-signing.nk\n"
+             "  roles:\n"
+             "    agent:\n"
+             "      publish: [\"agents.requests\", \"agents.{name}.>\"]\n"
+             "      subscribe: [\"_INBOX.{name}.>\", \"agents.{name}.>\"]\n"
+             "      ttl: 15m\n"
+             "      max_ttl: 1h\n"
+             "    sender:\n"
+             "      publish: [\"events.{name}\"]\n"
+             "      max_ttl: 10m\n",
+             nats.url, ndir, vlt.dir, vlt.dir, account, ndir);
+    if (tu_write_text(vlt.config, yaml) != 0)
+        return -1;
+    snprintf(path, sizeof path, "%s/admin.creds", ndir);
+    if (connect_creds(&admin, path, "_INBOX.admin", false) != NATS_OK) {
+        it_nats_dump_log(&nats);
+        return -1;
+    }
+    return it_vault_start_with(&vlt, admin);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    natsConnection_Destroy(admin);
+    it_vault_destroy(&vlt);
+    it_nats_destroy(&nats);
+    free(operator_conf);
+    tu_rmtree(dir);
+    return 0;
+}
+
+/* Mints creds; returns the reply (caller decrefs); writes the .creds text
+ * to file when not NULL. */
+static json_t *mint(const char *fields, const char *file)
+{
+    char payload[512];
+    snprintf(payload, sizeof payload, "{\"operation\":\"creds\",%s}", fields);
+    json_t *r = it_request(admin, "admin.requests", payload, 5000, NULL);
+    assert_non_null(r);
+    if (file != NULL) {
+        const char *creds = json_string_value(json_object_get(json_object_get(r, "data"), "creds"));
+        assert_non_null(creds);
+        assert_int_equal(tu_write_text(file, creds), 0);
+    }
+    return r;
+}
+
+static void test_agent_lifecycle(void **state)
+{
+    char file[TU_DIR_MAX + 32];
+    natsConnection *agent = NULL;
+    natsSubscription *audit = NULL, *sub = NULL;
+    natsMsg *m = NULL;
+    (void)state;
+
+    assert_int_equal(natsConnection_SubscribeSync(&audit, admin, "vault.audit"), NATS_OK);
+    assert_int_equal(natsConnection_Flush(admin), NATS_OK);
+    json_t *setr = it_request(admin, "admin.requests",
+                              "{\"operation\":\"set\",\"key\":\"demo/api-key\",\"value\":\"sk-1\"}",
+                              5000, NULL);
+    assert_string_equal(it_status(setr), "success");
+    json_decref(setr);
+
+    snprintf(file, sizeof file, "%s/agent-7.creds", dir);
+    json_t *r = mint("\"role\":\"agent\",\"name\":\"agent-7\",\"ttl\":\"5s\"", file);
+    time_t minted = time(NULL); /* exp <= minted + 5 */
+    assert_string_equal(it_status(r), "success");
+    json_t *life = json_object_get(json_object_get(r, "meta"), "lifecycle");
+    assert_int_equal(json_integer_value(json_object_get(life, "ttl")), 5);
+    const char *pub = json_string_value(json_object_get(json_object_get(r, "data"), "public_key"));
+    const char *seed = json_string_value(json_object_get(json_object_get(r, "data"), "seed"));
+    note("minted creds for agent-7: public_key %s, issued_at %s, expires_at %s, ttl 5", pub,
+         json_string_value(json_object_get(life, "issued_at")),
+         json_string_value(json_object_get(life, "expires_at")));
+
+    /* The audit event: key, role, name, expiry; no seed. */
+    bool seen = false;
+    /* best_effort: the event comes on the audit connection, possibly late
+     * on a loaded machine (up to 15 s). */
+    for (int i = 0; i < 150 && !seen; i++) {
+        if (natsSubscription_NextMsg(&m, audit, 100) != NATS_OK)
+            continue;
+        const char *ev = natsMsg_GetData(m);
+        if (strstr(ev, "\"operation\":\"creds\"") != NULL) {
+            seen = true;
+            note("audit event: %.*s", natsMsg_GetDataLength(m), ev);
+            assert_non_null(strstr(ev, pub));
+            assert_non_null(strstr(ev, "\"role\":\"agent\""));
+            assert_non_null(strstr(ev, "\"name\":\"agent-7\""));
+            assert_null(strstr(ev, seed));
+        }
+        natsMsg_Destroy(m);
+    }
+    assert_true(seen);
+    natsSubscription_Destroy(audit);
+
+    /* Connect with the .creds file, as an agent would. */
+    time_t t0 = time(NULL);
+    assert_int_equal(connect_creds(&agent, file, "_INBOX.agent-7", true), NATS_OK);
+    note("agent-7 connected with %s", file);
+    json_t *g = it_request(agent, "agents.requests",
+                           "{\"operation\":\"get\",\"key\":\"demo/api-key\"}", 5000, NULL);
+    assert_non_null(g);
+    assert_string_equal(it_status(g), "success");
+    note("agent-7 get demo/api-key over agents.requests: %s", it_status(g));
+    json_decref(g);
+
+    /* Allowed: its own subjects. */
+    assert_int_equal(natsConnection_SubscribeSync(&sub, agent, "agents.agent-7.inbox"), NATS_OK);
+    assert_int_equal(natsConnection_PublishString(agent, "agents.agent-7.inbox", "hi"), NATS_OK);
+    assert_int_equal(natsSubscription_NextMsg(&m, sub, 3000), NATS_OK);
+    note("agent-7 published and received on agents.agent-7.inbox");
+    natsMsg_Destroy(m);
+    natsSubscription_Destroy(sub);
+
+    /* Denied publish: the server says so and drops it. */
+    assert_int_equal(natsConnection_PublishString(agent, "admin.requests", "{}"), NATS_OK);
+    natsConnection_Flush(agent);
+    assert_true(wait_async("Permissions Violation for Publish to \"admin.requests\"", 3000));
+    /* Denied subscribe: another agent's subjects. */
+    natsSubscription *other = NULL;
+    (void)natsConnection_SubscribeSync(&other, agent, "agents.agent-8.>");
+    natsConnection_Flush(agent);
+    assert_true(wait_async("Permissions Violation for Subscription to \"agents.agent-8.>\"", 3000));
+    natsSubscription_Destroy(other);
+
+    /* At exp the server disconnects it; it cannot come back. */
+    bool gone = false;
+    for (int i = 0; i < 150 && !gone; i++) {
+        pthread_mutex_lock(&ev_lock);
+        gone = disconnects > 0;
+        pthread_mutex_unlock(&ev_lock);
+        if (!gone)
+            nats_Sleep(100);
+    }
+    assert_true(gone);
+    time_t t1 = time(NULL);
+    note("disconnected %lds after connecting (ttl 5s)", (long)(t1 - t0));
+    assert_true(t1 - t0 <= 9);
+    /* nats-server 2.9.10 compares exp with the current Unix second
+     * (refused when exp < now): a connection within the second of exp is
+     * still accepted. Past it, refused. */
+    while (time(NULL) < minted + 6)
+        nats_Sleep(50);
+    natsConnection *again = NULL;
+    natsStatus st = connect_creds(&again, file, "_INBOX.agent-7", false);
+    note("a new connection with the expired creds: %s (%s)", natsStatus_GetText(st),
+         nats_GetLastError(NULL) != NULL ? nats_GetLastError(NULL) : "");
+    assert_int_not_equal(st, NATS_OK);
+    natsConnection_Destroy(again);
+    for (int i = 0; i < 100; i++) {
+        pthread_mutex_lock(&ev_lock);
+        int c = closes;
+        pthread_mutex_unlock(&ev_lock);
+        if (c > 0)
+            break;
+        nats_Sleep(100);
+    }
+    assert_false(natsConnection_Status(agent) == NATS_CONN_STATUS_CONNECTED);
+    natsConnection_Destroy(agent);
+    json_decref(r);
+}
+
+static void test_no_subscribe_and_limits(void **state)
+{
+    char file[TU_DIR_MAX + 32];
+    natsConnection *nc = NULL;
+    natsSubscription *sub = NULL;
+    (void)state;
+
+    /* A role without subscribe: every subscription is refused. */
+    snprintf(file, sizeof file, "%s/sender.creds", dir);
+    json_t *r = mint("\"role\":\"sender\",\"name\":\"s1\",\"ttl\":60", file);
+    assert_string_equal(it_status(r), "success");
+    json_decref(r);
+    pthread_mutex_lock(&ev_lock);
+    last_async[0] = '\0';
+    pthread_mutex_unlock(&ev_lock);
+    assert_int_equal(connect_creds(&nc, file, "_INBOX.s1", true), NATS_OK);
+    assert_int_equal(natsConnection_PublishString(nc, "events.s1", "x"), NATS_OK);
+    (void)natsConnection_SubscribeSync(&sub, nc, "events.s1");
+    natsConnection_Flush(nc);
+    assert_true(wait_async("Permissions Violation for Subscription to \"events.s1\"", 3000));
+    natsSubscription_Destroy(sub);
+    sub = NULL;
+    (void)natsConnection_SubscribeSync(&sub, nc, ">");
+    natsConnection_Flush(nc);
+    assert_true(wait_async("Permissions Violation for Subscription to \">\"", 3000));
+    natsSubscription_Destroy(sub);
+    natsConnection_Destroy(nc);
+
+    /* ttl above max_ttl: lowered, and the reply says so. */
+    r = mint("\"role\":\"agent\",\"name\":\"agent-9\",\"ttl\":\"2h\"", NULL);
+    assert_string_equal(it_status(r), "success");
+    json_t *life = json_object_get(json_object_get(r, "meta"), "lifecycle");
+    assert_int_equal(json_integer_value(json_object_get(life, "ttl")), 3600);
+    note("ttl 2h asked for role agent (max_ttl 1h): ttl %lld, expires_at %s",
+         (long long)json_integer_value(json_object_get(life, "ttl")),
+         json_string_value(json_object_get(life, "expires_at")));
+    json_decref(r);
+
+    /* Bad names and an unknown role. */
+    static const char *const bad[] = {
+        "\"role\":\"agent\",\"name\":\"a.b\"",
+        "\"role\":\"agent\",\"name\":\"*\"",
+        "\"role\":\"agent\",\"name\":\">\"",
+        "\"role\":\"agent\",\"name\":"
+        "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"",
+        "\"role\":\"root\",\"name\":\"x\"",
+        "\"role\":\"agent\",\"name\":\"x\",\"ttl\":\"soon\"",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r = mint(bad[i], NULL);
+        assert_string_equal(it_code(r), "bad_request");
+        json_decref(r);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_agent_lifecycle),
+        cmocka_unit_test(test_no_subscribe_and_limits),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
