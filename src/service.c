@@ -32,6 +32,7 @@
 
 #include "auditpub.h"
 #include "discovery.h"
+#include "fairq.h"
 #include "log.h"
 #include "natsconn.h"
 #include "natsmsg.h"
@@ -56,12 +57,10 @@ static atomic_int closed_delay_ms;
 
 /* One request from arrival to reply; freed by request_done. */
 typedef struct job {
-    struct job *next;
+    fairq_node node; /* first: a fairq_node * is a job * */
     service *svc;
     natsMsg *msg;
     int endpoint;
-    int queue;          /* index of its jobq */
-    size_t cost;        /* bytes it counts for in the queue's budget */
     int64_t arrived_ns; /* nats clock, for latency */
     int64_t arrived_ms; /* wall clock, for the audit event's time */
 } job;
@@ -71,14 +70,8 @@ typedef enum { SRV_PING, SRV_INFO, SRV_STATS } srv_kind;
 typedef struct {
     service *svc;
     int endpoint;
-    int queue; /* its jobq: one per subscription */
+    int queue; /* its queue in s->jobs: one per subscription */
 } sub_ctx;
-
-/* The jobs of one subscription, oldest first. */
-typedef struct {
-    job *head, *tail;
-    size_t count, bytes;
-} jobq;
 
 typedef struct {
     service *svc;
@@ -100,20 +93,11 @@ struct service {
 
     pthread_mutex_t lock;
     pthread_cond_t jobs_cv; /* a job is queued, or stopping */
-    /* One queue per subscription, served round-robin (next_queue), so a
-     * subject flooded with requests cannot starve another. Bounded by
-     * service.queue_max_requests and queue_max_bytes: each queue is
-     * guaranteed share_count requests and share_bytes bytes (half the
-     * budget split evenly), and what queues hold beyond their share comes
-     * from a common pool (the other half, pool_*), so the total never
-     * exceeds the budget and a flooded queue cannot take another's share.
-     * All under lock. */
-    jobq *queues;
-    int nqueues;
-    int next_queue;
-    size_t queued; /* jobs in all queues */
-    size_t share_count, share_bytes, pool_count, pool_bytes;
-    size_t excess_count, excess_bytes; /* taken from the pool */
+    /* One queue per subscription, served round-robin, so a subject
+     * flooded with requests cannot starve another; bounded by
+     * service.queue_max_requests and queue_max_bytes with a share per
+     * queue (fairq.h). Under lock. */
+    fairq jobs;
     bool stopping;
     /* requests received and not yet answered (queued, on a worker or
      * waiting for a commit); service_stop waits for 0 on idle_cv */
@@ -394,69 +378,14 @@ static void handle(service *s, job *j)
     ops_handle_async(&s->ctx, subject, payload, len, on_reply, j);
 }
 
-/* ---- the queues (under s->lock) ----------------------------------------- */
-
-static size_t over(size_t used, size_t share)
-{
-    return used > share ? used - share : 0;
-}
-
-/* Queues j on q if the budget allows (see service.queues); false if not. */
-static bool queue_put(service *s, jobq *q, job *j)
-{
-    size_t ec =
-        s->excess_count - over(q->count, s->share_count) + over(q->count + 1, s->share_count);
-    size_t eb =
-        s->excess_bytes - over(q->bytes, s->share_bytes) + over(q->bytes + j->cost, s->share_bytes);
-    if (ec > s->pool_count || eb > s->pool_bytes)
-        return false;
-    s->excess_count = ec;
-    s->excess_bytes = eb;
-    q->count++;
-    q->bytes += j->cost;
-    s->queued++;
-    j->next = NULL;
-    if (q->tail != NULL)
-        q->tail->next = j;
-    else
-        q->head = j;
-    q->tail = j;
-    return true;
-}
-
-/* The oldest job of the next non-empty queue after the last one served;
- * NULL if all are empty. */
-static job *queue_take(service *s)
-{
-    for (int k = 0; k < s->nqueues; k++) {
-        int i = (s->next_queue + k) % s->nqueues;
-        jobq *q = &s->queues[i];
-        job *j = q->head;
-        if (j == NULL)
-            continue;
-        s->next_queue = (i + 1) % s->nqueues;
-        q->head = j->next;
-        if (q->head == NULL)
-            q->tail = NULL;
-        s->excess_count -= over(q->count, s->share_count) - over(q->count - 1, s->share_count);
-        s->excess_bytes -=
-            over(q->bytes, s->share_bytes) - over(q->bytes - j->cost, s->share_bytes);
-        q->count--;
-        q->bytes -= j->cost;
-        s->queued--;
-        return j;
-    }
-    return NULL;
-}
-
 static void *worker_main(void *arg)
 {
     service *s = arg;
     for (;;) {
         pthread_mutex_lock(&s->lock);
-        while (s->queued == 0 && !s->stopping)
+        while (fairq_len(&s->jobs) == 0 && !s->stopping)
             pthread_cond_wait(&s->jobs_cv, &s->lock);
-        job *j = queue_take(s);
+        job *j = (job *)fairq_take(&s->jobs);
         if (j == NULL) { /* stopping and nothing left */
             pthread_mutex_unlock(&s->lock);
             break;
@@ -558,12 +487,11 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
     j->svc = s;
     j->msg = msg;
     j->endpoint = sc->endpoint;
-    j->queue = sc->queue;
-    j->cost = (size_t)natsMsg_GetDataLength(msg) + slen + rlen + JOB_OVERHEAD;
+    j->node.cost = (size_t)natsMsg_GetDataLength(msg) + slen + rlen + JOB_OVERHEAD;
     j->arrived_ns = arrived_ns;
     j->arrived_ms = arrived_ms;
     pthread_mutex_lock(&s->lock);
-    bool queued = queue_put(s, &s->queues[sc->queue], j);
+    bool queued = fairq_put(&s->jobs, sc->queue, &j->node);
     if (queued) {
         atomic_fetch_add(&s->inflight, 1);
         pthread_cond_signal(&s->jobs_cv);
@@ -759,7 +687,7 @@ static void service_status_extra(void *svc, json_t *o)
         json_object_set_new(o, "refused_unread", d);
     }
     pthread_mutex_lock(&s->lock);
-    size_t queued = s->queued;
+    size_t queued = fairq_len(&s->jobs);
     pthread_mutex_unlock(&s->lock);
     json_object_set_new(o, "queued", json_integer((json_int_t)queued));
 }
@@ -801,20 +729,11 @@ vc_code service_start(service **out, const config *cfg, const ops_ctx *ctx, vc_e
         s->prefixes[s->nprefixes++] = tok;
     s->disc = disc_create(VAULTCTL_VERSION, "vaultctl: the swarm's credential authority");
     s->subs = calloc(cfg->acl_count + 1, sizeof(natsSubscription *));
-    s->nqueues = (int)cfg->acl_count + 1;
-    s->queues = calloc((size_t)s->nqueues, sizeof *s->queues);
-    if (s->queues == NULL) {
+    if (!fairq_init(&s->jobs, (int)cfg->acl_count + 1,
+                    cfg->queue_max_requests > 0 ? cfg->queue_max_requests : 4096,
+                    cfg->queue_max_bytes > 0 ? cfg->queue_max_bytes : (size_t)64 << 20)) {
         rc = vc_errf(err, VC_INTERNAL, "out of memory");
         goto fail;
-    }
-    /* Half the budget as equal shares, half as the common pool. */
-    {
-        size_t maxc = cfg->queue_max_requests > 0 ? cfg->queue_max_requests : 4096;
-        size_t maxb = cfg->queue_max_bytes > 0 ? cfg->queue_max_bytes : (size_t)64 << 20;
-        s->share_count = maxc / (2 * (size_t)s->nqueues);
-        s->share_bytes = maxb / (2 * (size_t)s->nqueues);
-        s->pool_count = maxc - s->share_count * (size_t)s->nqueues;
-        s->pool_bytes = maxb - s->share_bytes * (size_t)s->nqueues;
     }
     s->sub_ctxs = calloc(cfg->acl_count + 1, sizeof *s->sub_ctxs);
     if (s->disc == NULL || s->subs == NULL || s->sub_ctxs == NULL) {
@@ -967,7 +886,7 @@ void service_stop(service *s)
     free(s->sub_ctxs);
     free(s->workers);
     free(s->prefixes);
-    free(s->queues);
+    fairq_free(&s->jobs);
     free(s->prefix_text);
     pthread_cond_destroy(&s->closed_cv);
     pthread_cond_destroy(&s->idle_cv);
