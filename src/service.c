@@ -36,6 +36,7 @@
 #include "log.h"
 #include "natsconn.h"
 #include "natsmsg.h"
+#include "reqgate.h"
 #include "proto.h"
 #include "redact.h"
 
@@ -113,94 +114,14 @@ struct service {
 
     auditpub *audit;
 
-    /* Requests dropped unanswered and never executed (status "dropped"):
-     * a subject or reply subject holding a NUL, a control byte, a space or
-     * invalid UTF-8 (natsmsg.h). */
-    atomic_uint_fast64_t dropped_subject;
-    /* ... or a reply subject the service does not publish to (reply_ok) */
-    atomic_uint_fast64_t dropped_reply;
+    /* which messages it acts on: clean subjects, allowed reply subjects;
+     * drops counted and logged (reqgate.h) */
+    reqgate *gate;
     /* answered at once without parsing: unavailable (queue full), and
      * access_denied (a subject no ACL entry gives any right) */
     atomic_uint_fast64_t refused_busy;
     atomic_uint_fast64_t refused_norights;
-    /* subjects.reply_prefixes, split (pointers into prefix_text) */
-    char *prefix_text;
-    const char **prefixes;
-    size_t nprefixes;
-    /* the drop log's rate limit (drop_log): lines this second, and drops
-     * not logged since the last line */
-    pthread_mutex_t drop_log_lock;
-    int64_t drop_log_second;
-    int drop_log_lines;
-    uint64_t drop_log_skipped;
 };
-
-/* At most this many drop lines a second: a flood must not flood the log. */
-#define DROP_LOG_PER_S 10
-
-/* ---- dropped requests ---------------------------------------------------- */
-
-/* Logs one dropped request (why; its subject and reply escaped, log.h),
- * at most DROP_LOG_PER_S lines a second; the next line says how many were
- * not logged. total is the drop counter after this drop. */
-static void drop_log(service *s, const char *why, const char *subj, size_t slen, const char *reply,
-                     size_t rlen, uint64_t total)
-{
-    char es[LOG_ESCAPED_MAX(256)], er[LOG_ESCAPED_MAX(256)];
-    int64_t now = nats_Now() / 1000;
-    uint64_t skipped = 0;
-    bool line;
-
-    pthread_mutex_lock(&s->drop_log_lock);
-    if (now != s->drop_log_second) {
-        s->drop_log_second = now;
-        s->drop_log_lines = 0;
-    }
-    line = s->drop_log_lines < DROP_LOG_PER_S;
-    if (line) {
-        s->drop_log_lines++;
-        skipped = s->drop_log_skipped;
-        s->drop_log_skipped = 0;
-    } else {
-        s->drop_log_skipped++;
-    }
-    pthread_mutex_unlock(&s->drop_log_lock);
-    if (!line)
-        return;
-    log_escape(es, sizeof es, subj, slen);
-    if (reply != NULL)
-        log_escape(er, sizeof er, reply, rlen);
-    log_warn("request dropped, not executed: %s: subject=\"%s\" reply=\"%s\" (%llu dropped so "
-             "far, %llu more not logged before this line)",
-             why, es, reply != NULL ? er : "", (unsigned long long)total,
-             (unsigned long long)skipped);
-}
-
-/* Whether the service may publish a reply on reply (a clean subject): it
- * starts with one of subjects.reply_prefixes, and it is none of the
- * service's own subjects: no request or ACL subject (a reply there would
- * be read as a request), not subjects.reply or the audit subject (a
- * requester could put a secret, or a forged event, where others read
- * them), nothing under $SRV. With allow_responses, nats-server lets the
- * vault user publish on any reply subject a requester names; this is
- * where that stops. */
-static bool reply_ok(const service *s, const char *reply)
-{
-    const config *c = s->cfg;
-    bool prefixed = false;
-
-    for (size_t i = 0; i < s->nprefixes && !prefixed; i++)
-        prefixed = strncmp(reply, s->prefixes[i], strlen(s->prefixes[i])) == 0;
-    if (!prefixed || strncmp(reply, "$SRV.", 5) == 0 || strcmp(reply, "$SRV") == 0 ||
-        strcmp(reply, c->subject_reply) == 0 ||
-        (c->audit_subject != NULL && strcmp(reply, c->audit_subject) == 0) ||
-        acl_subject_matches(c->subject_request, reply))
-        return false;
-    for (size_t i = 0; i < c->acl_count; i++)
-        if (acl_subject_matches(c->acl[i].subject, reply))
-            return false;
-    return true;
-}
 
 /* ---- connection events ------------------------------------------------ */
 
@@ -437,35 +358,9 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
      * otherwise make the ACL, the log and the audit see a shorter one. A
      * request whose subject or reply is not a clean subject is never
      * executed nor answered. */
-    const char *subject = natsMsg_GetSubject(msg), *reply = natsMsg_GetReply(msg);
+    const char *subject = natsMsg_GetSubject(msg);
     size_t slen = 0, rlen = 0;
-    bool known = natsmsg_lengths(msg, &slen, &rlen);
-    if (!known || !natsmsg_subject_clean(subject, slen) ||
-        (reply != NULL && !natsmsg_subject_clean(reply, rlen))) {
-        uint64_t n = atomic_fetch_add(&s->dropped_subject, 1) + 1;
-        drop_log(s,
-                 !known ? "subject of unknown length"
-                        : "subject or reply holds a NUL, control byte, space or invalid UTF-8",
-                 subject, known ? slen : strlen(subject), reply,
-                 reply == NULL ? 0
-                 : known       ? rlen
-                               : strlen(reply),
-                 n);
-        natsMsg_Destroy(msg);
-        return;
-    }
-    /* A reply subject the service does not publish to: not executed. */
-    if (reply != NULL && !reply_ok(s, reply)) {
-        uint64_t n = atomic_fetch_add(&s->dropped_reply, 1) + 1;
-        drop_log(s, "reply subject outside subjects.reply_prefixes, or one of the service's own",
-                 subject, slen, reply, rlen, n);
-        natsMsg_Destroy(msg);
-        return;
-    }
-    /* Never answer our own output: an ACL wildcard such as "vault.>" also
-     * covers the reply and audit subjects, and answering them would loop. */
-    if (strcmp(subject, s->cfg->subject_reply) == 0 ||
-        (s->cfg->audit_subject != NULL && strcmp(subject, s->cfg->audit_subject) == 0)) {
+    if (!reqgate_admit(s->gate, msg, &slen, &rlen)) {
         natsMsg_Destroy(msg);
         return;
     }
@@ -517,17 +412,11 @@ static void on_srv(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
     char *body = NULL;
     size_t len = 0;
     const char *reply = natsMsg_GetReply(msg);
-    size_t slen = 0, rlen = 0;
     (void)sub;
 
     /* The same rules as for requests: the true reply, clean, allowed. */
-    if (reply != NULL && (!natsmsg_lengths(msg, &slen, &rlen) ||
-                          !natsmsg_subject_clean(reply, rlen) || !reply_ok(c->svc, reply))) {
-        uint64_t n = atomic_fetch_add(&c->svc->dropped_reply, 1) + 1;
-        drop_log(c->svc, "service API request with a reply subject the service does not publish to",
-                 natsMsg_GetSubject(msg), strlen(natsMsg_GetSubject(msg)), reply, strlen(reply), n);
+    if (reply != NULL && !reqgate_srv_reply_ok(c->svc->gate, msg))
         reply = NULL;
-    }
     if (reply != NULL && reply[0] != '\0') {
         switch (c->kind) {
         case SRV_PING:
@@ -671,15 +560,8 @@ static void service_status_extra(void *svc, json_t *o)
     json_object_set_new(o, "requests", json_integer((json_int_t)requests));
     json_object_set_new(o, "errors", json_integer((json_int_t)errors));
     json_object_set_new(o, "audit", auditpub_status(s->audit));
+    json_object_set_new(o, "dropped", reqgate_status(s->gate));
     json_t *d = json_object();
-    if (d != NULL) {
-        json_object_set_new(d, "bad_subject",
-                            json_integer((json_int_t)atomic_load(&s->dropped_subject)));
-        json_object_set_new(d, "bad_reply",
-                            json_integer((json_int_t)atomic_load(&s->dropped_reply)));
-        json_object_set_new(o, "dropped", d);
-        d = json_object();
-    }
     if (d != NULL) {
         json_object_set_new(d, "busy", json_integer((json_int_t)atomic_load(&s->refused_busy)));
         json_object_set_new(d, "no_rights",
@@ -712,21 +594,14 @@ vc_code service_start(service **out, const config *cfg, const ops_ctx *ctx, vc_e
     s->ctx.status_extra = service_status_extra;
     s->ctx.status_arg = s;
     pthread_mutex_init(&s->lock, NULL);
-    pthread_mutex_init(&s->drop_log_lock, NULL);
     pthread_cond_init(&s->jobs_cv, NULL);
     pthread_cond_init(&s->idle_cv, NULL);
     pthread_cond_init(&s->closed_cv, NULL);
-    /* subjects.reply_prefixes, split once ("a.,b." -> "a.", "b."). */
-    s->prefix_text = strdup(cfg->reply_prefixes != NULL ? cfg->reply_prefixes : "_INBOX.");
-    s->prefixes =
-        calloc(s->prefix_text != NULL ? strlen(s->prefix_text) / 2 + 1 : 1, sizeof *s->prefixes);
-    if (s->prefix_text == NULL || s->prefixes == NULL) {
+    s->gate = reqgate_create(cfg);
+    if (s->gate == NULL) {
         rc = vc_errf(err, VC_INTERNAL, "out of memory");
         goto fail;
     }
-    for (char *save = NULL, *tok = strtok_r(s->prefix_text, ",", &save); tok != NULL;
-         tok = strtok_r(NULL, ",", &save))
-        s->prefixes[s->nprefixes++] = tok;
     s->disc = disc_create(VAULTCTL_VERSION, "vaultctl: the swarm's credential authority");
     s->subs = calloc(cfg->acl_count + 1, sizeof(natsSubscription *));
     if (!fairq_init(&s->jobs, (int)cfg->acl_count + 1,
@@ -885,13 +760,11 @@ void service_stop(service *s)
     free(s->subs);
     free(s->sub_ctxs);
     free(s->workers);
-    free(s->prefixes);
     fairq_free(&s->jobs);
-    free(s->prefix_text);
+    reqgate_free(s->gate);
     pthread_cond_destroy(&s->closed_cv);
     pthread_cond_destroy(&s->idle_cv);
     pthread_cond_destroy(&s->jobs_cv);
-    pthread_mutex_destroy(&s->drop_log_lock);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }
