@@ -134,24 +134,25 @@ static void on_disconnected(natsConnection *nc, void *closure)
         log_warn("nats: disconnected; reconnecting");
 }
 
-static void on_reconnected(natsConnection *nc, void *closure)
+/* The connection is up (first time, or again): logged with the server's
+ * URL, credentials hidden. */
+static void note_connected(natsConnection *nc, service *s, const char *how)
 {
-    service *s = closure;
     char url[256] = "", shown[512];
     (void)natsConnection_GetConnectedUrl(nc, url, sizeof url);
     redact_urls(url, shown, sizeof shown);
     atomic_store(&s->connected, true);
-    log_info("nats: reconnected to %s", shown);
+    log_info("nats: %s to %s", how, shown);
+}
+
+static void on_reconnected(natsConnection *nc, void *closure)
+{
+    note_connected(nc, closure, "reconnected");
 }
 
 static void on_connected(natsConnection *nc, void *closure)
 {
-    service *s = closure;
-    char url[256] = "", shown[512];
-    (void)natsConnection_GetConnectedUrl(nc, url, sizeof url);
-    redact_urls(url, shown, sizeof shown);
-    atomic_store(&s->connected, true);
-    log_info("nats: connected to %s", shown);
+    note_connected(nc, closure, "connected");
 }
 
 void service_test_delay_closed(int ms)
