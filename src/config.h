@@ -68,6 +68,10 @@ typedef struct {
     /* rotation: */
     int64_t rotation_interval_s; /* rotation.interval ("24h", "90m", "3600s",
                                     "7d", or seconds); 0 = off */
+
+    /* history: */
+    size_t history_max_versions; /* versions kept per key, the current one
+                                    included (1..1000) */
 } config;
 
 /* Loads the configuration: path if not NULL, else $VAULTCTL_CONFIG if set,
