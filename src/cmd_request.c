@@ -17,6 +17,7 @@ static int request_usage(void)
           "                        [--token T] [--creds FILE] [--tls-ca F] [--tls-cert F --tls-key "
           "F]\n"
           "                        [--timeout SECONDS] [--json] [--id ID] [--inbox-prefix P]\n"
+          "                        [--ttl DURATION] [--cas N] [--version N]\n"
           "                        SUBJECT OPERATION [KEY [VALUE]]\n"
           "  KEY is the prefix for list; VALUE is a string unless --json.\n"
           "  Replies come to inboxes under --inbox-prefix, by default _INBOX.<user>.\n",
@@ -28,7 +29,7 @@ int cmd_request(int argc, char **argv)
 {
     client_opts o = {.conn = {.servers = getenv("NATS_URL")}, .timeout_ms = 5000};
     bool as_json = false;
-    const char *id = NULL;
+    const char *id = NULL, *ttl = NULL, *cas = NULL, *version = NULL;
     const char *pos[4];
     char *pass_from_file = NULL;
     int npos = 0;
@@ -74,6 +75,12 @@ int cmd_request(int argc, char **argv)
             o.conn.tls_key = v;
         else if (strcmp(a, "--id") == 0)
             id = v;
+        else if (strcmp(a, "--ttl") == 0)
+            ttl = v;
+        else if (strcmp(a, "--cas") == 0)
+            cas = v;
+        else if (strcmp(a, "--version") == 0)
+            version = v;
         else if (strcmp(a, "--inbox-prefix") == 0)
             o.conn.inbox_prefix = v;
         else if (strcmp(a, "--timeout") == 0 && v != NULL) {
@@ -108,6 +115,20 @@ int cmd_request(int argc, char **argv)
         json_object_set_new(req, "id", json_string(id));
     if (npos >= 3)
         json_object_set_new(req, op == OP_LIST ? "prefix" : "key", json_string(pos[2]));
+    /* lifecycle fields: cas and version as integers when they are ones
+     * (otherwise as given, for the service to refuse), ttl as given */
+    const char *num[2][2] = {{"cas", cas}, {"version", version}};
+    for (int k = 0; k < 2; k++) {
+        if (num[k][1] == NULL)
+            continue;
+        char *end = NULL;
+        long long n = strtoll(num[k][1], &end, 10);
+        json_object_set_new(req, num[k][0],
+                            end != num[k][1] && *end == '\0' ? json_integer(n)
+                                                             : json_string(num[k][1]));
+    }
+    if (ttl != NULL)
+        json_object_set_new(req, "ttl", json_string(ttl));
     if (npos == 4) {
         json_t *value;
         if (as_json) {
