@@ -199,9 +199,11 @@ int main(int argc, char **argv)
     vault_status_info st;
     if (vault_status(t.v, &st, &err) != VC_OK)
         goto out;
-    printf("rss %zu keys x 10 versions (filled in %.1f s, %.0f sets/s): VmRSS %ld MiB, VmHWM %ld "
-           "MiB; store %llu MiB used\n",
-           n, fs, (double)n * 10 / fs, status_kib("VmRSS") / 1024, status_kib("VmHWM") / 1024,
+    printf("rss %zu keys x 10 versions (filled in %.1f s, %.0f sets/s): VmRSS %ld MiB (heap "
+           "RssAnon %ld MiB, mapped store pages RssFile %ld MiB), VmHWM %ld MiB; store %llu MiB "
+           "used\n",
+           n, fs, (double)n * 10 / fs, status_kib("VmRSS") / 1024, status_kib("RssAnon") / 1024,
+           status_kib("RssFile") / 1024, status_kib("VmHWM") / 1024,
            (unsigned long long)(st.used_bytes >> 20));
     fflush(stdout);
 
