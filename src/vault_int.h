@@ -7,7 +7,9 @@
  *   vault_record.c   one record: header codec, associated data, seal/open,
  *                    plaintext layout, name check (no storage, no locks)
  *   vault_keyring.c  META values and the keyring with its in-memory cache
- *   vault_commit.c   writes: group commit, committer and completer threads
+ *   vault_commit.c   writes: group commit, committer and completer threads;
+ *                    sets (cas, ttl, moving the old record to HISTORY),
+ *                    deletes and expiry sweeps (vault_sweep)
  *   vault_names.c    the sorted name cache behind vault_list
  *   vault_rotate.c   rotation (re-seal under a new data key) and rekey
  *   vault_verify.c   damaged records: vault_verify, delete by record hash
