@@ -21,10 +21,11 @@
 
 #define ROTATE_BATCH 1000 /* current records per batch transaction */
 /* Kept versions per batch: they are most of the records (9 in 10 with the
- * default history), and four times fewer synced commits took a rotation of
- * 100,000 keys x 10 versions from ~15 s to ~6 s; a batch still holds the
- * write lock for only ~25 ms. */
-#define ROTATE_HIST_BATCH 4000
+ * default history); ten times fewer synced commits than batches of 1000
+ * took the rotation of 20,000 keys x 10 versions from 1.6 s to 1.1 s on 2
+ * shared CPUs (bench_history). A batch holds the write lock ~50 ms: sets
+ * queued meanwhile wait that long, once per batch. */
+#define ROTATE_HIST_BATCH 10000
 
 static unsigned rotate_batches_limit;
 
