@@ -125,7 +125,7 @@ char *audit_event_json(const audit_event *ev, size_t *len)
     const char *op = op_name(ev->op);
     char when[TIMEFMT_RFC3339_LEN], mac[sizeof AUDIT_HMAC_PREFIX + 64];
     bool with_mac = false;
-    size_t cap = 256, o = 0;
+    size_t cap = 288, o = 0;
     char *out;
 
     timefmt_rfc3339_ms(ev->time_ms, when);
@@ -156,6 +156,9 @@ char *audit_event_json(const audit_event *ev, size_t *len)
     o += (size_t)snprintf(out + o, cap - o, ",\"latency_us\":%lld", (long long)ev->latency_us);
     if (with_mac)
         o += put_member(out + o, false, "key_hmac", mac);
+    if (ev->version != 0)
+        o += (size_t)snprintf(out + o, cap - o, ",\"version\":%llu",
+                              (unsigned long long)ev->version);
     if (ev->extra != NULL && ev->extra[0] != '\0')
         o += (size_t)snprintf(out + o, cap - o, ",%s", ev->extra);
     out[o++] = '}';

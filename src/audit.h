@@ -7,7 +7,7 @@
  *   {"type":"vaultctl.audit.v1","time":"2026-11-28T13:16:47.123Z",
  *    "instance":"<service instance id>","subject":"admin.requests",
  *    "operation":"get","outcome":"success","latency_us":153,
- *    "key_hmac":"hmac-sha256:<64 hex>"}
+ *    "key_hmac":"hmac-sha256:<64 hex>","version":3}
  *
  *   time       the request's arrival, RFC 3339 UTC with milliseconds
  *   subject    the subject the request arrived on (its identity, see ACL),
@@ -23,6 +23,8 @@
  *              HashiCorp Vault hashes sensitive audit fields. The hex is the
  *              one `vaultctl audit-hash NAME` prints, so an operator can look
  *              a known name up without the log ever holding names.
+ *   version    only on a successful set (the version written) or get (the
+ *              version read)
  *
  * Never in an event: a value, a key name, a prefix or cursor of a list, the
  * request id (ids are caller data), the reply subject.
@@ -84,6 +86,7 @@ typedef struct {
     const char *extra;    /* NULL or "": nothing; else compact JSON members
                              added last (creds: ,"creds":{...} without the
                              comma), built by us, never caller text */
+    uint64_t version;     /* 0: no version field */
 } audit_event;
 
 /* The event as malloc'd compact JSON (no trailing newline), *len its length;

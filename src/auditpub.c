@@ -101,6 +101,7 @@ void auditpub_emit(auditpub *a, int64_t time_ms, const char *subject, const ops_
         .latency_us = latency_us,
         .key_hash = r->key_hash,
         .extra = r->audit_extra,
+        .version = r->code == VC_OK ? r->version : 0,
     };
     size_t len = 0;
     char *event;

@@ -96,6 +96,8 @@ int cmd_open(cmd_env *env, const char *config_path, cmd_open_what what)
         cmd_close(env);
         return EXIT_ERROR;
     }
+    if (env->vault != NULL)
+        vault_set_max_versions(env->vault, env->cfg->history_max_versions);
     return EXIT_OK;
 }
 

@@ -1,5 +1,5 @@
 /* cmd_local.c - the local interface straight on the store: get, set, delete,
- * list, rotate, status; keygen; audit-hash. The request goes through the very
+ * list, rotate, status, versions; keygen; audit-hash. The request goes through the very
  * same ops_handle as a NATS request (with the local operator's full rights),
  * so the JSON printed is the JSON the service would send. */
 #include <jansson.h>
@@ -15,8 +15,9 @@
 
 static void local_usage(void)
 {
-    fputs("usage: vaultctl [--config FILE] get KEY\n"
-          "       vaultctl [--config FILE] set [--json] KEY VALUE|-\n"
+    fputs("usage: vaultctl [--config FILE] get [--version N] KEY\n"
+          "       vaultctl [--config FILE] set [--json] [--ttl DURATION] [--cas N] KEY VALUE|-\n"
+          "       vaultctl [--config FILE] versions KEY\n"
           "       vaultctl [--config FILE] delete KEY\n"
           "       vaultctl [--config FILE] list [--limit N] [--after NAME] [PREFIX]\n"
           "       vaultctl [--config FILE] rotate | status\n",
@@ -29,7 +30,7 @@ static json_t *build_request(int argc, char **argv)
 {
     const char *cmd = argv[0];
     bool as_json = false;
-    const char *limit = NULL, *after = NULL;
+    const char *limit = NULL, *after = NULL, *ttl = NULL, *cas = NULL, *version = NULL;
     const char *pos[3];
     int npos = 0;
 
@@ -40,6 +41,12 @@ static json_t *build_request(int argc, char **argv)
             limit = argv[++i];
         } else if (strcmp(argv[i], "--after") == 0 && i + 1 < argc) {
             after = argv[++i];
+        } else if (strcmp(argv[i], "--ttl") == 0 && i + 1 < argc && strcmp(cmd, "set") == 0) {
+            ttl = argv[++i];
+        } else if (strcmp(argv[i], "--cas") == 0 && i + 1 < argc && strcmp(cmd, "set") == 0) {
+            cas = argv[++i];
+        } else if (strcmp(argv[i], "--version") == 0 && i + 1 < argc && strcmp(cmd, "get") == 0) {
+            version = argv[++i];
         } else if (argv[i][0] == '-' && argv[i][1] == '-' && argv[i][2] != '\0') {
             cmd_fail("%s: unknown option %s", cmd, argv[i]);
             return NULL;
@@ -52,7 +59,7 @@ static json_t *build_request(int argc, char **argv)
     }
 
     int want = 0;
-    if (strcmp(cmd, "get") == 0 || strcmp(cmd, "delete") == 0)
+    if (strcmp(cmd, "get") == 0 || strcmp(cmd, "delete") == 0 || strcmp(cmd, "versions") == 0)
         want = 1;
     else if (strcmp(cmd, "set") == 0)
         want = 2;
@@ -66,6 +73,24 @@ static json_t *build_request(int argc, char **argv)
     json_t *req = json_pack("{s:s}", "operation", cmd);
     if (req == NULL)
         return NULL;
+    /* --cas and --version go as integers, --ttl as the text given (the
+     * protocol's duration parser judges it): a bad one is the service's
+     * bad_request, as over NATS. */
+    const char *num_opt[2][2] = {{"cas", cas}, {"version", version}};
+    for (int k = 0; k < 2; k++) {
+        if (num_opt[k][1] == NULL)
+            continue;
+        char *end = NULL;
+        long long n = strtoll(num_opt[k][1], &end, 10);
+        if (end == num_opt[k][1] || *end != '\0') {
+            cmd_fail("%s: --%s takes an integer, got \"%s\"", cmd, num_opt[k][0], num_opt[k][1]);
+            json_decref(req);
+            return NULL;
+        }
+        json_object_set_new(req, num_opt[k][0], json_integer(n));
+    }
+    if (ttl != NULL)
+        json_object_set_new(req, "ttl", json_string(ttl));
     if (strcmp(cmd, "list") == 0) {
         if (npos == 1)
             json_object_set_new(req, "prefix", json_string(pos[0]));

@@ -23,6 +23,7 @@ static int request_usage(void)
           "                        [--tls-ca F] [--tls-cert F --tls-key F]\n"
           "                        [--timeout SECONDS] [--json] [--id ID] [--inbox-prefix P]\n"
           "                        [--value-file F] [--field NAME=VALUE]... [--creds-out F]\n"
+          "                        [--ttl DURATION] [--cas N] [--version N]\n"
           "                        SUBJECT OPERATION [KEY [VALUE|-]]\n"
           "  KEY is the prefix for list; VALUE is a string unless --json; - reads it from\n"
           "  stdin, --value-file from a file. Replies come to inboxes under --inbox-prefix,\n"
@@ -59,7 +60,7 @@ static void request_secrets_free(request_secrets *x)
 
 static char *request_payload(const char *const *pos, int npos, bool as_json, const char *id,
                              const char *value, size_t value_len, const char *const *fields,
-                             int nfields)
+                             int nfields, const char *const lifecycle[3])
 {
     vc_op op = op_from_name(pos[1], strlen(pos[1]));
     json_t *req = json_pack("{s:s}", "operation", pos[1]);
@@ -82,6 +83,19 @@ static char *request_payload(const char *const *pos, int npos, bool as_json, con
         memcpy(name, fields[i], (size_t)(eq - fields[i]));
         name[eq - fields[i]] = '\0';
         json_object_set_new(req, name, json_string(eq + 1));
+    }
+    /* --ttl as given; --cas and --version as integers when they are ones
+     * (otherwise as given, for the service to refuse) */
+    if (lifecycle[0] != NULL)
+        json_object_set_new(req, "ttl", json_string(lifecycle[0]));
+    for (int k = 1; k < 3; k++) {
+        if (lifecycle[k] == NULL)
+            continue;
+        char *end = NULL;
+        long long n = strtoll(lifecycle[k], &end, 10);
+        json_object_set_new(req, k == 1 ? "cas" : "version",
+                            end != lifecycle[k] && *end == '\0' ? json_integer(n)
+                                                                : json_string(lifecycle[k]));
     }
     if (value != NULL) {
         json_t *v;
@@ -171,6 +185,7 @@ int cmd_request(int argc, char **argv)
     size_t value_len = 0, pass_len = 0;
     int npos = 0, rc = EXIT_USAGE;
     char *payload = NULL;
+    const char *lifecycle[3] = {NULL, NULL, NULL}; /* --ttl, --cas, --version */
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -212,6 +227,12 @@ int cmd_request(int argc, char **argv)
             fields[nfields++] = v;
         else if (strcmp(a, "--creds-out") == 0)
             creds_out = v;
+        else if (strcmp(a, "--ttl") == 0)
+            lifecycle[0] = v;
+        else if (strcmp(a, "--cas") == 0)
+            lifecycle[1] = v;
+        else if (strcmp(a, "--version") == 0)
+            lifecycle[2] = v;
         else if (strcmp(a, "--inbox-prefix") == 0)
             o.conn.inbox_prefix = v;
         else if (strcmp(a, "--timeout") == 0) {
@@ -266,7 +287,7 @@ int cmd_request(int argc, char **argv)
         value_len = strlen(pos[3]);
     }
 
-    payload = request_payload(pos, npos, as_json, id, value, value_len, fields, nfields);
+    payload = request_payload(pos, npos, as_json, id, value, value_len, fields, nfields, lifecycle);
     rc = EXIT_ERROR;
     if (payload != NULL) {
         char *reply = NULL;

@@ -2,7 +2,8 @@
  * vault, run the service until SIGTERM/SIGINT, drain, exit 0.
  *
  * Besides the NATS service (service.h) the serve process runs the scheduled
- * rotation (rotator.h) and writes the health file every second (health.h). */
+ * rotation (rotator.h), the expiry sweep (sweeper.h) and writes the health
+ * file every second (health.h). */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include "ops.h"
 #include "rotator.h"
 #include "service.h"
+#include "sweeper.h"
 
 extern char **environ;
 
@@ -114,6 +116,7 @@ int cmd_serve(const char *config_path, int argc, char **argv)
     cmd_env env;
     service *svc = NULL;
     rotator *rot = NULL;
+    sweeper *sw = NULL;
     health h;
     sigset_t sigs;
     vc_err err;
@@ -184,6 +187,16 @@ int cmd_serve(const char *config_path, int argc, char **argv)
         log_info("scheduled rotation every %lld s", (long long)env.cfg->rotation_interval_s);
     }
 
+    /* The first pass runs now: what expired while the service was down
+     * goes at start. */
+    if (sweeper_start(&sw, env.vault, 0, &err) != VC_OK) {
+        log_error("%s", err.msg);
+        rotator_join(rot);
+        service_stop(svc);
+        cmd_close(&env);
+        return EXIT_ERROR;
+    }
+
     health_init(&h, env.cfg->storage_path);
     run_until_signal(&sigs, &h, svc, env.vault);
 
@@ -192,6 +205,7 @@ int cmd_serve(const char *config_path, int argc, char **argv)
     if (rot != NULL)
         rotator_cancel(rot);
     service_stop(svc);
+    sweeper_join(sw);
     rotator_join(rot);
     health_remove(&h);
     creds_signer_free(signer);

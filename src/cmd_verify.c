@@ -84,9 +84,10 @@ int cmd_verify(const char *config_path, int argc, char **argv)
         return print_error(&err);
     }
     cmd_close(&env);
-    json_t *data = json_pack("{s:I,s:I,s:I,s:I}", "records", (json_int_t)info.records, "damaged",
-                             (json_int_t)info.damaged, "key_version", (json_int_t)info.key_version,
-                             "data_keys", (json_int_t)info.data_keys);
+    json_t *data =
+        json_pack("{s:I,s:I,s:I,s:I,s:I}", "records", (json_int_t)info.records, "versions",
+                  (json_int_t)info.versions, "damaged", (json_int_t)info.damaged, "key_version",
+                  (json_int_t)info.key_version, "data_keys", (json_int_t)info.data_keys);
     if (data == NULL || print_reply(proto_success(data, NULL, NULL, NULL)) != EXIT_OK)
         return EXIT_ERROR;
     if (fflush(stdout) != 0)

@@ -23,6 +23,7 @@
 #include <sodium.h>
 
 #include "config_int.h"
+#include "duration.h"
 
 #define KIB ((uint64_t)1024)
 #define MIB (KIB * 1024)
@@ -37,6 +38,7 @@
 #define MAP_SIZE_MIN      MIB
 #define MAP_SIZE_MAX      (16 * TIB)
 #define INTERVAL_MAX      ((uint64_t)3650 * 86400) /* ten years */
+#define HISTORY_MAX       1000                     /* versions kept per key */
 
 /* The one place of every default (docs/configuration.md lists them). */
 #define F(field) offsetof(config, field)
@@ -74,14 +76,15 @@ const config_setting config_settings[] = {
     {"log.requests", K_BOOL, F(log_requests), 0, 0, "false"},
     {"nats_credentials.account", K_OPTIONAL, F(creds_account), 0, 0, NULL},
     {"nats_credentials.signing_key", K_OPTIONAL, F(creds_signing_key), 0, 0, NULL},
+    {"history.max_versions", K_COUNT, F(history_max_versions), 1, HISTORY_MAX, "10"},
 };
 #undef F
 _Static_assert(sizeof config_settings / sizeof config_settings[0] == CONFIG_N_SETTINGS,
                "CONFIG_N_SETTINGS in config_int.h");
 
 const char *const config_sections[] = {
-    "nats",  "encryption", "storage", "subjects",         "acl", "limits", "service",
-    "audit", "rotation",   "log",     "nats_credentials",
+    "nats",    "encryption", "storage",  "subjects", "acl",     "limits",
+    "service", "audit",      "rotation", "log",      "history", "nats_credentials",
 };
 _Static_assert(sizeof config_sections / sizeof config_sections[0] == CONFIG_N_SECTIONS,
                "CONFIG_N_SECTIONS in config_int.h");
@@ -275,48 +278,15 @@ static bool parse_size(const char *s, size_t len, uint64_t *out)
     return false;
 }
 
-/* "24h", "90m", "3600s", "7d", "1h30m", "3600" (seconds), "0"/"off". */
+/* "24h", "90m", "3600s", "7d", "1h30m", "3600" (seconds), "0"/"off": the
+ * shared syntax (duration.h) plus "off". */
 static bool parse_duration(const char *s, size_t len, uint64_t *out)
 {
-    uint64_t total = 0;
-    size_t i = 0;
     if (len == 3 && strncasecmp(s, "off", 3) == 0) {
         *out = 0;
         return true;
     }
-    if (parse_uint(s, len, out))
-        return true;
-    if (len == 0)
-        return false;
-    while (i < len) {
-        size_t start = i;
-        uint64_t v, mul;
-        while (i < len && s[i] >= '0' && s[i] <= '9')
-            i++;
-        if (i == start || i == len || !parse_uint(s + start, i - start, &v))
-            return false;
-        switch (s[i++]) {
-        case 's':
-            mul = 1;
-            break;
-        case 'm':
-            mul = 60;
-            break;
-        case 'h':
-            mul = 3600;
-            break;
-        case 'd':
-            mul = 86400;
-            break;
-        default:
-            return false;
-        }
-        if (v > (UINT64_MAX - total) / mul)
-            return false;
-        total += v * mul;
-    }
-    *out = total;
-    return true;
+    return duration_parse(s, len, out);
 }
 
 static bool has_wildcard(const char *subject)

@@ -98,6 +98,10 @@ typedef struct {
 
     /* log: */
     bool log_requests; /* log.requests: one line per request */
+
+    /* history: */
+    size_t history_max_versions; /* versions kept per key, the current one
+                                    included (1..1000) */
 } config;
 
 /* Loads the configuration: path if not NULL, else $VAULTCTL_CONFIG if set,

@@ -11,6 +11,7 @@
 
 #include "config_int.h"
 #include "creds.h"
+#include "duration.h"
 #include "nkey.h"
 
 #define ROLE_TTL_DEFAULT     (15 * 60)
@@ -111,9 +112,9 @@ static vc_code load_list(config_loader *ld, yaml_document_t *doc, yaml_node_t *n
 static vc_code load_ttl(config_loader *ld, yaml_node_t *v, const char *what, int64_t *out)
 {
     char q[CONFIG_QUOTE_BUF];
-    if (v->type != YAML_SCALAR_NODE ||
-        !creds_parse_duration(scalar(v), v->data.scalar.length, out) || *out <= 0 ||
-        *out > ROLE_TTL_MAX)
+    uint64_t secs = 0;
+    if (v->type != YAML_SCALAR_NODE || !duration_parse(scalar(v), v->data.scalar.length, &secs) ||
+        (*out = (int64_t)secs) <= 0 || *out > ROLE_TTL_MAX)
         return vc_errf(ld->err, VC_CONFIG,
                        "%s:%d: %s: expected a duration such as 15m, 1h, 90s (at most 3650d), "
                        "got %s",

@@ -8,6 +8,7 @@
 
 #include <sodium.h>
 
+#include "duration.h"
 #include "jwt.h"
 #include "nkey.h"
 #include "secretfile.h"
@@ -88,66 +89,18 @@ bool creds_name_valid(const char *name, size_t len)
     return true;
 }
 
-bool creds_parse_duration(const char *s, size_t len, int64_t *out)
-{
-    int64_t total = 0;
-    size_t i = 0;
-    if (len == 0)
-        return false;
-    while (i < len) {
-        int64_t v = 0, mul;
-        size_t start = i;
-        while (i < len && s[i] >= '0' && s[i] <= '9') {
-            if (v > (INT64_MAX - 9) / 10)
-                return false;
-            v = v * 10 + (s[i++] - '0');
-        }
-        if (i == start)
-            return false;
-        if (i == len) {
-            if (start != 0) /* a bare number only alone: "90" */
-                return false;
-            mul = 1;
-        } else {
-            switch (s[i++]) {
-            case 's':
-                mul = 1;
-                break;
-            case 'm':
-                mul = 60;
-                break;
-            case 'h':
-                mul = 3600;
-                break;
-            case 'd':
-                mul = 86400;
-                break;
-            default:
-                return false;
-            }
-        }
-        if (v > (INT64_MAX - total) / mul)
-            return false;
-        total += v * mul;
-    }
-    *out = total;
-    return true;
-}
-
 vc_code creds_ttl_field(const json_t *ttl, int64_t *out, bool *given, vc_err *err)
 {
     *given = false;
     if (ttl == NULL)
         return VC_OK;
-    if (json_is_integer(ttl) && json_integer_value(ttl) > 0) {
-        *out = (int64_t)json_integer_value(ttl);
-    } else if (!json_is_string(ttl) ||
-               !creds_parse_duration(json_string_value(ttl), json_string_length(ttl), out) ||
-               *out <= 0) {
+    uint64_t secs = 0;
+    if (!duration_from_json(ttl, &secs) || secs == 0) {
         return vc_errf(err, VC_BAD_REQUEST,
                        "ttl: expected a positive duration such as \"10m\", \"1h\", \"90s\" or a "
                        "number of seconds");
     }
+    *out = (int64_t)secs;
     *given = true;
     return VC_OK;
 }

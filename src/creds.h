@@ -39,11 +39,6 @@ void creds_signer_free(creds_signer *s);
 /* Whether len bytes at name are 1-64 of [A-Za-z0-9_-]. */
 bool creds_name_valid(const char *name, size_t len);
 
-/* "90", "90s", "15m", "1h30m", "7d" into seconds (> 0 not checked); false
- * on anything else or overflow. A private parser until a shared one
- * exists (src/duration.h): swap it then. */
-bool creds_parse_duration(const char *s, size_t len, int64_t *out);
-
 /* A request's ttl field: NULL (absent), an integer of seconds or a duration
  * string. VC_BAD_REQUEST when it is none of those or not positive. */
 vc_code creds_ttl_field(const json_t *ttl, int64_t *out, bool *given, vc_err *err);

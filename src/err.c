@@ -41,6 +41,8 @@ const char *vc_code_name(vc_code code)
         return "too_large";
     case VC_UNAVAILABLE:
         return "unavailable";
+    case VC_CONFLICT:
+        return "conflict";
     case VC_INTERNAL:
     case VC_CONFIG:
         break;
@@ -64,6 +66,8 @@ int vc_code_number(vc_code code)
         return 413;
     case VC_UNAVAILABLE:
         return 503;
+    case VC_CONFLICT:
+        return 409;
     case VC_INTERNAL:
     case VC_CONFIG:
         break;

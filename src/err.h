@@ -19,7 +19,8 @@ typedef enum {
     VC_TOO_LARGE,         /* 413 too_large */
     VC_UNAVAILABLE,       /* 503 unavailable */
     VC_INTERNAL,          /* 500 internal */
-    VC_CONFIG             /* start-up/configuration error: never on the wire */
+    VC_CONFIG,            /* start-up/configuration error: never on the wire */
+    VC_CONFLICT           /* 409 conflict: a set's cas did not match */
 } vc_code;
 
 #define VC_ERR_MSG_MAX 512

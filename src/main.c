@@ -15,7 +15,8 @@ static int main_usage(void)
           "commands:\n"
           "  serve [--check]                 run the NATS service (or check the setup)\n"
           "  keygen                          print a new master key\n"
-          "  get KEY | set [--json] KEY VALUE|- | delete KEY | delete --hash HEX\n"
+          "  get [--version N] KEY | set [--json] [--ttl D] [--cas N] KEY VALUE|-\n"
+          "  versions KEY | delete KEY | delete --hash HEX\n"
           "  list [--limit N] [--after NAME] [PREFIX] | rotate | status\n"
           "                                  the local interface, straight on the store\n"
           "  nats-init [--subject S]... DIR  write a NATS operator setup and vaultctl's keys\n"
@@ -107,7 +108,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "delete") == 0 && nargs > 1 && strcmp(args[1], "--hash") == 0)
         return cmd_delete_hash(config_path, nargs, args);
     if (strcmp(cmd, "get") == 0 || strcmp(cmd, "set") == 0 || strcmp(cmd, "delete") == 0 ||
-        strcmp(cmd, "list") == 0 || strcmp(cmd, "rotate") == 0 || strcmp(cmd, "status") == 0)
+        strcmp(cmd, "list") == 0 || strcmp(cmd, "rotate") == 0 || strcmp(cmd, "status") == 0 ||
+        strcmp(cmd, "versions") == 0)
         return cmd_local(config_path, nargs, args);
     if (strcmp(cmd, "backup") == 0)
         return cmd_backup(config_path, nargs, args);

@@ -4,7 +4,7 @@
 #include <string.h>
 
 static const char *const op_names[OP_COUNT] = {
-    "get", "set", "delete", "list", "rotate", "status", "creds",
+    "get", "set", "delete", "list", "rotate", "status", "versions", "creds",
 };
 
 vc_op op_from_name(const char *name, size_t len)

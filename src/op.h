@@ -1,4 +1,4 @@
-/* op.h - the six operations of the protocol (docs/protocol.md, "Requests"). */
+/* op.h - the operations of the protocol (docs/protocol.md, "Requests"). */
 #ifndef VAULTCTL_OP_H
 #define VAULTCTL_OP_H
 
@@ -11,6 +11,7 @@ typedef enum {
     OP_LIST,
     OP_ROTATE,
     OP_STATUS,
+    OP_VERSIONS,
     OP_CREDS, /* NATS user credentials (creds.h) */
     OP_COUNT,
     OP_NONE = -1 /* not (yet) known: parse failed before the operation */

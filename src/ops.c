@@ -38,7 +38,7 @@ typedef struct {
     json_t *meta;
     char *raw;
     size_t raw_len;
-    char raw_meta[128];
+    char raw_meta[256];
 } ops_result;
 
 /* Wipes and frees a result's plaintext, drops its JSON. */
@@ -89,6 +89,7 @@ static void reply_message(const vc_err *err, char *msg, size_t cap)
     case VC_BAD_REQUEST:
     case VC_UNKNOWN_OPERATION:
     case VC_TOO_LARGE:
+    case VC_CONFLICT:
         w = snprintf(msg, cap, "%s", err->msg);
         break;
     default: /* internal details stay in the log */
@@ -135,7 +136,15 @@ static vc_code ops_oom(vc_err *err)
     return vc_errf(err, VC_INTERNAL, "out of memory building the reply");
 }
 
-static vc_code do_get(const ops_ctx *ctx, const proto_request *r, ops_result *res, vc_err *err)
+/* Seconds left until expires_at (0 once due). */
+static uint64_t ttl_left(int64_t expires_at)
+{
+    int64_t left = expires_at - (int64_t)time(NULL);
+    return left > 0 ? (uint64_t)left : 0;
+}
+
+static vc_code do_get(const ops_ctx *ctx, const proto_request *r, ops_result *res,
+                      uint64_t *version_read, vc_err *err)
 {
     vault_meta meta;
 
@@ -143,17 +152,49 @@ static vc_code do_get(const ops_ctx *ctx, const proto_request *r, ops_result *re
      * authenticated, so its text goes into the reply as it is: no parse
      * and re-dump, which cost time and left copies of the secret in freed
      * jansson nodes. */
-    char created[TIMEFMT_RFC3339_LEN], updated[TIMEFMT_RFC3339_LEN];
-    vc_code rc = vault_get(ctx->vault, r->key, r->key_len, &res->raw, &res->raw_len, &meta, err);
+    char created[TIMEFMT_RFC3339_LEN], updated[TIMEFMT_RFC3339_LEN], expires[TIMEFMT_RFC3339_LEN];
+    vc_code rc = vault_get_version(ctx->vault, r->key, r->key_len, r->version, &res->raw,
+                                   &res->raw_len, &meta, err);
     if (rc != VC_OK)
         return rc;
+    *version_read = meta.version;
     /* What jansson would dump for this meta object, without building one. */
     timefmt_rfc3339(meta.created_at, created);
     timefmt_rfc3339(meta.updated_at, updated);
-    (void)snprintf(res->raw_meta, sizeof res->raw_meta,
-                   "{\"version\":%llu,\"created_at\":\"%s\",\"updated_at\":\"%s\"}",
-                   (unsigned long long)meta.version, created, updated);
+    int n = snprintf(res->raw_meta, sizeof res->raw_meta,
+                     "{\"version\":%llu,\"created_at\":\"%s\",\"updated_at\":\"%s\"",
+                     (unsigned long long)meta.version, created, updated);
+    if (meta.expires_at != 0) {
+        timefmt_rfc3339(meta.expires_at, expires);
+        n += snprintf(res->raw_meta + n, sizeof res->raw_meta - (size_t)n,
+                      ",\"expires_at\":\"%s\",\"ttl\":%llu", expires,
+                      (unsigned long long)ttl_left(meta.expires_at));
+    }
+    (void)snprintf(res->raw_meta + n, sizeof res->raw_meta - (size_t)n, "}");
     return VC_OK;
+}
+
+static vc_code do_versions(const ops_ctx *ctx, const proto_request *r, ops_result *res, vc_err *err)
+{
+    vault_version_info *vs = NULL;
+    size_t n = 0;
+    uint64_t current = 0;
+    vc_code rc = vault_versions(ctx->vault, r->key, r->key_len, &vs, &n, &current, err);
+    if (rc != VC_OK)
+        return rc;
+    res->data = json_array();
+    res->meta = json_object();
+    if (res->data == NULL || res->meta == NULL || set_int(res->meta, "current", current) != 0)
+        rc = ops_oom(err);
+    for (size_t i = 0; rc == VC_OK && i < n; i++) {
+        json_t *e = json_object();
+        if (e == NULL || set_int(e, "version", vs[i].version) != 0 ||
+            set_time(e, "created_at", vs[i].created_at) != 0 ||
+            json_array_append_new(res->data, e) != 0)
+            rc = ops_oom(err);
+    }
+    free(vs);
+    return rc;
 }
 
 /* A set or delete between ops_handle_async and its commit: owns the
@@ -182,8 +223,11 @@ static vc_code queue_set(const ops_ctx *ctx, ops_pending *p, vc_err *err)
     vc_code rc;
     if (json_dumpb(r->value, text, n, OPS_DUMP_FLAGS) != n)
         rc = vc_errf(err, VC_INTERNAL, "value serialisation changed size");
-    else /* the vault keeps its own copy */
-        rc = vault_set_async(ctx->vault, r->key, r->key_len, text, n, write_done, p, err);
+    else { /* the vault keeps its own copy */
+        vault_set_opts opts = {
+            .has_cas = r->has_cas, .cas = r->cas, .has_ttl = r->has_ttl, .ttl_s = r->ttl};
+        rc = vault_set_ex_async(ctx->vault, r->key, r->key_len, text, n, &opts, write_done, p, err);
+    }
     sodium_memzero(text, n);
     free(text);
     return rc;
@@ -332,11 +376,14 @@ static vc_code do_creds(const ops_ctx *ctx, const proto_request *r, ops_result *
     return rc;
 }
 
-static vc_code run_op(const ops_ctx *ctx, const proto_request *r, ops_result *res, vc_err *err)
+static vc_code run_op(const ops_ctx *ctx, const proto_request *r, ops_result *res, ops_reply *out,
+                      vc_err *err)
 {
     switch (r->op) {
     case OP_GET:
-        return do_get(ctx, r, res, err);
+        return do_get(ctx, r, res, &out->version, err);
+    case OP_VERSIONS:
+        return do_versions(ctx, r, res, err);
     case OP_LIST:
         return do_list(ctx, r, res, err);
     case OP_ROTATE:
@@ -414,9 +461,12 @@ static void write_done(void *arg, vc_code rc, const vault_meta *meta, const vc_e
     vc_err err = *verr;
 
     if (rc == VC_OK && p->req.op == OP_SET) {
+        p->reply.version = meta->version;
         res.meta = json_object();
         if (res.meta == NULL || set_int(res.meta, "version", meta->version) != 0 ||
-            set_time(res.meta, "updated_at", meta->updated_at) != 0)
+            set_time(res.meta, "updated_at", meta->updated_at) != 0 ||
+            (meta->expires_at != 0 && (set_time(res.meta, "expires_at", meta->expires_at) != 0 ||
+                                       set_int(res.meta, "ttl", ttl_left(meta->expires_at)) != 0)))
             rc = ops_oom(&err);
     }
     build_reply(&p->reply, rc, &res, &err, p->req.id);
@@ -476,7 +526,7 @@ void ops_handle_async(const ops_ctx *ctx, const char *arrival, const uint8_t *pa
     } else if (rc == VC_OK && p->req.op == OP_CREDS) {
         rc = do_creds(ctx, &p->req, &res, &p->reply, &err);
     } else if (rc == VC_OK) {
-        rc = run_op(ctx, &p->req, &res, &err);
+        rc = run_op(ctx, &p->req, &res, &p->reply, &err);
     }
     build_reply(&p->reply, rc, &res, &err, p->req.id);
     pending_finish(p);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duration.h"
 #include "jalloc.h"
 #include "utf8.h"
 
@@ -156,13 +157,14 @@ static vc_code parse_operation(proto_request *out, vc_err *err)
     if (out->op == OP_NONE)
         return vc_errf(err, VC_UNKNOWN_OPERATION,
                        "unknown operation (expected get, set, delete, list, "
-                       "rotate, status or creds)");
+                       "rotate, status, versions or creds)");
     return VC_OK;
 }
 
 static vc_code parse_key(proto_request *out, vc_err *err)
 {
-    bool needed = out->op == OP_GET || out->op == OP_SET || out->op == OP_DELETE;
+    bool needed =
+        out->op == OP_GET || out->op == OP_SET || out->op == OP_DELETE || out->op == OP_VERSIONS;
     json_t *key = json_object_get(out->root, "key");
     if (key == NULL)
         return needed ? vc_errf(err, VC_BAD_REQUEST, "key: missing") : VC_OK;
@@ -240,6 +242,34 @@ static vc_code parse_limit(proto_request *out, vc_err *err)
     return VC_OK;
 }
 
+/* The lifecycle fields (PROTOCOL.md §7): set's ttl and cas, get's version;
+ * read only for the operation that uses them. */
+static vc_code parse_lifecycle(proto_request *out, vc_err *err)
+{
+    json_t *f;
+    if (out->op == OP_SET) {
+        if ((f = json_object_get(out->root, "ttl")) != NULL) {
+            if (!duration_from_json(f, &out->ttl))
+                return vc_errf(err, VC_BAD_REQUEST,
+                               "ttl: expected seconds (an integer >= 0) or a duration such as "
+                               "\"90s\", \"15m\", \"1h30m\", \"7d\"");
+            out->has_ttl = true;
+        }
+        if ((f = json_object_get(out->root, "cas")) != NULL) {
+            if (!json_is_integer(f) || json_integer_value(f) < 0)
+                return vc_errf(err, VC_BAD_REQUEST, "cas: expected an integer >= 0");
+            out->cas = (uint64_t)json_integer_value(f);
+            out->has_cas = true;
+        }
+    }
+    if (out->op == OP_GET && (f = json_object_get(out->root, "version")) != NULL) {
+        if (!json_is_integer(f) || json_integer_value(f) < 1)
+            return vc_errf(err, VC_BAD_REQUEST, "version: expected an integer >= 1");
+        out->version = (uint64_t)json_integer_value(f);
+    }
+    return VC_OK;
+}
+
 vc_code proto_parse(proto_request *out, const uint8_t *payload, size_t len, size_t max_value_bytes,
                     vc_err *err)
 {
@@ -266,6 +296,7 @@ vc_code proto_parse(proto_request *out, const uint8_t *payload, size_t len, size
             VC_OK ||
         (rc = opt_string(out->root, "after", true, &out->after, &out->after_len, err)) != VC_OK ||
         (rc = parse_limit(out, err)) != VC_OK || (rc = parse_creds(out, err)) != VC_OK ||
+        (rc = parse_lifecycle(out, err)) != VC_OK ||
         (rc = parse_value(out, max_value_bytes, err)) != VC_OK)
         return rc;
     return VC_OK;

@@ -29,6 +29,11 @@ typedef struct {
     size_t after_len; /* NULL if absent */
     long long limit;
     bool has_limit;
+    bool has_ttl; /* set: ttl given (seconds in ttl) */
+    uint64_t ttl;
+    bool has_cas; /* set: cas given */
+    uint64_t cas;
+    uint64_t version;    /* get: the version asked for; 0: the current one */
     const char *subject; /* claimed subject; NULL if absent */
     /* creds (PROTOCOL.md §10): role and name required (name 1-64 of
      * [A-Za-z0-9_-]); ttl as sent (checked by creds_ttl_field); NULL if
@@ -49,7 +54,9 @@ typedef struct {
  * required and not null for set, at most max_value_bytes once serialised
  * compactly (VC_TOO_LARGE; max_value_bytes 0: no limit); limit an integer
  * from 1 to 10000; after/prefix strings without control characters; subject
- * a string; id a string or a number.
+ * a string; id a string or a number; for set, ttl a duration (duration.h)
+ * and cas an integer >= 0; for get, version an integer >= 1 (other
+ * operations ignore these three).
  * Always call proto_request_free, whatever the result. */
 vc_code proto_parse(proto_request *out, const uint8_t *payload, size_t len, size_t max_value_bytes,
                     vc_err *err);

@@ -2,8 +2,7 @@
  *
  * Nothing outside store.c knows the backend is LMDB: a replicated backend on
  * JetStream key-value can replace it. The store only sees opaque bytes (keys
- * are already hashed, values already sealed). Two tables: META (keyring and
- * bookkeeping) and RECORDS (sealed records keyed by name hash).
+ * are already hashed, values already sealed). The tables are listed at store_table.
  *
  * Safe for several threads (one transaction per thread at a time) and several
  * processes on the same directory at once. A committed write transaction is
@@ -21,7 +20,16 @@
 
 #define STORE_DEFAULT_MAP_SIZE ((size_t)1 << 30) /* 1 GiB */
 
-typedef enum { STORE_META = 0, STORE_RECORDS = 1 } store_table;
+/* META: keyring and bookkeeping; RECORDS: the current record of each key;
+ * HISTORY: superseded records (keyed name hash || version); EXPIRY: the
+ * expiry index (keyed expiry time || name hash, empty values). */
+typedef enum {
+    STORE_META = 0,
+    STORE_RECORDS = 1,
+    STORE_HISTORY = 2,
+    STORE_EXPIRY = 3,
+    STORE_N_TABLES
+} store_table;
 
 typedef struct store store;
 typedef struct store_txn store_txn;

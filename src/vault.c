@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -61,8 +62,11 @@ vc_code vault_open(vault **out, const char *dir, size_t map_size, const seal_mas
         rc = vkr_create(v, dir, err);
     if (rc == VC_ACCESS_DENIED)
         rc = vc_errf(err, VC_CONFIG, "master key does not match the vault at %s", dir);
+    if (rc == VC_OK)
+        rc = vkr_format_upgrade(v, err);
     if (rc != VC_OK)
         goto fail;
+    atomic_store(&v->max_versions, VAULT_DEFAULT_MAX_VERSIONS);
     *out = v;
     return VC_OK;
 fail:
@@ -87,17 +91,34 @@ void vault_close(vault *v)
     free(v);
 }
 
+void vault_set_max_versions(vault *v, uint64_t n)
+{
+    atomic_store(&v->max_versions, n < 1 ? 1 : n);
+}
+
 vc_code vault_get(vault *v, const char *name, size_t name_len, char **value, size_t *value_len,
                   vault_meta *meta, vc_err *err)
 {
+    return vault_get_version(v, name, name_len, 0, value, value_len, meta, err);
+}
+
+static vc_code not_found(vc_err *err)
+{
+    return vc_errf(err, VC_NOT_FOUND, "key not found");
+}
+
+vc_code vault_get_version(vault *v, const char *name, size_t name_len, uint64_t version,
+                          char **value, size_t *value_len, vault_meta *meta, vc_err *err)
+{
     store_txn *t = NULL;
     vkr_ref kr = {NULL, false};
-    uint8_t hash[SEAL_HASH_BYTES];
+    uint8_t hash[SEAL_HASH_BYTES], hk[VHIST_KEY_BYTES];
     const uint8_t *val, *pname, *pvalue;
     size_t val_len, pt_len = 0, nlen, vlen;
     uint8_t *pt = NULL;
-    vrec_hdr h;
+    vrec_hdr h, cur = {0};
     char *outv;
+    int64_t now = (int64_t)time(NULL);
     vc_code rc;
 
     *value = NULL;
@@ -111,14 +132,44 @@ vc_code vault_get(vault *v, const char *name, size_t name_len, char **value, siz
     seal_name_hash(kr.kr, name, name_len, hash);
     rc = store_get(t, STORE_RECORDS, hash, sizeof hash, &val, &val_len, err);
     if (rc == VC_NOT_FOUND) {
-        rc = vc_errf(err, VC_NOT_FOUND, "key not found");
+        rc = not_found(err);
         goto out;
     }
     if (rc != VC_OK)
         goto out;
+    if (version != 0) {
+        /* The current record decides whether the key (still) exists: its
+         * header, authenticated when it is the version asked for. */
+        if (!vrec_hdr_decode(val, val_len, &cur)) {
+            rc = vc_errf(err, VC_INTERNAL, "record failed to open");
+            goto out;
+        }
+        if (vrec_expired(&cur, now) || version > cur.version) {
+            rc = not_found(err);
+            goto out;
+        }
+        if (version < cur.version) {
+            vhist_key(hk, hash, version);
+            rc = store_get(t, STORE_HISTORY, hk, sizeof hk, &val, &val_len, err);
+            if (rc == VC_NOT_FOUND) {
+                rc = not_found(err);
+                goto out;
+            }
+            if (rc != VC_OK)
+                goto out;
+        }
+    }
     rc = vrec_open(v, t, &kr, hash, val, val_len, &h, &pt, &pt_len, err);
     if (rc != VC_OK)
         goto out;
+    if (version != 0 && h.version != version) { /* a kept version under another's key */
+        rc = vc_errf(err, VC_INTERNAL, "record failed to open");
+        goto out;
+    }
+    if (version == 0 && vrec_expired(&h, now)) {
+        rc = not_found(err);
+        goto out;
+    }
     vrec_pt_split(pt, pt_len, &pname, &nlen, &pvalue, &vlen);
     /* the hash matched; the sealed name must too (a hash collision or a
      * forged index entry would otherwise hand out another key's value) */
@@ -139,9 +190,128 @@ vc_code vault_get(vault *v, const char *name, size_t name_len, char **value, siz
         meta->version = h.version;
         meta->created_at = h.created_at;
         meta->updated_at = h.updated_at;
+        /* the key's expiry is the current record's */
+        meta->expires_at = version != 0 ? cur.expires_at : h.expires_at;
     }
 out:
     vrec_pt_free(pt, pt_len);
+    vkr_release(v, &kr);
+    store_abort(t);
+    return rc;
+}
+
+typedef struct {
+    vault *v;
+    store_txn *t;
+    vkr_ref *kr;
+    const uint8_t *hash;
+    vault_version_info *out;
+    size_t n, cap;
+    vc_code rc;
+    vc_err *err;
+} versions_scan;
+
+static int collect_version(void *ctx, const uint8_t *key, size_t key_len, const uint8_t *val,
+                           size_t val_len)
+{
+    versions_scan *c = ctx;
+    vrec_hdr h;
+    uint8_t *pt = NULL;
+    size_t pt_len = 0;
+    bool hdr_ok;
+    vault_damage why;
+    if (key_len < SEAL_HASH_BYTES || memcmp(key, c->hash, SEAL_HASH_BYTES) != 0)
+        return 1;
+    /* authenticated, so the versions and times shown are the sealed ones */
+    c->rc = vhist_inspect(c->v, c->t, c->kr, key, key_len, val, val_len, &h, &hdr_ok, &pt, &pt_len,
+                          &why, c->err);
+    vrec_pt_free(pt, pt_len);
+    if (c->rc != VC_OK)
+        return (int)c->rc;
+    if (why != VAULT_RECORD_SOUND)
+        return 0; /* damaged: left out, vaultctl verify reports it */
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        vault_version_info *g = realloc(c->out, cap * sizeof *g);
+        if (g == NULL) {
+            c->rc = vc_errf(c->err, VC_INTERNAL, "out of memory");
+            return (int)c->rc;
+        }
+        c->out = g;
+        c->cap = cap;
+    }
+    c->out[c->n].version = h.version;
+    c->out[c->n].created_at = h.updated_at;
+    c->n++;
+    return 0;
+}
+
+vc_code vault_versions(vault *v, const char *name, size_t name_len, vault_version_info **out,
+                       size_t *count, uint64_t *current, vc_err *err)
+{
+    store_txn *t = NULL;
+    vkr_ref kr = {NULL, false};
+    uint8_t hash[SEAL_HASH_BYTES], start[VHIST_KEY_BYTES];
+    const uint8_t *val;
+    size_t val_len, pt_len = 0;
+    uint8_t *pt = NULL;
+    vrec_hdr h;
+    versions_scan c = {0};
+    vc_code rc;
+
+    *out = NULL;
+    *count = 0;
+    *current = 0;
+    if ((rc = vrec_check_name(name, name_len, err)) != VC_OK)
+        return rc;
+    if ((rc = store_begin(v->st, false, &t, err)) != VC_OK)
+        return rc;
+    if ((rc = vkr_acquire(v, t, &kr, err)) != VC_OK)
+        goto out;
+    seal_name_hash(kr.kr, name, name_len, hash);
+    rc = store_get(t, STORE_RECORDS, hash, sizeof hash, &val, &val_len, err);
+    if (rc == VC_NOT_FOUND) {
+        rc = not_found(err);
+        goto out;
+    }
+    if (rc != VC_OK)
+        goto out;
+    rc = vrec_open(v, t, &kr, hash, val, val_len, &h, &pt, &pt_len, err);
+    vrec_pt_free(pt, pt_len);
+    if (rc != VC_OK)
+        goto out;
+    if (vrec_expired(&h, (int64_t)time(NULL))) {
+        rc = not_found(err);
+        goto out;
+    }
+    c.v = v;
+    c.t = t;
+    c.kr = &kr;
+    c.err = err;
+    c.hash = hash;
+    vhist_key(start, hash, 0);
+    rc = store_scan(t, STORE_HISTORY, start, sizeof start, collect_version, &c, err);
+    if (rc == VC_OK && c.rc != VC_OK)
+        rc = c.rc;
+    if (rc == VC_OK) {
+        /* history oldest first, then the current one; reversed: newest first */
+        vault_version_info *all = malloc((c.n + 1) * sizeof *all);
+        if (all == NULL) {
+            rc = vc_errf(err, VC_INTERNAL, "out of memory");
+            goto out;
+        }
+        all[0].version = h.version;
+        all[0].created_at = h.updated_at;
+        size_t n = 1;
+        for (size_t i = c.n; i-- > 0;)
+            if (c.out[i].version < h.version) /* leftovers above it are not this key's */
+                all[n++] = c.out[i];
+        *out = all;
+        *count = n;
+        *current = h.version;
+    }
+out:
+    free(c.out);
     vkr_release(v, &kr);
     store_abort(t);
     return rc;

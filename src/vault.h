@@ -31,9 +31,22 @@ typedef struct vault vault;
 
 typedef struct {
     uint64_t version;   /* 1 on first set, +1 each set */
-    int64_t created_at; /* unix seconds, UTC */
-    int64_t updated_at; /* unix seconds, UTC */
+    int64_t created_at; /* unix seconds, UTC: the key's first set */
+    int64_t updated_at; /* unix seconds, UTC: when this version was written */
+    int64_t expires_at; /* unix seconds, UTC; 0: never expires */
 } vault_meta;
+
+/* Versions kept per key when vault_set_max_versions was never called. */
+#define VAULT_DEFAULT_MAX_VERSIONS 10
+
+/* What a set may ask for besides the value (vault_set_ex). */
+typedef struct {
+    bool has_cas; /* write only if the current version is cas */
+    uint64_t cas; /* 0: only if the key does not exist (or expired) */
+    bool has_ttl; /* expire ttl_s seconds after this set; without it a
+                     set clears any expiry */
+    uint64_t ttl_s;
+} vault_set_opts;
 
 typedef struct {
     uint64_t keys;         /* number of records */
@@ -62,13 +75,45 @@ void vault_close(vault *v);
 vc_code vault_get(vault *v, const char *name, size_t name_len, char **value, size_t *value_len,
                   vault_meta *meta, vc_err *err);
 
+/* vault_get of one version: 0 is the current one; an older version that is
+ * no longer kept is VC_NOT_FOUND. An expired key is VC_NOT_FOUND whatever
+ * the version (expiry is checked against the clock on every call). */
+vc_code vault_get_version(vault *v, const char *name, size_t name_len, uint64_t version,
+                          char **value, size_t *value_len, vault_meta *meta, vc_err *err);
+
+/* One kept version (vault_versions). */
+typedef struct {
+    uint64_t version;
+    int64_t created_at; /* when this version was written */
+} vault_version_info;
+
+/* The kept versions of name, newest first, in a malloc'd array (free()),
+ * *current the latest version. VC_NOT_FOUND if absent or expired. Only
+ * headers are read: a version that fails to authenticate still shows (get
+ * of it is VC_INTERNAL). */
+vc_code vault_versions(vault *v, const char *name, size_t name_len, vault_version_info **out,
+                       size_t *count, uint64_t *current, vc_err *err);
+
+/* How many versions of each key are kept, the current one included (>= 1;
+ * history.max_versions). Older ones are destroyed by the next set of the
+ * key. Call it right after vault_open. */
+void vault_set_max_versions(vault *v, uint64_t n);
+
 /* Stores value under name (new version); *meta (may be NULL) gets the new
  * version and times. Returns after the write is durable. VC_UNAVAILABLE when
- * storage is full or read-only (nothing changed). */
+ * storage is full or read-only (nothing changed). The previous version moves
+ * to the history (sealed as it was). */
 vc_code vault_set(vault *v, const char *name, size_t name_len, const char *value, size_t value_len,
                   vault_meta *meta, vc_err *err);
 
-/* Deletes name; VC_NOT_FOUND if absent. Durable on return. */
+/* vault_set with options (opts NULL: none). A cas that does not match the
+ * current version is VC_CONFLICT, checked inside the write transaction in
+ * queue order (exact under concurrency), and nothing is written. */
+vc_code vault_set_ex(vault *v, const char *name, size_t name_len, const char *value,
+                     size_t value_len, const vault_set_opts *opts, vault_meta *meta, vc_err *err);
+
+/* Deletes name with every kept version; VC_NOT_FOUND if absent (or
+ * expired: it is purged all the same). Durable on return. */
 vc_code vault_delete(vault *v, const char *name, size_t name_len, vc_err *err);
 
 /* Completion of an asynchronous write. Called exactly once per queued
@@ -94,6 +139,18 @@ vc_code vault_set_async(vault *v, const char *name, size_t name_len, const char 
 
 vc_code vault_delete_async(vault *v, const char *name, size_t name_len, vault_write_done done,
                            void *arg, vc_err *err);
+
+/* vault_set_async with options (opts NULL: none; copied). */
+vc_code vault_set_ex_async(vault *v, const char *name, size_t name_len, const char *value,
+                           size_t value_len, const vault_set_opts *opts, vault_write_done done,
+                           void *arg, vc_err *err);
+
+/* Expired keys: deletes (with every version) up to max keys whose expiry
+ * is at or before now, in one write transaction of the group commit (so
+ * requests keep flowing between calls). *removed gets how many were
+ * deleted, *more whether more expired keys remain (call again). Durable on
+ * return. */
+vc_code vault_sweep(vault *v, int64_t now, size_t max, uint64_t *removed, bool *more, vc_err *err);
 
 /* Names that start with prefix (len 0: all), sorted bytewise, strictly after
  * `after` (NULL: from the start), at most limit (0: no limit). *names is a
@@ -199,7 +256,9 @@ typedef enum {
 const char *vault_damage_code(vault_damage d);
 const char *vault_damage_text(vault_damage d);
 
-/* Longest record hash (store key) in bytes; a sound one is SEAL_HASH_BYTES. */
+/* Longest record hash (store key) in bytes; a sound one is SEAL_HASH_BYTES
+ * (a current record) or SEAL_HASH_BYTES + 8 (a kept version: the name hash
+ * and the version, big-endian). */
 #define VAULT_RECORD_HASH_MAX 511
 
 /* One damaged record, as vault_verify reports it; valid during the callback
@@ -217,14 +276,16 @@ typedef struct {
 typedef void (*vault_damaged_fn)(void *arg, const vault_damaged_record *rec);
 
 typedef struct {
-    uint64_t records;     /* records read */
-    uint64_t damaged;     /* of those, damaged (each reported once) */
+    uint64_t records;     /* current records read */
+    uint64_t versions;    /* kept older versions read (HISTORY) */
+    uint64_t damaged;     /* of both, damaged (each reported once) */
     uint32_t key_version; /* current data-key version */
     uint64_t data_keys;   /* data-key versions in the keyring (more than 1
                              after a rotation that skipped damaged records) */
 } vault_verify_info;
 
-/* Reads and authenticates every record in one read transaction (a snapshot:
+/* Reads and authenticates every record and every kept version in one read
+ * transaction (a snapshot:
  * writes go on meanwhile) and calls fn (may be NULL) for each damaged one.
  * VC_OK whatever the damage (out says how much; out may be NULL); another
  * code only when the check itself could not run (storage, memory). Nothing

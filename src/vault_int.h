@@ -7,7 +7,9 @@
  *   vault_record.c   one record: header codec, associated data, seal/open,
  *                    plaintext layout, name check (no storage, no locks)
  *   vault_keyring.c  META values and the keyring with its in-memory cache
- *   vault_commit.c   writes: group commit, committer and completer threads
+ *   vault_commit.c   writes: group commit, committer and completer threads;
+ *                    sets (cas, ttl, moving the old record to HISTORY),
+ *                    deletes and expiry sweeps (vault_sweep)
  *   vault_names.c    the sorted name cache behind vault_list
  *   vault_rotate.c   rotation (re-seal under a new data key) and rekey
  *   vault_verify.c   damaged records: vault_verify, delete by record hash
@@ -30,20 +32,45 @@
  * logs nothing else).
  *
  * On-store layout
- *   META    "format"        u8 1
+ *   META    "format"        u8 2 (1: written by releases before history;
+ *                           vault_open raises 1 to 2 in one transaction,
+ *                           nothing else changes: format-1 records stay
+ *                           readable as they are, and a release that reads
+ *                           only format 1 then refuses the store instead of
+ *                           taking newer records for damaged ones)
  *           "keyring"       seal_keyring_wrap blob
  *           "epoch"         u64 LE, +1 each time the stored keyring changes
  *           "last_rotation" i64 LE unix seconds
  *           "gen"           u64 LE, +1 in every write transaction that changes
  *                           records (invalidates the in-memory list cache)
- *   RECORDS seal_name_hash(name) -> header || seal_encrypt(pt)
- *           header = format u8 (1) | key_version u32 | version u64 |
- *                    created_at i64 | updated_at i64        (all LE)
+ *   RECORDS seal_name_hash(name) -> header || seal_encrypt(pt): the current
+ *           version of each key
+ *           header = format u8 (2) | key_version u32 | version u64 |
+ *                    created_at i64 | updated_at i64 | expires_at i64
+ *                    (all LE; format 1: the same without expires_at,
+ *                    which is then 0 = never)
  *           pt     = name_len u32 LE | name | value
  *           AD     = header || name hash
- *   Binding the header and the name hash as associated data means a record
- *   moved under another name, an old ciphertext spliced under a newer header
- *   or altered metadata all fail to open.
+ *           created_at: the key's first set; updated_at: when this version
+ *           was written; expires_at: unix seconds, 0 = never.
+ *   HISTORY name hash || version u64 BE -> the superseded record's bytes,
+ *           moved there as they were (sealed with their own nonce and AD,
+ *           name inside the sealed plaintext): a prefix scan lists one key's
+ *           older versions in order. At most max_versions - 1 per key (the
+ *           current record is the other one); pruned by the set that makes
+ *           one too many, emptied by delete and by expiry.
+ *   EXPIRY  expires_at u64 BE || name hash -> empty: the expiry index, in
+ *           time order, for the sweep (vault_sweep). An entry is a hint: the
+ *           sweep deletes a key only if its record still names that expiry.
+ *   Binding the header (version and times included) and the name hash as
+ *   associated data means a record moved under another name, a version
+ *   swapped for another (current or kept), an old ciphertext spliced under
+ *   a newer header or altered metadata all fail to open. A history entry
+ *   must also carry the version its store key names.
+ *
+ * Expiry is judged against the clock on every read (get, versions, list,
+ * set's cas, delete): an expired key is absent from then on, whether or not
+ * the sweep has removed it yet; a set on it starts again at version 1.
  *
  * Locks, in the order they are taken: rot_mu (one rotation at a time), then a
  * store transaction, then list_mu, then kr_lock. q_mu (the write queues) is
@@ -53,6 +80,7 @@
 #define VAULTCTL_VAULT_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -61,7 +89,10 @@
 #include "store.h"
 #include "vault.h"
 
-#define VAULT_FORMAT 1 /* META "format" and the first byte of every record */
+#define VAULT_FORMAT    2 /* META "format" and the first byte of new records */
+#define VAULT_FORMAT_V1 1 /* still read: records and stores of older releases */
+#define VHIST_KEY_BYTES (SEAL_HASH_BYTES + 8)
+#define VEXP_KEY_BYTES  (8 + SEAL_HASH_BYTES)
 
 /* META keys */
 #define VAULT_META_FORMAT   "format"
@@ -114,15 +145,21 @@ struct vault {
 
     /* vault_rotate.c: one rotation at a time in this process */
     pthread_mutex_t rot_mu;
+
+    /* versions kept per key, the current one included (>= 1) */
+    _Atomic uint64_t max_versions;
 };
 
 /* ---- vault_record.c: one record ---- */
 
 typedef struct {
+    uint8_t format; /* VAULT_FORMAT or VAULT_FORMAT_V1; vrec_seal writes
+                       VAULT_FORMAT whatever it says */
     uint32_t key_version;
     uint64_t version;
     int64_t created_at;
     int64_t updated_at;
+    int64_t expires_at; /* 0: never */
 } vrec_hdr;
 
 /* A keyring for one transaction (vault_keyring.c), from vkr_acquire. */
@@ -181,6 +218,22 @@ vc_code vrec_inspect(vault *v, store_txn *t, vkr_ref *kr, const uint8_t *key, si
 /* The record hash as lowercase hex, for logs and vaultctl verify. */
 void vrec_hex(const uint8_t *key, size_t key_len, char out[VREC_HEX_MAX]);
 
+/* Whether a record with header h is expired at now. */
+static inline bool vrec_expired(const vrec_hdr *h, int64_t now)
+{
+    return h->expires_at != 0 && h->expires_at <= now;
+}
+
+/* Store keys of HISTORY (hash || version BE) and EXPIRY (time BE || hash). */
+void vhist_key(uint8_t out[VHIST_KEY_BYTES], const uint8_t hash[SEAL_HASH_BYTES], uint64_t version);
+void vexp_key(uint8_t out[VEXP_KEY_BYTES], int64_t expires_at, const uint8_t hash[SEAL_HASH_BYTES]);
+
+/* vrec_inspect for a HISTORY entry: its store key must be a name hash and a
+ * version, and the sealed header must carry that version. */
+vc_code vhist_inspect(vault *v, store_txn *t, vkr_ref *kr, const uint8_t *key, size_t key_len,
+                      const uint8_t *val, size_t val_len, vrec_hdr *h, bool *hdr_ok, uint8_t **pt,
+                      size_t *pt_len, vault_damage *why, vc_err *err);
+
 /* ---- vault_keyring.c: META and the keyring ---- */
 
 /* The u64 at META key; dflt if absent. */
@@ -229,6 +282,9 @@ void vcommit_stop(vault *v);
 
 /* Empties the name cache. */
 void vnames_free(vault *v);
+
+/* Raises META "format" 1 to VAULT_FORMAT (vault_open). */
+vc_code vkr_format_upgrade(vault *v, vc_err *err);
 
 /* ---- vault_rotate.c ---- */
 

@@ -149,11 +149,11 @@ vc_code vkr_load(vault *v, const char *dir, vc_err *err)
         return rc;
     rc = store_get(t, STORE_META, (const uint8_t *)VAULT_META_FORMAT, strlen(VAULT_META_FORMAT),
                    &fmt, &fmt_len, err);
-    if (rc == VC_OK && (fmt_len != 1 || fmt[0] != VAULT_FORMAT)) {
+    if (rc == VC_OK && (fmt_len != 1 || (fmt[0] != VAULT_FORMAT && fmt[0] != VAULT_FORMAT_V1))) {
         rc = vc_errf(err, VC_CONFIG,
                      "vault at %s has an unknown format (this build reads "
-                     "format %d)",
-                     dir, VAULT_FORMAT);
+                     "formats %d and %d)",
+                     dir, VAULT_FORMAT_V1, VAULT_FORMAT);
         goto out;
     }
     if (rc != VC_OK && rc != VC_NOT_FOUND)
@@ -168,6 +168,38 @@ vc_code vkr_load(vault *v, const char *dir, vc_err *err)
 out:
     store_abort(t);
     return rc;
+}
+
+/* One transaction: META "format" 1 becomes VAULT_FORMAT. Nothing else
+ * changes (format-1 records are read as they are, and rewritten in the new
+ * format by their next set or rotation), so a crash leaves either value and
+ * both open. */
+vc_code vkr_format_upgrade(vault *v, vc_err *err)
+{
+    store_txn *t = NULL;
+    const uint8_t *fmt;
+    size_t fmt_len;
+    uint8_t cur = VAULT_FORMAT;
+    vc_code rc = store_begin(v->st, false, &t, err);
+    if (rc != VC_OK)
+        return rc;
+    rc = store_get(t, STORE_META, (const uint8_t *)VAULT_META_FORMAT, strlen(VAULT_META_FORMAT),
+                   &fmt, &fmt_len, err);
+    bool old = rc == VC_OK && fmt_len == 1 && fmt[0] == VAULT_FORMAT_V1;
+    store_abort(t);
+    if (rc != VC_OK && rc != VC_NOT_FOUND)
+        return rc;
+    if (!old)
+        return VC_OK;
+    if ((rc = store_begin(v->st, true, &t, err)) != VC_OK)
+        return rc;
+    rc = store_put(t, STORE_META, (const uint8_t *)VAULT_META_FORMAT, strlen(VAULT_META_FORMAT),
+                   &cur, 1, err);
+    if (rc != VC_OK) {
+        store_abort(t);
+        return rc;
+    }
+    return store_commit(t, err);
 }
 
 /* Reads the stored keyring under the read lock (so no rekey switches masters

@@ -2,12 +2,15 @@
  * name, rebuilt (by opening every record) when META "gen" or "epoch" shows
  * that the records or the keyring changed, and paged by prefix and cursor.
  * A damaged record is left out of the cache, counted, and logged once per
- * rebuild by its record hash.
+ * rebuild by its record hash. Each name keeps its expiry: a page leaves out
+ * the names expired at the time of the request (the sweep removes them
+ * from the store later).
  */
 #include "vault_int.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -15,6 +18,7 @@
 struct vnames_entry {
     char *s; /* malloc'd, NUL-terminated */
     size_t len;
+    int64_t expires_at; /* 0: never; an expired name is left out of pages */
 };
 
 typedef struct vnames_entry name_ent;
@@ -92,6 +96,7 @@ static int collect_name(void *ctx, const uint8_t *key, size_t key_len, const uin
     }
     c->names[c->n].s = s;
     c->names[c->n].len = nlen;
+    c->names[c->n].expires_at = h.expires_at;
     c->n++;
     return 0;
 no_memory:
@@ -168,13 +173,19 @@ static bool has_prefix(const name_ent *e, const char *prefix, size_t len)
     return e->len >= len && memcmp(e->s, prefix, len) == 0;
 }
 
-/* Copies the requested page out of the cache (list_mu held). */
+static bool live(const name_ent *e, int64_t now)
+{
+    return e->expires_at == 0 || e->expires_at > now;
+}
+
+/* Copies the requested page out of the cache (list_mu held), leaving out
+ * the names expired at now. */
 static vc_code names_page(vault *v, const char *prefix, size_t prefix_len, const char *after,
-                          size_t after_len, size_t limit, char ***names, size_t *count, bool *more,
-                          vc_err *err)
+                          size_t after_len, size_t limit, int64_t now, char ***names, size_t *count,
+                          bool *more, vc_err *err)
 {
     size_t start = names_bound(v, prefix, prefix_len, false);
-    size_t end, n = 0;
+    size_t end, n = 0, taken = 0;
     char **out;
 
     if (after != NULL) {
@@ -184,18 +195,30 @@ static vc_code names_page(vault *v, const char *prefix, size_t prefix_len, const
     }
     end = start;
     while (end < v->n_names && has_prefix(&v->names[end], prefix, prefix_len) &&
-           (limit == 0 || end - start < limit))
+           (limit == 0 || taken < limit)) {
+        if (live(&v->names[end], now))
+            taken++;
         end++;
-    *more = end < v->n_names && has_prefix(&v->names[end], prefix, prefix_len);
-    out = calloc(end - start + 1, sizeof *out);
+    }
+    /* more: a live name with the prefix remains after the page */
+    *more = false;
+    for (size_t i = end; i < v->n_names && has_prefix(&v->names[i], prefix, prefix_len); i++)
+        if (live(&v->names[i], now)) {
+            *more = true;
+            break;
+        }
+    out = calloc(taken + 1, sizeof *out);
     if (out == NULL)
         return vc_errf(err, VC_INTERNAL, "out of memory");
-    for (size_t i = start; i < end; i++, n++) {
+    for (size_t i = start; i < end; i++) {
+        if (!live(&v->names[i], now))
+            continue;
         out[n] = strdup(v->names[i].s);
         if (out[n] == NULL) {
             vault_names_free(out, n);
             return vc_errf(err, VC_INTERNAL, "out of memory");
         }
+        n++;
     }
     *names = out;
     *count = n;
@@ -228,8 +251,8 @@ vc_code vault_list(vault *v, const char *prefix, size_t prefix_len, const char *
     if (!v->list_valid || v->list_gen != gen || v->list_epoch != epoch)
         rc = names_rebuild(v, t, gen, epoch, err);
     if (rc == VC_OK)
-        rc = names_page(v, prefix ? prefix : "", prefix_len, after, after_len, limit, names, count,
-                        more, err);
+        rc = names_page(v, prefix ? prefix : "", prefix_len, after, after_len, limit,
+                        (int64_t)time(NULL), names, count, more, err);
     if (rc == VC_OK && skipped != NULL)
         *skipped = v->list_skipped;
     pthread_mutex_unlock(&v->list_mu);

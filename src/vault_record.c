@@ -12,8 +12,9 @@
 
 #include "le.h"
 
-#define VREC_HDR_BYTES 29 /* 1 + 4 + 8 + 8 + 8 */
-#define VREC_AD_BYTES  (VREC_HDR_BYTES + SEAL_HASH_BYTES)
+#define VREC_HDR1_BYTES 29 /* format 1: 1 + 4 + 8 + 8 + 8 */
+#define VREC_HDR_BYTES  37 /* format 2: format 1 + expires_at 8 */
+#define VREC_AD_BYTES   (VREC_HDR_BYTES + SEAL_HASH_BYTES)
 
 vc_code vrec_check_name(const char *name, size_t name_len, vc_err *err)
 {
@@ -22,39 +23,82 @@ vc_code vrec_check_name(const char *name, size_t name_len, vc_err *err)
     return VC_OK;
 }
 
-static void vrec_hdr_encode(const vrec_hdr *h, uint8_t out[VREC_HDR_BYTES])
+static size_t hdr_bytes(uint8_t format)
 {
-    out[0] = VAULT_FORMAT;
+    return format == VAULT_FORMAT_V1 ? VREC_HDR1_BYTES : VREC_HDR_BYTES;
+}
+
+/* Encodes h in its own format (h->format); returns the header's length. */
+static size_t vrec_hdr_encode(const vrec_hdr *h, uint8_t out[VREC_HDR_BYTES])
+{
+    out[0] = h->format;
     le_put_u32(out + 1, h->key_version);
     le_put_u64(out + 5, h->version);
     le_put_u64(out + 13, (uint64_t)h->created_at);
     le_put_u64(out + 21, (uint64_t)h->updated_at);
+    if (h->format == VAULT_FORMAT_V1)
+        return VREC_HDR1_BYTES;
+    le_put_u64(out + 29, (uint64_t)h->expires_at);
+    return VREC_HDR_BYTES;
 }
 
 bool vrec_hdr_decode(const uint8_t *val, size_t len, vrec_hdr *h)
 {
-    if (len < VREC_HDR_BYTES + SEAL_OVERHEAD + 4 || val[0] != VAULT_FORMAT)
+    if (len < 1 || (val[0] != VAULT_FORMAT && val[0] != VAULT_FORMAT_V1) ||
+        len < hdr_bytes(val[0]) + SEAL_OVERHEAD + 4)
         return false;
+    h->format = val[0];
     h->key_version = le_get_u32(val + 1);
     h->version = le_get_u64(val + 5);
     h->created_at = (int64_t)le_get_u64(val + 13);
     h->updated_at = (int64_t)le_get_u64(val + 21);
+    h->expires_at = val[0] == VAULT_FORMAT_V1 ? 0 : (int64_t)le_get_u64(val + 29);
     return true;
 }
 
 bool vrec_peek_key_version(const uint8_t *val, size_t len, uint32_t *key_version)
 {
-    if (len <= 4 || val[0] != VAULT_FORMAT)
+    if (len <= 4 || (val[0] != VAULT_FORMAT && val[0] != VAULT_FORMAT_V1))
         return false;
     *key_version = le_get_u32(val + 1);
     return true;
 }
 
-static void vrec_make_ad(uint8_t ad[VREC_AD_BYTES], const vrec_hdr *h,
-                         const uint8_t hash[SEAL_HASH_BYTES])
+/* AD = header (in h's format) || name hash; returns its length. */
+static size_t vrec_make_ad(uint8_t ad[VREC_AD_BYTES], const vrec_hdr *h,
+                           const uint8_t hash[SEAL_HASH_BYTES])
 {
-    vrec_hdr_encode(h, ad);
-    memcpy(ad + VREC_HDR_BYTES, hash, SEAL_HASH_BYTES);
+    size_t n = vrec_hdr_encode(h, ad);
+    memcpy(ad + n, hash, SEAL_HASH_BYTES);
+    return n + SEAL_HASH_BYTES;
+}
+
+static void be_put_u64(uint8_t *p, uint64_t x)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = (uint8_t)(x & 0xff);
+        x >>= 8;
+    }
+}
+
+static uint64_t be_get_u64(const uint8_t *p)
+{
+    uint64_t x = 0;
+    for (int i = 0; i < 8; i++)
+        x = (x << 8) | p[i];
+    return x;
+}
+
+void vhist_key(uint8_t out[VHIST_KEY_BYTES], const uint8_t hash[SEAL_HASH_BYTES], uint64_t version)
+{
+    memcpy(out, hash, SEAL_HASH_BYTES);
+    be_put_u64(out + SEAL_HASH_BYTES, version);
+}
+
+void vexp_key(uint8_t out[VEXP_KEY_BYTES], int64_t expires_at, const uint8_t hash[SEAL_HASH_BYTES])
+{
+    be_put_u64(out, (uint64_t)expires_at);
+    memcpy(out + 8, hash, SEAL_HASH_BYTES);
 }
 
 vc_code vrec_plaintext_build(const char *name, size_t name_len, const char *value, size_t value_len,
@@ -97,19 +141,21 @@ vc_code vrec_seal(const seal_keyring *kr, const vrec_hdr *h, const uint8_t hash[
                   const uint8_t *pt, size_t pt_len, uint8_t **rec, size_t *rec_len, vc_err *err)
 {
     uint8_t ad[VREC_AD_BYTES];
-    size_t len;
+    size_t len, ad_len;
     uint8_t *buf;
+    vrec_hdr cur = *h;
     vc_code rc;
 
+    cur.format = VAULT_FORMAT; /* every record written is of the current format */
     if (pt_len > SIZE_MAX - VREC_AD_BYTES - SEAL_OVERHEAD)
         return vc_errf(err, VC_TOO_LARGE, "value too large");
     len = VREC_HDR_BYTES + pt_len + SEAL_OVERHEAD;
     buf = malloc(len);
     if (buf == NULL)
         return vc_errf(err, VC_INTERNAL, "out of memory");
-    vrec_make_ad(ad, h, hash);
+    ad_len = vrec_make_ad(ad, &cur, hash);
     memcpy(buf, ad, VREC_HDR_BYTES);
-    rc = seal_encrypt(kr, h->key_version, ad, sizeof ad, pt, pt_len, buf + VREC_HDR_BYTES, err);
+    rc = seal_encrypt(kr, cur.key_version, ad, ad_len, pt, pt_len, buf + VREC_HDR_BYTES, err);
     if (rc != VC_OK) {
         free(buf);
         return rc;
@@ -127,7 +173,7 @@ static vc_code vrec_open_why(vault *v, store_txn *t, vkr_ref *kr,
 {
     uint8_t ad[VREC_AD_BYTES];
     uint8_t *buf;
-    size_t len, nlen;
+    size_t len, nlen, hlen, ad_len;
 
     *hdr_ok = false;
     if (!vrec_hdr_decode(val, val_len, h)) {
@@ -143,13 +189,14 @@ static vc_code vrec_open_why(vault *v, store_txn *t, vkr_ref *kr,
         *why = VAULT_DAMAGE_KEY_VERSION;
         return VC_OK;
     }
-    len = val_len - VREC_HDR_BYTES - SEAL_OVERHEAD;
+    hlen = hdr_bytes(h->format);
+    len = val_len - hlen - SEAL_OVERHEAD;
     buf = malloc(len);
     if (buf == NULL)
         return vc_errf(err, VC_INTERNAL, "out of memory");
-    vrec_make_ad(ad, h, hash);
-    if (seal_decrypt(kr->kr, h->key_version, ad, sizeof ad, val + VREC_HDR_BYTES,
-                     val_len - VREC_HDR_BYTES, buf, err) != VC_OK) {
+    ad_len = vrec_make_ad(ad, h, hash);
+    if (seal_decrypt(kr->kr, h->key_version, ad, ad_len, val + hlen, val_len - hlen, buf, err) !=
+        VC_OK) {
         vrec_pt_free(buf, len);
         *why = VAULT_DAMAGE_AUTH;
         return VC_OK;
@@ -211,6 +258,34 @@ vc_code vrec_inspect(vault *v, store_txn *t, vkr_ref *kr, const uint8_t *key, si
         *why = nlen == 0 ? VAULT_DAMAGE_LAYOUT : VAULT_DAMAGE_NAME;
     }
     sodium_memzero(again, sizeof again);
+    return VC_OK;
+}
+
+vc_code vhist_inspect(vault *v, store_txn *t, vkr_ref *kr, const uint8_t *key, size_t key_len,
+                      const uint8_t *val, size_t val_len, vrec_hdr *h, bool *hdr_ok, uint8_t **pt,
+                      size_t *pt_len, vault_damage *why, vc_err *err)
+{
+    vc_code rc;
+
+    *pt = NULL;
+    *pt_len = 0;
+    *hdr_ok = false;
+    if (key_len != VHIST_KEY_BYTES) {
+        *why = VAULT_DAMAGE_STORE_KEY;
+        return VC_OK;
+    }
+    rc =
+        vrec_inspect(v, t, kr, key, SEAL_HASH_BYTES, val, val_len, h, hdr_ok, pt, pt_len, why, err);
+    if (rc != VC_OK || *why != VAULT_RECORD_SOUND)
+        return rc;
+    /* The version is authenticated (in the AD); the store key must say the
+     * same, or a get of one version would hand out another. */
+    if (h->version != be_get_u64(key + SEAL_HASH_BYTES)) {
+        vrec_pt_free(*pt, *pt_len);
+        *pt = NULL;
+        *pt_len = 0;
+        *why = VAULT_DAMAGE_STORE_KEY;
+    }
     return VC_OK;
 }
 

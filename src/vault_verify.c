@@ -35,7 +35,8 @@ const char *vault_damage_text(vault_damage d)
     case VAULT_RECORD_SOUND:
         return "the record opens and authenticates";
     case VAULT_DAMAGE_STORE_KEY:
-        return "the store key is not a record hash (wrong length)";
+        return "the store key is not a record hash (wrong length), or a kept version's key names "
+               "another version than its sealed header";
     case VAULT_DAMAGE_HEADER:
         return "the record header is too short or of an unknown format";
     case VAULT_DAMAGE_KEY_VERSION:
@@ -57,7 +58,8 @@ typedef struct {
     vkr_ref *kr;
     vault_damaged_fn fn;
     void *arg;
-    uint64_t records, damaged;
+    bool history; /* scanning HISTORY */
+    uint64_t records, versions, damaged;
     vc_code rc;
     vc_err *err;
 } verify_scan;
@@ -72,9 +74,15 @@ static int verify_one(void *ctx, const uint8_t *key, size_t key_len, const uint8
     bool hdr_ok = false;
     vault_damage why = VAULT_RECORD_SOUND;
 
-    c->records++;
-    c->rc = vrec_inspect(c->v, c->t, c->kr, key, key_len, val, val_len, &h, &hdr_ok, &pt, &pt_len,
-                         &why, c->err);
+    if (c->history) {
+        c->versions++;
+        c->rc = vhist_inspect(c->v, c->t, c->kr, key, key_len, val, val_len, &h, &hdr_ok, &pt,
+                              &pt_len, &why, c->err);
+    } else {
+        c->records++;
+        c->rc = vrec_inspect(c->v, c->t, c->kr, key, key_len, val, val_len, &h, &hdr_ok, &pt,
+                             &pt_len, &why, c->err);
+    }
     if (c->rc != VC_OK)
         return (int)c->rc;
     vrec_pt_free(pt, pt_len);
@@ -115,8 +123,15 @@ vc_code vault_verify(vault *v, vault_damaged_fn fn, void *arg, vault_verify_info
     rc = store_scan(t, STORE_RECORDS, NULL, 0, verify_one, &c, err);
     if (rc == VC_OK && c.rc != VC_OK)
         rc = c.rc;
+    if (rc == VC_OK) {
+        c.history = true;
+        rc = store_scan(t, STORE_HISTORY, NULL, 0, verify_one, &c, err);
+        if (rc == VC_OK && c.rc != VC_OK)
+            rc = c.rc;
+    }
     if (rc == VC_OK && out != NULL) {
         out->records = c.records;
+        out->versions = c.versions;
         out->damaged = c.damaged;
     }
 out:
@@ -139,6 +154,8 @@ vc_code vault_delete_record(vault *v, const uint8_t *record, size_t record_len, 
     if ((rc = store_begin(v->st, true, &t, err)) != VC_OK)
         return rc;
     rc = store_del(t, STORE_RECORDS, record, record_len, err);
+    if (rc == VC_NOT_FOUND) /* a kept version, as verify names it */
+        rc = store_del(t, STORE_HISTORY, record, record_len, err);
     if (rc == VC_NOT_FOUND)
         rc = vc_errf(err, VC_NOT_FOUND, "record not found");
     if (rc == VC_OK)

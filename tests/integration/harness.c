@@ -284,7 +284,7 @@ int it_vault_init(it_vault *v, const it_nats *n, const char *extra_yaml)
              "  reply: vault.replies\n"
              "acl:\n"
              "  - subject: admin.requests\n"
-             "    operations: [get, set, delete, list, rotate, status]\n"
+             "    operations: [get, set, delete, list, rotate, status, versions]\n"
              "  - subject: user.requests\n"
              "    operations: [get, set]\n"
              "%s",

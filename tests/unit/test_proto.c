@@ -16,15 +16,14 @@
 /* Parses len bytes, expects error code want; checks the error reply built
  * from it echoes id_json (NULL: no id) and that the message never holds
  * the marker "s3cr3t". */
-static void expect_error_n(const char *payload, size_t len, vc_code want,
-                           const char *id_json)
+static void expect_error_n(const char *payload, size_t len, vc_code want, const char *id_json)
 {
     proto_request r;
     vc_err err;
     vc_code rc = proto_parse(&r, (const uint8_t *)payload, len, MAX_VALUE, &err);
     if (rc != want)
-        fail_msg("payload %.80s: got %s (%s), want %s", payload,
-                 vc_code_name(rc), err.msg, vc_code_name(want));
+        fail_msg("payload %.80s: got %s (%s), want %s", payload, vc_code_name(rc), err.msg,
+                 vc_code_name(want));
     assert_int_equal(err.code, want);
     assert_true(err.msg[0] != '\0');
     assert_null(strstr(err.msg, "s3cr3t"));
@@ -57,8 +56,8 @@ static void error_msg(const char *payload, char *msg, size_t cap)
 {
     proto_request r;
     vc_err err;
-    assert_int_not_equal(proto_parse(&r, (const uint8_t *)payload,
-                                     strlen(payload), MAX_VALUE, &err), VC_OK);
+    assert_int_not_equal(
+        proto_parse(&r, (const uint8_t *)payload, strlen(payload), MAX_VALUE, &err), VC_OK);
     (void)snprintf(msg, cap, "%s", err.msg);
     proto_request_free(&r);
 }
@@ -86,10 +85,10 @@ static void test_not_json(void **state)
     expect_error("{\"operation\":\"status\"} trailing", VC_BAD_REQUEST, NULL);
     expect_error("{'operation':'status'}", VC_BAD_REQUEST, NULL);
     /* jansson's error text quotes the bad token; ours must not. */
-    expect_error("{\"id\":1,\"operation\":\"set\",\"key\":\"k\",\"value\":s3cr3t}",
-                 VC_BAD_REQUEST, NULL);
-    expect_error("{\"id\":1,\"operation\":\"set\",\"key\":\"k\",\"value\":\"s3cr3t",
-                 VC_BAD_REQUEST, NULL);
+    expect_error("{\"id\":1,\"operation\":\"set\",\"key\":\"k\",\"value\":s3cr3t}", VC_BAD_REQUEST,
+                 NULL);
+    expect_error("{\"id\":1,\"operation\":\"set\",\"key\":\"k\",\"value\":\"s3cr3t", VC_BAD_REQUEST,
+                 NULL);
     char msg[VC_ERR_MSG_MAX];
     error_msg("{\"operation\": s3cr3t}", msg, sizeof msg);
     assert_non_null(strstr(msg, "not JSON"));
@@ -110,17 +109,13 @@ static void test_invalid_utf8(void **state)
 {
     (void)state;
     char msg[VC_ERR_MSG_MAX];
-    expect_error("{\"id\":1,\"operation\":\"get\",\"key\":\"\xff\"}",
-                 VC_BAD_REQUEST, NULL);
-    expect_error("{\"operation\":\"get\",\"key\":\"\xc0\xaf\"}",
-                 VC_BAD_REQUEST, NULL);
-    expect_error("{\"operation\":\"get\",\"key\":\"\xed\xa0\x80\"}",
-                 VC_BAD_REQUEST, NULL);
+    expect_error("{\"id\":1,\"operation\":\"get\",\"key\":\"\xff\"}", VC_BAD_REQUEST, NULL);
+    expect_error("{\"operation\":\"get\",\"key\":\"\xc0\xaf\"}", VC_BAD_REQUEST, NULL);
+    expect_error("{\"operation\":\"get\",\"key\":\"\xed\xa0\x80\"}", VC_BAD_REQUEST, NULL);
     error_msg("{\"operation\":\"get\",\"key\":\"\xfe\"}", msg, sizeof msg);
     assert_non_null(strstr(msg, "UTF-8"));
     /* A lone surrogate escape is not a character either. */
-    expect_error("{\"operation\":\"get\",\"key\":\"\\ud800\"}",
-                 VC_BAD_REQUEST, NULL);
+    expect_error("{\"operation\":\"get\",\"key\":\"\\ud800\"}", VC_BAD_REQUEST, NULL);
 }
 
 static void test_binary_garbage(void **state)
@@ -183,28 +178,27 @@ static void test_huge_numbers(void **state)
 {
     (void)state;
     char msg[VC_ERR_MSG_MAX];
-    expect_error("{\"operation\":\"set\",\"key\":\"k\",\"value\":1e999999}",
+    expect_error("{\"operation\":\"set\",\"key\":\"k\",\"value\":1e999999}", VC_BAD_REQUEST, NULL);
+    expect_error("{\"operation\":\"set\",\"key\":\"k\","
+                 "\"value\":99999999999999999999999}",
                  VC_BAD_REQUEST, NULL);
     expect_error("{\"operation\":\"set\",\"key\":\"k\","
-                 "\"value\":99999999999999999999999}", VC_BAD_REQUEST, NULL);
-    expect_error("{\"operation\":\"set\",\"key\":\"k\","
-                 "\"value\":-99999999999999999999999}", VC_BAD_REQUEST, NULL);
-    expect_error("{\"operation\":\"list\",\"limit\":99999999999999999999999}",
+                 "\"value\":-99999999999999999999999}",
                  VC_BAD_REQUEST, NULL);
+    expect_error("{\"operation\":\"list\",\"limit\":99999999999999999999999}", VC_BAD_REQUEST,
+                 NULL);
     expect_error("{\"operation\":\"get\",\"key\":\"k\","
-                 "\"id\":99999999999999999999999}", VC_BAD_REQUEST, NULL);
-    error_msg("{\"operation\":\"set\",\"key\":\"k\",\"value\":1e999999}",
-              msg, sizeof msg);
+                 "\"id\":99999999999999999999999}",
+                 VC_BAD_REQUEST, NULL);
+    error_msg("{\"operation\":\"set\",\"key\":\"k\",\"value\":1e999999}", msg, sizeof msg);
     assert_non_null(strstr(msg, "number out of range"));
 }
 
 static void test_nul_in_key(void **state)
 {
     (void)state;
-    expect_error("{\"id\":1,\"operation\":\"get\",\"key\":\"a\\u0000b\"}",
-                 VC_BAD_REQUEST, NULL);
-    expect_error("{\"operation\":\"get\",\"key\":\"k\",\"a\\u0000\":1}",
-                 VC_BAD_REQUEST, NULL);
+    expect_error("{\"id\":1,\"operation\":\"get\",\"key\":\"a\\u0000b\"}", VC_BAD_REQUEST, NULL);
+    expect_error("{\"operation\":\"get\",\"key\":\"k\",\"a\\u0000\":1}", VC_BAD_REQUEST, NULL);
 }
 
 static void test_key_rules(void **state)
@@ -221,16 +215,11 @@ static void test_key_rules(void **state)
     expect_error(buf, VC_BAD_REQUEST, "\"r1\"");
     free(buf);
 
-    expect_error("{\"id\":2,\"operation\":\"get\",\"key\":\"\"}",
-                 VC_BAD_REQUEST, "2");
-    expect_error("{\"id\":2,\"operation\":\"get\",\"key\":\"a\\u0001\"}",
-                 VC_BAD_REQUEST, "2");
-    expect_error("{\"id\":2,\"operation\":\"get\",\"key\":\"a\\u001f\"}",
-                 VC_BAD_REQUEST, "2");
-    expect_error("{\"id\":2,\"operation\":\"get\",\"key\":\"a\\u007f\"}",
-                 VC_BAD_REQUEST, "2");
-    expect_error("{\"id\":2,\"operation\":\"delete\",\"key\":\"a\\nb\"}",
-                 VC_BAD_REQUEST, "2");
+    expect_error("{\"id\":2,\"operation\":\"get\",\"key\":\"\"}", VC_BAD_REQUEST, "2");
+    expect_error("{\"id\":2,\"operation\":\"get\",\"key\":\"a\\u0001\"}", VC_BAD_REQUEST, "2");
+    expect_error("{\"id\":2,\"operation\":\"get\",\"key\":\"a\\u001f\"}", VC_BAD_REQUEST, "2");
+    expect_error("{\"id\":2,\"operation\":\"get\",\"key\":\"a\\u007f\"}", VC_BAD_REQUEST, "2");
+    expect_error("{\"id\":2,\"operation\":\"delete\",\"key\":\"a\\nb\"}", VC_BAD_REQUEST, "2");
 
     /* Exactly 512 bytes is fine, 513 is not. */
     char k[600];
@@ -244,10 +233,10 @@ static void test_key_rules(void **state)
     assert_true(proto_key_valid("\xc3\xa9t\xc3\xa9", 5));
     assert_true(proto_key_valid("\xf0\x9f\x98\x80", 4));
     assert_false(proto_key_valid("\xff", 1));
-    assert_false(proto_key_valid("\xc0\xaf", 2));          /* overlong */
-    assert_false(proto_key_valid("\xed\xa0\x80", 3));      /* surrogate */
-    assert_false(proto_key_valid("\xf4\x90\x80\x80", 4));  /* > U+10FFFF */
-    assert_false(proto_key_valid("\xc3", 1));              /* truncated */
+    assert_false(proto_key_valid("\xc0\xaf", 2));         /* overlong */
+    assert_false(proto_key_valid("\xed\xa0\x80", 3));     /* surrogate */
+    assert_false(proto_key_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+    assert_false(proto_key_valid("\xc3", 1));             /* truncated */
     assert_false(proto_key_valid("a\0b", 3));
     assert_false(proto_key_valid("a\x7f", 2));
     /* C1 controls and bidirectional formatting: refused (they make one
@@ -279,42 +268,31 @@ static void test_wrong_types(void **state)
     expect_error("{\"id\":7,\"operation\":null}", VC_BAD_REQUEST, "7");
     expect_error("{\"id\":7,\"operation\":[\"get\"]}", VC_BAD_REQUEST, "7");
     expect_error("{\"id\":7,\"operation\":\"get\"}", VC_BAD_REQUEST, "7");
-    expect_error("{\"id\":7,\"operation\":\"set\",\"value\":1}",
-                 VC_BAD_REQUEST, "7");
-    expect_error("{\"id\":7,\"operation\":\"get\",\"key\":5}",
-                 VC_BAD_REQUEST, "7");
-    expect_error("{\"id\":7,\"operation\":\"delete\",\"key\":null}",
-                 VC_BAD_REQUEST, "7");
-    expect_error("{\"id\":7,\"operation\":\"get\",\"key\":{\"a\":1}}",
-                 VC_BAD_REQUEST, "7");
-    expect_error("{\"id\":7,\"operation\":\"list\",\"key\":5}",
-                 VC_BAD_REQUEST, "7");
-    expect_error("{\"id\":7,\"operation\":\"list\",\"prefix\":1}",
-                 VC_BAD_REQUEST, "7");
-    expect_error("{\"id\":7,\"operation\":\"list\",\"prefix\":\"a\\u0002\"}",
-                 VC_BAD_REQUEST, "7");
-    expect_error("{\"id\":7,\"operation\":\"list\",\"after\":true}",
-                 VC_BAD_REQUEST, "7");
-    expect_error("{\"id\":7,\"operation\":\"list\",\"after\":\"a\\u007f\"}",
-                 VC_BAD_REQUEST, "7");
-    expect_error("{\"id\":7,\"operation\":\"get\",\"key\":\"k\",\"subject\":1}",
-                 VC_BAD_REQUEST, "7");
-    expect_error("{\"id\":\"x\",\"operation\":\"status\",\"subject\":null}",
-                 VC_BAD_REQUEST, "\"x\"");
+    expect_error("{\"id\":7,\"operation\":\"set\",\"value\":1}", VC_BAD_REQUEST, "7");
+    expect_error("{\"id\":7,\"operation\":\"get\",\"key\":5}", VC_BAD_REQUEST, "7");
+    expect_error("{\"id\":7,\"operation\":\"delete\",\"key\":null}", VC_BAD_REQUEST, "7");
+    expect_error("{\"id\":7,\"operation\":\"get\",\"key\":{\"a\":1}}", VC_BAD_REQUEST, "7");
+    expect_error("{\"id\":7,\"operation\":\"list\",\"key\":5}", VC_BAD_REQUEST, "7");
+    expect_error("{\"id\":7,\"operation\":\"list\",\"prefix\":1}", VC_BAD_REQUEST, "7");
+    expect_error("{\"id\":7,\"operation\":\"list\",\"prefix\":\"a\\u0002\"}", VC_BAD_REQUEST, "7");
+    expect_error("{\"id\":7,\"operation\":\"list\",\"after\":true}", VC_BAD_REQUEST, "7");
+    expect_error("{\"id\":7,\"operation\":\"list\",\"after\":\"a\\u007f\"}", VC_BAD_REQUEST, "7");
+    expect_error("{\"id\":7,\"operation\":\"get\",\"key\":\"k\",\"subject\":1}", VC_BAD_REQUEST,
+                 "7");
+    expect_error("{\"id\":\"x\",\"operation\":\"status\",\"subject\":null}", VC_BAD_REQUEST,
+                 "\"x\"");
 }
 
 static void test_bad_limit(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "\"5\"", "1.5", "5.0", "true", "false", "null", "-1", "0", "10001",
-        "[5]", "{}", "-9223372036854775808",
+        "\"5\"", "1.5", "5.0",   "true", "false", "null",
+        "-1",    "0",   "10001", "[5]",  "{}",    "-9223372036854775808",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char buf[128];
-        int w = snprintf(buf, sizeof buf,
-                         "{\"id\":3,\"operation\":\"list\",\"limit\":%s}",
-                         bad[i]);
+        int w = snprintf(buf, sizeof buf, "{\"id\":3,\"operation\":\"list\",\"limit\":%s}", bad[i]);
         assert_true(w > 0 && (size_t)w < sizeof buf);
         expect_error(buf, VC_BAD_REQUEST, "3");
     }
@@ -329,8 +307,7 @@ static void test_duplicate_fields(void **state)
     expect_error(dup, VC_BAD_REQUEST, NULL);
     error_msg(dup, msg, sizeof msg);
     assert_non_null(strstr(msg, "duplicate field"));
-    expect_error("{\"operation\":\"get\",\"key\":\"a\",\"key\":\"b\"}",
-                 VC_BAD_REQUEST, NULL);
+    expect_error("{\"operation\":\"get\",\"key\":\"a\",\"key\":\"b\"}", VC_BAD_REQUEST, NULL);
     expect_error("{\"operation\":\"set\",\"key\":\"a\",\"value\":{\"x\":1,\"x\":2}}",
                  VC_BAD_REQUEST, NULL);
 }
@@ -338,23 +315,20 @@ static void test_duplicate_fields(void **state)
 static void test_unknown_operation(void **state)
 {
     (void)state;
-    expect_error("{\"id\":\"u\",\"operation\":\"drop\"}",
-                 VC_UNKNOWN_OPERATION, "\"u\"");
-    expect_error("{\"id\":\"u\",\"operation\":\"GET\",\"key\":\"k\"}",
-                 VC_UNKNOWN_OPERATION, "\"u\"");
+    expect_error("{\"id\":\"u\",\"operation\":\"drop\"}", VC_UNKNOWN_OPERATION, "\"u\"");
+    expect_error("{\"id\":\"u\",\"operation\":\"GET\",\"key\":\"k\"}", VC_UNKNOWN_OPERATION,
+                 "\"u\"");
     expect_error("{\"operation\":\"\"}", VC_UNKNOWN_OPERATION, NULL);
-    expect_error("{\"id\":9,\"operation\":\"s3cr3t\"}",
-                 VC_UNKNOWN_OPERATION, "9");
+    expect_error("{\"id\":9,\"operation\":\"s3cr3t\"}", VC_UNKNOWN_OPERATION, "9");
 }
 
 static void test_value_rules(void **state)
 {
     (void)state;
     char msg[VC_ERR_MSG_MAX];
-    expect_error("{\"id\":4,\"operation\":\"set\",\"key\":\"k\",\"value\":null}",
-                 VC_BAD_REQUEST, "4");
-    expect_error("{\"id\":4,\"operation\":\"set\",\"key\":\"k\"}",
-                 VC_BAD_REQUEST, "4");
+    expect_error("{\"id\":4,\"operation\":\"set\",\"key\":\"k\",\"value\":null}", VC_BAD_REQUEST,
+                 "4");
+    expect_error("{\"id\":4,\"operation\":\"set\",\"key\":\"k\"}", VC_BAD_REQUEST, "4");
 
     /* A string value whose compact form is MAX_VALUE + 1 bytes (quotes). */
     char val[MAX_VALUE];
@@ -364,7 +338,8 @@ static void test_value_rules(void **state)
     assert_non_null(buf);
     int w = snprintf(buf, MAX_VALUE + 200,
                      "{\"id\":4.5,\"operation\":\"set\",\"key\":\"k\","
-                     "\"value\":\"%s\"}", val);
+                     "\"value\":\"%s\"}",
+                     val);
     assert_true(w > 0 && w < MAX_VALUE + 200);
     expect_error(buf, VC_TOO_LARGE, "4.5");
     error_msg(buf, msg, sizeof msg);
@@ -372,22 +347,20 @@ static void test_value_rules(void **state)
 
     /* Exactly at the limit is fine: MAX_VALUE - 2 chars + 2 quotes. */
     val[MAX_VALUE - 2] = '\0';
-    w = snprintf(buf, MAX_VALUE + 200,
-                 "{\"operation\":\"set\",\"key\":\"k\",\"value\":\"%s\"}", val);
+    w = snprintf(buf, MAX_VALUE + 200, "{\"operation\":\"set\",\"key\":\"k\",\"value\":\"%s\"}",
+                 val);
     assert_true(w > 0 && w < MAX_VALUE + 200);
     proto_request r;
     vc_err err;
-    assert_int_equal(proto_parse(&r, (const uint8_t *)buf, (size_t)w,
-                                 MAX_VALUE, &err), VC_OK);
+    assert_int_equal(proto_parse(&r, (const uint8_t *)buf, (size_t)w, MAX_VALUE, &err), VC_OK);
     proto_request_free(&r);
     /* Whitespace in the request does not count: only the compact form. */
     const char *spaced = "{\"operation\":\"set\",\"key\":\"k\",\"value\":"
                          "[1,      2,      3]}";
-    assert_int_equal(proto_parse(&r, (const uint8_t *)spaced, strlen(spaced),
-                                 7, &err), VC_OK);
+    assert_int_equal(proto_parse(&r, (const uint8_t *)spaced, strlen(spaced), 7, &err), VC_OK);
     proto_request_free(&r);
-    assert_int_equal(proto_parse(&r, (const uint8_t *)spaced, strlen(spaced),
-                                 6, &err), VC_TOO_LARGE);
+    assert_int_equal(proto_parse(&r, (const uint8_t *)spaced, strlen(spaced), 6, &err),
+                     VC_TOO_LARGE);
     proto_request_free(&r);
     free(buf);
 }
@@ -395,11 +368,49 @@ static void test_value_rules(void **state)
 static vc_code parse_ok(proto_request *r, const char *payload)
 {
     vc_err err;
-    vc_code rc = proto_parse(r, (const uint8_t *)payload, strlen(payload),
-                             MAX_VALUE, &err);
+    vc_code rc = proto_parse(r, (const uint8_t *)payload, strlen(payload), MAX_VALUE, &err);
     if (rc != VC_OK)
         fail_msg("%s: %s", payload, err.msg);
     return rc;
+}
+
+/* PROTOCOL.md §7: set's ttl and cas, get's version, the versions op. */
+static void test_lifecycle_fields(void **state)
+{
+    (void)state;
+    proto_request r;
+    parse_ok(&r, "{\"operation\":\"set\",\"key\":\"k\",\"value\":1,\"ttl\":\"1h30m\",\"cas\":0}");
+    assert_true(r.has_ttl);
+    assert_int_equal(r.ttl, 5400);
+    assert_true(r.has_cas);
+    assert_int_equal(r.cas, 0);
+    proto_request_free(&r);
+    parse_ok(&r, "{\"operation\":\"set\",\"key\":\"k\",\"value\":1,\"ttl\":90}");
+    assert_int_equal(r.ttl, 90);
+    assert_false(r.has_cas);
+    proto_request_free(&r);
+    parse_ok(&r, "{\"operation\":\"get\",\"key\":\"k\",\"version\":3}");
+    assert_int_equal(r.version, 3);
+    proto_request_free(&r);
+    parse_ok(&r, "{\"operation\":\"versions\",\"key\":\"k\"}");
+    assert_int_equal(r.op, OP_VERSIONS);
+    proto_request_free(&r);
+    /* read only by the operation that uses them */
+    parse_ok(&r, "{\"operation\":\"get\",\"key\":\"k\",\"ttl\":\"x\",\"cas\":-1}");
+    proto_request_free(&r);
+    const char *bad[] = {
+        "{\"operation\":\"set\",\"key\":\"k\",\"value\":1,\"ttl\":\"1w\"}",
+        "{\"operation\":\"set\",\"key\":\"k\",\"value\":1,\"ttl\":-1}",
+        "{\"operation\":\"set\",\"key\":\"k\",\"value\":1,\"ttl\":1.5}",
+        "{\"operation\":\"set\",\"key\":\"k\",\"value\":1,\"ttl\":null}",
+        "{\"operation\":\"set\",\"key\":\"k\",\"value\":1,\"cas\":-1}",
+        "{\"operation\":\"set\",\"key\":\"k\",\"value\":1,\"cas\":\"1\"}",
+        "{\"operation\":\"get\",\"key\":\"k\",\"version\":0}",
+        "{\"operation\":\"get\",\"key\":\"k\",\"version\":\"2\"}",
+        "{\"operation\":\"versions\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_error(bad[i], VC_BAD_REQUEST, NULL);
 }
 
 static void test_valid_requests(void **state)
@@ -468,17 +479,29 @@ static void test_round_trip(void **state)
 {
     (void)state;
     static const char *const values[] = {
-        "\"plain\"", "\"\"", "\"\\u00e9\\ud83d\\ude00 \\\"q\\\" \\\\ \\n\"",
-        "0", "42", "-7", "9223372036854775807", "-9223372036854775808",
-        "1.5", "0.1", "-2.5e-300", "1e300", "true", "false",
-        "[]", "{}", "[1,\"a\",null,true,{\"b\":[]}]",
+        "\"plain\"",
+        "\"\"",
+        "\"\\u00e9\\ud83d\\ude00 \\\"q\\\" \\\\ \\n\"",
+        "0",
+        "42",
+        "-7",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "1.5",
+        "0.1",
+        "-2.5e-300",
+        "1e300",
+        "true",
+        "false",
+        "[]",
+        "{}",
+        "[1,\"a\",null,true,{\"b\":[]}]",
         "{\"user\":\"x\",\"n\":{\"deep\":[1.25,false,null]}}",
         "\"aGVsbG8gd29ybGQ=\"",
     };
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         char buf[256];
-        int w = snprintf(buf, sizeof buf,
-                         "{\"operation\":\"set\",\"key\":\"k\",\"value\":%s}",
+        int w = snprintf(buf, sizeof buf, "{\"operation\":\"set\",\"key\":\"k\",\"value\":%s}",
                          values[i]);
         assert_true(w > 0 && (size_t)w < sizeof buf);
         proto_request r;
@@ -488,8 +511,7 @@ static void test_round_trip(void **state)
         size_t n = json_dumpb(r.value, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
         char *text = malloc(n);
         assert_non_null(text);
-        assert_int_equal(json_dumpb(r.value, text, n,
-                                    JSON_COMPACT | JSON_ENCODE_ANY), n);
+        assert_int_equal(json_dumpb(r.value, text, n, JSON_COMPACT | JSON_ENCODE_ANY), n);
         json_error_t jerr;
         json_t *back = json_loadb(text, n, JSON_DECODE_ANY, &jerr);
         assert_non_null(back);
@@ -524,8 +546,7 @@ static void test_success_text(void **state)
     free(s);
 
     json_t *id = json_string("abc");
-    json_t *meta = json_pack("{s:i,s:s}", "version", 3, "updated_at",
-                             "2026-11-28T13:16:47Z");
+    json_t *meta = json_pack("{s:i,s:s}", "version", 3, "updated_at", "2026-11-28T13:16:47Z");
     s = proto_success(json_pack("{s:[i,i]}", "a", 1, 2), meta, id, &n);
     assert_string_equal(s, "{\"status\":\"success\",\"data\":{\"a\":[1,2]},"
                            "\"meta\":{\"version\":3,\"updated_at\":"
@@ -548,7 +569,13 @@ static void test_success_raw_matches(void **state)
 {
     (void)state;
     static const char *const values[] = {
-        "\"sk_live_1\"", "42", "-1.5", "true", "null", "[]", "{}",
+        "\"sk_live_1\"",
+        "42",
+        "-1.5",
+        "true",
+        "null",
+        "[]",
+        "{}",
         "{\"key\":\"v\",\"n\":[1,{\"x\":null}],\"u\":\"\u00e9\\u0001\\\"\"}",
     };
     json_t *ids[] = {NULL, json_integer(17), json_string("req-\"1")};
@@ -601,18 +628,20 @@ static void test_error_text(void **state)
     free(s);
     json_decref(id);
 
-    static const struct { vc_code c; const char *name; } codes[] = {
-        { VC_BAD_REQUEST, "bad_request" },
-        { VC_UNKNOWN_OPERATION, "unknown_operation" },
-        { VC_TOO_LARGE, "too_large" },
-        { VC_UNAVAILABLE, "unavailable" },
-        { VC_INTERNAL, "internal" },
+    static const struct {
+        vc_code c;
+        const char *name;
+    } codes[] = {
+        {VC_BAD_REQUEST, "bad_request"}, {VC_UNKNOWN_OPERATION, "unknown_operation"},
+        {VC_TOO_LARGE, "too_large"},     {VC_UNAVAILABLE, "unavailable"},
+        {VC_INTERNAL, "internal"},
     };
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         char want[128];
         int w = snprintf(want, sizeof want,
                          "{\"status\":\"error\",\"code\":\"%s\","
-                         "\"message\":\"m \\\"q\\\"\"}", codes[i].name);
+                         "\"message\":\"m \\\"q\\\"\"}",
+                         codes[i].name);
         assert_true(w > 0 && (size_t)w < sizeof want);
         s = proto_error(codes[i].c, "m \"q\"", NULL, NULL);
         assert_string_equal(s, want);
@@ -653,6 +682,7 @@ int main(void)
         cmocka_unit_test(test_unknown_operation),
         cmocka_unit_test(test_value_rules),
         cmocka_unit_test(test_valid_requests),
+        cmocka_unit_test(test_lifecycle_fields),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_success_text),
         cmocka_unit_test(test_success_raw_matches),
