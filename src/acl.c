@@ -107,7 +107,7 @@ static bool patterns_overlap(const char *a, const char *b)
 
 bool acl_shadows_prefix(const char *later, const char *earlier)
 {
-    char buf[1024];
+    char buf[1024] = {0}; /* zeroed: the analyzer cannot follow token_len */
     size_t len = strlen(earlier);
 
     if (len >= sizeof buf)

@@ -191,9 +191,9 @@ static int ni_keys(ni_state *s, const char *const *subjects, size_t nsubjects)
         (s->sk_seed = sodium_malloc(NKEY_SEED_LEN + 2)) == NULL)
         return -1;
     nkey_seed(s->op, s->op_seed);
-    strcat(s->op_seed, "\n");
+    memcpy(s->op_seed + NKEY_SEED_LEN, "\n", 2); /* the seed is NKEY_SEED_LEN characters */
     nkey_seed(s->sk, s->sk_seed);
-    strcat(s->sk_seed, "\n");
+    memcpy(s->sk_seed + NKEY_SEED_LEN, "\n", 2);
 
     json_t *oc =
         jwt_operator_claims(s->op_pub, "vaultctl-operator", s->sys_pub, (int64_t)time(NULL));

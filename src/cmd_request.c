@@ -235,7 +235,7 @@ int cmd_request(int argc, char **argv)
             lifecycle[2] = v;
         else if (strcmp(a, "--inbox-prefix") == 0)
             o.conn.inbox_prefix = v;
-        else if (strcmp(a, "--timeout") == 0) {
+        else if (strcmp(a, "--timeout") == 0 && v != NULL) {
             char *end = NULL;
             double secs = strtod(v, &end);
             if (end == v || *end != '\0' || secs <= 0)

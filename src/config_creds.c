@@ -14,7 +14,7 @@
 #include "duration.h"
 #include "nkey.h"
 
-#define ROLE_TTL_DEFAULT     (15 * 60)
+#define ROLE_TTL_DEFAULT     ((int64_t)15 * 60)
 #define ROLE_MAX_TTL_DEFAULT 3600
 #define ROLE_TTL_MAX         ((int64_t)3650 * 86400)
 #define ROLE_SUBJECTS_MAX    64
@@ -213,7 +213,8 @@ vc_code config_load_creds_roles(config_loader *ld, yaml_document_t *doc, yaml_no
         if (rc != VC_OK)
             return rc;
         for (size_t j = 0; j < i; j++)
-            if (strcmp(c->creds_roles[j].name, c->creds_roles[i].name) == 0)
+            if (c->creds_roles[j].name != NULL && c->creds_roles[i].name != NULL &&
+                strcmp(c->creds_roles[j].name, c->creds_roles[i].name) == 0)
                 return vc_errf(ld->err, VC_CONFIG,
                                "%s:%d: nats_credentials.roles.%s: duplicate role", ld->file,
                                line_of(k), c->creds_roles[i].name);

@@ -127,7 +127,7 @@ static char *fill_name(const char *subject, const char *name)
     for (const char *p = subject;;) {
         const char *hit = strstr(p, "{name}");
         if (hit == NULL) {
-            strcpy(o, p);
+            memcpy(o, p, strlen(p) + 1);
             break;
         }
         memcpy(o, p, (size_t)(hit - p));
