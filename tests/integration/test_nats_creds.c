@@ -131,6 +131,9 @@ static natsStatus connect_creds(natsConnection **nc, const char *path, const cha
     }
     if (st == NATS_OK)
         st = natsConnection_Connect(nc, o);
+    if (st != NATS_OK)
+        note("connect with %s failed: %s (%s)", path, natsStatus_GetText(st),
+             nats_GetLastError(NULL));
     natsOptions_Destroy(o);
     return st;
 }
@@ -275,7 +278,21 @@ static void test_agent_lifecycle(void **state)
 
     /* Connect with the .creds file, as an agent would. */
     time_t t0 = time(NULL);
-    assert_int_equal(connect_creds(&agent, file, "_INBOX.agent-7", true), NATS_OK);
+    natsStatus cst = connect_creds(&agent, file, "_INBOX.agent-7", true);
+    if (cst != NATS_OK) {
+        it_nats_dump_log(&nats);
+        char *text = NULL;
+        FILE *f = fopen(file, "r");
+        if (f != NULL) {
+            text = calloc(1, 8192);
+            if (text != NULL)
+                (void)!fread(text, 1, 8191, f);
+            fclose(f);
+            fprintf(stderr, "creds file:\n%s\n", text != NULL ? text : "");
+            free(text);
+        }
+    }
+    assert_int_equal(cst, NATS_OK);
     note("agent-7 connected with %s", file);
     json_t *g = it_request(agent, "agents.requests",
                            "{\"operation\":\"get\",\"key\":\"demo/api-key\"}", 5000, NULL);
