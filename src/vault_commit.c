@@ -56,6 +56,8 @@ typedef struct vcommit_req {
 
 static void wreq_free(wreq *w)
 {
+    if (w == NULL)
+        return;
     sodium_memzero(w, w->alloc_len);
     free(w);
 }
@@ -809,7 +811,9 @@ vc_code vault_sweep(vault *v, int64_t now, size_t max, uint64_t *removed, bool *
     w->arg = &bw;
     w->alloc_len = sizeof *w;
     latch_init(&bw.done);
-    rc = submit(v, w, err);
+    /* submit owns w from here: it frees it on failure, the completer after
+     * its callback. */
+    rc = submit(v, w, err); // NOLINT(clang-analyzer-unix.Malloc)
     if (rc == VC_OK) {
         latch_wait(&bw.done);
         rc = bw.rc;
