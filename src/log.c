@@ -91,6 +91,8 @@ static size_t prefix(char *line, log_level level)
 
 /* Formats the whole line with its newline; its length. */
 static size_t format_line(char *line, log_level level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static size_t format_line(char *line, log_level level, const char *fmt, va_list ap)
 {
     size_t n = prefix(line, level);
     int w = vsnprintf(line + n, LOG_LINE_MAX - n - 1, fmt, ap);
