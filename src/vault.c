@@ -107,6 +107,24 @@ static vc_code not_found(vc_err *err)
     return vc_errf(err, VC_NOT_FOUND, "key not found");
 }
 
+/* Begins a read transaction (*t) with the keyring (*kr) and finds name's
+ * current record: its hash and stored bytes (valid until *t ends).
+ * VC_NOT_FOUND "key not found" if there is none; the caller ends *t and
+ * releases *kr whatever this returns (both start out NULL). */
+static vc_code current_record(vault *v, const char *name, size_t name_len, store_txn **t,
+                              vkr_ref *kr, uint8_t hash[SEAL_HASH_BYTES], const uint8_t **val,
+                              size_t *val_len, vc_err *err)
+{
+    vc_code rc = store_begin(v->st, false, t, err);
+    if (rc != VC_OK)
+        return rc;
+    if ((rc = vkr_acquire(v, *t, kr, err)) != VC_OK)
+        return rc;
+    seal_name_hash(kr->kr, name, name_len, hash);
+    rc = store_get(*t, STORE_RECORDS, hash, SEAL_HASH_BYTES, val, val_len, err);
+    return rc == VC_NOT_FOUND ? not_found(err) : rc;
+}
+
 vc_code vault_get_version(vault *v, const char *name, size_t name_len, uint64_t version,
                           char **value, size_t *value_len, vault_meta *meta, vc_err *err)
 {
@@ -125,17 +143,7 @@ vc_code vault_get_version(vault *v, const char *name, size_t name_len, uint64_t 
     *value_len = 0;
     if ((rc = vrec_check_name(name, name_len, err)) != VC_OK)
         return rc;
-    if ((rc = store_begin(v->st, false, &t, err)) != VC_OK)
-        return rc;
-    if ((rc = vkr_acquire(v, t, &kr, err)) != VC_OK)
-        goto out;
-    seal_name_hash(kr.kr, name, name_len, hash);
-    rc = store_get(t, STORE_RECORDS, hash, sizeof hash, &val, &val_len, err);
-    if (rc == VC_NOT_FOUND) {
-        rc = not_found(err);
-        goto out;
-    }
-    if (rc != VC_OK)
+    if ((rc = current_record(v, name, name_len, &t, &kr, hash, &val, &val_len, err)) != VC_OK)
         goto out;
     if (version != 0) {
         /* The current record decides whether the key (still) exists: its
@@ -264,17 +272,7 @@ vc_code vault_versions(vault *v, const char *name, size_t name_len, vault_versio
     *current = 0;
     if ((rc = vrec_check_name(name, name_len, err)) != VC_OK)
         return rc;
-    if ((rc = store_begin(v->st, false, &t, err)) != VC_OK)
-        return rc;
-    if ((rc = vkr_acquire(v, t, &kr, err)) != VC_OK)
-        goto out;
-    seal_name_hash(kr.kr, name, name_len, hash);
-    rc = store_get(t, STORE_RECORDS, hash, sizeof hash, &val, &val_len, err);
-    if (rc == VC_NOT_FOUND) {
-        rc = not_found(err);
-        goto out;
-    }
-    if (rc != VC_OK)
+    if ((rc = current_record(v, name, name_len, &t, &kr, hash, &val, &val_len, err)) != VC_OK)
         goto out;
     rc = vrec_open(v, t, &kr, hash, val, val_len, &h, &pt, &pt_len, err);
     vrec_pt_free(pt, pt_len);
