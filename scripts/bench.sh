@@ -91,8 +91,8 @@ elapsed() { echo $(($(date +%s) - T_START)); }
 PORT=$("$BUILD/bench_startup" --free-port)
 JS_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 pw() { head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-export ADMIN_NATS_PASS VAULT_NATS_PASS AGENT_NATS_PASS
-ADMIN_NATS_PASS=$(pw) VAULT_NATS_PASS=$(pw) AGENT_NATS_PASS=$(pw) BENCH_PASS=$(pw)
+export ADMIN_NATS_PASS VAULT_NATS_PASS AGENT_NATS_PASS AUDIT_NATS_PASS
+ADMIN_NATS_PASS=$(pw) VAULT_NATS_PASS=$(pw) AGENT_NATS_PASS=$(pw) AUDIT_NATS_PASS=$(pw) BENCH_PASS=$(pw)
 HOST=127.0.0.1:$PORT
 URL=nats://bench:$BENCH_PASS@$HOST           # unrestricted: the no-permission rows, KV
 URL_VAULT=nats://vault:$VAULT_NATS_PASS@$HOST # the shipped vault user
@@ -161,6 +161,8 @@ VAULT_PID=$!
 sed -e "s|url: .*|url: $URL_VAULT|" -e 's/bench\.requests/admin.requests/' \
     -e 's/request: vault\.requests/request: admin.requests/' \
     "$TMP/config.yaml" >"$TMP/deployed.yaml"
+# audit events as the shipped `audit` user (the vault user may not publish them)
+printf 'audit:\n  nats:\n    user: audit\n    pass: "%s"\n' "$AUDIT_NATS_PASS" >>"$TMP/deployed.yaml"
 env -u VAULTCTL_LOG_LEVEL "$BUILD/vaultctl" serve --config "$TMP/deployed.yaml" \
     >"$TMP/deployed.log" 2>&1 &
 DVAULT_PID=$!
