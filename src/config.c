@@ -72,14 +72,16 @@ const config_setting config_settings[] = {
     {"audit.nats.creds", K_OPTIONAL, F(audit_nats_creds), 0, 0, NULL},
     {"rotation.interval", K_DURATION, F(rotation_interval_s), 0, INTERVAL_MAX, "off"},
     {"log.requests", K_BOOL, F(log_requests), 0, 0, "false"},
+    {"tokens.default_ttl", K_DURATION, F(token_default_ttl), 1, INTERVAL_MAX, "1h"},
+    {"tokens.max_ttl", K_DURATION, F(token_max_ttl), 1, INTERVAL_MAX, "24h"},
 };
 #undef F
 _Static_assert(sizeof config_settings / sizeof config_settings[0] == CONFIG_N_SETTINGS,
                "CONFIG_N_SETTINGS in config_int.h");
 
 const char *const config_sections[] = {
-    "nats",   "encryption", "storage", "subjects", "acl",
-    "limits", "service",    "audit",   "rotation", "log",
+    "nats",    "encryption", "storage",  "subjects", "acl",    "limits",
+    "service", "audit",      "rotation", "log",      "tokens",
 };
 _Static_assert(sizeof config_sections / sizeof config_sections[0] == CONFIG_N_SECTIONS,
                "CONFIG_N_SECTIONS in config_int.h");
@@ -506,7 +508,7 @@ vc_code config_apply(config_loader *ld, size_t i, const char *text, size_t len, 
                            "got %s",
                            where, config_expectation(s, ex, sizeof ex),
                            config_quote(q, sizeof q, text, len));
-        c->rotation_interval_s = (int64_t)v;
+        *(int64_t *)(void *)((char *)c + s->off) = (int64_t)v;
         return VC_OK;
     case K_BOOL:
         if ((len == 4 && memcmp(text, "true", 4) == 0) ||
@@ -670,8 +672,12 @@ void config_free(config *c)
         if (s->kind <= K_AUDIT_SUBJECT) /* the char * kinds come first */
             config_wipe_free(*str_slot(c, s));
     }
-    for (size_t i = 0; i < c->acl_count; i++)
+    for (size_t i = 0; i < c->acl_count; i++) {
         free((char *)c->acl[i].subject); /* owned: acl_rule's const is for readers */
+        for (size_t j = 0; j < c->acl[i].nkeys; j++)
+            free(c->acl[i].keys[j]);
+        free(c->acl[i].keys);
+    }
     free(c->acl);
     free(c->file);
     free(c);

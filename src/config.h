@@ -79,7 +79,9 @@ typedef struct {
                                     "7d", or seconds); 0 = off */
 
     /* log: */
-    bool log_requests; /* log.requests: one line per request */
+    int64_t token_default_ttl; /* tokens.default_ttl, seconds (1h) */
+    int64_t token_max_ttl;     /* tokens.max_ttl, seconds (24h) */
+    bool log_requests;         /* log.requests: one line per request */
 } config;
 
 /* Loads the configuration: path if not NULL, else $VAULTCTL_CONFIG if set,

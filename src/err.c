@@ -41,6 +41,10 @@ const char *vc_code_name(vc_code code)
         return "too_large";
     case VC_UNAVAILABLE:
         return "unavailable";
+    case VC_TOKEN_INVALID:
+        return "token_invalid";
+    case VC_TOKEN_EXPIRED:
+        return "token_expired";
     case VC_INTERNAL:
     case VC_CONFIG:
         break;
@@ -64,6 +68,9 @@ int vc_code_number(vc_code code)
         return 413;
     case VC_UNAVAILABLE:
         return 503;
+    case VC_TOKEN_INVALID:
+    case VC_TOKEN_EXPIRED:
+        return 401;
     case VC_INTERNAL:
     case VC_CONFIG:
         break;

@@ -38,6 +38,9 @@ typedef struct {
      * next_rotation = (last_rotation, or started if never rotated) +
      * interval, or null. */
     int64_t rotation_interval_s;
+    /* tokens.default_ttl and tokens.max_ttl in seconds (0: 1h and 24h) */
+    int64_t token_default_ttl;
+    int64_t token_max_ttl;
 } ops_ctx;
 
 typedef struct {

@@ -64,11 +64,11 @@
 /* Reset read transactions kept for reuse (each keeps a reader slot). */
 #define STORE_READ_POOL 16
 
-static const char *const table_names[] = {"meta", "records"};
+static const char *const table_names[] = {"meta", "records", "tokens"};
 
 struct store {
     MDB_env *env;
-    MDB_dbi dbi[2];
+    MDB_dbi dbi[STORE_N_TABLES];
     /* The gate: open transactions of this process, and whether one thread
      * is adopting a grown map (no transaction may begin meanwhile). */
     pthread_mutex_t gate_mu;
@@ -159,12 +159,12 @@ static int gate_adopt_map_size(store *s)
 
 static const char *table_name(store_table tbl)
 {
-    return (tbl == STORE_META || tbl == STORE_RECORDS) ? table_names[tbl] : "?";
+    return ((unsigned)tbl < STORE_N_TABLES) ? table_names[tbl] : "?";
 }
 
 static bool table_ok(store_table tbl)
 {
-    return tbl == STORE_META || tbl == STORE_RECORDS;
+    return (unsigned)tbl < STORE_N_TABLES;
 }
 
 /* Maps an LMDB (or errno) code from a data operation to a vc_code and fills
@@ -278,7 +278,7 @@ static vc_code open_tables(store *s, vc_err *err)
     /* Start-up errors are VC_CONFIG whatever begin_txn calls them. */
     if (begin_txn(s, true, &txn, &e) != VC_OK)
         return vc_errf(err, VC_CONFIG, "%s", e.msg);
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < STORE_N_TABLES; i++) {
         rc = mdb_dbi_open(txn, table_names[i], MDB_CREATE, &s->dbi[i]);
         if (rc != 0)
             goto fail;
@@ -331,7 +331,7 @@ vc_code store_open(store **out, const char *dir, size_t map_size, vc_err *err)
         code = open_fail(dir, "cannot create environment", rc, err);
         goto fail;
     }
-    if ((rc = mdb_env_set_maxdbs(s->env, 4)) != 0 ||
+    if ((rc = mdb_env_set_maxdbs(s->env, 8)) != 0 ||
         (rc = mdb_env_set_mapsize(s->env, map_size ? map_size : STORE_DEFAULT_MAP_SIZE)) != 0 ||
         (rc = mdb_env_set_maxreaders(s->env, STORE_MAX_READERS)) != 0) {
         code = open_fail(dir, "cannot configure environment", rc, err);

@@ -21,7 +21,8 @@
 
 #define STORE_DEFAULT_MAP_SIZE ((size_t)1 << 30) /* 1 GiB */
 
-typedef enum { STORE_META = 0, STORE_RECORDS = 1 } store_table;
+typedef enum { STORE_META = 0, STORE_RECORDS = 1, STORE_TOKENS = 2 } store_table;
+#define STORE_N_TABLES 3
 
 typedef struct store store;
 typedef struct store_txn store_txn;

@@ -23,6 +23,7 @@
 #include <sodium.h>
 
 #include "latch.h"
+#include "vault_token.h"
 
 /* One queued write: one malloc'd block holding the request and copies of its
  * name and value (so callers may free theirs at once), owned by the vault
@@ -35,6 +36,10 @@ typedef struct vcommit_req {
     const char *value; /* NULL for a delete */
     size_t value_len;
     bool del;
+    bool use_only;   /* no record write: only the token use (vtok_use) */
+    const char *tok; /* token whose use pays for this write, or NULL */
+    size_t tok_len;
+    json_t **tok_out; /* the token record after the use (caller's) */
     vault_write_done done;
     void *arg;
     size_t alloc_len; /* bytes of this block, for the wipe */
@@ -63,6 +68,13 @@ static vc_code apply_write(store_txn *t, const seal_keyring *kr, wreq *w, bool *
     vrec_hdr h, prev;
     vc_code rc;
 
+    if (w->tok != NULL) {
+        /* the use, in the same transaction as the write it pays for */
+        rc = vtok_consume_txn(t, kr, w->tok, w->tok_len, (int64_t)time(NULL), w->tok_out, &w->err,
+                              dead);
+        if (rc != VC_OK || w->use_only)
+            return rc;
+    }
     seal_name_hash(kr, w->name, w->name_len, hash);
     if (w->del) {
         rc = store_del(t, STORE_RECORDS, hash, sizeof hash, &w->err);
@@ -369,8 +381,9 @@ out:
 }
 
 /* A queued write with copies of name and value (value NULL: a delete). */
-static vc_code wreq_new(const char *name, size_t name_len, const char *value, size_t value_len,
-                        bool del, vault_write_done done, void *arg, wreq **out, vc_err *err)
+static vc_code wreq_new_tok(const char *name, size_t name_len, const char *value, size_t value_len,
+                            bool del, const char *tok, size_t tok_len, vault_write_done done,
+                            void *arg, wreq **out, vc_err *err)
 {
     wreq *w;
     size_t len;
@@ -378,7 +391,9 @@ static vc_code wreq_new(const char *name, size_t name_len, const char *value, si
     vc_code rc;
 
     *out = NULL;
-    if ((rc = vrec_check_name(name, name_len, err)) != VC_OK)
+    if (tok != NULL && tok_len > 256)
+        return vc_errf(err, VC_TOKEN_INVALID, "token invalid");
+    if ((name != NULL || tok == NULL) && (rc = vrec_check_name(name, name_len, err)) != VC_OK)
         return rc;
     if (!del && value == NULL && value_len > 0)
         return vc_errf(err, VC_BAD_REQUEST, "value missing");
@@ -386,12 +401,19 @@ static vc_code wreq_new(const char *name, size_t name_len, const char *value, si
         return vc_errf(err, VC_INTERNAL, "write without a completion");
     if (value_len > SIZE_MAX / 2 - name_len - sizeof *w)
         return vc_errf(err, VC_TOO_LARGE, "value too large");
-    len = sizeof *w + name_len + value_len;
+    len = sizeof *w + name_len + value_len + tok_len;
     w = calloc(1, len);
     if (w == NULL)
         return vc_errf(err, VC_INTERNAL, "out of memory");
     p = (char *)(w + 1);
-    memcpy(p, name, name_len);
+    if (tok != NULL) {
+        memcpy(p + name_len + value_len, tok, tok_len);
+        w->tok = p + name_len + value_len;
+        w->tok_len = tok_len;
+    }
+    w->use_only = name == NULL && tok != NULL;
+    if (name_len > 0)
+        memcpy(p, name, name_len);
     w->name = p;
     w->name_len = name_len;
     if (!del) {
@@ -406,6 +428,26 @@ static vc_code wreq_new(const char *name, size_t name_len, const char *value, si
     w->alloc_len = len;
     *out = w;
     return VC_OK;
+}
+
+static vc_code wreq_new(const char *name, size_t name_len, const char *value, size_t value_len,
+                        bool del, vault_write_done done, void *arg, wreq **out, vc_err *err)
+{
+    return wreq_new_tok(name, name_len, value, value_len, del, NULL, 0, done, arg, out, err);
+}
+
+vc_code vault_write_tok_async(vault *v, bool del, const char *name, size_t name_len,
+                              const char *value, size_t value_len, const char *token,
+                              size_t token_len, json_t **rec_after, vault_write_done done,
+                              void *arg, vc_err *err)
+{
+    wreq *w;
+    vc_code rc =
+        wreq_new_tok(name, name_len, value, value_len, del, token, token_len, done, arg, &w, err);
+    if (rc != VC_OK)
+        return rc;
+    w->tok_out = rec_after;
+    return submit(v, w, err);
 }
 
 vc_code vault_set_async(vault *v, const char *name, size_t name_len, const char *value,

@@ -57,6 +57,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "seal.h"
 #include "store.h"
 #include "vault.h"
@@ -229,6 +231,16 @@ void vcommit_stop(vault *v);
 
 /* Empties the name cache. */
 void vnames_free(vault *v);
+
+/* ---- vault_token.c: token records (vault_token.h) ---- */
+
+/* Consumes one use of token inside write transaction t (see vtok_use).
+ * *dead is set when t must be aborted. */
+vc_code vtok_consume_txn(store_txn *t, const seal_keyring *kr, const char *token, size_t token_len,
+                         int64_t now, json_t **rec_after, vc_err *err, bool *dead);
+
+/* Re-seals every token record under the current data key (rotation). */
+vc_code vtok_reseal_all(vault *v, uint64_t *n, vc_err *err);
 
 /* ---- vault_rotate.c ---- */
 

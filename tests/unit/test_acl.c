@@ -74,11 +74,11 @@ static void test_subject_valid(void **state)
 }
 
 static const acl_rule rules[] = {
-    {"admin.requests", OP_ALL_BITS},
-    {"user.requests", OP_BIT(OP_GET) | OP_BIT(OP_SET)},
-    {"team.ro.>", OP_BIT(OP_GET) | OP_BIT(OP_LIST)},
-    {"team.*.requests", OP_ALL_BITS},
-    {"team.>", OP_BIT(OP_STATUS)},
+    {"admin.requests", OP_ALL_BITS, false, NULL, 0},
+    {"user.requests", OP_BIT(OP_GET) | OP_BIT(OP_SET), false, NULL, 0},
+    {"team.ro.>", OP_BIT(OP_GET) | OP_BIT(OP_LIST), false, NULL, 0},
+    {"team.*.requests", OP_ALL_BITS, false, NULL, 0},
+    {"team.>", OP_BIT(OP_STATUS), false, NULL, 0},
 };
 static const size_t nrules = sizeof rules / sizeof rules[0];
 
@@ -179,9 +179,9 @@ static void test_rights_and_prefix_shadowing(void **state)
 {
     (void)state;
     const acl_rule arules[] = {
-        {"apps.*.readonly.requests", OP_BIT(OP_GET)},
-        {"apps.>", OP_ALL_BITS},
-        {"none.requests", 0},
+        {"apps.*.readonly.requests", OP_BIT(OP_GET), false, NULL, 0},
+        {"apps.>", OP_ALL_BITS, false, NULL, 0},
+        {"none.requests", 0, false, NULL, 0},
     };
     assert_int_equal(acl_rights(arules, 3, "apps.x.readonly.requests"), OP_BIT(OP_GET));
     assert_int_equal(acl_rights(arules, 3, "apps.x"), OP_ALL_BITS);

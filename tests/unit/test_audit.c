@@ -265,8 +265,8 @@ typedef struct {
 } fixture;
 
 static const acl_rule rules[] = {
-    {"admin.requests", OP_ALL_BITS},
-    {"user.requests", OP_BIT(OP_GET) | OP_BIT(OP_SET)},
+    {"admin.requests", OP_ALL_BITS, false, NULL, 0},
+    {"user.requests", OP_BIT(OP_GET) | OP_BIT(OP_SET), false, NULL, 0},
 };
 
 static int vault_setup(void **state)

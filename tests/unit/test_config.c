@@ -14,26 +14,25 @@
 #include "config.h"
 #include "testutil.h"
 
-#define SEED                                         \
-    "nats:\n"                                        \
-    "  url: nats://nats-server:4222\n"               \
-    "  user: vault\n"                                \
-    "  pass: secret\n"                               \
-    "encryption:\n"                                  \
-    "  master_key: /app/config/master.key\n"         \
-    "subjects:\n"                                    \
-    "  request: vault.requests\n"                    \
-    "  reply: vault.replies\n"                       \
-    "acl:\n"                                         \
-    "  - subject: admin.requests\n"                  \
-    "    operations: [get, set, delete, list, rotate, status]\n" \
-    "  - subject: user.requests\n"                   \
+#define SEED                                                                                       \
+    "nats:\n"                                                                                      \
+    "  url: nats://nats-server:4222\n"                                                             \
+    "  user: vault\n"                                                                              \
+    "  pass: secret\n"                                                                             \
+    "encryption:\n"                                                                                \
+    "  master_key: /app/config/master.key\n"                                                       \
+    "subjects:\n"                                                                                  \
+    "  request: vault.requests\n"                                                                  \
+    "  reply: vault.replies\n"                                                                     \
+    "acl:\n"                                                                                       \
+    "  - subject: admin.requests\n"                                                                \
+    "    operations: [get, set, delete, list, rotate, status]\n"                                   \
+    "  - subject: user.requests\n"                                                                 \
     "    operations: [get, set]\n"
 
 static char *no_env[] = {NULL};
 
-static vc_code load_env(const char *yaml, char **envp, config **c,
-                        vc_err *err)
+static vc_code load_env(const char *yaml, char **envp, config **c, vc_err *err)
 {
     vc_err_clear(err);
     return config_load_string(c, "t.yaml", yaml, strlen(yaml), envp, err);
@@ -57,25 +56,21 @@ static config *load_ok(const char *yaml)
 
 /* Loads yaml, expects VC_CONFIG whose message starts with prefix and holds
  * every further fragment (NULL-terminated); returns nothing. */
-static void expect_err_env(const char *yaml, char **envp, const char *prefix,
-                           const char *fragment)
+static void expect_err_env(const char *yaml, char **envp, const char *prefix, const char *fragment)
 {
     config *c = (config *)(uintptr_t)1;
     vc_err err;
     vc_code rc = load_env(yaml, envp, &c, &err);
     if (rc != VC_CONFIG)
-        fail_msg("expected VC_CONFIG with \"%s\", got %d \"%s\"", prefix,
-                 (int)rc, err.msg);
+        fail_msg("expected VC_CONFIG with \"%s\", got %d \"%s\"", prefix, (int)rc, err.msg);
     assert_null(c);
     if (strncmp(err.msg, prefix, strlen(prefix)) != 0)
-        fail_msg("message \"%s\" does not start with \"%s\"", err.msg,
-                 prefix);
+        fail_msg("message \"%s\" does not start with \"%s\"", err.msg, prefix);
     if (fragment != NULL && strstr(err.msg, fragment) == NULL)
         fail_msg("message \"%s\" does not contain \"%s\"", err.msg, fragment);
 }
 
-static void expect_err(const char *yaml, const char *prefix,
-                       const char *fragment)
+static void expect_err(const char *yaml, const char *prefix, const char *fragment)
 {
     expect_err_env(yaml, no_env, prefix, fragment);
 }
@@ -101,7 +96,8 @@ static void test_seed_loads(void **state)
     assert_string_equal(c->subject_reply, "vault.replies");
     assert_int_equal(c->acl_count, 2);
     assert_string_equal(c->acl[0].subject, "admin.requests");
-    assert_int_equal(c->acl[0].ops, OP_ALL_BITS);
+    assert_int_equal(c->acl[0].ops, OP_BIT(OP_GET) | OP_BIT(OP_SET) | OP_BIT(OP_DELETE) |
+                                        OP_BIT(OP_LIST) | OP_BIT(OP_ROTATE) | OP_BIT(OP_STATUS));
     assert_string_equal(c->acl[1].subject, "user.requests");
     assert_int_equal(c->acl[1].ops, OP_BIT(OP_GET) | OP_BIT(OP_SET));
     /* defaults */
@@ -120,43 +116,42 @@ static void test_seed_loads(void **state)
 static void test_all_keys(void **state)
 {
     (void)state;
-    config *c = load_ok(
-        "nats:\n"
-        "  url: \"tls://a:4222, tls://b:4222\"\n"
-        "  creds: /run/secrets/vault.creds\n"
-        "  name: vault-1\n"
-        "  tls:\n"
-        "    ca: /etc/ca.pem\n"
-        "    cert: /etc/cert.pem\n"
-        "    key: /etc/key.pem\n"
-        "encryption: {master_key: /k}\n"
-        "storage:\n"
-        "  path: /var/lib/vault\n"
-        "  map_size: 64MiB\n"
-        "subjects: {request: svc.in, reply: svc.out}\n"
-        "acl:\n"
-        "  - subject: \"admin.>\"\n"
-        "    operations:\n"
-        "      - get\n"
-        "      - status\n"
-        "  - subject: \"app.*.requests\"\n"
-        "    operations: \"*\"\n"
-        "  - subject: ops.requests\n"
-        "    operations: [all]\n"
-        "  - subject: nobody.requests\n"
-        "    operations: []\n"
-        "  - subject: one.requests\n"
-        "    operations: list\n"
-        "limits:\n"
-        "  max_value_bytes: 512KiB\n"
-        "  max_request_bytes: 600000\n"
-        "service: {workers: 16}\n"
-        "audit:\n"
-        "  subject: audit.events\n"
-        "  mode: required\n"
-        "  buffer: 100\n"
-        "rotation:\n"
-        "  interval: 24h\n");
+    config *c = load_ok("nats:\n"
+                        "  url: \"tls://a:4222, tls://b:4222\"\n"
+                        "  creds: /run/secrets/vault.creds\n"
+                        "  name: vault-1\n"
+                        "  tls:\n"
+                        "    ca: /etc/ca.pem\n"
+                        "    cert: /etc/cert.pem\n"
+                        "    key: /etc/key.pem\n"
+                        "encryption: {master_key: /k}\n"
+                        "storage:\n"
+                        "  path: /var/lib/vault\n"
+                        "  map_size: 64MiB\n"
+                        "subjects: {request: svc.in, reply: svc.out}\n"
+                        "acl:\n"
+                        "  - subject: \"admin.>\"\n"
+                        "    operations:\n"
+                        "      - get\n"
+                        "      - status\n"
+                        "  - subject: \"app.*.requests\"\n"
+                        "    operations: \"*\"\n"
+                        "  - subject: ops.requests\n"
+                        "    operations: [all]\n"
+                        "  - subject: nobody.requests\n"
+                        "    operations: []\n"
+                        "  - subject: one.requests\n"
+                        "    operations: list\n"
+                        "limits:\n"
+                        "  max_value_bytes: 512KiB\n"
+                        "  max_request_bytes: 600000\n"
+                        "service: {workers: 16}\n"
+                        "audit:\n"
+                        "  subject: audit.events\n"
+                        "  mode: required\n"
+                        "  buffer: 100\n"
+                        "rotation:\n"
+                        "  interval: 24h\n");
     assert_string_equal(c->nats_url, "tls://a:4222, tls://b:4222");
     assert_null(c->nats_user);
     assert_null(c->nats_pass);
@@ -216,19 +211,19 @@ static void test_max_request_default_capped(void **state)
 static void test_durations(void **state)
 {
     (void)state;
-    static const struct { const char *text; int64_t s; } cases[] = {
-        {"24h", 86400}, {"90m", 5400}, {"7d", 604800}, {"3600", 3600},
-        {"3600s", 3600}, {"1h30m", 5400}, {"0", 0}, {"off", 0},
-        {"\"24h\"", 86400},
+    static const struct {
+        const char *text;
+        int64_t s;
+    } cases[] = {
+        {"24h", 86400},  {"90m", 5400}, {"7d", 604800}, {"3600", 3600},     {"3600s", 3600},
+        {"1h30m", 5400}, {"0", 0},      {"off", 0},     {"\"24h\"", 86400},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char yaml[128];
-        snprintf(yaml, sizeof yaml, "rotation:\n  interval: %s\n",
-                 cases[i].text);
+        snprintf(yaml, sizeof yaml, "rotation:\n  interval: %s\n", cases[i].text);
         config *c = load_ok(yaml);
         if (c->rotation_interval_s != cases[i].s)
-            fail_msg("%s: got %lld", cases[i].text,
-                     (long long)c->rotation_interval_s);
+            fail_msg("%s: got %lld", cases[i].text, (long long)c->rotation_interval_s);
         config_free(c);
     }
 }
@@ -236,15 +231,17 @@ static void test_durations(void **state)
 static void test_sizes(void **state)
 {
     (void)state;
-    static const struct { const char *text; size_t v; } cases[] = {
-        {"64MiB", 64u << 20}, {"64M", 64u << 20}, {"64MB", 64u << 20},
+    static const struct {
+        const char *text;
+        size_t v;
+    } cases[] = {
+        {"64MiB", 64u << 20},  {"64M", 64u << 20},        {"64MB", 64u << 20},
         {"64 MiB", 64u << 20}, {"2GiB", (size_t)2 << 30}, {"1G", 1u << 30},
-        {"2097152", 2u << 20}, {"4096KiB", 4u << 20}, {"4096K", 4u << 20},
+        {"2097152", 2u << 20}, {"4096KiB", 4u << 20},     {"4096K", 4u << 20},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char yaml[128];
-        snprintf(yaml, sizeof yaml, "storage:\n  map_size: %s\n",
-                 cases[i].text);
+        snprintf(yaml, sizeof yaml, "storage:\n  map_size: %s\n", cases[i].text);
         config *c = load_ok(yaml);
         if (c->storage_map_size != cases[i].v)
             fail_msg("%s: got %zu", cases[i].text, c->storage_map_size);
@@ -305,8 +302,7 @@ static void test_env_switch_to_token(void **state)
 {
     (void)state;
     /* An empty variable unsets the file's setting. */
-    char *env[] = {"VAULTCTL_NATS_USER=", "VAULTCTL_NATS_PASS=",
-                   "VAULTCTL_NATS_TOKEN=tok", NULL};
+    char *env[] = {"VAULTCTL_NATS_USER=", "VAULTCTL_NATS_PASS=", "VAULTCTL_NATS_TOKEN=tok", NULL};
     config *c = load_ok_env(SEED, env);
     assert_null(c->nats_user);
     assert_null(c->nats_pass);
@@ -315,8 +311,7 @@ static void test_env_switch_to_token(void **state)
 }
 
 /* Writes content to a new file under dir; returns its malloc'd path. */
-static char *write_temp(const char *dir, const char *name,
-                        const char *content)
+static char *write_temp(const char *dir, const char *name, const char *content)
 {
     char *path = NULL;
     assert_true(asprintf(&path, "%s/%s", dir, name) > 0);
@@ -349,7 +344,8 @@ static void test_env_secret_file(void **state)
     char *both[] = {"VAULTCTL_NATS_PASS=other", var, NULL};
     expect_err_env(SEED, both,
                    "environment VAULTCTL_NATS_PASS and "
-                   "VAULTCTL_NATS_PASS_FILE: ", "only one");
+                   "VAULTCTL_NATS_PASS_FILE: ",
+                   "only one");
 
     /* An unreadable file names the variable and the file. */
     char *missing = NULL, *mvar = NULL;
@@ -357,9 +353,7 @@ static void test_env_secret_file(void **state)
     assert_true(asprintf(&mvar, "VAULTCTL_NATS_PASS_FILE=%s", missing) > 0);
     char *env3[] = {mvar, NULL};
     char want[512];
-    snprintf(want, sizeof want,
-             "environment VAULTCTL_NATS_PASS_FILE: %s: cannot open: ",
-             missing);
+    snprintf(want, sizeof want, "environment VAULTCTL_NATS_PASS_FILE: %s: cannot open: ", missing);
     expect_err_env(SEED, env3, want, "No such file");
 
     /* An empty file is a mistake, not an empty password. */
@@ -367,8 +361,7 @@ static void test_env_secret_file(void **state)
     char *evar = NULL;
     assert_true(asprintf(&evar, "VAULTCTL_NATS_PASS_FILE=%s", empty) > 0);
     char *env4[] = {evar, NULL};
-    expect_err_env(SEED, env4, "environment VAULTCTL_NATS_PASS_FILE: ",
-                   "is empty");
+    expect_err_env(SEED, env4, "environment VAULTCTL_NATS_PASS_FILE: ", "is empty");
 
     assert_int_equal(tu_rmtree(dir), 0);
     free(pass);
@@ -393,20 +386,15 @@ static void test_env_errors(void **state)
                                  "expected an integer 1..256, got \"x\"");
 
     char *typo[] = {"VAULTCTL_NATS_URLS=nats://x:1", NULL};
-    expect_err_env(SEED, typo, "environment \"VAULTCTL_NATS_URLS\": ",
-                   "unknown setting");
+    expect_err_env(SEED, typo, "environment \"VAULTCTL_NATS_URLS\": ", "unknown setting");
     char *acl[] = {"VAULTCTL_ACL_0_SUBJECT=x", NULL};
-    expect_err_env(SEED, acl, "environment \"VAULTCTL_ACL_0_SUBJECT\": ",
-                   "unknown setting");
+    expect_err_env(SEED, acl, "environment \"VAULTCTL_ACL_0_SUBJECT\": ", "unknown setting");
     char *url_file[] = {"VAULTCTL_NATS_URL_FILE=/x", NULL};
-    expect_err_env(SEED, url_file, "environment \"VAULTCTL_NATS_URL_FILE\"",
-                   "unknown setting");
+    expect_err_env(SEED, url_file, "environment \"VAULTCTL_NATS_URL_FILE\"", "unknown setting");
     char *empty[] = {"VAULTCTL_STORAGE_PATH=", NULL};
-    expect_err_env(SEED, empty, "environment VAULTCTL_STORAGE_PATH: ",
-                   "must not be empty");
+    expect_err_env(SEED, empty, "environment VAULTCTL_STORAGE_PATH: ", "must not be empty");
     char *mode[] = {"VAULTCTL_AUDIT_MODE=maybe", NULL};
-    expect_err_env(SEED, mode, "environment VAULTCTL_AUDIT_MODE: ",
-                   "best_effort or required");
+    expect_err_env(SEED, mode, "environment VAULTCTL_AUDIT_MODE: ", "best_effort or required");
 
     /* Variables outside our sections are none of our business. */
     char *other[] = {"VAULTCTL_LOG_LEVEL=debug", "HOME=/root", NULL};
@@ -435,18 +423,14 @@ static void test_auth_cross_checks(void **state)
     (void)state;
     expect_err("nats:\n  url: nats://x:1\n  user: vault\n",
                "t.yaml:3: nats.user: ", "without nats.pass");
-    expect_err("nats:\n  pass: hunter2\n", "t.yaml:2: nats.pass: ",
-               "without nats.user");
+    expect_err("nats:\n  pass: hunter2\n", "t.yaml:2: nats.pass: ", "without nats.user");
     char *env[] = {"VAULTCTL_NATS_TOKEN=tok", NULL};
-    expect_err_env(SEED, env, "environment VAULTCTL_NATS_TOKEN: ",
-                   "together with nats.user");
-    expect_err("nats:\n  token: t\n  creds: /c\n", "t.yaml:3: nats.creds: ",
-               "together with nats.token");
-    expect_err("nats:\n  tls: {cert: /c}\n", "t.yaml:2: nats.tls.cert: ",
-               "without nats.tls.key");
+    expect_err_env(SEED, env, "environment VAULTCTL_NATS_TOKEN: ", "together with nats.user");
+    expect_err("nats:\n  token: t\n  creds: /c\n",
+               "t.yaml:3: nats.creds: ", "together with nats.token");
+    expect_err("nats:\n  tls: {cert: /c}\n", "t.yaml:2: nats.tls.cert: ", "without nats.tls.key");
     expect_err("limits:\n  max_value_bytes: 10000\n  max_request_bytes: 9000\n",
-               "t.yaml:3: limits.max_request_bytes: ",
-               "at least limits.max_value_bytes");
+               "t.yaml:3: limits.max_request_bytes: ", "at least limits.max_value_bytes");
 }
 
 /* ---- one test per error class ----------------------------------------- */
@@ -454,26 +438,22 @@ static void test_auth_cross_checks(void **state)
 static void test_err_syntax(void **state)
 {
     (void)state;
-    expect_err("nats:\n  url: nats://x:1\n  user: [vault\nacl: []\n",
-               "t.yaml:4: YAML syntax error", NULL);
-    expect_err("nats:\n  url: a\n url2: b\n", "t.yaml:3: YAML syntax error",
+    expect_err("nats:\n  url: nats://x:1\n  user: [vault\nacl: []\n", "t.yaml:4: YAML syntax error",
                NULL);
-    expect_err("acl:\n  - subject: x\n    operations: [*]\n",
-               "t.yaml:3: YAML syntax error", NULL);
+    expect_err("nats:\n  url: a\n url2: b\n", "t.yaml:3: YAML syntax error", NULL);
+    expect_err("acl:\n  - subject: x\n    operations: [*]\n", "t.yaml:3: YAML syntax error", NULL);
     /* invalid UTF-8: a reader error, still with its line */
-    expect_err("nats:\n  name: \"a\xff\"\n", "t.yaml:2: YAML syntax error",
-               NULL);
+    expect_err("nats:\n  name: \"a\xff\"\n", "t.yaml:2: YAML syntax error", NULL);
 }
 
 static void test_err_unknown_key(void **state)
 {
     (void)state;
-    expect_err(SEED "storage:\n  paht: /data\n",
-               "t.yaml:16: storage.paht: unknown setting", "path, map_size");
+    expect_err(SEED "storage:\n  paht: /data\n", "t.yaml:16: storage.paht: unknown setting",
+               "path, map_size");
     expect_err("nats:\n  tls:\n    ca: /a\n    crt: /b\n",
                "t.yaml:4: nats.tls.crt: unknown setting", NULL);
-    expect_err("nats: {}\nsecrets: {}\n", "t.yaml:2: secrets: unknown section",
-               "nats, encryption");
+    expect_err("nats: {}\nsecrets: {}\n", "t.yaml:2: secrets: unknown section", "nats, encryption");
     expect_err(SEED "  - subject: x.y\n    operations: [get]\n    ops: [set]\n",
                "t.yaml:17: acl[2].ops: unknown setting", NULL);
 }
@@ -483,37 +463,37 @@ static void test_err_wrong_type(void **state)
     (void)state;
     expect_err("nats:\n  url:\n    host: x\n",
                "t.yaml:3: nats.url: expected a string, got a mapping", NULL);
-    expect_err("nats: nats://x:1\n",
-               "t.yaml:1: nats: expected a mapping, got a single value",
+    expect_err("nats: nats://x:1\n", "t.yaml:1: nats: expected a mapping, got a single value",
                NULL);
     expect_err("acl:\n  subject: x\n", "t.yaml:2: acl: expected a list", NULL);
-    expect_err("acl:\n  - x.y\n", "t.yaml:2: acl[0]: expected a mapping",
-               NULL);
+    expect_err("acl:\n  - x.y\n", "t.yaml:2: acl[0]: expected a mapping", NULL);
     expect_err("service:\n  workers: [1, 2]\n",
                "t.yaml:2: service.workers: expected an integer 1..256, got a "
-               "list", NULL);
+               "list",
+               NULL);
     expect_err("- a\n- b\n", "t.yaml:1: expected a mapping of sections", NULL);
     expect_err("acl:\n  - subject: x\n    operations: {get: yes}\n",
                "t.yaml:3: acl[0].operations: expected a list", NULL);
     expect_err("acl:\n  - subject: x\n    operations: [[get]]\n",
-               "t.yaml:3: acl[0].operations[0]: expected an operation name",
-               NULL);
+               "t.yaml:3: acl[0].operations[0]: expected an operation name", NULL);
 }
 
 static void test_err_bad_operation(void **state)
 {
     (void)state;
     expect_err(SEED "  - subject: x.y\n    operations: [get, gett]\n",
-               "t.yaml:16: acl[2].operations[1]: unknown operation \"gett\"",
-               NULL);
+               "t.yaml:16: acl[2].operations[1]: unknown operation \"gett\"", NULL);
     expect_err("acl:\n  - subject: x.y\n    operations:\n      - get\n"
                "      - erase\n",
-               "t.yaml:5: acl[0].operations[1]: unknown operation \"erase\"",
+               "t.yaml:5: acl[0].operations[1]: unknown operation \"erase\"", NULL);
+    expect_err("acl:\n  - subject: x.y\n",
+               "t.yaml:2: acl[0]: missing "
+               "operations",
                NULL);
-    expect_err("acl:\n  - subject: x.y\n", "t.yaml:2: acl[0]: missing "
-               "operations", NULL);
-    expect_err("acl:\n  - operations: [get]\n", "t.yaml:2: acl[0]: missing "
-               "subject", NULL);
+    expect_err("acl:\n  - operations: [get]\n",
+               "t.yaml:2: acl[0]: missing "
+               "subject",
+               NULL);
 }
 
 static void test_err_bad_subject(void **state)
@@ -521,7 +501,8 @@ static void test_err_bad_subject(void **state)
     (void)state;
     expect_err(SEED "  - subject: \"a..b\"\n    operations: [get]\n",
                "t.yaml:15: acl[2].subject: not a valid NATS subject: "
-               "\"a..b\"", NULL);
+               "\"a..b\"",
+               NULL);
     expect_err("acl:\n  - subject: \"a.>.b\"\n    operations: [get]\n",
                "t.yaml:2: acl[0].subject: not a valid NATS subject", NULL);
     expect_err("acl:\n  - subject: \"\"\n    operations: [get]\n",
@@ -544,15 +525,16 @@ static void test_err_bad_integer(void **state)
 {
     (void)state;
     expect_err("limits:\n  max_value_bytes: lots\n",
-               "t.yaml:2: limits.max_value_bytes: expected a size in bytes",
-               "got \"lots\"");
+               "t.yaml:2: limits.max_value_bytes: expected a size in bytes", "got \"lots\"");
     expect_err("service:\n  workers: 4.5\n",
                "t.yaml:2: service.workers: expected an integer 1..256, got "
-               "\"4.5\"", NULL);
-    expect_err("audit:\n  buffer: -1\n", "t.yaml:2: audit.buffer: expected "
-               "an integer", NULL);
-    expect_err("storage:\n  map_size: 64XB\n",
-               "t.yaml:2: storage.map_size: expected a size", NULL);
+               "\"4.5\"",
+               NULL);
+    expect_err("audit:\n  buffer: -1\n",
+               "t.yaml:2: audit.buffer: expected "
+               "an integer",
+               NULL);
+    expect_err("storage:\n  map_size: 64XB\n", "t.yaml:2: storage.map_size: expected a size", NULL);
     expect_err("storage:\n  map_size: 99999999999999999999999\n",
                "t.yaml:2: storage.map_size: expected a size", NULL);
 }
@@ -562,19 +544,19 @@ static void test_err_out_of_range(void **state)
     (void)state;
     expect_err("limits:\n  max_value_bytes: 2MiB\n",
                "t.yaml:2: limits.max_value_bytes: expected a size in bytes "
-               "(1 byte..1020 KiB", "got \"2MiB\"");
-    expect_err("limits:\n  max_value_bytes: 0\n",
-               "t.yaml:2: limits.max_value_bytes: expected", NULL);
+               "(1 byte..1020 KiB",
+               "got \"2MiB\"");
+    expect_err("limits:\n  max_value_bytes: 0\n", "t.yaml:2: limits.max_value_bytes: expected",
+               NULL);
     expect_err("limits:\n  max_request_bytes: 2MiB\n",
                "t.yaml:2: limits.max_request_bytes: expected", NULL);
     expect_err("\n\nservice:\n  workers: 257\n",
                "t.yaml:4: service.workers: expected an integer 1..256, got "
-               "\"257\"", NULL);
-    expect_err("service:\n  workers: 0\n", "t.yaml:2: service.workers: ",
+               "\"257\"",
                NULL);
+    expect_err("service:\n  workers: 0\n", "t.yaml:2: service.workers: ", NULL);
     expect_err("storage:\n  map_size: 4KiB\n",
-               "t.yaml:2: storage.map_size: expected a size in bytes (1 MiB",
-               NULL);
+               "t.yaml:2: storage.map_size: expected a size in bytes (1 MiB", NULL);
 }
 
 static void test_err_duplicate_key(void **state)
@@ -582,11 +564,9 @@ static void test_err_duplicate_key(void **state)
     (void)state;
     expect_err("nats:\n  url: nats://a:1\n  name: x\n  url: nats://b:1\n",
                "t.yaml:4: nats.url: duplicate key (first at line 2)", NULL);
-    expect_err(SEED "nats:\n  name: x\n",
-               "t.yaml:15: nats: duplicate key (first at line 1)", NULL);
+    expect_err(SEED "nats:\n  name: x\n", "t.yaml:15: nats: duplicate key (first at line 1)", NULL);
     expect_err("acl:\n  - subject: a\n    subject: b\n    operations: []\n",
-               "t.yaml:3: acl[0].subject: duplicate key (first at line 2)",
-               NULL);
+               "t.yaml:3: acl[0].subject: duplicate key (first at line 2)", NULL);
 }
 
 static void test_err_audit_mode(void **state)
@@ -594,22 +574,20 @@ static void test_err_audit_mode(void **state)
     (void)state;
     expect_err("audit:\n  subject: a.b\n  mode: always\n",
                "t.yaml:3: audit.mode: expected best_effort or required, got "
-               "\"always\"", NULL);
+               "\"always\"",
+               NULL);
 }
 
 static void test_err_bad_interval(void **state)
 {
     (void)state;
-    static const char *bad[] = {"soon", "24", "h", "5x", "-1h", "1.5h",
-                                "99999d"};
+    static const char *bad[] = {"soon", "24", "h", "5x", "-1h", "1.5h", "99999d"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char yaml[128];
         if (strcmp(bad[i], "24") == 0)
             continue; /* plain seconds are valid */
-        snprintf(yaml, sizeof yaml, "# rotation\nrotation:\n  interval: %s\n",
-                 bad[i]);
-        expect_err(yaml, "t.yaml:3: rotation.interval: expected a duration",
-                   NULL);
+        snprintf(yaml, sizeof yaml, "# rotation\nrotation:\n  interval: %s\n", bad[i]);
+        expect_err(yaml, "t.yaml:3: rotation.interval: expected a duration", NULL);
     }
 }
 
@@ -618,16 +596,13 @@ static void test_err_empty_and_misc(void **state)
     (void)state;
     expect_err("", "t.yaml:1: no settings", NULL);
     expect_err("# only a comment\n", "t.yaml:1: no settings", NULL);
-    expect_err("nats:\n  url: \"\"\n", "t.yaml:2: nats.url: must not be empty",
+    expect_err("nats:\n  url: \"\"\n", "t.yaml:2: nats.url: must not be empty", NULL);
+    expect_err("encryption:\n  master_key:\n", "t.yaml:2: encryption.master_key: must not be empty",
                NULL);
-    expect_err("encryption:\n  master_key:\n",
-               "t.yaml:2: encryption.master_key: must not be empty", NULL);
-    expect_err("nats: {url: \"nats://a:1,,nats://b:1\"}\n",
-               "t.yaml:1: nats.url: ", "is empty");
-    expect_err("nats: {}\n---\nacl: []\n",
-               "t.yaml:3: a second YAML document", NULL);
-    expect_err("nats:\n  name: \"a\\0b\"\n",
-               "t.yaml:2: nats.name: invalid: contains a NUL byte", NULL);
+    expect_err("nats: {url: \"nats://a:1,,nats://b:1\"}\n", "t.yaml:1: nats.url: ", "is empty");
+    expect_err("nats: {}\n---\nacl: []\n", "t.yaml:3: a second YAML document", NULL);
+    expect_err("nats:\n  name: \"a\\0b\"\n", "t.yaml:2: nats.name: invalid: contains a NUL byte",
+               NULL);
 }
 
 static void test_secret_never_in_errors(void **state)
@@ -649,8 +624,8 @@ static void test_secret_never_in_errors(void **state)
         if (strstr(err.msg, "hunter2") != NULL)
             fail_msg("secret in \"%s\"", err.msg);
     }
-    char *env[] = {"VAULTCTL_NATS_TOKEN=hunter2\001", "VAULTCTL_NATS_USER=",
-                   "VAULTCTL_NATS_PASS=", NULL};
+    char *env[] = {"VAULTCTL_NATS_TOKEN=hunter2\001",
+                   "VAULTCTL_NATS_USER=", "VAULTCTL_NATS_PASS=", NULL};
     config *c = load_ok_env(SEED, env); /* odd bytes are the server's call */
     config_free(c);
     char *env2[] = {"VAULTCTL_NATS_TOKEN=hunter2", NULL};
@@ -663,7 +638,7 @@ static void test_describe(void **state)
 {
     (void)state;
     config *c = load_ok(SEED "rotation: {interval: 90m}\n"
-                        "storage: {map_size: 64MiB}\n");
+                             "storage: {map_size: 64MiB}\n");
     char *d = config_describe(c);
     assert_non_null(d);
     assert_null(strstr(d, "secret"));
@@ -718,8 +693,7 @@ static void test_config_load_file(void **state)
 
     char *missing = NULL, *want = NULL;
     assert_true(asprintf(&missing, "%s/none.yaml", dir) > 0);
-    assert_true(asprintf(&want, "%s: cannot read: No such file or directory",
-                         missing) > 0);
+    assert_true(asprintf(&want, "%s: cannot read: No such file or directory", missing) > 0);
     assert_int_equal(config_load(&c, missing, env, &err), VC_CONFIG);
     assert_null(c);
     assert_string_equal(err.msg, want);

@@ -21,10 +21,10 @@
 #define MAX_REQUEST 1024
 
 static const acl_rule rules[] = {
-    { "admin.requests", OP_ALL_BITS },
-    { "user.requests", OP_BIT(OP_GET) | OP_BIT(OP_SET) },
-    { "team.ro.>", OP_BIT(OP_GET) | OP_BIT(OP_LIST) },
-    { "team.*.requests", OP_ALL_BITS },
+    { "admin.requests", OP_ALL_BITS, false, NULL, 0 },
+    { "user.requests", OP_BIT(OP_GET) | OP_BIT(OP_SET), false, NULL, 0 },
+    { "team.ro.>", OP_BIT(OP_GET) | OP_BIT(OP_LIST), false, NULL, 0 },
+    { "team.*.requests", OP_ALL_BITS, false, NULL, 0 },
 };
 
 typedef struct {
