@@ -83,7 +83,8 @@ unsigned acl_rights(const acl_rule *rules, size_t n, const char *arrival)
 {
     for (size_t i = 0; i < n; i++)
         if (acl_subject_matches(rules[i].subject, arrival))
-            return rules[i].ops;
+            /* tokens: true: a token may bring any operation */
+            return rules[i].ops | (rules[i].tokens ? OP_ALL_BITS : 0u);
     return 0;
 }
 
