@@ -100,6 +100,7 @@ void auditpub_emit(auditpub *a, int64_t time_ms, const char *subject, const ops_
         .outcome = r->code,
         .latency_us = latency_us,
         .key_hash = r->key_hash,
+        .token_hash = r->token_hash,
     };
     size_t len = 0;
     char *event;

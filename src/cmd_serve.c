@@ -18,6 +18,7 @@
 #include "natsmsg.h"
 #include "ops.h"
 #include "rotator.h"
+#include "token_purge.h"
 #include "service.h"
 
 extern char **environ;
@@ -169,6 +170,10 @@ int cmd_serve(const char *config_path, int argc, char **argv)
         log_info("scheduled rotation every %lld s", (long long)env.cfg->rotation_interval_s);
     }
 
+    token_purger *purger = NULL;
+    if (token_purger_start(&purger, env.vault, &err) != VC_OK)
+        log_warn("%s: expired tokens are not purged", err.msg);
+
     health_init(&h, env.cfg->storage_path);
     run_until_signal(&sigs, &h, svc, env.vault);
 
@@ -178,6 +183,7 @@ int cmd_serve(const char *config_path, int argc, char **argv)
         rotator_cancel(rot);
     service_stop(svc);
     rotator_join(rot);
+    token_purger_stop(purger);
     health_remove(&h);
     cmd_close(&env);
     log_info("vaultctl stopped");

@@ -45,11 +45,13 @@ typedef struct {
 
 typedef struct {
     char *body;
-    size_t len;                    /* malloc'd JSON reply; free with ops_reply_free */
-    vc_code code;                  /* VC_OK or the error sent */
-    vc_op op;                      /* OP_NONE if it could not be read */
-    char key_hash[SEAL_AUDIT_HEX]; /* audit hash of the key, "" if none */
-    char log_msg[VC_ERR_MSG_MAX];  /* what went wrong, for the log (no secret) */
+    size_t len;                      /* malloc'd JSON reply; free with ops_reply_free */
+    vc_code code;                    /* VC_OK or the error sent */
+    vc_op op;                        /* OP_NONE if it could not be read */
+    char key_hash[SEAL_AUDIT_HEX];   /* audit hash of the key, "" if none */
+    char token_hash[SEAL_AUDIT_HEX]; /* audit hash of the token's accessor,
+                                        "" if no token */
+    char log_msg[VC_ERR_MSG_MAX];    /* what went wrong, for the log (no secret) */
 } ops_reply;
 
 /* Handles one request payload that arrived on subject arrival (NULL: the

@@ -64,6 +64,14 @@ static int64_t now_s(void)
     return (int64_t)time(NULL);
 }
 
+/* Audit events and log lines name the token by its accessor's keyed hash. */
+static void name_token(const ops_ctx *ctx, ops_pending *p, const json_t *rec)
+{
+    const char *acc = json_string_value(json_object_get(rec, "accessor"));
+    if (acc != NULL)
+        vault_audit_hash(ctx->vault, acc, strlen(acc), p->reply.token_hash);
+}
+
 static void finish(ops_pending *p, vc_code rc, ops_result *res, const vc_err *err)
 {
     build_reply(&p->reply, rc, res, err, p->req.id);
@@ -325,6 +333,7 @@ static void run_with_token(const ops_ctx *ctx, const acl_rule *rule, ops_pending
     rc = vtok_find(ctx->vault, tok, tok_len, NULL, &rec, &err);
     if (rc != VC_OK)
         goto out;
+    name_token(ctx, p, rec);
     if (json_object_get(rec, "wrap") != NULL) {
         rc = vc_errf(&err, VC_TOKEN_INVALID, "token invalid");
         goto out;
@@ -462,8 +471,10 @@ void ops_token_run(const ops_ctx *ctx, const char *arrival, ops_pending *p)
             rc = vc_errf(&err, VC_BAD_REQUEST, "accessor: missing (or token)");
             break;
         }
-        if ((rc = vtok_find(ctx->vault, NULL, 0, acc, &rec, &err)) == VC_OK)
+        if ((rc = vtok_find(ctx->vault, NULL, 0, acc, &rec, &err)) == VC_OK) {
+            name_token(ctx, p, rec);
             rc = do_manage(ctx, r, rec, &res, &err);
+        }
         break;
     }
     default:
