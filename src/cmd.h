@@ -56,6 +56,8 @@ int cmd_keygen(int argc, char **argv);
 int cmd_audit_hash(const char *config_path, int argc, char **argv);
 int cmd_serve(const char *config_path, int argc, char **argv);
 int cmd_request(int argc, char **argv);
+/* Tokens from the local command line (cmd_token.c). */
+int cmd_token(const char *config_path, int argc, char **argv); /* token issue|lookup|renew|revoke */
 /* Operations commands (cmd_ops.c). */
 int cmd_backup(const char *config_path, int argc, char **argv);  /* backup FILE */
 int cmd_restore(const char *config_path, int argc, char **argv); /* restore [--force] FILE */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+int tu_write_text(const char *path, const char *text); /* testutil.h */
 
 static it_nats nats;
 static it_vault vault;
@@ -495,6 +496,90 @@ static void test_durable(void **state)
     json_decref(r);
 }
 
+/* The command line: request --fields/--token-out as the admin, then
+ * --token-file as the agent; token issue/lookup/revoke on the store. */
+static void test_cli(void **state)
+{
+    (void)state;
+    char tokfile[400], passfile[400], apass[400], *out = NULL;
+    snprintf(tokfile, sizeof tokfile, "%s/agent.token", vault.dir);
+    snprintf(passfile, sizeof passfile, "%s/admin.pass", vault.dir);
+    snprintf(apass, sizeof apass, "%s/agent.pass", vault.dir);
+    assert_int_equal(tu_write_text(passfile, IT_ADMIN_PASS "\n"), 0);
+    assert_int_equal(tu_write_text(apass, IT_AGENT_PASS "\n"), 0);
+    const char *issue_args[] = {"request",
+                                "--server",
+                                nats.url,
+                                "--user",
+                                IT_ADMIN_USER,
+                                "--pass-file",
+                                passfile,
+                                "--token-out",
+                                tokfile,
+                                "--fields",
+                                "{\"policy\":{\"keys\":[\"billing/*\"],\"operations\":[\"get\"]},"
+                                "\"uses\":2}",
+                                "admin.requests",
+                                "issue",
+                                NULL};
+    char *errout = NULL;
+    int irc = it_run_io(NULL, "", &out, &errout, issue_args);
+    if (irc != 0)
+        fprintf(stderr, "issue: %s / %s\n", out ? out : "", errout ? errout : "");
+    free(errout);
+    assert_int_equal(irc, 0);
+    assert_non_null(strstr(out, "(written to "));
+    assert_null(strstr(out, "vct_"));
+    free(out);
+    const char *use_args[] = {"request",     "--server",        nats.url, "--user",
+                              IT_AGENT_USER, "--pass-file",     apass,    "--token-file",
+                              tokfile,       "agents.requests", "get",    "billing/stripe",
+                              NULL};
+    for (int i = 0; i < 3; i++) {
+        out = NULL;
+        int rc = it_run(NULL, &out, use_args);
+        if (i < 2) {
+            assert_int_equal(rc, 0);
+            assert_non_null(strstr(out, "\"uses_left\":"));
+        } else {
+            assert_int_equal(rc, 1);
+            assert_non_null(strstr(out, "token_invalid"));
+        }
+        free(out);
+    }
+    /* local: issue, lookup, revoke */
+    const char *li[] = {"token",    "issue", "--policy-keys", "billing/*,app/x", "--ops",
+                        "get,list", "--ttl", "15m",           "--uses",          "3",
+                        NULL};
+    out = NULL;
+    assert_int_equal(it_run(vault.config, &out, li), 0);
+    json_t *r = json_loads(out, 0, NULL);
+    free(out);
+    assert_non_null(r);
+    assert_int_equal(json_integer_value(json_object_get(lifecycle(r), "uses_left")), 3);
+    assert_int_equal(json_integer_value(json_object_get(lifecycle(r), "ttl")), 900);
+    char acc[64];
+    strcpy(acc, json_string_value(json_object_get(json_object_get(r, "data"), "accessor")));
+    json_decref(r);
+    const char *ll[] = {"token", "lookup", acc, NULL};
+    out = NULL;
+    assert_int_equal(it_run(vault.config, &out, ll), 0);
+    assert_non_null(strstr(out, "billing/*"));
+    free(out);
+    const char *lr[] = {"token", "revoke", acc, NULL};
+    out = NULL;
+    assert_int_equal(it_run(vault.config, &out, lr), 0);
+    assert_non_null(strstr(out, "\"revoked\":1"));
+    free(out);
+    out = NULL;
+    assert_int_equal(it_run(vault.config, &out, ll), 1);
+    free(out);
+    const char *bad[] = {"token", "issue", "--ops", "get", NULL};
+    out = NULL;
+    assert_int_equal(it_run(vault.config, &out, bad), 2);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -505,6 +590,7 @@ int main(void)
         cmocka_unit_test(test_entry_keys),
         cmocka_unit_test(test_wrap),
         cmocka_unit_test(test_durable),
+        cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
