@@ -94,10 +94,14 @@ vaultctl is serving on $url. Try, in another terminal:
   echo sk-demo-123 | $req --user admin --pass-file $run/admin.pass admin.requests set demo/api-key -
   $req --user agent --pass-file $run/agent.pass user.requests get demo/api-key
   $req --user admin --pass-file $run/admin.pass admin.requests status
+  $req --user admin --pass-file $run/admin.pass --token-out $run/agent.token --fields '{"policy":{"keys":["demo/*"],"operations":["get"]},"uses":2,"ttl":"15m"}' admin.requests issue && $req --user agent --pass-file $run/agent.pass --token-file $run/agent.token agents.requests get demo/api-key
 
 The value comes on stdin (-), so it never shows in ps; --value-file FILE works
 too. The agent user may only get and set (ACL of user.requests), and the NATS
-server itself stops it from publishing on admin.requests. The local CLI works
+server itself stops it from publishing on admin.requests. The fourth command
+has the admin issue a scoped token (demo/*, get, 2 uses, 15 minutes) into
+$run/agent.token, and the agent use it on agents.requests (tokens: true):
+meta.lifecycle shows the uses left; a third use is token_invalid. The local CLI works
 beside the service: $bin --config $run/config.yaml list
 Ctrl-C stops both.
 EOF
