@@ -28,8 +28,10 @@ if [ ! -s "$run/master.key" ]; then
   "$bin" keygen > "$run/master.key"
   echo "make run: wrote a development master key to $run/master.key"
 fi
+# A leading letter: nats-server reads an environment variable that starts
+# with a digit ($AGENT_NATS_PASS = "5Gx...") as a number and fails to parse it.
 for u in admin agent vault audit; do
-  [ -s "$run/$u.pass" ] || head -c 24 /dev/urandom | base64 | tr -d '/+=\n' > "$run/$u.pass"
+  [ -s "$run/$u.pass" ] || { printf p; head -c 24 /dev/urandom | base64 | tr -d '/+=\n'; } > "$run/$u.pass"
 done
 
 # The example configuration, pointed at this folder and this server.

@@ -388,6 +388,16 @@ static void run_with_token(const ops_ctx *ctx, const acl_rule *rule, ops_pending
         }
         goto out;
     }
+    if (r->op == OP_ISSUE) { /* a refused child costs no use */
+        json_t *cp = NULL;
+        unsigned cops;
+        rc = token_policy_parse(json_object_get(r->root, "policy"), &cp, &cops, &err);
+        if (rc == VC_OK && !token_policy_within(policy, cp))
+            rc = deny(p, &err, "child policy exceeds its parent");
+        json_decref(cp);
+        if (rc != VC_OK)
+            goto out;
+    }
     /* get, list, issue: the use is durable before the operation runs */
     json_t *after = NULL;
     if ((rc = vtok_use(ctx->vault, tok, tok_len, &after, &err)) != VC_OK)

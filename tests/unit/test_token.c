@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "audit.h"
 #include "testutil.h"
 #include "token.h"
 #include "vault_token.h"
@@ -183,13 +184,32 @@ static void test_records(void **state)
     tu_vault_close(&tv);
 }
 
+/* Audit events name a token by its accessor's keyed hash, never more. */
+static void test_audit_event(void **state)
+{
+    (void)state;
+    char hash[65];
+    memset(hash, 'a', 64);
+    hash[64] = '\0';
+    audit_event ev = {.time_ms = 1,
+                      .subject = "agents.requests",
+                      .op = OP_GET,
+                      .outcome = VC_OK,
+                      .token_hash = hash};
+    size_t len;
+    char *j = audit_event_json(&ev, &len);
+    assert_non_null(j);
+    assert_non_null(strstr(j, "\"token_hmac\":\"" AUDIT_HMAC_PREFIX));
+    assert_null(strstr(j, "key_hmac"));
+    free(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_patterns),
-        cmocka_unit_test(test_durations),
-        cmocka_unit_test(test_policy),
-        cmocka_unit_test(test_records),
+        cmocka_unit_test(test_patterns),    cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_policy),      cmocka_unit_test(test_records),
+        cmocka_unit_test(test_audit_event),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
