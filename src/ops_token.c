@@ -398,12 +398,16 @@ static void run_with_token(const ops_ctx *ctx, const acl_rule *rule, ops_pending
         if (rc != VC_OK)
             goto out;
     }
-    /* get, list, issue: the use is durable before the operation runs */
-    json_t *after = NULL;
-    if ((rc = vtok_use(ctx->vault, tok, tok_len, &after, &err)) != VC_OK)
-        goto out;
-    json_decref(rec);
-    rec = after;
+    /* get, list, issue: the use is durable before the operation runs. A
+     * token without a use limit has no use to record: the read above
+     * (hash, one record) is the whole check. */
+    if (json_integer_value(json_object_get(rec, "uses_left")) > 0) {
+        json_t *after = NULL;
+        if ((rc = vtok_use(ctx->vault, tok, tok_len, &after, &err)) != VC_OK)
+            goto out;
+        json_decref(rec);
+        rec = after;
+    }
     if (r->op == OP_ISSUE)
         rc = do_issue(ctx, r, rec, &res, &err);
     else
