@@ -363,13 +363,17 @@ void build_reply(ops_reply *out, vc_code rc, ops_result *res, const vc_err *err,
     }
     out->code = VC_OK;
     if (res->lifecycle != NULL && res->raw != NULL) {
-        json_t *m = json_loads(res->raw_meta, 0, NULL);
-        char *mt = NULL;
-        if (m != NULL && json_object_set(m, "lifecycle", res->lifecycle) == 0)
-            mt = json_dumps(m, JSON_COMPACT);
-        json_decref(m);
+        /* raw_meta is a compact object: splice the lifecycle in before its
+         * closing brace, without a parse */
+        char *lc = json_dumps(res->lifecycle, JSON_COMPACT);
+        size_t ml = strlen(res->raw_meta);
+        char *mt = lc != NULL && ml >= 2 ? malloc(ml + strlen(lc) + 16) : NULL;
+        if (mt != NULL)
+            (void)sprintf(mt, "%.*s%s\"lifecycle\":%s}", (int)(ml - 1), res->raw_meta,
+                          ml > 2 ? "," : "", lc);
         out->body =
             mt != NULL ? proto_success_raw(res->raw, res->raw_len, mt, id, &out->len) : NULL;
+        free(lc);
         free(mt);
         result_clear(res);
     } else if (res->raw != NULL) {
