@@ -90,9 +90,11 @@ elapsed() { echo $(($(date +%s) - T_START)); }
 # ---- nats-server: the shipped permissions, JetStream encrypted at rest -------
 PORT=$("$BUILD/bench_startup" --free-port)
 JS_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-pw() { head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
-export ADMIN_NATS_PASS VAULT_NATS_PASS AGENT_NATS_PASS
+# A leading letter: nats-server misreads a $VARIABLE that starts with a digit.
+pw() { printf p; head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+export ADMIN_NATS_PASS VAULT_NATS_PASS AGENT_NATS_PASS AUDIT_NATS_PASS
 ADMIN_NATS_PASS=$(pw) VAULT_NATS_PASS=$(pw) AGENT_NATS_PASS=$(pw) BENCH_PASS=$(pw)
+AUDIT_NATS_PASS=$(pw) # examples/nats-server.conf's audit user (unused here)
 HOST=127.0.0.1:$PORT
 URL=nats://bench:$BENCH_PASS@$HOST           # unrestricted: the no-permission rows, KV
 URL_VAULT=nats://vault:$VAULT_NATS_PASS@$HOST # the shipped vault user
