@@ -447,6 +447,39 @@ static void test_wrap(void **state)
         json_decref(a[i].reply);
     }
     assert_int_equal(wins, 1);
+
+    /* issue with wrap_ttl: the token itself is wrapped */
+    r = req(admin, "admin.requests",
+            "{\"operation\":\"issue\",\"wrap_ttl\":60,\"uses\":1,\"policy\":{\"keys\":"
+            "[\"billing/*\"],\"operations\":[\"get\"]}}");
+    expect(r, "success");
+    wt = json_string_value(json_object_get(json_object_get(r, "data"), "wrap_token"));
+    assert_non_null(wt);
+    strcpy(w, wt);
+    json_decref(r);
+    /* a wrap token is not a token */
+    r = req(agent, "agents.requests",
+            "{\"operation\":\"get\",\"key\":\"billing/stripe\",\"token\":\"%s\"}", w);
+    expect(r, "token_invalid");
+    json_decref(r);
+    r = req(agent, "agents.requests", "{\"operation\":\"unwrap\",\"wrap_token\":\"%s\"}", w);
+    expect(r, "success");
+    const char *tok = json_string_value(json_object_get(json_object_get(r, "data"), "token"));
+    assert_non_null(tok);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_object_get(r, "meta"), "lifecycle"), "uses_left")),
+                     1);
+    char t[64];
+    strcpy(t, tok);
+    json_decref(r);
+    r = req(agent, "agents.requests",
+            "{\"operation\":\"get\",\"key\":\"billing/stripe\",\"token\":\"%s\"}", t);
+    expect(r, "success");
+    json_decref(r);
+    /* unwrap needs tokens: true or the unwrap operation */
+    r = req(agent, "billing.requests", "{\"operation\":\"unwrap\",\"wrap_token\":\"%s\"}", w);
+    expect(r, "access_denied");
+    json_decref(r);
 }
 
 /* Survives restart, kill -9 and rotation; nothing readable in data.mdb. */

@@ -184,6 +184,32 @@ static void test_records(void **state)
     tu_vault_close(&tv);
 }
 
+/* A backup carries the tokens; a restored vault opens them. */
+static void test_backup(void **state)
+{
+    (void)state;
+    tu_vault tv;
+    vc_err err;
+    char tok[64], bak[TU_DIR_MAX + 32], dir2[TU_DIR_MAX + 32];
+    assert_int_equal(tu_vault_open(&tv, "vaultctl-test-token-bak", 0), 0);
+    json_t *rec = new_rec(600, 5, NULL);
+    assert_int_equal(vtok_issue(tv.v, rec, false, tok, &err), VC_OK);
+    json_decref(rec);
+    assert_int_equal(vtok_use(tv.v, tok, strlen(tok), NULL, &err), VC_OK);
+    snprintf(bak, sizeof bak, "%s/backup.mdb", tv.dir);
+    snprintf(dir2, sizeof dir2, "%s/restored", tv.dir);
+    assert_int_equal(vault_backup(tv.v, bak, &err), VC_OK);
+    assert_int_equal(vault_restore(dir2, 0, tv.m, "test key", bak, false, NULL, &err), VC_OK);
+    vault *v2 = NULL;
+    assert_int_equal(vault_open(&v2, dir2, 0, tv.m, &err), VC_OK);
+    json_t *after = NULL;
+    assert_int_equal(vtok_use(v2, tok, strlen(tok), &after, &err), VC_OK);
+    assert_int_equal(json_integer_value(json_object_get(after, "uses_left")), 3);
+    json_decref(after);
+    vault_close(v2);
+    tu_vault_close(&tv);
+}
+
 /* Audit events name a token by its accessor's keyed hash, never more. */
 static void test_audit_event(void **state)
 {
@@ -209,7 +235,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_patterns),    cmocka_unit_test(test_durations),
         cmocka_unit_test(test_policy),      cmocka_unit_test(test_records),
-        cmocka_unit_test(test_audit_event),
+        cmocka_unit_test(test_audit_event), cmocka_unit_test(test_backup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
