@@ -39,7 +39,9 @@ typedef struct vcommit_req {
     bool use_only;   /* no record write: only the token use (vtok_use) */
     const char *tok; /* token whose use pays for this write, or NULL */
     size_t tok_len;
-    json_t **tok_out; /* the token record after the use (caller's) */
+    json_t **tok_out;      /* the token record after the use (caller's) */
+    vcommit_txn_fn txn_fn; /* a custom write (vcommit_txn_wait), or NULL */
+    void *txn_arg;
     vault_write_done done;
     void *arg;
     size_t alloc_len; /* bytes of this block, for the wipe */
@@ -68,6 +70,8 @@ static vc_code apply_write(store_txn *t, const seal_keyring *kr, wreq *w, bool *
     vrec_hdr h, prev;
     vc_code rc;
 
+    if (w->txn_fn != NULL)
+        return w->txn_fn(t, kr, w->txn_arg, &w->err, dead);
     if (w->tok != NULL) {
         /* the use, in the same transaction as the write it pays for */
         rc = vtok_consume_txn(t, kr, w->tok, w->tok_len, (int64_t)time(NULL), w->tok_out, &w->err,
@@ -448,6 +452,49 @@ vc_code vault_write_tok_async(vault *v, bool del, const char *name, size_t name_
         return rc;
     w->tok_out = rec_after;
     return submit(v, w, err);
+}
+
+static void txn_done(void *arg, vc_code rc, const vault_meta *meta, const vc_err *err);
+
+typedef struct {
+    latch done;
+    vc_code rc;
+    vc_err err;
+} txn_wait;
+
+static void txn_done(void *arg, vc_code rc, const vault_meta *meta, const vc_err *err)
+{
+    txn_wait *w = arg;
+    (void)meta;
+    w->rc = rc;
+    w->err = *err;
+    latch_open(&w->done);
+}
+
+vc_code vcommit_txn_wait(vault *v, vcommit_txn_fn fn, void *arg, vc_err *err)
+{
+    txn_wait tw;
+    wreq *w = calloc(1, sizeof *w);
+    vc_code rc;
+
+    if (w == NULL)
+        return vc_errf(err, VC_INTERNAL, "out of memory");
+    w->txn_fn = fn;
+    w->txn_arg = arg;
+    w->use_only = true;
+    w->done = txn_done;
+    w->arg = &tw;
+    w->alloc_len = sizeof *w;
+    latch_init(&tw.done);
+    rc = submit(v, w, err);
+    if (rc == VC_OK) {
+        latch_wait(&tw.done);
+        rc = tw.rc;
+        if (rc != VC_OK && err != NULL)
+            *err = tw.err;
+    }
+    latch_destroy(&tw.done);
+    return rc;
 }
 
 vc_code vault_set_async(vault *v, const char *name, size_t name_len, const char *value,

@@ -232,6 +232,18 @@ void vcommit_stop(vault *v);
 /* Empties the name cache. */
 void vnames_free(vault *v);
 
+/* ---- vault_commit.c: a custom write in the group commit ---- */
+
+/* Runs inside a group-commit write transaction: writes through t, may
+ * fail on its own (nothing written: t stays usable) or set *dead (t must be
+ * aborted, e.g. after a failed store_put). */
+typedef vc_code (*vcommit_txn_fn)(store_txn *t, const seal_keyring *kr, void *arg, vc_err *err,
+                                  bool *dead);
+
+/* Queues fn as one write of the group commit and waits until it is durable
+ * (or failed). Not from a vault thread. */
+vc_code vcommit_txn_wait(vault *v, vcommit_txn_fn fn, void *arg, vc_err *err);
+
 /* ---- vault_token.c: token records (vault_token.h) ---- */
 
 /* Consumes one use of token inside write transaction t (see vtok_use).

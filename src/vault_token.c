@@ -159,39 +159,55 @@ static vc_code end_write(vault *v, store_txn *t, vkr_ref *kr, vc_code rc, vc_err
     return rc;
 }
 
-vc_code vtok_issue(vault *v, json_t *rec, bool wrap, char *token, vc_err *err)
+typedef struct {
+    json_t *rec;
+    const char *token;
+    const char *acc;
+} issue_arg;
+
+/* The issue's writes, in a group-commit transaction. */
+static vc_code issue_txn(store_txn *t, const seal_keyring *kr, void *arg, vc_err *err, bool *dead)
 {
-    store_txn *t = NULL;
-    vkr_ref kr = {NULL, false};
-    char acc[TOKEN_ACCESSOR_LEN + 8];
+    issue_arg *a = arg;
     uint8_t tkey[VTOK_KEY_LEN], akey[VTOK_KEY_LEN];
     vc_code rc;
+
+    const char *parent = json_string_value(json_object_get(a->rec, "parent"));
+    if (parent != NULL) {
+        uint8_t pkey[VTOK_KEY_LEN];
+        json_t *prec = NULL;
+        rc = vtok_by_accessor(t, kr, parent, pkey, err);
+        if (rc == VC_OK)
+            rc = vtok_get(t, kr, pkey, &prec, err);
+        json_decref(prec);
+        if (rc != VC_OK) {
+            if (rc != VC_TOKEN_INVALID && rc != VC_INTERNAL)
+                *dead = true;
+            return rc;
+        }
+    }
+    vtok_key(kr, 'T', a->token, strlen(a->token), tkey);
+    vtok_key(kr, 'A', a->acc, strlen(a->acc), akey);
+    rc = vtok_seal_put(t, kr, tkey, a->rec, err);
+    if (rc == VC_OK)
+        rc = store_put(t, STORE_TOKENS, akey, sizeof akey, tkey, sizeof tkey, err);
+    if (rc != VC_OK)
+        *dead = true;
+    return rc;
+}
+
+vc_code vtok_issue(vault *v, json_t *rec, bool wrap, char *token, vc_err *err)
+{
+    char acc[TOKEN_ACCESSOR_LEN + 8];
 
     memcpy(token, wrap ? TOKEN_WRAP_PREFIX : TOKEN_PREFIX, 4);
     rand_b64(token + 4, TOKEN_STR_LEN + 1 - 4, 32);
     rand_b64(acc, sizeof acc, 18);
     if (json_object_set_new(rec, "accessor", json_string(acc)) != 0)
         return vc_errf(err, VC_INTERNAL, "out of memory");
-    if ((rc = begin_write(v, &t, &kr, err)) != VC_OK)
-        return rc;
-    const char *parent = json_string_value(json_object_get(rec, "parent"));
-    if (parent != NULL) {
-        uint8_t pkey[VTOK_KEY_LEN];
-        json_t *prec = NULL;
-        rc = vtok_by_accessor(t, kr.kr, parent, pkey, err);
-        if (rc == VC_OK)
-            rc = vtok_get(t, kr.kr, pkey, &prec, err);
-        json_decref(prec);
-        if (rc != VC_OK)
-            goto out;
-    }
-    vtok_key(kr.kr, 'T', token, strlen(token), tkey);
-    vtok_key(kr.kr, 'A', acc, strlen(acc), akey);
-    rc = vtok_seal_put(t, kr.kr, tkey, rec, err);
-    if (rc == VC_OK)
-        rc = store_put(t, STORE_TOKENS, akey, sizeof akey, tkey, sizeof tkey, err);
-out:
-    return end_write(v, t, &kr, rc, err);
+    /* through the group commit: concurrent issues share a sync */
+    issue_arg a = {rec, token, acc};
+    return vcommit_txn_wait(v, issue_txn, &a, err);
 }
 
 vc_code vtok_find(vault *v, const char *token, size_t token_len, const char *accessor, json_t **rec,
