@@ -28,7 +28,9 @@ typedef struct {
     ops_reply reply;
     ops_done_fn done;
     void *done_arg;
-    json_t *tok_rec; /* ops_token.c: the token record after its use */
+    json_t *tok_rec;      /* ops_token.c: the token record after its use */
+    const ops_ctx *ctx;   /* ops_token.c: for a read run after its use */
+    const acl_rule *rule; /* ops_token.c: the matching ACL entry, or NULL */
 } ops_pending;
 
 void result_clear(ops_result *res);

@@ -311,6 +311,24 @@ static void tok_write_done(void *arg, vc_code rc, const vault_meta *meta, const 
     finish(p, rc, &res, &err);
 }
 
+/* A get or list whose use is now durable (the vault's completer thread):
+ * the read runs and the reply goes out. */
+static void tok_read_done(void *arg, vc_code rc, const vault_meta *meta, const vc_err *verr)
+{
+    ops_pending *p = arg;
+    ops_result res = {0};
+    vc_err err = *verr;
+    (void)meta;
+
+    if (rc == VC_OK)
+        rc = run_op(p->ctx, &p->req, &res, &err);
+    if (rc == VC_OK && p->req.op == OP_LIST)
+        ops_list_filter(&res, p->rule, json_object_get(p->tok_rec, "policy"));
+    if (rc == VC_OK && p->tok_rec != NULL)
+        res.lifecycle = token_lifecycle(p->tok_rec, now_s());
+    finish(p, rc, &res, &err);
+}
+
 /* Runs a request carrying a token (the token string tok). */
 static void run_with_token(const ops_ctx *ctx, const acl_rule *rule, ops_pending *p,
                            const char *tok, size_t tok_len, bool local)
@@ -400,7 +418,20 @@ static void run_with_token(const ops_ctx *ctx, const acl_rule *rule, ops_pending
     }
     /* get, list, issue: the use is durable before the operation runs. A
      * token without a use limit has no use to record: the read above
-     * (hash, one record) is the whole check. */
+     * (hash, one record) is the whole check. A get or list (not wrapped)
+     * waits for its use in the group commit without holding a worker. */
+    if (json_integer_value(json_object_get(rec, "uses_left")) > 0 &&
+        (r->op == OP_GET || r->op == OP_LIST) && json_object_get(r->root, "wrap_ttl") == NULL) {
+        p->ctx = ctx;
+        p->rule = rule;
+        rc = vault_write_tok_async(ctx->vault, false, NULL, 0, NULL, 0, tok, tok_len, &p->tok_rec,
+                                   tok_read_done, p, &err);
+        if (rc == VC_OK) {
+            json_decref(rec);
+            return; /* tok_read_done finishes p */
+        }
+        goto out;
+    }
     if (json_integer_value(json_object_get(rec, "uses_left")) > 0) {
         json_t *after = NULL;
         if ((rc = vtok_use(ctx->vault, tok, tok_len, &after, &err)) != VC_OK)
