@@ -60,7 +60,7 @@
 #define PRELOAD_WAIT_MS 600000
 
 typedef enum { TGT_VAULT, TGT_ECHO, TGT_KV } target_kind;
-typedef enum { B_GET, B_SET, B_MIX, B_LIST, B_PRELOAD } op_kind;
+typedef enum { B_GET, B_SET, B_MIX, B_LIST, B_PRELOAD, B_ISSUE } op_kind;
 enum { PH_WARMUP, PH_MEASURE, PH_STOP };
 
 typedef struct {
@@ -109,7 +109,8 @@ typedef struct bench {
     double seconds, warmup;
     unsigned keys, value_bytes;
     bool api;
-    char *value; /* value_bytes letters, NUL-terminated */
+    char *value;       /* value_bytes letters, NUL-terminated */
+    const char *token; /* --token: a scoped token sent with every get */
 
     conn *conns;
     atomic_int phase;
@@ -119,7 +120,7 @@ typedef struct bench {
 } bench;
 
 static const char *const target_names[] = {"vault", "echo", "kv"};
-static const char *const op_names[] = {"get", "set", "mix", "list", "preload"};
+static const char *const op_names[] = {"get", "set", "mix", "list", "preload", "issue"};
 
 static int64_t now_ns(void)
 {
@@ -197,9 +198,17 @@ static int build_request(const bench *b, bool is_set, unsigned k, char *subj, si
                          "{\"operation\":\"list\",\"prefix\":\"bench/\",\"limit\":%d,"
                          "\"after\":\"%s\"}",
                          LIST_LIMIT, key);
+        else if (b->op == B_ISSUE)
+            n = snprintf(buf, cap,
+                         "{\"operation\":\"issue\",\"policy\":{\"keys\":[\"%s\"],"
+                         "\"operations\":[\"get\"]},\"ttl\":60,\"uses\":1}",
+                         key);
         else if (is_set)
             n = snprintf(buf, cap, "{\"operation\":\"set\",\"key\":\"%s\",\"value\":\"%s\"}", key,
                          b->value);
+        else if (b->token != NULL)
+            n = snprintf(buf, cap, "{\"operation\":\"get\",\"key\":\"%s\",\"token\":\"%s\"}", key,
+                         b->token);
         else
             n = snprintf(buf, cap, "{\"operation\":\"get\",\"key\":\"%s\"}", key);
     }
@@ -490,6 +499,8 @@ static int parse_args(bench *b, int argc, char **argv)
             b->keys = (unsigned)strtoul(v, NULL, 10);
         else if (strcmp(a, "--value-bytes") == 0)
             b->value_bytes = (unsigned)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--token") == 0)
+            b->token = v;
         else if (strcmp(a, "--subject") == 0)
             b->subject = v;
         else if (strcmp(a, "--bucket") == 0)
@@ -504,7 +515,7 @@ static int parse_args(bench *b, int argc, char **argv)
         if (strcmp(tgt, target_names[t]) == 0)
             b->target = (target_kind)t;
     b->op = (op_kind)-1;
-    for (int o = 0; op != NULL && o < 5; o++)
+    for (int o = 0; op != NULL && o < 6; o++)
         if (strcmp(op, op_names[o]) == 0)
             b->op = (op_kind)o;
     if (b->url == NULL || (int)b->target < 0 || (int)b->op < 0 || b->window < 1 || b->nconns < 1 ||

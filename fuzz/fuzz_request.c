@@ -27,12 +27,17 @@
 #include "seal.h"
 #include "vault.h"
 
-#define MAX_RECORDS 256   /* trim fuzzed keys beyond this many records */
-#define MAP_SIZE (64u << 20)
+#define MAX_RECORDS 256 /* trim fuzzed keys beyond this many records */
+#define MAP_SIZE    (64u << 20)
 
 static const char *const arrivals[] = {
-    "admin.requests", "user.requests", "vault.requests", "team.blue.requests",
-    "team.blue.requests.extra", NULL, /* NULL: the local CLI, every right */
+    "admin.requests",
+    "user.requests",
+    "vault.requests",
+    "team.blue.requests",
+    "team.blue.requests.extra",
+    "agents.requests",
+    NULL, /* NULL: the local CLI, every right */
 };
 #define N_ARRIVALS (sizeof arrivals / sizeof arrivals[0])
 
@@ -41,6 +46,7 @@ static const acl_rule rules[] = {
     {.subject = "user.requests", .ops = OP_BIT(OP_GET) | OP_BIT(OP_SET)},
     {.subject = "team.*.requests", .ops = OP_BIT(OP_GET) | OP_BIT(OP_LIST) | OP_BIT(OP_STATUS)},
     {.subject = "team.>", .ops = OP_BIT(OP_STATUS)},
+    {.subject = "agents.requests", .ops = 0, .tokens = true},
 };
 
 static const char *const seeded[] = {"svc/db", "svc/api", "app/token", "k"};
@@ -57,8 +63,7 @@ static void die(const char *what, const vc_err *err)
     abort();
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
     (void)sb;
     (void)flag;
@@ -97,8 +102,7 @@ static void trim(void)
     if (vault_list(vlt, NULL, 0, NULL, 0, 0, &names, &count, &more, NULL, &err) != VC_OK)
         die("list", &err);
     for (size_t i = 0; i < count; i++)
-        if (!is_seeded(names[i]) &&
-            vault_delete(vlt, names[i], strlen(names[i]), &err) != VC_OK)
+        if (!is_seeded(names[i]) && vault_delete(vlt, names[i], strlen(names[i]), &err) != VC_OK)
             die("delete", &err);
     vault_names_free(names, count);
 }
@@ -124,8 +128,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         die("vault_open", &err);
     for (size_t i = 0; i < N_SEEDED; i++) {
         static const char value[] = "{\"user\":\"u\",\"pw\":\"p\"}";
-        if (vault_set(vlt, seeded[i], strlen(seeded[i]), value, sizeof value - 1,
-                      NULL, &err) != VC_OK)
+        if (vault_set(vlt, seeded[i], strlen(seeded[i]), value, sizeof value - 1, NULL, &err) !=
+            VC_OK)
             die("seed", &err);
     }
     atexit(cleanup);

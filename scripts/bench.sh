@@ -90,9 +90,11 @@ elapsed() { echo $(($(date +%s) - T_START)); }
 # ---- nats-server: the shipped permissions, JetStream encrypted at rest -------
 PORT=$("$BUILD/bench_startup" --free-port)
 JS_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-pw() { head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+# A leading letter: nats-server misreads a $VARIABLE that starts with a digit.
+pw() { printf p; head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 export ADMIN_NATS_PASS VAULT_NATS_PASS AGENT_NATS_PASS AUDIT_NATS_PASS
-ADMIN_NATS_PASS=$(pw) VAULT_NATS_PASS=$(pw) AGENT_NATS_PASS=$(pw) AUDIT_NATS_PASS=$(pw) BENCH_PASS=$(pw)
+ADMIN_NATS_PASS=$(pw) VAULT_NATS_PASS=$(pw) AGENT_NATS_PASS=$(pw) BENCH_PASS=$(pw)
+AUDIT_NATS_PASS=$(pw) # examples/nats-server.conf's audit user (unused here)
 HOST=127.0.0.1:$PORT
 URL=nats://bench:$BENCH_PASS@$HOST           # unrestricted: the no-permission rows, KV
 URL_VAULT=nats://vault:$VAULT_NATS_PASS@$HOST # the shipped vault user
@@ -145,7 +147,10 @@ subjects:
   reply: vault.replies
 acl:
   - subject: bench.requests
-    operations: [get, set, delete, list, rotate, status]
+    operations: [get, set, delete, list, rotate, status, issue]
+  - subject: tokens.requests
+    operations: []
+    tokens: true
 service:
   workers: $WORKERS
 EOF
@@ -297,6 +302,21 @@ for i in $(seq "$ROUNDS"); do
     run "r$i-getna" noaudit get 64
 done
 run "set-noaudit@64" noaudit set 64
+# Scoped tokens: get with a token (no use limit: a keyed hash and one more
+# record read) against get without, in rounds back to back; a token with a
+# use limit (each get also commits and syncs its use); issue throughput.
+TOK=$("$BUILD/vaultctl" request --server "$URL" --fields \
+    '{"policy":{"keys":["bench/*"],"operations":["get"]},"ttl":"1h"}' bench.requests issue |
+    sed -n 's/.*"token":"\(vct_[A-Za-z0-9_-]*\)".*/\1/p')
+TOKL=$("$BUILD/vaultctl" request --server "$URL" --fields \
+    '{"policy":{"keys":["bench/*"],"operations":["get"]},"ttl":"1h","uses":1000000000}' \
+    bench.requests issue | sed -n 's/.*"token":"\(vct_[A-Za-z0-9_-]*\)".*/\1/p')
+for i in $(seq "$ROUNDS"); do
+    run "r$i-tget" vault get 64 --subject tokens.requests --token "$TOK"
+    run "r$i-ntget" vault get 64
+done
+run "tgetl@64" vault get 64 --subject tokens.requests --token "$TOKL"
+run "issue@64" vault issue 64
 run "mix@64" vault mix 64
 run "list@64" vault list 64
 run "echoset@64" echo set 64
@@ -403,6 +423,7 @@ GP1=$(r get@1 p50_us) EP1=$(r echo@1 p50_us)
 R_P1=$(ratio "$GP1" "$EP1")
 read -r R_NE NE_LO NE_HI NE_I <<<"$(rounds getna echo)"
 read -r R_NA NA_LO NA_HI NA_I <<<"$(rounds get getna)"
+read -r R_TG TG_LO TG_HI TG_I <<<"$(rounds tget ntget)"
 R_NAS=$(ratio "$(r set@64 rps)" "$(r set-noaudit@64 rps)")
 STARTUP_MS=$(field "$STARTUP" startup_ms_median)
 RSS_MIB=$(mib "${RSS_LOADED:-0}")
@@ -451,6 +472,18 @@ RSS_MIB=$(mib "${RSS_LOADED:-0}")
         "(or any reply subject) in a responder's publish.allow, and give allow_responses" \
         "limits (\`{max: 1, expires: \"1m\"}\`) so that unanswered entries expire:" \
         "examples/nats-server.conf does both."
+    echo
+    echo "## Scoped tokens"
+    echo
+    echo "Without permissions, on the same service: get with an unlimited token on" \
+        "tokens.requests (tokens: true) against get without one on bench.requests, 64 in" \
+        "flight, $ROUNDS rounds back to back (median round shown)."
+    echo
+    echo "| measure | with token | without | ratio | aim |"
+    echo "|---|---:|---:|---:|---|"
+    echo "| get, 64 in flight (req/s) | $(r "r$TG_I-tget" rps) | $(r "r$TG_I-ntget" rps) | $R_TG ($TG_LO-$TG_HI) | >= 0.85 |"
+    echo "| get with a use-limited token, 64 in flight (req/s; each use synced) | $(r tgetl@64 rps) | | | |"
+    echo "| issue, 64 in flight (tokens/s, each synced) | $(r issue@64 rps) | | | |"
     echo
     echo "## Targets without permissions"
     echo

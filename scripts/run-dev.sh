@@ -28,8 +28,10 @@ if [ ! -s "$run/master.key" ]; then
   "$bin" keygen > "$run/master.key"
   echo "make run: wrote a development master key to $run/master.key"
 fi
+# A leading letter: nats-server reads an environment variable that starts
+# with a digit ($AGENT_NATS_PASS = "5Gx...") as a number and fails to parse it.
 for u in admin agent vault audit; do
-  [ -s "$run/$u.pass" ] || head -c 24 /dev/urandom | base64 | tr -d '/+=\n' > "$run/$u.pass"
+  [ -s "$run/$u.pass" ] || { printf p; head -c 24 /dev/urandom | base64 | tr -d '/+=\n'; } > "$run/$u.pass"
 done
 
 # The example configuration, pointed at this folder and this server.
@@ -94,10 +96,14 @@ vaultctl is serving on $url. Try, in another terminal:
   echo sk-demo-123 | $req --user admin --pass-file $run/admin.pass admin.requests set demo/api-key -
   $req --user agent --pass-file $run/agent.pass user.requests get demo/api-key
   $req --user admin --pass-file $run/admin.pass admin.requests status
+  $req --user admin --pass-file $run/admin.pass --token-out $run/agent.token --fields '{"policy":{"keys":["demo/*"],"operations":["get"]},"uses":2,"ttl":"15m"}' admin.requests issue && $req --user agent --pass-file $run/agent.pass --token-file $run/agent.token agents.requests get demo/api-key
 
 The value comes on stdin (-), so it never shows in ps; --value-file FILE works
 too. The agent user may only get and set (ACL of user.requests), and the NATS
-server itself stops it from publishing on admin.requests. The local CLI works
+server itself stops it from publishing on admin.requests. The fourth command
+has the admin issue a scoped token (demo/*, get, 2 uses, 15 minutes) into
+$run/agent.token, and the agent use it on agents.requests (tokens: true):
+meta.lifecycle shows the uses left; a third use is token_invalid. The local CLI works
 beside the service: $bin --config $run/config.yaml list
 Ctrl-C stops both.
 EOF

@@ -6,6 +6,8 @@
  * by '.', `*` one token, `>` one or more trailing tokens). */
 #include "acl.h"
 
+#include "token.h"
+
 #include <string.h>
 
 /* Length of the token starting at s (up to '.' or the end). */
@@ -81,7 +83,8 @@ unsigned acl_rights(const acl_rule *rules, size_t n, const char *arrival)
 {
     for (size_t i = 0; i < n; i++)
         if (acl_subject_matches(rules[i].subject, arrival))
-            return rules[i].ops;
+            /* tokens: true: a token may bring any operation */
+            return rules[i].ops | (rules[i].tokens ? OP_ALL_BITS : 0u);
     return 0;
 }
 
@@ -147,7 +150,8 @@ vc_code acl_check(const acl_rule *rules, size_t n, const acl_request *req, vc_er
             continue;
         /* The first matching rule decides; later rules are not consulted,
          * so a narrow rule placed first can restrict a broad one. */
-        if (!(rules[i].ops & OP_BIT(req->op)))
+        if (!(rules[i].ops & OP_BIT(req->op)) ||
+            (req->key != NULL && !acl_key_allowed(&rules[i], req->key, req->key_len)))
             return denied(err);
         if (req->op == OP_CREDS && rules[i].roles != NULL) {
             for (size_t r = 0; r < rules[i].nroles; r++)
@@ -158,4 +162,22 @@ vc_code acl_check(const acl_rule *rules, size_t n, const acl_request *req, vc_er
         return VC_OK;
     }
     return denied(err);
+}
+
+const acl_rule *acl_first_match(const acl_rule *rules, size_t n, const char *arrival)
+{
+    for (size_t i = 0; i < n; i++)
+        if (acl_subject_matches(rules[i].subject, arrival))
+            return &rules[i];
+    return NULL;
+}
+
+bool acl_key_allowed(const acl_rule *rule, const char *key, size_t len)
+{
+    if (rule == NULL || rule->keys == NULL)
+        return true;
+    for (size_t i = 0; i < rule->nkeys; i++)
+        if (token_pattern_match(rule->keys[i], key, len))
+            return true;
+    return false;
 }

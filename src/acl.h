@@ -24,6 +24,10 @@ typedef struct {
      * (PROTOCOL.md §9); roles NULL: every role. */
     char **roles;
     size_t nroles;
+    bool tokens; /* tokens: true: requests may carry a token */
+    char **keys; /* keys: patterns (token.h) the entry's own operations
+                    reach; NULL: all ("*") */
+    size_t nkeys;
 } acl_rule;
 
 typedef struct {
@@ -32,6 +36,9 @@ typedef struct {
     const char *claimed; /* payload `subject` field, NULL if absent */
     vc_op op;
     const char *role; /* creds: the role asked for */
+    const char *key;  /* the request's key, checked against the rule's keys;
+                         NULL: none */
+    size_t key_len;
 } acl_request;
 
 /* Whether NATS subject pattern (tokens split by '.', `*` matches one token,
@@ -56,6 +63,13 @@ unsigned acl_rights(const acl_rule *rules, size_t n, const char *arrival);
  * "apps.x"; vaultctl now refuses such subjects, and `serve --check` warns
  * about such pairs all the same. */
 bool acl_shadows_prefix(const char *later, const char *earlier);
+
+/* The first rule whose subject matches arrival, or NULL. */
+const acl_rule *acl_first_match(const acl_rule *rules, size_t n, const char *arrival);
+
+/* Whether key (len bytes) is within the rule's `keys` (true when it has
+ * none; rule NULL: the local CLI, true). */
+bool acl_key_allowed(const acl_rule *rule, const char *key, size_t len);
 
 /* VC_OK if allowed, else VC_ACCESS_DENIED with message "Access denied". */
 vc_code acl_check(const acl_rule *rules, size_t n, const acl_request *req, vc_err *err);

@@ -124,7 +124,8 @@ char *audit_event_json(const audit_event *ev, size_t *len)
     const char *outcome = ev->outcome == VC_OK ? "success" : vc_code_name(ev->outcome);
     const char *op = op_name(ev->op);
     char when[TIMEFMT_RFC3339_LEN], mac[sizeof AUDIT_HMAC_PREFIX + 64];
-    bool with_mac = false;
+    char tmac[sizeof AUDIT_HMAC_PREFIX + 64];
+    bool with_mac = false, with_tmac = false;
     size_t cap = 288, o = 0;
     char *out;
 
@@ -135,9 +136,13 @@ char *audit_event_json(const audit_event *ev, size_t *len)
          * than write a truncated one. */
         with_mac = n > 0 && (size_t)n < sizeof mac;
     }
+    if (ev->token_hash != NULL && ev->token_hash[0] != '\0') {
+        int n = snprintf(tmac, sizeof tmac, "%s%s", AUDIT_HMAC_PREFIX, ev->token_hash);
+        with_tmac = n > 0 && (size_t)n < sizeof tmac;
+    }
     /* Every string at its worst (6 bytes per byte) plus the names. */
     cap += 6 * (sizeof AUDIT_EVENT_TYPE + strlen(when) + strlen(subject) + strlen(op) +
-                strlen(outcome) + (with_mac ? strlen(mac) : 0) +
+                strlen(outcome) + (with_mac ? strlen(mac) : 0) + (with_tmac ? strlen(tmac) : 0) +
                 (ev->instance != NULL ? strlen(ev->instance) : 0)) +
            (ev->extra != NULL ? strlen(ev->extra) : 0);
     out = malloc(cap);
@@ -156,6 +161,8 @@ char *audit_event_json(const audit_event *ev, size_t *len)
     o += (size_t)snprintf(out + o, cap - o, ",\"latency_us\":%lld", (long long)ev->latency_us);
     if (with_mac)
         o += put_member(out + o, false, "key_hmac", mac);
+    if (with_tmac) /* the token, by its accessor's keyed hash */
+        o += put_member(out + o, false, "token_hmac", tmac);
     if (ev->version != 0)
         o += (size_t)snprintf(out + o, cap - o, ",\"version\":%llu",
                               (unsigned long long)ev->version);

@@ -82,11 +82,13 @@ typedef struct {
     vc_op op;             /* OP_NONE: "unknown" */
     vc_code outcome;      /* VC_OK: "success", else vc_code_name() */
     int64_t latency_us;
-    const char *key_hash; /* 64 hex digits; NULL or "": no key_hmac field */
-    const char *extra;    /* NULL or "": nothing; else compact JSON members
-                             added last (creds: ,"creds":{...} without the
-                             comma), built by us, never caller text */
-    uint64_t version;     /* 0: no version field */
+    const char *key_hash;   /* 64 hex digits; NULL or "": no key_hmac field */
+    const char *extra;      /* NULL or "": nothing; else compact JSON members
+                               added last (creds: ,"creds":{...} without the
+                               comma), built by us, never caller text */
+    uint64_t version;       /* 0: no version field */
+    const char *token_hash; /* audit hash of the token's accessor (64 hex
+                               digits); NULL or "": no token_hmac field */
 } audit_event;
 
 /* The event as malloc'd compact JSON (no trailing newline), *len its length;

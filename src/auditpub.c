@@ -102,6 +102,7 @@ void auditpub_emit(auditpub *a, int64_t time_ms, const char *subject, const ops_
         .key_hash = r->key_hash,
         .extra = r->audit_extra,
         .version = r->code == VC_OK ? r->version : 0,
+        .token_hash = r->token_hash,
     };
     size_t len = 0;
     char *event;

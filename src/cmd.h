@@ -57,6 +57,8 @@ int cmd_audit_hash(const char *config_path, int argc, char **argv);
 int cmd_serve(const char *config_path, int argc, char **argv);
 int cmd_request(int argc, char **argv);
 int cmd_nats_init(int argc, char **argv); /* nats-init DIR (cmd_natsinit.c) */
+/* Tokens from the local command line (cmd_token.c). */
+int cmd_token(const char *config_path, int argc, char **argv); /* token issue|lookup|renew|revoke */
 /* Operations commands (cmd_ops.c). */
 int cmd_backup(const char *config_path, int argc, char **argv);  /* backup FILE */
 int cmd_restore(const char *config_path, int argc, char **argv); /* restore [--force] FILE */

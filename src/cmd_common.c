@@ -114,6 +114,8 @@ ops_ctx cmd_ops_ctx(const cmd_env *env)
         .started = (int64_t)time(NULL),
         .service_version = VAULTCTL_VERSION,
         .rotation_interval_s = env->cfg->rotation_interval_s,
+        .token_default_ttl = env->cfg->token_default_ttl,
+        .token_max_ttl = env->cfg->token_max_ttl,
     };
     return ctx;
 }

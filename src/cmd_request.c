@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "client.h"
 #include "cmd.h"
@@ -25,6 +26,12 @@ static int request_usage(void)
           "                        [--value-file F] [--field NAME=VALUE]... [--creds-out F]\n"
           "                        [--ttl DURATION] [--cas N] [--version N]\n"
           "                        SUBJECT OPERATION [KEY [VALUE|-]]\n"
+          "                        [--value-file F] [--token-file F] [--token-out F]\n"
+          "                        [--fields JSON] SUBJECT OPERATION [KEY [VALUE|-]]\n"
+          "  --token-file F sends the vault token (vct_...) in F as the request's token\n"
+          "  (a wrap token vcw_... as unwrap's wrap_token); --token-out F writes the token\n"
+          "  of an issue reply to F (mode 0600) instead of printing it; --fields adds the\n"
+          "  members of a JSON object to the request (policy, ttl, uses, wrap_ttl...).\n"
           "  KEY is the prefix for list; VALUE is a string unless --json; - reads it from\n"
           "  stdin, --value-file from a file. Replies come to inboxes under --inbox-prefix,\n"
           "  by default _INBOX.<user>. The password file may also be named by\n"
@@ -41,6 +48,8 @@ typedef struct {
     char *pass;  /* --pass-file / $VAULTCTL_PASS_FILE (secretfile memory) */
     char *value; /* --value-file (secretfile memory) */
     size_t value_len;
+    char *vtoken; /* --token-file: a vault token (secretfile memory) */
+    size_t vtoken_len;
     char *in; /* VALUE "-": stdin (malloc) */
     size_t in_len;
 } request_secrets;
@@ -49,6 +58,7 @@ static void request_secrets_free(request_secrets *x)
 {
     secretfile_free(x->pass);
     secretfile_free(x->value);
+    secretfile_free(x->vtoken);
     if (x->in != NULL) {
         sodium_memzero(x->in, x->in_len);
         free(x->in);
@@ -59,8 +69,9 @@ static void request_secrets_free(request_secrets *x)
 #define REQUEST_FIELDS_MAX 16
 
 static char *request_payload(const char *const *pos, int npos, bool as_json, const char *id,
-                             const char *value, size_t value_len, const char *const *fields,
-                             int nfields, const char *const lifecycle[3])
+                             const char *value, size_t value_len, const char *fields_json,
+                             const char *const *fields, int nfields, const char *const lifecycle[3],
+                             const char *vtoken, size_t vtoken_len)
 {
     vc_op op = op_from_name(pos[1], strlen(pos[1]));
     json_t *req = json_pack("{s:s}", "operation", pos[1]);
@@ -70,6 +81,21 @@ static char *request_payload(const char *const *pos, int npos, bool as_json, con
         return NULL;
     if (id != NULL)
         json_object_set_new(req, "id", json_string(id));
+    if (fields_json != NULL) {
+        json_t *f = json_loads(fields_json, JSON_REJECT_DUPLICATES, NULL);
+        if (!json_is_object(f)) {
+            cmd_fail("request: --fields is not a JSON object");
+            json_decref(f);
+            json_decref(req);
+            return NULL;
+        }
+        json_object_update(req, f);
+        json_decref(f);
+    }
+    if (vtoken != NULL) /* a wrap token is what unwrap takes */
+        json_object_set_new(
+            req, vtoken_len > 4 && memcmp(vtoken, "vcw_", 4) == 0 ? "wrap_token" : "token",
+            json_stringn(vtoken, vtoken_len));
     if (npos >= 3)
         json_object_set_new(req, op == OP_LIST ? "prefix" : "key", json_string(pos[2]));
     for (int i = 0; i < nfields; i++) {
@@ -174,6 +200,47 @@ static bool read_secret_file(const char *what, const char *path, size_t max, cha
     return true;
 }
 
+/* --token-out: the issued token (data.token, or data.wrap_token) goes to
+ * path (created 0600, replaced if there) and the printed reply says where
+ * instead. False after saying why. */
+static bool token_to_file(json_t *r, const char *path, char **reply, size_t *reply_len)
+{
+    json_t *d = json_object_get(r, "data");
+    const char *field = json_object_get(d, "token") != NULL ? "token" : "wrap_token";
+    const char *tok = json_string_value(json_object_get(d, field));
+    if (tok == NULL)
+        return true; /* an error reply: printed as it is */
+    char tmp[4096];
+    int w = snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = w > 0 && (size_t)w < sizeof tmp
+                 ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600)
+                 : -1;
+    size_t len = strlen(tok);
+    bool ok =
+        fd >= 0 && write(fd, tok, len) == (ssize_t)len && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+    if (fd >= 0)
+        ok = close(fd) == 0 && ok;
+    if (ok)
+        ok = rename(tmp, path) == 0;
+    if (!ok) {
+        cmd_fail("request: --token-out %s: cannot write the token", path);
+        if (fd >= 0)
+            (void)unlink(tmp);
+        return false;
+    }
+    char note[4200];
+    (void)snprintf(note, sizeof note, "(written to %s)", path);
+    json_object_set_new(d, field, json_string(note));
+    char *text = json_dumps(r, JSON_COMPACT);
+    if (text == NULL)
+        return false;
+    sodium_memzero(*reply, *reply_len);
+    free(*reply);
+    *reply = text;
+    *reply_len = strlen(text);
+    return true;
+}
+
 int cmd_request(int argc, char **argv)
 {
     client_opts o = {.conn = {.servers = getenv("NATS_URL")}, .timeout_ms = 5000};
@@ -181,6 +248,7 @@ int cmd_request(int argc, char **argv)
     bool as_json = false;
     const char *id = NULL, *pass_arg = NULL, *pos[4];
     const char *value = NULL, *fields[REQUEST_FIELDS_MAX], *creds_out = NULL;
+    const char *fields_json = NULL, *token_out = NULL;
     int nfields = 0;
     size_t value_len = 0, pass_len = 0;
     int npos = 0, rc = EXIT_USAGE;
@@ -210,6 +278,13 @@ int cmd_request(int argc, char **argv)
         } else if (strcmp(a, "--value-file") == 0) {
             if (!read_secret_file("--value-file", v, REQUEST_VALUE_MAX, &sec.value, &sec.value_len))
                 goto out;
+        } else if (strcmp(a, "--token-file") == 0) {
+            if (!read_secret_file("--token-file", v, SECRETFILE_MAX, &sec.vtoken, &sec.vtoken_len))
+                goto out;
+        } else if (strcmp(a, "--token-out") == 0) {
+            token_out = v;
+        } else if (strcmp(a, "--fields") == 0) {
+            fields_json = v;
         } else if (strcmp(a, "--token") == 0) {
             cmd_warn_argv_secret("request: --token", "prefer --creds FILE");
             o.conn.token = v;
@@ -287,7 +362,8 @@ int cmd_request(int argc, char **argv)
         value_len = strlen(pos[3]);
     }
 
-    payload = request_payload(pos, npos, as_json, id, value, value_len, fields, nfields, lifecycle);
+    payload = request_payload(pos, npos, as_json, id, value, value_len, fields_json, fields,
+                              nfields, lifecycle, sec.vtoken, sec.vtoken_len);
     rc = EXIT_ERROR;
     if (payload != NULL) {
         char *reply = NULL;
@@ -295,12 +371,15 @@ int cmd_request(int argc, char **argv)
         vc_err err;
         if (client_request(&o, pos[0], payload, strlen(payload), &reply, &reply_len, &err) ==
             VC_OK) {
+            json_t *r = json_loadb(reply, reply_len, 0, NULL);
+            bool tok_failed = token_out != NULL && !token_to_file(r, token_out, &reply, &reply_len);
             bool written = creds_out == NULL || write_creds_out(creds_out, &reply, &reply_len);
             fwrite(reply, 1, reply_len, stdout);
             fputc('\n', stdout);
-            json_t *r = json_loadb(reply, reply_len, 0, NULL);
             const char *status = json_string_value(json_object_get(r, "status"));
-            rc = written && status != NULL && strcmp(status, "success") == 0 ? EXIT_OK : EXIT_ERROR;
+            rc = written && !tok_failed && status != NULL && strcmp(status, "success") == 0
+                     ? EXIT_OK
+                     : EXIT_ERROR;
             json_decref(r);
         } else {
             cmd_fail("request: %s", err.msg);

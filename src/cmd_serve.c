@@ -19,6 +19,7 @@
 #include "natsmsg.h"
 #include "ops.h"
 #include "rotator.h"
+#include "token_purge.h"
 #include "service.h"
 #include "sweeper.h"
 
@@ -196,6 +197,9 @@ int cmd_serve(const char *config_path, int argc, char **argv)
         cmd_close(&env);
         return EXIT_ERROR;
     }
+    token_purger *purger = NULL;
+    if (token_purger_start(&purger, env.vault, &err) != VC_OK)
+        log_warn("%s: expired tokens are not purged", err.msg);
 
     health_init(&h, env.cfg->storage_path);
     run_until_signal(&sigs, &h, svc, env.vault);
@@ -207,6 +211,7 @@ int cmd_serve(const char *config_path, int argc, char **argv)
     service_stop(svc);
     sweeper_join(sw);
     rotator_join(rot);
+    token_purger_stop(purger);
     health_remove(&h);
     creds_signer_free(signer);
     cmd_close(&env);

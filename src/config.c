@@ -77,14 +77,16 @@ const config_setting config_settings[] = {
     {"nats_credentials.account", K_OPTIONAL, F(creds_account), 0, 0, NULL},
     {"nats_credentials.signing_key", K_OPTIONAL, F(creds_signing_key), 0, 0, NULL},
     {"history.max_versions", K_COUNT, F(history_max_versions), 1, HISTORY_MAX, "10"},
+    {"tokens.default_ttl", K_DURATION, F(token_default_ttl), 1, INTERVAL_MAX, "1h"},
+    {"tokens.max_ttl", K_DURATION, F(token_max_ttl), 1, INTERVAL_MAX, "24h"},
 };
 #undef F
 _Static_assert(sizeof config_settings / sizeof config_settings[0] == CONFIG_N_SETTINGS,
                "CONFIG_N_SETTINGS in config_int.h");
 
 const char *const config_sections[] = {
-    "nats",    "encryption", "storage",  "subjects", "acl",     "limits",
-    "service", "audit",      "rotation", "log",      "history", "nats_credentials",
+    "nats",  "encryption", "storage", "subjects", "acl",    "limits",           "service",
+    "audit", "rotation",   "log",     "history",  "tokens", "nats_credentials",
 };
 _Static_assert(sizeof config_sections / sizeof config_sections[0] == CONFIG_N_SECTIONS,
                "CONFIG_N_SECTIONS in config_int.h");
@@ -478,7 +480,7 @@ vc_code config_apply(config_loader *ld, size_t i, const char *text, size_t len, 
                            "got %s",
                            where, config_expectation(s, ex, sizeof ex),
                            config_quote(q, sizeof q, text, len));
-        c->rotation_interval_s = (int64_t)v;
+        *(int64_t *)(void *)((char *)c + s->off) = (int64_t)v;
         return VC_OK;
     case K_BOOL:
         if ((len == 4 && memcmp(text, "true", 4) == 0) ||
@@ -643,8 +645,12 @@ void config_free(config *c)
             config_wipe_free(*str_slot(c, s));
     }
     config_creds_free(c);
-    for (size_t i = 0; i < c->acl_count; i++)
+    for (size_t i = 0; i < c->acl_count; i++) {
         free((char *)c->acl[i].subject); /* owned: acl_rule's const is for readers */
+        for (size_t j = 0; j < c->acl[i].nkeys; j++)
+            free(c->acl[i].keys[j]);
+        free(c->acl[i].keys);
+    }
     free(c->acl);
     free(c->file);
     free(c);

@@ -102,6 +102,10 @@ typedef struct {
     /* history: */
     size_t history_max_versions; /* versions kept per key, the current one
                                     included (1..1000) */
+
+    /* tokens: */
+    int64_t token_default_ttl; /* tokens.default_ttl, seconds (1h) */
+    int64_t token_max_ttl;     /* tokens.max_ttl, seconds (24h) */
 } config;
 
 /* Loads the configuration: path if not NULL, else $VAULTCTL_CONFIG if set,

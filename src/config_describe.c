@@ -99,7 +99,14 @@ static void describe(FILE *f, const config *c)
             c->acl_count, c->acl_count == 1 ? "" : "s");
     for (size_t i = 0; i < c->acl_count; i++) {
         fprintf(f, "  %s: ", c->acl[i].subject);
-        put_ops(f, c->acl[i].ops);
+        if (c->acl[i].ops == 0 && c->acl[i].tokens)
+            fputs("no operations of its own", f);
+        else
+            put_ops(f, c->acl[i].ops);
+        if (c->acl[i].tokens)
+            fputs("; tokens accepted", f);
+        for (size_t k = 0; k < c->acl[i].nkeys; k++)
+            fprintf(f, "%s%s", k == 0 ? "; keys " : ", ", c->acl[i].keys[k]);
         fputc('\n', f);
     }
     fprintf(f, "limits:     value %s, request %s, %zu JSON elements\n",
@@ -129,6 +136,11 @@ static void describe(FILE *f, const config *c)
     } else {
         fputs("rotation:   off (rotate on request only)\n", f);
     }
+    fputs("tokens:     default ttl ", f);
+    put_duration(f, c->token_default_ttl > 0 ? c->token_default_ttl : 3600);
+    fputs(", max ttl ", f);
+    put_duration(f, c->token_max_ttl > 0 ? c->token_max_ttl : 86400);
+    fputs(", expired tokens purged every 30 s\n", f);
     fputs(c->log_requests ? "log:        a line per request (log.requests)\n"
                           : "log:        events only (log.requests off)\n",
           f);

@@ -54,11 +54,11 @@ typedef struct {
 } config_setting;
 
 /* The table, in config.c; its size is checked against this at compile time. */
-#define CONFIG_N_SETTINGS 33
+#define CONFIG_N_SETTINGS 35
 extern const config_setting config_settings[CONFIG_N_SETTINGS];
 
 /* The top-level sections, in the order the messages list them. */
-#define CONFIG_N_SECTIONS 12
+#define CONFIG_N_SECTIONS 13
 extern const char *const config_sections[CONFIG_N_SECTIONS];
 
 /* Where a setting's current value came from, for cross-checks. */

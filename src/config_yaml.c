@@ -18,6 +18,7 @@
 #include <yaml.h>
 
 #include "config_int.h"
+#include "token.h"
 
 /* A "configuration" bigger than this is the wrong file. */
 #define CONFIG_FILE_MAX ((size_t)1024 * 1024)
@@ -264,6 +265,34 @@ static vc_code load_ops(config_loader *ld, yaml_document_t *doc, yaml_node_t *no
     return VC_OK;
 }
 
+/* keys: a list of key patterns (token.h), at least one. */
+static vc_code load_keys(config_loader *ld, yaml_document_t *doc, yaml_node_t *node,
+                         const char *name, acl_rule *rule)
+{
+    if (node->type != YAML_SEQUENCE_NODE ||
+        node->data.sequence.items.top == node->data.sequence.items.start)
+        return vc_errf(ld->err, VC_CONFIG,
+                       "%s:%d: %s: expected a list of key patterns such as [\"billing/*\"]",
+                       ld->file, node_line(node), name);
+    size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+    if ((rule->keys = calloc(n, sizeof *rule->keys)) == NULL)
+        return config_oom(ld->err);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *x = yaml_document_get_node(doc, node->data.sequence.items.start[i]);
+        if (x->type != YAML_SCALAR_NODE ||
+            !token_pattern_valid((const char *)x->data.scalar.value, x->data.scalar.length) ||
+            memchr(x->data.scalar.value, '\0', x->data.scalar.length) != NULL)
+            return vc_errf(ld->err, VC_CONFIG,
+                           "%s:%d: %s[%zu]: expected a key or a prefix followed by one final *",
+                           ld->file, node_line(x), name, i);
+        rule->keys[i] = strndup((const char *)x->data.scalar.value, x->data.scalar.length);
+        rule->nkeys = i + 1;
+        if (rule->keys[i] == NULL)
+            return config_oom(ld->err);
+    }
+    return VC_OK;
+}
+
 static vc_code load_rule(config_loader *ld, yaml_document_t *doc, yaml_node_t *node, size_t idx,
                          acl_rule *rule)
 {
@@ -322,10 +351,18 @@ static vc_code load_rule(config_loader *ld, yaml_document_t *doc, yaml_node_t *n
         } else if (plain && scalar_is(k, "roles")) {
             if ((rc = config_load_acl_roles(ld, doc, v, idx, rule)) != VC_OK)
                 return rc;
+        } else if (plain && scalar_is(k, "tokens")) {
+            if (v->type != YAML_SCALAR_NODE || (!scalar_is(v, "true") && !scalar_is(v, "false")))
+                return vc_errf(ld->err, VC_CONFIG, "%s:%d: %s: expected true or false", ld->file,
+                               node_line(v), name);
+            rule->tokens = scalar_is(v, "true");
+        } else if (plain && scalar_is(k, "keys")) {
+            if ((rc = load_keys(ld, doc, v, name, rule)) != VC_OK)
+                return rc;
         } else {
             return vc_errf(ld->err, VC_CONFIG,
                            "%s:%d: %s: unknown setting (a rule has: subject, "
-                           "operations, roles)",
+                           "operations, tokens, keys, roles)",
                            ld->file, node_line(k), name);
         }
     }

@@ -43,6 +43,10 @@ const char *vc_code_name(vc_code code)
         return "unavailable";
     case VC_CONFLICT:
         return "conflict";
+    case VC_TOKEN_INVALID:
+        return "token_invalid";
+    case VC_TOKEN_EXPIRED:
+        return "token_expired";
     case VC_INTERNAL:
     case VC_CONFIG:
         break;
@@ -68,6 +72,9 @@ int vc_code_number(vc_code code)
         return 503;
     case VC_CONFLICT:
         return 409;
+    case VC_TOKEN_INVALID:
+    case VC_TOKEN_EXPIRED:
+        return 401;
     case VC_INTERNAL:
     case VC_CONFIG:
         break;

@@ -19,6 +19,8 @@ typedef enum {
     VC_TOO_LARGE,         /* 413 too_large */
     VC_UNAVAILABLE,       /* 503 unavailable */
     VC_INTERNAL,          /* 500 internal */
+    VC_TOKEN_INVALID,     /* 401 token_invalid: unknown, revoked or used up */
+    VC_TOKEN_EXPIRED,     /* 401 token_expired */
     VC_CONFIG,            /* start-up/configuration error: never on the wire */
     VC_CONFLICT           /* 409 conflict: a set's cas did not match */
 } vc_code;

@@ -20,7 +20,11 @@ static int main_usage(void)
           "  list [--limit N] [--after NAME] [PREFIX] | rotate | status\n"
           "                                  the local interface, straight on the store\n"
           "  nats-init [--subject S]... DIR  write a NATS operator setup and vaultctl's keys\n"
+          "  token issue --policy-keys P --ops OPS [--ttl D] [--uses N] ...\n"
+          "  token lookup|renew|revoke ACCESSOR\n"
+          "                                  scoped tokens, straight on the store\n"
           "  audit-hash NAME                 the keyed hash logs and audit events show for NAME\n"
+          "                                  (or for a token accessor: token_hmac)\n"
           "  verify                          authenticate every record, list the damaged ones\n"
           "  request [OPTIONS] SUBJECT OPERATION [KEY [VALUE]]\n"
           "                                  one request over NATS (see vaultctl request --help)\n"
@@ -101,6 +105,8 @@ int main(int argc, char **argv)
         return cmd_request(nargs, args);
     if (strcmp(cmd, "nats-init") == 0)
         return cmd_nats_init(nargs, args);
+    if (strcmp(cmd, "token") == 0)
+        return cmd_token(config_path, nargs, args);
     if (strcmp(cmd, "audit-hash") == 0)
         return cmd_audit_hash(config_path, nargs, args);
     if (strcmp(cmd, "verify") == 0)

@@ -4,7 +4,8 @@
 #include <string.h>
 
 static const char *const op_names[OP_COUNT] = {
-    "get", "set", "delete", "list", "rotate", "status", "versions", "creds",
+    "get",   "set",   "delete", "list",  "rotate", "status", "versions",
+    "creds", "issue", "lookup", "renew", "revoke", "unwrap",
 };
 
 vc_op op_from_name(const char *name, size_t len)

@@ -13,6 +13,11 @@ typedef enum {
     OP_STATUS,
     OP_VERSIONS,
     OP_CREDS, /* NATS user credentials (creds.h) */
+    OP_ISSUE, /* tokens (PROTOCOL.md §8) */
+    OP_LOOKUP,
+    OP_RENEW,
+    OP_REVOKE,
+    OP_UNWRAP,
     OP_COUNT,
     OP_NONE = -1 /* not (yet) known: parse failed before the operation */
 } vc_op;

@@ -23,6 +23,7 @@
 #include <sodium.h>
 
 #include "latch.h"
+#include "ops_int.h"
 #include "proto.h"
 #include "timefmt.h"
 
@@ -33,19 +34,13 @@
  * A get's data is raw instead: the stored value's compact JSON text (the
  * plaintext secret), spliced into the reply as it is, then wiped; its meta
  * is raw_meta, compact JSON text too. */
-typedef struct {
-    json_t *data;
-    json_t *meta;
-    char *raw;
-    size_t raw_len;
-    char raw_meta[256];
-} ops_result;
 
 /* Wipes and frees a result's plaintext, drops its JSON. */
-static void result_clear(ops_result *res)
+void result_clear(ops_result *res)
 {
     json_decref(res->data);
     json_decref(res->meta);
+    json_decref(res->lifecycle);
     if (res->raw != NULL)
         sodium_memzero(res->raw, res->raw_len);
     free(res->raw);
@@ -53,8 +48,7 @@ static void result_clear(ops_result *res)
 }
 
 /* Fills out->log_msg. Truncation only shortens a log line: acceptable. */
-static void set_log(ops_reply *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_log(ops_reply *out, const char *fmt, ...)
+void set_log(ops_reply *out, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -83,6 +77,12 @@ static void reply_message(const vc_err *err, char *msg, size_t cap)
     case VC_NOT_FOUND:
         w = snprintf(msg, cap, "key not found");
         break;
+    case VC_TOKEN_INVALID:
+        w = snprintf(msg, cap, "token invalid");
+        break;
+    case VC_TOKEN_EXPIRED:
+        w = snprintf(msg, cap, "token expired");
+        break;
     case VC_UNAVAILABLE:
         w = snprintf(msg, cap, "storage unavailable: %s", err->msg);
         break;
@@ -102,7 +102,7 @@ static void reply_message(const vc_err *err, char *msg, size_t cap)
 }
 
 /* Makes out an error reply for err (code VC_CONFIG is sent as internal). */
-static void set_error(ops_reply *out, const vc_err *err, json_t *id)
+void set_error(ops_reply *out, const vc_err *err, json_t *id)
 {
     char msg[VC_ERR_MSG_MAX + 32];
     vc_err e = *err;
@@ -157,7 +157,8 @@ static vc_code do_get(const ops_ctx *ctx, const proto_request *r, ops_result *re
                                    &res->raw_len, &meta, err);
     if (rc != VC_OK)
         return rc;
-    *version_read = meta.version;
+    if (version_read != NULL)
+        *version_read = meta.version;
     /* What jansson would dump for this meta object, without building one. */
     timefmt_rfc3339(meta.created_at, created);
     timefmt_rfc3339(meta.updated_at, updated);
@@ -200,12 +201,6 @@ static vc_code do_versions(const ops_ctx *ctx, const proto_request *r, ops_resul
 /* A set or delete between ops_handle_async and its commit: owns the
  * parsed request (the reply echoes its id) and the reply so far (op, key
  * hash). */
-typedef struct {
-    proto_request req;
-    ops_reply reply;
-    ops_done_fn done;
-    void *done_arg;
-} ops_pending;
 
 static void write_done(void *arg, vc_code rc, const vault_meta *meta, const vc_err *verr);
 
@@ -376,12 +371,12 @@ static vc_code do_creds(const ops_ctx *ctx, const proto_request *r, ops_result *
     return rc;
 }
 
-static vc_code run_op(const ops_ctx *ctx, const proto_request *r, ops_result *res, ops_reply *out,
-                      vc_err *err)
+vc_code run_op(const ops_ctx *ctx, const proto_request *r, ops_result *res, ops_reply *out,
+               vc_err *err)
 {
     switch (r->op) {
     case OP_GET:
-        return do_get(ctx, r, res, &out->version, err);
+        return do_get(ctx, r, res, out != NULL ? &out->version : NULL, err);
     case OP_VERSIONS:
         return do_versions(ctx, r, res, err);
     case OP_LIST:
@@ -401,9 +396,13 @@ static vc_code run_op(const ops_ctx *ctx, const proto_request *r, ops_result *re
 static vc_code check_access(const ops_ctx *ctx, const char *arrival, const proto_request *r,
                             ops_reply *out, vc_err *err)
 {
-    if (arrival == NULL)
-        return VC_OK; /* local CLI: holds the master key, every right */
+    if (arrival == NULL || ops_token_handles(r))
+        return VC_OK; /* local CLI: every right; tokens: ops_token_run */
     acl_request req = {.arrival = arrival, .claimed = r->subject, .op = r->op, .role = r->role};
+    if (r->op == OP_GET || r->op == OP_SET || r->op == OP_DELETE || r->op == OP_VERSIONS) {
+        req.key = r->key;
+        req.key_len = r->key_len;
+    }
     vc_code rc = acl_check(ctx->rules, ctx->nrules, &req, err);
     if (rc == VC_OK)
         return VC_OK;
@@ -421,7 +420,7 @@ static vc_code check_access(const ops_ctx *ctx, const char *arrival, const proto
 
 /* The reply for an operation that ran: success with res (stolen), or the
  * error in err. */
-static void build_reply(ops_reply *out, vc_code rc, ops_result *res, const vc_err *err, json_t *id)
+void build_reply(ops_reply *out, vc_code rc, ops_result *res, const vc_err *err, json_t *id)
 {
     if (rc != VC_OK) {
         result_clear(res);
@@ -429,11 +428,32 @@ static void build_reply(ops_reply *out, vc_code rc, ops_result *res, const vc_er
         return;
     }
     out->code = VC_OK;
-    if (res->raw != NULL) {
+    if (res->lifecycle != NULL && res->raw != NULL) {
+        /* raw_meta is a compact object: splice the lifecycle in before its
+         * closing brace, without a parse */
+        char *lc = json_dumps(res->lifecycle, JSON_COMPACT);
+        size_t ml = strlen(res->raw_meta);
+        char *mt = lc != NULL && ml >= 2 ? malloc(ml + strlen(lc) + 16) : NULL;
+        if (mt != NULL)
+            (void)sprintf(mt, "%.*s%s\"lifecycle\":%s}", (int)(ml - 1), res->raw_meta,
+                          ml > 2 ? "," : "", lc);
+        out->body =
+            mt != NULL ? proto_success_raw(res->raw, res->raw_len, mt, id, &out->len) : NULL;
+        free(lc);
+        free(mt);
+        result_clear(res);
+    } else if (res->raw != NULL) {
         out->body = proto_success_raw(res->raw, res->raw_len, res->raw_meta, id, &out->len);
         result_clear(res);
     } else {
+        if (res->lifecycle != NULL) {
+            if (res->meta == NULL)
+                res->meta = json_object();
+            json_object_set(res->meta, "lifecycle", res->lifecycle);
+        }
         out->body = proto_success(res->data, res->meta, id, &out->len);
+        json_decref(res->lifecycle);
+        res->lifecycle = NULL;
     }
     if (out->body == NULL) {
         /* The change (if any) is done and durable; only the reply failed. */
@@ -445,11 +465,12 @@ static void build_reply(ops_reply *out, vc_code rc, ops_result *res, const vc_er
 }
 
 /* Hands p's reply to its caller and frees p. */
-static void pending_finish(ops_pending *p)
+void pending_finish(ops_pending *p)
 {
     p->done(p->done_arg, &p->reply);
     ops_reply_free(&p->reply);
     proto_request_free(&p->req);
+    json_decref(p->tok_rec);
     free(p);
 }
 
@@ -519,6 +540,10 @@ void ops_handle_async(const ops_ctx *ctx, const char *arrival, const uint8_t *pa
     vc_err_clear(&err);
 
     vc_code rc = admit(ctx, arrival, payload, len, &p->req, &p->reply, &err);
+    if (rc == VC_OK && ops_token_handles(&p->req)) {
+        ops_token_run(ctx, arrival, p); /* finishes p */
+        return;
+    }
     if (rc == VC_OK && (p->req.op == OP_SET || p->req.op == OP_DELETE)) {
         rc = queue_write(ctx, p, &err);
         if (rc == VC_OK)
@@ -527,6 +552,8 @@ void ops_handle_async(const ops_ctx *ctx, const char *arrival, const uint8_t *pa
         rc = do_creds(ctx, &p->req, &res, &p->reply, &err);
     } else if (rc == VC_OK) {
         rc = run_op(ctx, &p->req, &res, &p->reply, &err);
+        if (rc == VC_OK && p->req.op == OP_LIST && arrival != NULL)
+            ops_list_filter(&res, acl_first_match(ctx->rules, ctx->nrules, arrival), NULL);
     }
     build_reply(&p->reply, rc, &res, &err, p->req.id);
     pending_finish(p);

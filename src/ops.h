@@ -41,6 +41,9 @@ typedef struct {
     int64_t rotation_interval_s;
     /* nats_credentials' signer (creds.h); NULL: creds is not configured. */
     creds_signer *creds;
+    /* tokens.default_ttl and tokens.max_ttl in seconds (0: 1h and 24h) */
+    int64_t token_default_ttl;
+    int64_t token_max_ttl;
 } ops_ctx;
 
 typedef struct {
@@ -49,6 +52,8 @@ typedef struct {
     vc_code code;                      /* VC_OK or the error sent */
     vc_op op;                          /* OP_NONE if it could not be read */
     char key_hash[SEAL_AUDIT_HEX];     /* audit hash of the key, "" if none */
+    char token_hash[SEAL_AUDIT_HEX];   /* audit hash of the token's accessor,
+                                          "" if no token */
     uint64_t version;                  /* set: the version written; get: the
                                           version read; 0 otherwise */
     char log_msg[VC_ERR_MSG_MAX];      /* what went wrong, for the log (no secret) */

@@ -64,10 +64,11 @@
 /* Reset read transactions kept for reuse (each keeps a reader slot). */
 #define STORE_READ_POOL 16
 
-static const char *const table_names[STORE_N_TABLES] = {"meta", "records", "history", "expiry"};
+static const char *const table_names[STORE_N_TABLES] = {"meta", "records", "history", "expiry",
+                                                        "tokens"};
 
 /* Named databases the environment may hold: the tables above and room for
- * more (a later table of sealed tokens). */
+ * more. */
 #define STORE_MAX_DBS 16
 
 struct store {

@@ -22,12 +22,14 @@
 
 /* META: keyring and bookkeeping; RECORDS: the current record of each key;
  * HISTORY: superseded records (keyed name hash || version); EXPIRY: the
- * expiry index (keyed expiry time || name hash, empty values). */
+ * expiry index (keyed expiry time || name hash, empty values); TOKENS:
+ * sealed token records (vault_token.c). */
 typedef enum {
     STORE_META = 0,
     STORE_RECORDS = 1,
     STORE_HISTORY = 2,
     STORE_EXPIRY = 3,
+    STORE_TOKENS = 4,
     STORE_N_TABLES
 } store_table;
 

@@ -24,6 +24,7 @@
 
 #include "duration.h"
 #include "latch.h"
+#include "vault_token.h"
 
 /* One queued write: one malloc'd block holding the request and copies of its
  * name and value (so callers may free theirs at once), owned by the vault
@@ -46,6 +47,12 @@ typedef struct vcommit_req {
     size_t sweep_max;
     uint64_t *sweep_removed;
     bool *sweep_more;
+    bool use_only;   /* no record write: only the token use (vtok_use) */
+    const char *tok; /* token whose use pays for this write, or NULL */
+    size_t tok_len;
+    json_t **tok_out;      /* the token record after the use (caller's) */
+    vcommit_txn_fn txn_fn; /* a custom write (vcommit_txn_wait), or NULL */
+    void *txn_arg;
     vault_write_done done;
     void *arg;
     size_t alloc_len; /* bytes of this block, for the wipe */
@@ -364,6 +371,14 @@ static vc_code apply_write(vault *v, store_txn *t, const seal_keyring *kr, wreq 
     uint8_t hash[SEAL_HASH_BYTES];
     int64_t now = (int64_t)time(NULL);
 
+    if (w->txn_fn != NULL)
+        return w->txn_fn(t, kr, w->txn_arg, &w->err, dead);
+    if (w->tok != NULL) {
+        /* the use, in the same transaction as the write it pays for */
+        vc_code rc = vtok_consume_txn(t, kr, w->tok, w->tok_len, now, w->tok_out, &w->err, dead);
+        if (rc != VC_OK || w->use_only)
+            return rc;
+    }
     if (w->kind == W_SWEEP)
         return apply_sweep(t, w, changed, dead);
     seal_name_hash(kr, w->name, w->name_len, hash);
@@ -630,9 +645,9 @@ out:
 }
 
 /* A queued write with copies of name and value (value NULL: a delete). */
-static vc_code wreq_new(const char *name, size_t name_len, const char *value, size_t value_len,
-                        bool del, const vault_set_opts *opts, vault_write_done done, void *arg,
-                        wreq **out, vc_err *err)
+static vc_code wreq_new_tok(const char *name, size_t name_len, const char *value, size_t value_len,
+                            bool del, const vault_set_opts *opts, const char *tok, size_t tok_len,
+                            vault_write_done done, void *arg, wreq **out, vc_err *err)
 {
     wreq *w;
     size_t len;
@@ -640,7 +655,9 @@ static vc_code wreq_new(const char *name, size_t name_len, const char *value, si
     vc_code rc;
 
     *out = NULL;
-    if ((rc = vrec_check_name(name, name_len, err)) != VC_OK)
+    if (tok != NULL && tok_len > 256)
+        return vc_errf(err, VC_TOKEN_INVALID, "token invalid");
+    if ((name != NULL || tok == NULL) && (rc = vrec_check_name(name, name_len, err)) != VC_OK)
         return rc;
     if (!del && value == NULL && value_len > 0)
         return vc_errf(err, VC_BAD_REQUEST, "value missing");
@@ -648,12 +665,19 @@ static vc_code wreq_new(const char *name, size_t name_len, const char *value, si
         return vc_errf(err, VC_INTERNAL, "write without a completion");
     if (value_len > SIZE_MAX / 2 - name_len - sizeof *w)
         return vc_errf(err, VC_TOO_LARGE, "value too large");
-    len = sizeof *w + name_len + value_len;
+    len = sizeof *w + name_len + value_len + tok_len;
     w = calloc(1, len);
     if (w == NULL)
         return vc_errf(err, VC_INTERNAL, "out of memory");
     p = (char *)(w + 1);
-    memcpy(p, name, name_len);
+    if (tok != NULL) {
+        memcpy(p + name_len + value_len, tok, tok_len);
+        w->tok = p + name_len + value_len;
+        w->tok_len = tok_len;
+    }
+    w->use_only = name == NULL && tok != NULL;
+    if (name_len > 0)
+        memcpy(p, name, name_len);
     w->name = p;
     w->name_len = name_len;
     if (!del) {
@@ -673,6 +697,13 @@ static vc_code wreq_new(const char *name, size_t name_len, const char *value, si
     return VC_OK;
 }
 
+static vc_code wreq_new(const char *name, size_t name_len, const char *value, size_t value_len,
+                        bool del, const vault_set_opts *opts, vault_write_done done, void *arg,
+                        wreq **out, vc_err *err)
+{
+    return wreq_new_tok(name, name_len, value, value_len, del, opts, NULL, 0, done, arg, out, err);
+}
+
 vc_code vault_set_ex_async(vault *v, const char *name, size_t name_len, const char *value,
                            size_t value_len, const vault_set_opts *opts, vault_write_done done,
                            void *arg, vc_err *err)
@@ -684,6 +715,63 @@ vc_code vault_set_ex_async(vault *v, const char *name, size_t name_len, const ch
         return vc_errf(err, VC_BAD_REQUEST, "ttl: too long");
     }
     return rc == VC_OK ? submit(v, w, err) : rc;
+}
+
+vc_code vault_write_tok_async(vault *v, bool del, const char *name, size_t name_len,
+                              const char *value, size_t value_len, const char *token,
+                              size_t token_len, json_t **rec_after, vault_write_done done,
+                              void *arg, vc_err *err)
+{
+    wreq *w;
+    vc_code rc = wreq_new_tok(name, name_len, value, value_len, del, NULL, token, token_len, done,
+                              arg, &w, err);
+    if (rc != VC_OK)
+        return rc;
+    w->tok_out = rec_after;
+    return submit(v, w, err);
+}
+
+static void txn_done(void *arg, vc_code rc, const vault_meta *meta, const vc_err *err);
+
+typedef struct {
+    latch done;
+    vc_code rc;
+    vc_err err;
+} txn_wait;
+
+static void txn_done(void *arg, vc_code rc, const vault_meta *meta, const vc_err *err)
+{
+    txn_wait *w = arg;
+    (void)meta;
+    w->rc = rc;
+    w->err = *err;
+    latch_open(&w->done);
+}
+
+vc_code vcommit_txn_wait(vault *v, vcommit_txn_fn fn, void *arg, vc_err *err)
+{
+    txn_wait tw;
+    wreq *w = calloc(1, sizeof *w);
+    vc_code rc;
+
+    if (w == NULL)
+        return vc_errf(err, VC_INTERNAL, "out of memory");
+    w->txn_fn = fn;
+    w->txn_arg = arg;
+    w->use_only = true;
+    w->done = txn_done;
+    w->arg = &tw;
+    w->alloc_len = sizeof *w;
+    latch_init(&tw.done);
+    rc = submit(v, w, err);
+    if (rc == VC_OK) {
+        latch_wait(&tw.done);
+        rc = tw.rc;
+        if (rc != VC_OK && err != NULL)
+            *err = tw.err;
+    }
+    latch_destroy(&tw.done);
+    return rc;
 }
 
 vc_code vault_set_async(vault *v, const char *name, size_t name_len, const char *value,

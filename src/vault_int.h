@@ -85,6 +85,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "seal.h"
 #include "store.h"
 #include "vault.h"
@@ -285,6 +287,27 @@ void vnames_free(vault *v);
 
 /* Raises META "format" 1 to VAULT_FORMAT (vault_open). */
 vc_code vkr_format_upgrade(vault *v, vc_err *err);
+/* ---- vault_commit.c: a custom write in the group commit ---- */
+
+/* Runs inside a group-commit write transaction: writes through t, may
+ * fail on its own (nothing written: t stays usable) or set *dead (t must be
+ * aborted, e.g. after a failed store_put). */
+typedef vc_code (*vcommit_txn_fn)(store_txn *t, const seal_keyring *kr, void *arg, vc_err *err,
+                                  bool *dead);
+
+/* Queues fn as one write of the group commit and waits until it is durable
+ * (or failed). Not from a vault thread. */
+vc_code vcommit_txn_wait(vault *v, vcommit_txn_fn fn, void *arg, vc_err *err);
+
+/* ---- vault_token.c: token records (vault_token.h) ---- */
+
+/* Consumes one use of token inside write transaction t (see vtok_use).
+ * *dead is set when t must be aborted. */
+vc_code vtok_consume_txn(store_txn *t, const seal_keyring *kr, const char *token, size_t token_len,
+                         int64_t now, json_t **rec_after, vc_err *err, bool *dead);
+
+/* Re-seals every token record under the current data key (rotation). */
+vc_code vtok_reseal_all(vault *v, uint64_t *n, vc_err *err);
 
 /* ---- vault_rotate.c ---- */
 

@@ -259,6 +259,11 @@ vc_code vault_rotate_report(vault *v, vault_rotation *out, vc_err *err)
             }
         }
     }
+    { /* token records too (vault_token.c), before the old keys go */
+        uint64_t ntok = 0;
+        if ((rc = vtok_reseal_all(v, &ntok, err)) != VC_OK)
+            goto out;
+    }
     fin.new_ver = new_ver;
     fin.keep_old = b->skipped > 0;
     rc = rotate_finish(v, &fin, err);

@@ -27,7 +27,7 @@ grep -q "Ctrl-C stops both" "$out" && ok "make run started and printed its comma
 port=$(sed -n 's#^make run: nats-server on nats://127.0.0.1:\([0-9]*\) .*#\1#p' "$out" | head -1)
 
 mapfile -t cmds < <(grep -E '^  .*vaultctl request ' "$out" | sed 's/^  //')
-[ "${#cmds[@]}" -eq 3 ] && ok "three example commands printed" || fail "expected 3 commands, got ${#cmds[@]}"
+[ "${#cmds[@]}" -eq 4 ] && ok "four example commands printed" || fail "expected 4 commands, got ${#cmds[@]}"
 i=0
 for c in "${cmds[@]}"; do
   i=$((i + 1))
@@ -43,6 +43,19 @@ done
 echo "${cmds[1]:-}" | grep -q user.requests && {
   reply=$(bash -c "${cmds[1]}") && echo "$reply" | grep -q '"data":"sk-demo-123"' &&
     ok "the agent reads what the admin stored" || fail "agent get: $reply"
+}
+
+# The fourth: the admin issues a token with 2 uses, the agent reads with it;
+# one use is left, the next after that is refused.
+echo "${cmds[3]:-}" | grep -q agents.requests && {
+  reply=$(bash -c "${cmds[3]}" 2>&1)
+  echo "$reply" | grep -q '"data":"sk-demo-123"' && echo "$reply" | grep -q '"uses_left":1' &&
+    ok "the agent reads with the scoped token (1 use left): $reply" || fail "token command: $reply"
+  use="$build/vaultctl request --server nats://127.0.0.1:$port --user agent --pass-file $tmp/run/agent.pass --token-file $tmp/run/agent.token agents.requests get demo/api-key"
+  reply=$($use 2>&1)
+  echo "$reply" | grep -q '"uses_left":0' && ok "the second use leaves none" || fail "second use: $reply"
+  reply=$($use 2>&1)
+  echo "$reply" | grep -q '"code":"token_invalid"' && ok "the token's third use is refused" || fail "third use: $reply"
 }
 
 # The agent may not delete (ACL) nor publish on admin.requests (NATS server).

@@ -96,8 +96,8 @@ static void test_seed_loads(void **state)
     assert_string_equal(c->subject_reply, "vault.replies");
     assert_int_equal(c->acl_count, 2);
     assert_string_equal(c->acl[0].subject, "admin.requests");
-    /* the six v1 operations listed by name: versions and creds are not among them */
-    assert_int_equal(c->acl[0].ops, OP_ALL_BITS & ~OP_BIT(OP_VERSIONS) & ~OP_BIT(OP_CREDS));
+    assert_int_equal(c->acl[0].ops, OP_BIT(OP_GET) | OP_BIT(OP_SET) | OP_BIT(OP_DELETE) |
+                                        OP_BIT(OP_LIST) | OP_BIT(OP_ROTATE) | OP_BIT(OP_STATUS));
     assert_string_equal(c->acl[1].subject, "user.requests");
     assert_int_equal(c->acl[1].ops, OP_BIT(OP_GET) | OP_BIT(OP_SET));
     /* defaults */

@@ -24,6 +24,7 @@
 #include "store.h"
 #include "testutil.h"
 #include "vault.h"
+#include "vault_token.h"
 
 /* test hook in vault.c: stop vault_rotate after n batches (0: never) */
 void vault_test_rotate_batches_limit(unsigned n);
@@ -585,6 +586,23 @@ static void test_no_plaintext_on_disk(void **state)
     set_str(f->v, "stripe/api-key-XYZ", "\"sk_live_canary_123\"", NULL);
     set_str(f->v, "db/password-QWE", "{\"user\":\"canary_user_77\"}", NULL);
     set_str(f->v, "stripe/api-key-XYZ", "\"sk_live_canary_456\"", NULL);
+    /* tokens: neither the token string nor its accessor, policy or name,
+     * nor a wrapped reply, before and after rotation */
+    char tok[TOKEN_STR_LEN + 8], wtok[TOKEN_STR_LEN + 8], acc[64], wacc[64];
+    json_t *rec = json_pack("{s:{s:[s],s:[s]},s:s,s:n,s:I,s:I,s:I,s:I,s:I,s:b}", "policy",
+                            "keys", "canary_pattern/*", "operations", "get", "name",
+                            "canary_token_name", "parent", "issued_at", (json_int_t)1,
+                            "expires_at", (json_int_t)4000000000, "max_expires_at",
+                            (json_int_t)4000000000, "ttl", (json_int_t)60, "uses_left",
+                            (json_int_t)3, "renewable", 1);
+    assert_int_equal(vtok_issue(f->v, rec, false, tok, &err), VC_OK);
+    strcpy(acc, json_string_value(json_object_get(rec, "accessor")));
+    json_object_set_new(rec, "wrap", json_pack("{s:s,s:{}}", "data", "wrapped_canary_99", "meta"));
+    json_object_del(rec, "accessor");
+    assert_int_equal(vtok_issue(f->v, rec, true, wtok, &err), VC_OK);
+    strcpy(wacc, json_string_value(json_object_get(rec, "accessor")));
+    json_decref(rec);
+    assert_int_equal(vtok_use(f->v, tok, strlen(tok), NULL, &err), VC_OK);
     assert_int_equal(vault_rotate(f->v, &kv, &re, &err), VC_OK);
     vault_close(f->v);
     f->v = NULL;
@@ -596,6 +614,14 @@ static void test_no_plaintext_on_disk(void **state)
     assert_absent(data, len, "sk_live_canary_123");
     assert_absent(data, len, "sk_live_canary_456");
     assert_absent(data, len, "canary_user_77");
+    assert_absent(data, len, tok);
+    assert_absent(data, len, tok + 4);
+    assert_absent(data, len, wtok + 4);
+    assert_absent(data, len, acc);
+    assert_absent(data, len, wacc);
+    assert_absent(data, len, "canary_pattern");
+    assert_absent(data, len, "canary_token_name");
+    assert_absent(data, len, "wrapped_canary_99");
     free(data);
     fx_open(f, 0);
 }
