@@ -39,10 +39,11 @@ static natsConnection *admin, *agent;
     "                     allow_responses: { max: 1, expires: \"1m\" } } }\n"
 
 static const char acl_old[] = "  - subject: admin.requests\n"
-                              "    operations: [get, set, delete, list, rotate, status]\n";
+                              "    operations: [get, set, delete, list, rotate, status, versions]\n";
 static const char acl_new[] =
     "  - subject: admin.requests\n"
-    "    operations: [get, set, delete, list, rotate, status, issue, lookup, renew, revoke]\n"
+    "    operations: [get, set, delete, list, versions, rotate, status, issue, lookup, renew, "
+    "revoke]\n"
     "  - subject: agents.requests\n"
     "    operations: []\n"
     "    tokens: true\n"
