@@ -7,9 +7,11 @@
  *   vault_record.c   one record: header codec, associated data, seal/open,
  *                    plaintext layout, name check (no storage, no locks)
  *   vault_keyring.c  META values and the keyring with its in-memory cache
- *   vault_commit.c   writes: group commit, committer and completer threads;
- *                    sets (cas, ttl, moving the old record to HISTORY),
- *                    deletes and expiry sweeps (vault_sweep)
+ *   vault_commit.c   writes: the queue, group commit, committer and completer
+ *                    threads, the blocking wrappers (vault_set, vault_sweep)
+ *   vault_apply.c    what one queued write (vault_wreq.h) does inside the
+ *                    committer's transaction: sets (cas, ttl, the old record
+ *                    to HISTORY), deletes, expiry sweeps, a token's use
  *   vault_names.c    the sorted name cache behind vault_list
  *   vault_rotate.c   rotation (re-seal under a new data key) and rekey
  *   vault_verify.c   damaged records: vault_verify, delete by record hash
@@ -103,7 +105,7 @@
 #define VAULT_META_LAST_ROT "last_rotation"
 #define VAULT_META_GEN      "gen"
 
-struct vcommit_req;  /* a queued write (vault_commit.c) */
+struct vcommit_req;  /* a queued write (vault_wreq.h) */
 struct vnames_entry; /* a cached name (vault_names.c) */
 
 /* A chain of queued writes handed from one thread to another (q_mu). */
