@@ -24,6 +24,7 @@
 
 #include "latch.h"
 #include "ops_int.h"
+#include "token.h"
 #include "proto.h"
 #include "timefmt.h"
 
@@ -201,8 +202,6 @@ static vc_code do_versions(const ops_ctx *ctx, const proto_request *r, ops_resul
 /* A set or delete between ops_handle_async and its commit: owns the
  * parsed request (the reply echoes its id) and the reply so far (op, key
  * hash). */
-
-static void write_done(void *arg, vc_code rc, const vault_meta *meta, const vc_err *verr);
 
 /* Queues the set: its value as compact JSON text, the way it is stored. */
 static vc_code queue_set(const ops_ctx *ctx, ops_pending *p, vc_err *err)
@@ -475,12 +474,14 @@ void pending_finish(ops_pending *p)
 }
 
 /* The vault's completer thread: the set or delete is durable (or failed). */
-static void write_done(void *arg, vc_code rc, const vault_meta *meta, const vc_err *verr)
+void write_done(void *arg, vc_code rc, const vault_meta *meta, const vc_err *verr)
 {
     ops_pending *p = arg;
     ops_result res = {0};
     vc_err err = *verr;
 
+    if (p->tok_rec != NULL) /* a write paid by a token (ops_token.c) */
+        res.lifecycle = token_lifecycle(p->tok_rec, (int64_t)time(NULL));
     if (rc == VC_OK && p->req.op == OP_SET) {
         p->reply.version = meta->version;
         res.meta = json_object();

@@ -42,6 +42,9 @@ vc_code run_op(const ops_ctx *ctx, const proto_request *r, ops_result *res, ops_
                vc_err *err);
 void build_reply(ops_reply *out, vc_code rc, ops_result *res, const vc_err *err, json_t *id);
 void pending_finish(ops_pending *p);
+/* The completion of a set or delete (a vault_write_done): meta, the
+ * token's lifecycle when p->tok_rec is set, the reply. */
+void write_done(void *arg, vc_code rc, const vault_meta *meta, const vc_err *verr);
 
 /* ---- ops_token.c ---- */
 

@@ -294,23 +294,6 @@ static vc_code do_unwrap(const ops_ctx *ctx, const proto_request *r, ops_result 
     return VC_OK;
 }
 
-/* The write of a set or delete paid by a token is durable (or failed). */
-static void tok_write_done(void *arg, vc_code rc, const vault_meta *meta, const vc_err *verr)
-{
-    ops_pending *p = arg;
-    ops_result res = {0};
-    vc_err err = *verr;
-    char t[TIMEFMT_RFC3339_LEN];
-
-    if (rc == VC_OK && p->req.op == OP_SET) {
-        timefmt_rfc3339(meta->updated_at, t);
-        res.meta = json_pack("{s:I,s:s}", "version", (json_int_t)meta->version, "updated_at", t);
-    }
-    if (p->tok_rec != NULL)
-        res.lifecycle = token_lifecycle(p->tok_rec, now_s());
-    finish(p, rc, &res, &err);
-}
-
 /* A get or list whose use is now durable (the vault's completer thread):
  * the read runs and the reply goes out. */
 static void tok_read_done(void *arg, vc_code rc, const vault_meta *meta, const vc_err *verr)
@@ -394,15 +377,19 @@ static void run_with_token(const ops_ctx *ctx, const acl_rule *rule, ops_pending
             }
             n = strlen(text);
         }
-        rc = vault_write_tok_async(ctx->vault, r->op == OP_DELETE, r->key, r->key_len, text, n, tok,
-                                   tok_len, &p->tok_rec, tok_write_done, p, &err);
+        /* cas and ttl hold for a token-paid set as for any other */
+        vault_set_opts opts = {
+            .has_cas = r->has_cas, .cas = r->cas, .has_ttl = r->has_ttl, .ttl_s = r->ttl};
+        rc = vault_write_tok_async(ctx->vault, r->op == OP_DELETE, r->key, r->key_len, text, n,
+                                   r->op == OP_SET ? &opts : NULL, tok, tok_len, &p->tok_rec,
+                                   write_done, p, &err);
         if (text != NULL) {
             sodium_memzero(text, n);
             free(text);
         }
         if (rc == VC_OK) {
             json_decref(rec);
-            return; /* tok_write_done finishes p */
+            return; /* write_done (ops.c) finishes p */
         }
         goto out;
     }
@@ -424,8 +411,8 @@ static void run_with_token(const ops_ctx *ctx, const acl_rule *rule, ops_pending
         (r->op == OP_GET || r->op == OP_LIST) && json_object_get(r->root, "wrap_ttl") == NULL) {
         p->ctx = ctx;
         p->rule = rule;
-        rc = vault_write_tok_async(ctx->vault, false, NULL, 0, NULL, 0, tok, tok_len, &p->tok_rec,
-                                   tok_read_done, p, &err);
+        rc = vault_write_tok_async(ctx->vault, false, NULL, 0, NULL, 0, NULL, tok, tok_len,
+                                   &p->tok_rec, tok_read_done, p, &err);
         if (rc == VC_OK) {
             json_decref(rec);
             return; /* tok_read_done finishes p */

@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "duration.h"
 #include "proto.h"
 #include "timefmt.h"
 
@@ -138,68 +139,23 @@ bool token_policy_within(const json_t *parent, const json_t *child)
     return true;
 }
 
+/* The shared duration syntax (duration.h). */
 bool token_parse_duration_text(const char *s, size_t len, int64_t *out)
 {
-    int64_t total = 0, n = 0;
-    bool digits = false, any = false, all_digits = true;
-
-    if (len == 0)
+    uint64_t v;
+    if (!duration_parse(s, len, &v))
         return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (c >= '0' && c <= '9') {
-            if (n > (INT64_MAX - 9) / 10)
-                return false;
-            n = n * 10 + (c - '0');
-            digits = true;
-            continue;
-        }
-        all_digits = false;
-        int64_t mul;
-        switch (c) {
-        case 's':
-            mul = 1;
-            break;
-        case 'm':
-            mul = 60;
-            break;
-        case 'h':
-            mul = 3600;
-            break;
-        case 'd':
-            mul = 86400;
-            break;
-        default:
-            return false;
-        }
-        if (!digits || n > (INT64_MAX / mul) || total > INT64_MAX - n * mul)
-            return false;
-        total += n * mul;
-        n = 0;
-        digits = false;
-        any = true;
-    }
-    if (all_digits) {
-        *out = n;
-        return true;
-    }
-    if (digits || !any)
-        return false; /* trailing number without unit */
-    *out = total;
+    *out = (int64_t)v;
     return true;
 }
 
 bool token_parse_duration(const json_t *v, int64_t *out)
 {
-    if (json_is_integer(v)) {
-        if (json_integer_value(v) < 0)
-            return false;
-        *out = json_integer_value(v);
-        return true;
-    }
-    if (json_is_string(v))
-        return token_parse_duration_text(json_string_value(v), json_string_length(v), out);
-    return false;
+    uint64_t u;
+    if (!duration_from_json(v, &u))
+        return false;
+    *out = (int64_t)u;
+    return true;
 }
 
 static int64_t rec_int(const json_t *rec, const char *k)

@@ -25,7 +25,8 @@
 
 /* Operations a token policy may grant. */
 #define TOKEN_POLICY_OPS                                                                           \
-    (OP_BIT(OP_GET) | OP_BIT(OP_SET) | OP_BIT(OP_DELETE) | OP_BIT(OP_LIST) | OP_BIT(OP_ISSUE))
+    (OP_BIT(OP_GET) | OP_BIT(OP_SET) | OP_BIT(OP_DELETE) | OP_BIT(OP_LIST) | OP_BIT(OP_VERSIONS) | \
+     OP_BIT(OP_ISSUE))
 
 /* Whether pattern (exact key, or prefix + one final '*') is well formed. */
 bool token_pattern_valid(const char *p, size_t len);
@@ -51,9 +52,9 @@ unsigned token_policy_ops(const json_t *policy);
  * covered by a parent pattern, operations a subset. */
 bool token_policy_within(const json_t *parent, const json_t *child);
 
-/* Parses a duration: a non-negative integer of seconds, or a string of
- * <n><unit> parts with units s, m, h, d ("90s", "15m", "1h30m", "7d").
- * To be replaced by the shared parser (src/duration.h) once it is merged. */
+/* Parses a duration (duration.h's syntax, the shared parser): a
+ * non-negative integer of seconds, or a string of <n><unit> parts with
+ * units s, m, h, d ("90s", "15m", "1h30m", "7d"). */
 bool token_parse_duration(const json_t *v, int64_t *out);
 
 /* Same, from text (CLI flags). */

@@ -368,12 +368,12 @@ vc_code vault_set_ex_async(vault *v, const char *name, size_t name_len, const ch
 }
 
 vc_code vault_write_tok_async(vault *v, bool del, const char *name, size_t name_len,
-                              const char *value, size_t value_len, const char *token,
-                              size_t token_len, json_t **rec_after, vault_write_done done,
-                              void *arg, vc_err *err)
+                              const char *value, size_t value_len, const vault_set_opts *opts,
+                              const char *token, size_t token_len, json_t **rec_after,
+                              vault_write_done done, void *arg, vc_err *err)
 {
     wreq *w;
-    vc_code rc = wreq_new_tok(name, name_len, value, value_len, del, NULL, token, token_len, done,
+    vc_code rc = wreq_new_tok(name, name_len, value, value_len, del, opts, token, token_len, done,
                               arg, &w, err);
     if (rc != VC_OK)
         return rc;

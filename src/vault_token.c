@@ -310,8 +310,8 @@ vc_code vtok_use(vault *v, const char *token, size_t token_len, json_t **rec_aft
     vc_code rc;
 
     latch_init(&w.done);
-    rc = vault_write_tok_async(v, false, NULL, 0, NULL, 0, token, token_len, &rec, use_done, &w,
-                               err);
+    rc = vault_write_tok_async(v, false, NULL, 0, NULL, 0, NULL, token, token_len, &rec, use_done,
+                               &w, err);
     if (rc == VC_OK) {
         latch_wait(&w.done);
         rc = w.rc;

@@ -62,8 +62,8 @@ vc_code vtok_count(vault *v, uint64_t *n, vc_err *err);
  * VC_TOKEN_EXPIRED. *rec_after is set (the caller owns it) before done is
  * called, when the use was consumed. */
 vc_code vault_write_tok_async(vault *v, bool del, const char *name, size_t name_len,
-                              const char *value, size_t value_len, const char *token,
-                              size_t token_len, json_t **rec_after, vault_write_done done,
-                              void *arg, vc_err *err);
+                              const char *value, size_t value_len, const vault_set_opts *opts,
+                              const char *token, size_t token_len, json_t **rec_after,
+                              vault_write_done done, void *arg, vc_err *err);
 
 #endif

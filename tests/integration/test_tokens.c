@@ -38,12 +38,12 @@ static natsConnection *admin, *agent;
     "\"$SRV.>\"] },\n"                                                                             \
     "                     allow_responses: { max: 1, expires: \"1m\" } } }\n"
 
-static const char acl_old[] = "  - subject: admin.requests\n"
-                              "    operations: [get, set, delete, list, rotate, status, versions]\n";
+static const char acl_old[] =
+    "  - subject: admin.requests\n"
+    "    operations: [get, set, delete, list, rotate, status, versions]\n";
 static const char acl_new[] =
     "  - subject: admin.requests\n"
-    "    operations: [get, set, delete, list, versions, rotate, status, issue, lookup, renew, "
-    "revoke]\n"
+    "    operations: [get, set, delete, list, rotate, status, issue, lookup, renew, revoke]\n"
     "  - subject: agents.requests\n"
     "    operations: []\n"
     "    tokens: true\n"
@@ -286,6 +286,20 @@ static void test_race(void **state)
     }
     assert_int_equal(ok, 3);
     assert_int_equal(inv, 2);
+    /* v2 fields hold for a token-paid set: cas; versions through a token */
+    char t2[64], a2[64];
+    issue("\"policy\":{\"keys\":[\"billing/*\"],\"operations\":[\"set\",\"versions\"]}", t2, a2);
+    json_t *c = req(agent, "agents.requests",
+                    "{\"operation\":\"set\",\"key\":\"billing/w\",\"value\":9,\"cas\":1,"
+                    "\"token\":\"%s\"}",
+                    t2);
+    expect(c, "conflict");
+    json_decref(c);
+    c = req(agent, "agents.requests",
+            "{\"operation\":\"versions\",\"key\":\"billing/w\",\"token\":\"%s\"}", t2);
+    expect(c, "success");
+    assert_int_equal(json_array_size(json_object_get(c, "data")), 3);
+    json_decref(c);
     /* the refused sets wrote nothing: version 3 */
     json_t *r = req(admin, "admin.requests", "{\"operation\":\"get\",\"key\":\"billing/w\"}");
     expect(r, "success");
