@@ -15,7 +15,7 @@
 #include <stddef.h>
 
 #include "err.h"
-#include "op.h"
+#include "operation.h"
 
 typedef struct {
     const char *subject; /* NATS subject, may hold `*` and `>` wildcards */

@@ -70,7 +70,7 @@
 #include <stdint.h>
 
 #include "err.h"
-#include "op.h"
+#include "operation.h"
 
 #define AUDIT_EVENT_TYPE  "vaultctl.audit.v1"
 #define AUDIT_HMAC_PREFIX "hmac-sha256:"

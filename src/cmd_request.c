@@ -12,7 +12,7 @@
 #include "client.h"
 #include "cmd.h"
 #include "jalloc.h"
-#include "op.h"
+#include "operation.h"
 #include "secretfile.h"
 
 /* --value-file: at most NATS's default max_payload. */

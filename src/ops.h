@@ -13,7 +13,7 @@
 #include "acl.h"
 #include "creds.h"
 #include "err.h"
-#include "op.h"
+#include "operation.h"
 #include "seal.h"
 #include "vault.h"
 

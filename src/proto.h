@@ -14,7 +14,7 @@
 #include <jansson.h>
 
 #include "err.h"
-#include "op.h"
+#include "operation.h"
 
 #define PROTO_KEY_MAX 512
 

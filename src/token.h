@@ -14,7 +14,7 @@
 #include <jansson.h>
 
 #include "err.h"
-#include "op.h"
+#include "operation.h"
 
 #define TOKEN_PATTERNS_MAX 64
 #define TOKEN_NAME_MAX     128

@@ -1,5 +1,5 @@
-/* op.c - operation names (see op.h). */
-#include "op.h"
+/* operation.c - operation names (see operation.h). */
+#include "operation.h"
 
 #include <string.h>
 

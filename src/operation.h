@@ -1,6 +1,7 @@
-/* op.h - the operations of the protocol (docs/protocol.md, "Requests"). */
-#ifndef VAULTCTL_OP_H
-#define VAULTCTL_OP_H
+/* operation.h - the operations of the protocol: names and bits (docs/protocol.md, "Requests").
+ * Not to be confused with ops.h, which executes one request. */
+#ifndef VAULTCTL_OPERATION_H
+#define VAULTCTL_OPERATION_H
 
 #include <stddef.h>
 
