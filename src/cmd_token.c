@@ -45,7 +45,7 @@ static json_t *csv_array(const char *s)
 static bool put_duration(json_t *req, const char *field, const char *v)
 {
     int64_t secs;
-    if (!token_parse_duration_text(v, strlen(v), &secs)) {
+    if (v == NULL || !token_parse_duration_text(v, strlen(v), &secs)) {
         cmd_fail("token: %s: expected seconds or a duration such as 90s, 15m, 1h30m, 7d", field);
         return false;
     }
@@ -69,7 +69,7 @@ static json_t *build(int argc, char **argv)
             continue;
         }
         if (strncmp(a, "--", 2) == 0 && v == NULL)
-            ok = false;
+            ok = false; // NOLINT(bugprone-branch-clone): a flag without its value
         else if (strcmp(a, "--policy-keys") == 0 && op == OP_ISSUE)
             keys = v;
         else if (strcmp(a, "--ops") == 0 && op == OP_ISSUE)
@@ -82,7 +82,7 @@ static json_t *build(int argc, char **argv)
             ok = put_duration(req, "wrap_ttl", v);
         else if (strcmp(a, "--name") == 0 && op == OP_ISSUE)
             json_object_set_new(req, "name", json_string(v));
-        else if (strcmp(a, "--uses") == 0 && op == OP_ISSUE) {
+        else if (strcmp(a, "--uses") == 0 && op == OP_ISSUE && v != NULL) {
             char *end = NULL;
             long long n = strtoll(v, &end, 10);
             ok = end != v && *end == '\0' && n >= 0;

@@ -247,11 +247,12 @@ static vc_code wrap_result(const ops_ctx *ctx, int64_t wrap_ttl, ops_result *res
         wrap_ttl = max_cfg;
     if (wrap_ttl < 1)
         wrap_ttl = 1;
-    json_t *rec = json_pack("{s:{s:[s],s:[]},s:n,s:I,s:I,s:I,s:I,s:I,s:b,s:{s:O,s:O}}", "policy",
-                            "keys", "*", "operations", "parent", "issued_at", (json_int_t)now,
-                            "expires_at", (json_int_t)(now + wrap_ttl), "max_expires_at",
-                            (json_int_t)(now + wrap_ttl), "ttl", (json_int_t)wrap_ttl, "uses_left",
-                            (json_int_t)1, "renewable", 0, "wrap", "data", data, "meta", meta);
+    json_t *rec =
+        json_pack("{s:{s:[s],s:[]},s:n,s:I,s:I,s:I,s:I,s:I,s:b,s:{s:O,s:O}}", "policy", "keys", "*",
+                  "operations", "parent", "issued_at", (json_int_t)now, "expires_at",
+                  (json_int_t)now + (json_int_t)wrap_ttl, "max_expires_at",
+                  (json_int_t)now + (json_int_t)wrap_ttl, "ttl", (json_int_t)wrap_ttl, "uses_left",
+                  (json_int_t)1, "renewable", 0, "wrap", "data", data, "meta", meta);
     if (rec == NULL) {
         rc = vc_errf(err, VC_INTERNAL, "out of memory");
         goto out;

@@ -200,7 +200,10 @@ vc_code vtok_issue(vault *v, json_t *rec, bool wrap, char *token, vc_err *err)
 {
     char acc[TOKEN_ACCESSOR_LEN + 8];
 
-    memcpy(token, wrap ? TOKEN_WRAP_PREFIX : TOKEN_PREFIX, 4);
+    /* the 4-byte prefix; rand_b64 writes the rest and the NUL */
+    const char *prefix = wrap ? TOKEN_WRAP_PREFIX : TOKEN_PREFIX;
+    for (int i = 0; i < 4; i++)
+        token[i] = prefix[i];
     rand_b64(token + 4, TOKEN_STR_LEN + 1 - 4, 32);
     rand_b64(acc, sizeof acc, 18);
     if (json_object_set_new(rec, "accessor", json_string(acc)) != 0)
