@@ -326,7 +326,7 @@ static vc_code wreq_new_tok(const char *name, size_t name_len, const char *value
         w->tok_len = tok_len;
     }
     w->use_only = name == NULL && tok != NULL;
-    if (name_len > 0)
+    if (name != NULL && name_len > 0)
         memcpy(p, name, name_len);
     w->name = p;
     w->name_len = name_len;
@@ -372,11 +372,11 @@ vc_code vault_write_tok_async(vault *v, bool del, const char *name, size_t name_
                               const char *token, size_t token_len, json_t **rec_after,
                               vault_write_done done, void *arg, vc_err *err)
 {
-    wreq *w;
+    wreq *w = NULL;
     vc_code rc = wreq_new_tok(name, name_len, value, value_len, del, opts, token, token_len, done,
                               arg, &w, err);
-    if (rc != VC_OK)
-        return rc;
+    if (rc != VC_OK || w == NULL)
+        return rc != VC_OK ? rc : vc_errf(err, VC_INTERNAL, "out of memory");
     w->tok_out = rec_after;
     return submit(v, w, err);
 }
@@ -413,7 +413,9 @@ vc_code vcommit_txn_wait(vault *v, vcommit_txn_fn fn, void *arg, vc_err *err)
     w->arg = &tw;
     w->alloc_len = sizeof *w;
     latch_init(&tw.done);
-    rc = submit(v, w, err);
+    /* submit owns w from here: it frees it on failure, the completer after
+     * its callback. */
+    rc = submit(v, w, err); // NOLINT(clang-analyzer-unix.Malloc)
     if (rc == VC_OK) {
         latch_wait(&tw.done);
         rc = tw.rc;
