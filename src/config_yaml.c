@@ -230,7 +230,8 @@ static vc_code add_op(config_loader *ld, const yaml_node_t *op, const char *name
     else
         return vc_errf(ld->err, VC_CONFIG,
                        "%s:%d: %s: unknown operation %s (expected get, set, "
-                       "delete, list, rotate, status, versions, creds, or \"*\" / all)",
+                       "delete, list, rotate, status, versions, creds, issue, lookup, renew, "
+                       "revoke, unwrap, or \"*\" / all)",
                        ld->file, node_line(op), name, config_quote(q, sizeof q, t, len));
     return VC_OK;
 }

@@ -157,7 +157,8 @@ static vc_code parse_operation(proto_request *out, vc_err *err)
     if (out->op == OP_NONE)
         return vc_errf(err, VC_UNKNOWN_OPERATION,
                        "unknown operation (expected get, set, delete, list, "
-                       "rotate, status, versions or creds)");
+                       "rotate, status, versions, creds, issue, lookup, renew, revoke or "
+                       "unwrap)");
     return VC_OK;
 }
 
