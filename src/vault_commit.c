@@ -311,6 +311,8 @@ static vc_code wreq_new_tok(const char *name, size_t name_len, const char *value
         return rc;
     if (!del && value == NULL && value_len > 0)
         return vc_errf(err, VC_BAD_REQUEST, "value missing");
+    if (!del && opts != NULL && opts->has_ttl && opts->ttl_s > DURATION_MAX_S)
+        return vc_errf(err, VC_BAD_REQUEST, "ttl: too long");
     if (done == NULL)
         return vc_errf(err, VC_INTERNAL, "write without a completion");
     if (value_len > SIZE_MAX / 2 - name_len - sizeof *w)
@@ -360,10 +362,6 @@ vc_code vault_set_ex_async(vault *v, const char *name, size_t name_len, const ch
 {
     wreq *w;
     vc_code rc = wreq_new(name, name_len, value, value_len, false, opts, done, arg, &w, err);
-    if (rc == VC_OK && opts != NULL && opts->has_ttl && opts->ttl_s > DURATION_MAX_S) {
-        wreq_free(w);
-        return vc_errf(err, VC_BAD_REQUEST, "ttl: too long");
-    }
     return rc == VC_OK ? submit(v, w, err) : rc;
 }
 
@@ -379,51 +377,6 @@ vc_code vault_write_tok_async(vault *v, bool del, const char *name, size_t name_
         return rc != VC_OK ? rc : vc_errf(err, VC_INTERNAL, "out of memory");
     w->tok_out = rec_after;
     return submit(v, w, err);
-}
-
-static void txn_done(void *arg, vc_code rc, const vault_meta *meta, const vc_err *err);
-
-typedef struct {
-    latch done;
-    vc_code rc;
-    vc_err err;
-} txn_wait;
-
-static void txn_done(void *arg, vc_code rc, const vault_meta *meta, const vc_err *err)
-{
-    txn_wait *w = arg;
-    (void)meta;
-    w->rc = rc;
-    w->err = *err;
-    latch_open(&w->done);
-}
-
-vc_code vcommit_txn_wait(vault *v, vcommit_txn_fn fn, void *arg, vc_err *err)
-{
-    txn_wait tw;
-    wreq *w = calloc(1, sizeof *w);
-    vc_code rc;
-
-    if (w == NULL)
-        return vc_errf(err, VC_INTERNAL, "out of memory");
-    w->txn_fn = fn;
-    w->txn_arg = arg;
-    w->use_only = true;
-    w->done = txn_done;
-    w->arg = &tw;
-    w->alloc_len = sizeof *w;
-    latch_init(&tw.done);
-    /* submit owns w from here: it frees it on failure, the completer after
-     * its callback. */
-    rc = submit(v, w, err); // NOLINT(clang-analyzer-unix.Malloc)
-    if (rc == VC_OK) {
-        latch_wait(&tw.done);
-        rc = tw.rc;
-        if (rc != VC_OK && err != NULL)
-            *err = tw.err;
-    }
-    latch_destroy(&tw.done);
-    return rc;
 }
 
 vc_code vault_set_async(vault *v, const char *name, size_t name_len, const char *value,
@@ -482,21 +435,24 @@ static vc_code not_on_vault_thread(vault *v, vc_err *err)
     return VC_OK;
 }
 
-static vc_code write_and_wait(vault *v, const char *name, size_t name_len, const char *value,
-                              size_t value_len, bool del, const vault_set_opts *opts,
-                              vault_meta *meta, vc_err *err)
+/* Queues w (owned by the vault from here) and waits until it is durable or
+ * failed; *meta (if not NULL) gets what a set reports. Not from a vault
+ * thread. */
+static vc_code submit_and_wait(vault *v, wreq *w, vault_meta *meta, vc_err *err)
 {
     blocking_write bw;
-    vc_code rc;
+    vc_code rc = not_on_vault_thread(v, err);
 
-    if ((rc = not_on_vault_thread(v, err)) != VC_OK)
+    if (rc != VC_OK) {
+        wreq_free(w);
         return rc;
+    }
+    w->done = blocking_write_done;
+    w->arg = &bw;
     latch_init(&bw.done);
-    if (del)
-        rc = vault_delete_async(v, name, name_len, blocking_write_done, &bw, err);
-    else
-        rc = vault_set_ex_async(v, name, name_len, value, value_len, opts, blocking_write_done, &bw,
-                                err);
+    /* submit owns w from here: it frees it on failure, the completer after
+     * its callback. */
+    rc = submit(v, w, err); // NOLINT(clang-analyzer-unix.Malloc)
     if (rc == VC_OK) {
         latch_wait(&bw.done);
         rc = bw.rc;
@@ -507,6 +463,18 @@ static vc_code write_and_wait(vault *v, const char *name, size_t name_len, const
     }
     latch_destroy(&bw.done);
     return rc;
+}
+
+static vc_code write_and_wait(vault *v, const char *name, size_t name_len, const char *value,
+                              size_t value_len, bool del, const vault_set_opts *opts,
+                              vault_meta *meta, vc_err *err)
+{
+    wreq *w = NULL;
+    vc_code rc = wreq_new(name, name_len, value, value_len, del, del ? NULL : opts,
+                          blocking_write_done, NULL, &w, err);
+    if (rc != VC_OK || w == NULL)
+        return rc != VC_OK ? rc : vc_errf(err, VC_INTERNAL, "out of memory");
+    return submit_and_wait(v, w, meta, err);
 }
 
 vc_code vault_set(vault *v, const char *name, size_t name_len, const char *value, size_t value_len,
@@ -528,7 +496,6 @@ vc_code vault_delete(vault *v, const char *name, size_t name_len, vc_err *err)
 
 vc_code vault_sweep(vault *v, int64_t now, size_t max, uint64_t *removed, bool *more, vc_err *err)
 {
-    blocking_write bw;
     uint64_t n = 0;
     bool again = false;
     wreq *w;
@@ -536,8 +503,6 @@ vc_code vault_sweep(vault *v, int64_t now, size_t max, uint64_t *removed, bool *
 
     *removed = 0;
     *more = false;
-    if ((rc = not_on_vault_thread(v, err)) != VC_OK)
-        return rc;
     w = calloc(1, sizeof *w);
     if (w == NULL)
         return vc_errf(err, VC_INTERNAL, "out of memory");
@@ -547,23 +512,24 @@ vc_code vault_sweep(vault *v, int64_t now, size_t max, uint64_t *removed, bool *
     w->sweep_max = max;
     w->sweep_removed = &n;
     w->sweep_more = &again;
-    w->done = blocking_write_done;
-    w->arg = &bw;
     w->alloc_len = sizeof *w;
-    latch_init(&bw.done);
-    /* submit owns w from here: it frees it on failure, the completer after
-     * its callback. */
-    rc = submit(v, w, err); // NOLINT(clang-analyzer-unix.Malloc)
+    rc = submit_and_wait(v, w, NULL, err);
     if (rc == VC_OK) {
-        latch_wait(&bw.done);
-        rc = bw.rc;
-        if (rc != VC_OK && err != NULL)
-            *err = bw.err;
-        if (rc == VC_OK) {
-            *removed = n;
-            *more = again;
-        }
+        *removed = n;
+        *more = again;
     }
-    latch_destroy(&bw.done);
     return rc;
+}
+
+vc_code vcommit_txn_wait(vault *v, vcommit_txn_fn fn, void *arg, vc_err *err)
+{
+    wreq *w = calloc(1, sizeof *w);
+
+    if (w == NULL)
+        return vc_errf(err, VC_INTERNAL, "out of memory");
+    w->txn_fn = fn;
+    w->txn_arg = arg;
+    w->use_only = true;
+    w->alloc_len = sizeof *w;
+    return submit_and_wait(v, w, NULL, err);
 }
