@@ -518,12 +518,10 @@ static vc_code admit(const ops_ctx *ctx, const char *arrival, const uint8_t *pay
     return rc;
 }
 
-void ops_handle_async(const ops_ctx *ctx, const char *arrival, const uint8_t *payload, size_t len,
-                      ops_done_fn done, void *done_arg)
+ops_pending *ops_prepare(const ops_ctx *ctx, const char *arrival, const uint8_t *payload,
+                         size_t len, ops_done_fn done, void *done_arg)
 {
     ops_pending *p = calloc(1, sizeof *p);
-    ops_result res = {0};
-    vc_err err;
 
     if (p == NULL) {
         ops_reply out;
@@ -533,14 +531,29 @@ void ops_handle_async(const ops_ctx *ctx, const char *arrival, const uint8_t *pa
         set_log(&out, "out of memory");
         done(done_arg, &out);
         ops_reply_free(&out);
-        return;
+        return NULL;
     }
     p->reply.op = OP_NONE;
     p->done = done;
     p->done_arg = done_arg;
-    vc_err_clear(&err);
+    vc_err_clear(&p->admit_err);
+    p->admitted = admit(ctx, arrival, payload, len, &p->req, &p->reply, &p->admit_err);
+    return p;
+}
 
-    vc_code rc = admit(ctx, arrival, payload, len, &p->req, &p->reply, &err);
+bool ops_prepared_quick(const ops_pending *p)
+{
+    if (p->admitted != VC_OK)
+        return true;
+    return (p->req.op == OP_GET || p->req.op == OP_VERSIONS) && !ops_token_handles(&p->req);
+}
+
+void ops_run(const ops_ctx *ctx, const char *arrival, ops_pending *p)
+{
+    ops_result res = {0};
+    vc_err err = p->admit_err;
+    vc_code rc = p->admitted;
+
     if (rc == VC_OK && ops_token_handles(&p->req)) {
         ops_token_run(ctx, arrival, p); /* finishes p */
         return;
@@ -558,6 +571,24 @@ void ops_handle_async(const ops_ctx *ctx, const char *arrival, const uint8_t *pa
     }
     build_reply(&p->reply, rc, &res, &err, p->req.id);
     pending_finish(p);
+}
+
+void ops_cancel(ops_pending *p)
+{
+    if (p == NULL)
+        return;
+    ops_reply_free(&p->reply);
+    proto_request_free(&p->req);
+    json_decref(p->tok_rec);
+    free(p);
+}
+
+void ops_handle_async(const ops_ctx *ctx, const char *arrival, const uint8_t *payload, size_t len,
+                      ops_done_fn done, void *done_arg)
+{
+    ops_pending *p = ops_prepare(ctx, arrival, payload, len, done, done_arg);
+    if (p != NULL)
+        ops_run(ctx, arrival, p);
 }
 
 /* ops_handle: ops_handle_async and a wait for its completion. */

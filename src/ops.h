@@ -84,6 +84,24 @@ typedef void (*ops_done_fn)(void *arg, ops_reply *reply);
 void ops_handle_async(const ops_ctx *ctx, const char *arrival, const uint8_t *payload, size_t len,
                       ops_done_fn done, void *done_arg);
 
+/* ops_handle_async in two steps, so a caller can decide where the second
+ * runs (the service answers quick ones on the thread that received them,
+ * and hands the rest to its workers). ops_prepare does the size check, the
+ * parse and the access decision; NULL when it could not even allocate (then
+ * done was already called with an internal error). payload is not used
+ * after it returns. ops_run then runs it (or answers the refusal) and calls
+ * done exactly once, as ops_handle_async does; arrival must be the same
+ * string, alive until ops_run returns. ops_cancel frees a prepared request
+ * without running it or calling done. */
+typedef struct ops_pending ops_pending;
+ops_pending *ops_prepare(const ops_ctx *ctx, const char *arrival, const uint8_t *payload,
+                         size_t len, ops_done_fn done, void *done_arg);
+/* Whether running p is quick and never waits: a refusal, or a get or
+ * versions without a token (one read transaction, no write, no sync). */
+bool ops_prepared_quick(const ops_pending *p);
+void ops_run(const ops_ctx *ctx, const char *arrival, ops_pending *p);
+void ops_cancel(ops_pending *p);
+
 void ops_reply_free(ops_reply *r);
 
 #endif

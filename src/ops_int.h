@@ -21,17 +21,20 @@ typedef struct {
     json_t *lifecycle;
 } ops_result;
 
-/* A request between ops_handle_async and its reply: owns the parsed request
- * (the reply echoes its id) and the reply so far (op, key hash). */
-typedef struct {
+/* A request between ops_prepare (or ops_handle_async) and its reply: owns
+ * the parsed request (the reply echoes its id), the reply so far (op, key
+ * hash) and the admission's outcome. */
+struct ops_pending {
     proto_request req;
+    vc_code admitted; /* ops_prepare's decision: VC_OK, or why it is refused */
+    vc_err admit_err; /* the refusal, when admitted != VC_OK */
     ops_reply reply;
     ops_done_fn done;
     void *done_arg;
     json_t *tok_rec;      /* ops_token.c: the token record after its use */
     const ops_ctx *ctx;   /* ops_token.c: for a read run after its use */
     const acl_rule *rule; /* ops_token.c: the matching ACL entry, or NULL */
-} ops_pending;
+};
 
 void result_clear(ops_result *res);
 void set_log(ops_reply *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

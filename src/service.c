@@ -1,15 +1,23 @@
 /* service.c - `vaultctl serve`: NATS connection, subscriptions, workers
  * (see service.h).
  *
- * Threads: nats.c delivers each subscription's messages on its own thread;
- * those callbacks only queue the message. A pool of cfg->workers threads
- * takes messages off the queue and runs ops_handle_async, so a slow request
- * (a large rotation) never stalls the others. Reads are answered on the
- * worker; a set or delete is queued to the vault's group commit and the
- * worker moves on, and its reply is published from the vault's completer
- * thread once the write is durable (publishing is thread-safe). So no worker ever waits for
- * a sync, a handful of workers serves any number of writes in flight, and
- * all writes queued during one sync share the next.
+ * Threads: nats.c delivers each subscription's messages on its own thread.
+ * That callback parses a small request and decides on it (ops_prepare);
+ * what is quick and never waits (a refusal, a get or versions without a
+ * token: one read transaction) it answers right there, saving the hand-off
+ * to a worker (a wake-up and a context switch per get). Everything else
+ * (writes, tokens, list, status, rotate, creds, and any large payload,
+ * which is queued unread so that a flood of them is refused before
+ * parsing) goes to the bounded fair queue, one queue per subscription
+ * served round-robin by a pool of cfg->workers threads, so a slow request
+ * (a large rotation) never stalls the others. Fairness between subjects
+ * holds for the quick ones too: each subscription has its own delivery
+ * thread, so a flood on one subject occupies only its own. A set or delete
+ * is queued to the vault's group commit and the worker moves on, and its
+ * reply is published from the vault's completer thread once the write is
+ * durable (publishing is thread-safe). So no worker ever waits for a sync,
+ * a handful of workers serves any number of writes in flight, and all
+ * writes queued during one sync share the next.
  *
  * Audit: one event per request, handed to the audit publisher (auditpub.h)
  * when its reply is ready (request_done), before the reply goes out; in
@@ -50,6 +58,10 @@
 #define PENDING_BYTES (32 * 1024 * 1024)
 /* What a queued job counts for in queue_max_bytes besides its payload. */
 #define JOB_OVERHEAD 256
+/* Requests up to this size are parsed on the delivery thread, and the
+ * quick ones answered there (a get is ~100 bytes); larger ones are queued
+ * unread, so the queue's bound refuses a flood of them before parsing. */
+#define INLINE_MAX_BYTES 4096
 /* service_stop warns this often while it waits for the closed callback */
 #define CLOSED_WARN_S 5
 
@@ -61,6 +73,7 @@ typedef struct job {
     fairq_node node; /* first: a fairq_node * is a job * */
     service *svc;
     natsMsg *msg;
+    ops_pending *prep; /* parsed on arrival (ops_prepare), or NULL: unread */
     int endpoint;
     int64_t arrived_ns; /* nats clock, for latency */
     int64_t arrived_ms; /* wall clock, for the audit event's time */
@@ -255,22 +268,28 @@ static void answer(service *s, natsMsg *m, int endpoint, int64_t arrived_ns, int
                     log_escape(detail, sizeof detail, r->log_msg, strlen(r->log_msg)));
 }
 
-/* A request's reply is ready: audit event, reply, stats, log; then the job
- * is done. Runs on a worker, or on the vault's completer thread for a set
- * or delete (after its sync), so it never blocks on anything but the
- * connection's lock. */
-static void request_done(service *s, job *j, const ops_reply *r)
+/* One request in flight less; the last one while stopping wakes
+ * service_stop. */
+static void inflight_release(service *s)
 {
-    answer(s, j->msg, j->endpoint, j->arrived_ns, j->arrived_ms, r, true);
-    natsMsg_Destroy(j->msg);
-    free(j);
-    /* The last answer while stopping wakes service_stop. */
     if (atomic_fetch_sub(&s->inflight, 1) == 1) {
         pthread_mutex_lock(&s->lock);
         if (s->stopping)
             pthread_cond_broadcast(&s->idle_cv);
         pthread_mutex_unlock(&s->lock);
     }
+}
+
+/* A request's reply is ready: audit event, reply, stats, log; then the job
+ * is done. Runs on a delivery thread (quick requests), a worker, or the
+ * vault's completer thread for a set or delete (after its sync), so it
+ * never blocks on anything but the connection's lock. */
+static void request_done(service *s, job *j, const ops_reply *r)
+{
+    answer(s, j->msg, j->endpoint, j->arrived_ns, j->arrived_ms, r, true);
+    natsMsg_Destroy(j->msg);
+    free(j);
+    inflight_release(s);
 }
 
 /* ops_done_fn: on the worker for reads and refusals, on the vault's
@@ -292,12 +311,17 @@ static void handle(service *s, job *j)
     /* required: never execute what the audit log cannot be told about. */
     if (auditpub_refuses(s->audit)) {
         ops_reply r;
+        ops_cancel(j->prep);
+        j->prep = NULL;
         auditpub_refusal(s->audit, &s->ctx, payload, len, &r);
         request_done(s, j, &r);
         ops_reply_free(&r);
         return;
     }
-    ops_handle_async(&s->ctx, subject, payload, len, on_reply, j);
+    if (j->prep != NULL)
+        ops_run(&s->ctx, subject, j->prep);
+    else
+        ops_handle_async(&s->ctx, subject, payload, len, on_reply, j);
 }
 
 static void *worker_main(void *arg)
@@ -353,7 +377,6 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
     sub_ctx *sc = closure;
     service *s = sc->svc;
     (void)nc;
-    (void)sub;
 
     /* The true subject and reply (natsmsg.h): a NUL inside a subject would
      * otherwise make the ACL, the log and the audit see a shorter one. A
@@ -380,29 +403,50 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
         natsMsg_Destroy(msg);
         return;
     }
+    size_t plen = (size_t)natsMsg_GetDataLength(msg);
     j->svc = s;
     j->msg = msg;
+    j->prep = NULL;
     j->endpoint = sc->endpoint;
-    j->node.cost = (size_t)natsMsg_GetDataLength(msg) + slen + rlen + JOB_OVERHEAD;
+    j->node.cost = plen + slen + rlen + JOB_OVERHEAD;
     j->arrived_ns = arrived_ns;
     j->arrived_ms = arrived_ms;
+    atomic_fetch_add(&s->inflight, 1);
+    /* When nothing waits behind it on this subscription, a small request is
+     * read here and a quick one answered at once: no hand-off. Under load
+     * (messages pending) it goes to the workers unread, as the others, so
+     * they share the parsing and the reads over every CPU instead of this
+     * one thread doing them all. In required audit mode only while the
+     * audit connection is up, as a worker would check. */
+    int pending = 0;
+    if (plen <= INLINE_MAX_BYTES && natsSubscription_GetPending(sub, &pending, NULL) == NATS_OK &&
+        pending == 0 && !auditpub_refuses(s->audit)) {
+        j->prep = ops_prepare(&s->ctx, subject, (const uint8_t *)natsMsg_GetData(msg), plen,
+                              on_reply, j);
+        if (j->prep == NULL)
+            return; /* answered (out of memory): j is gone */
+        if (ops_prepared_quick(j->prep)) {
+            ops_run(&s->ctx, subject, j->prep); /* answers and frees j */
+            return;
+        }
+    }
     pthread_mutex_lock(&s->lock);
     bool queued = fairq_put(&s->jobs, sc->queue, &j->node);
-    if (queued) {
-        atomic_fetch_add(&s->inflight, 1);
+    if (queued)
         pthread_cond_signal(&s->jobs_cv);
-    }
     pthread_mutex_unlock(&s->lock);
     if (!queued) {
-        /* Full: unavailable at once, nothing parsed; one log line a while,
-         * not one per request (a flood would flood the log too). */
+        /* Full: unavailable at once, unread if it was large; one log line a
+         * while, not one per request (a flood would flood the log too). */
+        ops_cancel(j->prep);
         free(j);
+        inflight_release(s);
         uint64_t n = atomic_fetch_add(&s->refused_busy, 1) + 1;
         refuse(s, msg, sc->endpoint, arrived_ns, arrived_ms, VC_UNAVAILABLE,
                "service busy: request queue full, try again later", "request queue full", false);
         if (n == 1 || n % 1000 == 0)
             log_warn("request queue full (%zu requests or %zu bytes): requests answered "
-                     "unavailable without being read (%llu so far)",
+                     "unavailable (%llu so far)",
                      s->cfg->queue_max_requests, s->cfg->queue_max_bytes, (unsigned long long)n);
     }
 }

@@ -802,6 +802,68 @@ static void test_async_same_key_order(void **state)
     async_log_free(&l);
 }
 
+/* ops_prepare / ops_prepared_quick / ops_run / ops_cancel: a get or
+ * versions without a token and every refusal are quick; writes, tokens,
+ * list and status are not; done is called only by ops_run (once), never by
+ * ops_prepare or ops_cancel. */
+static void test_prepare_quick(void **state)
+{
+    fixture *f = *state;
+    async_log l;
+    static const struct {
+        const char *arrival, *payload;
+        bool quick;
+        vc_code code;
+    } cases[] = {
+        {"admin.requests", "{\"operation\":\"get\",\"key\":\"p/one\",\"id\":3}", true, VC_OK},
+        {"admin.requests", "{\"operation\":\"versions\",\"key\":\"p/one\"}", true, VC_OK},
+        {"admin.requests", "{\"operation\":\"get\",\"key\":\"p/none\"}", true, VC_NOT_FOUND},
+        {"team.ro.x", "{\"operation\":\"set\",\"key\":\"p/two\",\"value\":1}", true,
+         VC_ACCESS_DENIED},
+        {"admin.requests", "{\"operation\":", true, VC_BAD_REQUEST},
+        {"admin.requests", "{\"operation\":\"list\"}", false, VC_OK},
+        {"admin.requests", "{\"operation\":\"status\"}", false, VC_OK},
+        {"admin.requests", "{\"operation\":\"get\",\"key\":\"p/one\",\"token\":\"vct_x\"}",
+         false, VC_ACCESS_DENIED}, /* no tokens: true on admin.requests */
+        {"admin.requests", "{\"operation\":\"set\",\"key\":\"p/three\",\"value\":3}", false,
+         VC_OK},
+    };
+    enum { N = sizeof cases / sizeof cases[0] };
+
+    json_decref(ok(f, "admin.requests",
+                   "{\"operation\":\"set\",\"key\":\"p/one\",\"value\":\"x\"}"));
+    async_log_init(&l, f);
+    for (int i = 0; i < (int)N; i++) {
+        const char *pl = cases[i].payload;
+        ops_pending *p = ops_prepare(&f->ctx, cases[i].arrival, (const uint8_t *)pl,
+                                     strlen(pl), async_done, &refs[i]);
+        assert_non_null(p);
+        assert_int_equal(l.calls[i], 0);
+        assert_int_equal(ops_prepared_quick(p), cases[i].quick);
+        ops_run(&f->ctx, cases[i].arrival, p);
+    }
+    async_wait(&l, N);
+    for (int i = 0; i < (int)N; i++) {
+        assert_int_equal(l.calls[i], 1);
+        assert_int_equal(l.code[i], cases[i].code);
+    }
+    json_t *j = async_json(&l, 0);
+    assert_string_equal(json_string_value(json_object_get(j, "data")), "x");
+    assert_int_equal(json_integer_value(json_object_get(j, "id")), 3);
+    json_decref(j);
+
+    /* cancelled: never answered, nothing written */
+    const char *w = "{\"operation\":\"set\",\"key\":\"p/four\",\"value\":4}";
+    ops_pending *p =
+        ops_prepare(&f->ctx, "admin.requests", (const uint8_t *)w, strlen(w), async_done, &refs[N]);
+    assert_non_null(p);
+    ops_cancel(p);
+    ops_cancel(NULL);
+    assert_int_equal(l.calls[N], 0);
+    assert_absent(f, "p/four");
+    async_log_free(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -820,6 +882,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_async_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_same_key_order, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_prepare_quick, setup, teardown),
     };
     jalloc_install(); /* as the binary runs: jansson's blocks wiped on free */
     return cmocka_run_group_tests(tests, NULL, NULL);
