@@ -169,6 +169,48 @@ json_t *auditpub_status(auditpub *a)
     return o;
 }
 
+/* urls (nats.url: one or more, comma-separated) without their userinfo
+ * ("nats://vault:pw@host:4222" -> "nats://host:4222"), malloc'd; NULL when
+ * out of memory. nats.c logs in with a URL's user:password@ or token@
+ * before the options' login, so the audit connection would otherwise log in
+ * as the service's user whenever nats.url carries it: every event refused
+ * by the server (a publish violation, an error line in both logs, per
+ * request) and none delivered. */
+static char *urls_without_userinfo(const char *urls)
+{
+    size_t n = strlen(urls);
+    char *out = malloc(n + 1), *o = out;
+    const char *p = urls;
+
+    if (out == NULL)
+        return NULL;
+    while (*p != '\0') {
+        size_t len = strcspn(p, ",");
+        const char *host = p, *end = p + len;
+        const char *scheme = strstr(p, "://");
+        if (scheme != NULL && scheme < end)
+            host = scheme + 3;
+        /* the authority ends at the first '/' after the scheme */
+        const char *auth_end = host;
+        while (auth_end < end && *auth_end != '/')
+            auth_end++;
+        const char *at = NULL;
+        for (const char *q = host; q < auth_end; q++)
+            if (*q == '@')
+                at = q; /* the last '@': a password may hold one */
+        memcpy(o, p, (size_t)(host - p));
+        o += host - p;
+        const char *rest = at != NULL ? at + 1 : host;
+        memcpy(o, rest, (size_t)(end - rest));
+        o += end - rest;
+        p = end;
+        if (*p == ',')
+            *o++ = *p++;
+    }
+    *o = '\0';
+    return out;
+}
+
 static void on_audit_connected(natsConnection *nc, void *closure)
 {
     (void)nc;
@@ -195,7 +237,18 @@ static bool connect_own(auditpub *a)
     (void)snprintf(name, sizeof name, "%s-audit", c->nats_name ? c->nats_name : "vaultctl");
     natsconn_params p = natsconn_audit_params_of(c, name);
     bool own_login = natsconn_audit_has_login(c);
-    if (natsconn_options(&o, &p, &err) != VC_OK) {
+    char *servers = NULL;
+    if (own_login && p.servers != NULL) {
+        /* audit.nats's login, not the one nats.url may carry */
+        if ((servers = urls_without_userinfo(p.servers)) == NULL) {
+            log_warn("audit: no connection of its own (out of memory)");
+            return false;
+        }
+        p.servers = servers;
+    }
+    vc_code orc = natsconn_options(&o, &p, &err);
+    free(servers);
+    if (orc != VC_OK) {
         log_warn("audit: no connection of its own (%s)%s", err.msg,
                  own_login ? "" : ": events share the service's");
         return !own_login;
