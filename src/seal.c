@@ -68,6 +68,10 @@ struct seal_slot {
 struct seal_keyring {
     uint8_t index_key[SEAL_KEY_BYTES];
     uint8_t audit_key[SEAL_KEY_BYTES];
+    /* HMAC-SHA-256 keyed with audit_key, its key blocks already absorbed
+     * (keyring_keyed): an audit hash copies it and hashes only the name,
+     * instead of hashing the two key blocks again for every request. */
+    crypto_auth_hmacsha256_state audit_mac;
     uint32_t current;
     uint32_t count;
     struct seal_slot slot[SEAL_MAX_VERSIONS];
@@ -273,6 +277,12 @@ static const struct seal_slot *keyring_find(const seal_keyring *k, uint32_t v)
     return NULL;
 }
 
+/* Derives what the keyring keeps from its keys (audit_mac); k writable. */
+static void keyring_keyed(seal_keyring *k)
+{
+    (void)crypto_auth_hmacsha256_init(&k->audit_mac, k->audit_key, sizeof k->audit_key);
+}
+
 vc_code seal_keyring_create(seal_keyring **out, vc_err *err)
 {
     seal_keyring *k = keyring_alloc();
@@ -282,6 +292,7 @@ vc_code seal_keyring_create(seal_keyring **out, vc_err *err)
         return vc_errf(err, VC_INTERNAL, "keyring: out of memory");
     randombytes_buf(k->index_key, sizeof k->index_key);
     randombytes_buf(k->audit_key, sizeof k->audit_key);
+    keyring_keyed(k);
     k->slot[0].version = 1;
     randombytes_buf(k->slot[0].key, sizeof k->slot[0].key);
     k->count = 1;
@@ -438,6 +449,7 @@ vc_code seal_keyring_unwrap(seal_keyring **out, const seal_master *m, const uint
         rc = vc_errf(err, VC_INTERNAL, "keyring blob: malformed contents");
         goto fail;
     }
+    keyring_keyed(k);
     if (sodium_mprotect_readonly(k) != 0) {
         rc = vc_errf(err, VC_INTERNAL, "keyring: cannot protect memory");
         goto fail;
@@ -526,9 +538,12 @@ void seal_name_hash(const seal_keyring *k, const char *name, size_t len,
 void seal_audit_hash(const seal_keyring *k, const char *name, size_t len, char out[SEAL_AUDIT_HEX])
 {
     uint8_t mac[crypto_auth_hmacsha256_BYTES];
+    crypto_auth_hmacsha256_state st = k->audit_mac; /* keyed already */
 
-    (void)crypto_auth_hmacsha256(mac, (const uint8_t *)name, len, k->audit_key);
+    (void)crypto_auth_hmacsha256_update(&st, (const uint8_t *)name, len);
+    (void)crypto_auth_hmacsha256_final(&st, mac);
     (void)sodium_bin2hex(out, SEAL_AUDIT_HEX, mac, sizeof mac);
+    sodium_memzero(&st, sizeof st);
     sodium_memzero(mac, sizeof mac);
 }
 
