@@ -6,7 +6,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -98,12 +100,33 @@ static void test_widest_years(void **state)
     assert_string_equal(out, "1970-01-01T00:00:00Z");
 }
 
+/* The arithmetic path (years 1000-9999) writes what gmtime_r and strftime
+ * write, across that range, both sides of every day boundary. */
+static void test_same_as_strftime(void **state)
+{
+    (void)state;
+    char got[TIMEFMT_RFC3339_LEN], want[64], day[32];
+    for (int64_t t = -30610224000LL - 3 * 86400; t < 253402300800LL + 3 * 86400;
+         t += 86399 * 37 + 13) {
+        for (int k = 0; k < 3; k++) {
+            int64_t u = t + k * 3601;
+            time_t tt = (time_t)u;
+            struct tm tm;
+            assert_non_null(gmtime_r(&tt, &tm));
+            assert_true(strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm) > 0);
+            snprintf(want, sizeof want, "%s.042Z", day);
+            timefmt_rfc3339_ms(u * 1000 + 42, got);
+            assert_string_equal(got, want);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seconds),      cmocka_unit_test(test_milliseconds),
         cmocka_unit_test(test_nanoseconds),  cmocka_unit_test(test_unrepresentable),
-        cmocka_unit_test(test_widest_years),
+        cmocka_unit_test(test_widest_years), cmocka_unit_test(test_same_as_strftime),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
