@@ -46,7 +46,20 @@ struct audit_queue {
 static size_t put_string(char *out, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
-    size_t len = strlen(s), o = 0;
+    size_t len = 0, o = 0;
+
+    /* Most strings (names, times, hashes, most subjects) need no escape:
+     * found in one pass, copied whole. */
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++, len++)
+        if (*p < 0x20 || *p >= 0x80 || *p == '"' || *p == '\\')
+            break;
+    if (s[len] == '\0') {
+        out[0] = '"';
+        memcpy(out + 1, s, len);
+        out[len + 1] = '"';
+        return len + 2;
+    }
+    len += strlen(s + len);
     bool ok = utf8_valid(s, len);
 
     out[o++] = '"';
