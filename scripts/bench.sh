@@ -426,6 +426,9 @@ read -r R_NA NA_LO NA_HI NA_I <<<"$(rounds get getna)"
 read -r R_TG TG_LO TG_HI TG_I <<<"$(rounds tget ntget)"
 R_NAS=$(ratio "$(r set@64 rps)" "$(r set-noaudit@64 rps)")
 STARTUP_MS=$(field "$STARTUP" startup_ms_median)
+# Audit events nats-server refused (each also an error line in vaultctl's
+# log): 0 when the events go out as the audit user, as they must.
+AUDIT_REFUSED=$(grep -c 'Publish Violation.*vault\.audit' "$TMP/nats.log" || true)
 RSS_MIB=$(mib "${RSS_LOADED:-0}")
 
 {
@@ -446,7 +449,9 @@ RSS_MIB=$(mib "${RSS_LOADED:-0}")
         "default log level (info; request log lines off, the default), loaded as \`admin\` on" \
         "admin.requests; echo = bench_echo as the same \`vault\` user on user.requests, loaded" \
         "as \`agent\`. KV runs as an unrestricted user (JetStream is not in the shipped" \
-        "permissions)."
+        "permissions). Audit events go out as the \`audit\` user (audit.nats; nats.url" \
+        "carries the vault user's login); events nats-server refused during the run:" \
+        "${AUDIT_REFUSED:-?}."
     echo
     echo "| measure | vaultctl | reference | ratio | target | result |"
     echo "|---|---:|---:|---:|---|---|"
