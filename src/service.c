@@ -421,8 +421,8 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
     int pending = 0;
     if (plen <= INLINE_MAX_BYTES && natsSubscription_GetPending(sub, &pending, NULL) == NATS_OK &&
         pending == 0 && !auditpub_refuses(s->audit)) {
-        j->prep = ops_prepare(&s->ctx, subject, (const uint8_t *)natsMsg_GetData(msg), plen,
-                              on_reply, j);
+        j->prep =
+            ops_prepare(&s->ctx, subject, (const uint8_t *)natsMsg_GetData(msg), plen, on_reply, j);
         if (j->prep == NULL)
             return; /* answered (out of memory): j is gone */
         if (ops_prepared_quick(j->prep)) {
