@@ -13,6 +13,7 @@
 #include "acl.h"
 #include "creds.h"
 #include "err.h"
+#include "identity.h"
 #include "operation.h"
 #include "seal.h"
 #include "vault.h"
@@ -57,8 +58,9 @@ typedef struct {
     uint64_t version;                  /* set: the version written; get: the
                                           version read; 0 otherwise */
     char log_msg[VC_ERR_MSG_MAX];      /* what went wrong, for the log (no secret) */
-    char audit_extra[CREDS_AUDIT_MAX]; /* JSON members the audit event adds
-                                          (creds: key, role, name, expiry) */
+    char audit_extra[CREDS_AUDIT_MAX + IDENTITY_AUDIT_MAX + 2];
+    /* JSON members the audit event adds (creds: key, role, name, expiry;
+     * the attested identity) */
 } ops_reply;
 
 /* Handles one request payload that arrived on subject arrival (NULL: the
@@ -83,6 +85,12 @@ typedef void (*ops_done_fn)(void *arg, ops_reply *reply);
  * after the return. */
 void ops_handle_async(const ops_ctx *ctx, const char *arrival, const uint8_t *payload, size_t len,
                       ops_done_fn done, void *done_arg);
+
+/* ops_handle_async for a request with a server-attested identity (id, may
+ * be NULL: none; identity.h), which ACL entries naming users or accounts
+ * and {name} in keys are judged by; copied, not used after the return. */
+void ops_handle_async_id(const ops_ctx *ctx, const char *arrival, const vc_identity *id,
+                         const uint8_t *payload, size_t len, ops_done_fn done, void *done_arg);
 
 void ops_reply_free(ops_reply *r);
 

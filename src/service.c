@@ -297,7 +297,17 @@ static void handle(service *s, job *j)
         ops_reply_free(&r);
         return;
     }
-    ops_handle_async(&s->ctx, subject, payload, len, on_reply, j);
+    /* acl_identity: request_info: who sent it, as the server attests
+     * (identity.h decides whether the header counts). */
+    vc_identity id, *idp = NULL;
+    if (s->cfg->identity_request_info) {
+        const char *info = NULL;
+        if (natsMsgHeader_Get(j->msg, "Nats-Request-Info", &info) != NATS_OK)
+            info = NULL;
+        identity_read(&id, info, natsMsg_GetReply(j->msg), s->cfg->acl_identity_account);
+        idp = &id;
+    }
+    ops_handle_async_id(&s->ctx, subject, idp, payload, len, on_reply, j);
 }
 
 static void *worker_main(void *arg)

@@ -162,6 +162,13 @@ static int setup(void **state)
         return -1;
     }
     free(snippet);
+    if (getenv("IT_NATS_DEBUG") != NULL) {
+        char *dbg = NULL;
+        if (asprintf(&dbg, "debug: true\n%s", operator_conf) < 0)
+            return -1;
+        free(operator_conf);
+        operator_conf = dbg;
+    }
     if (it_nats_start_conf(&nats, 0, operator_conf) != 0 || it_vault_init(&vlt, &nats, NULL))
         return -1;
     snprintf(yaml, sizeof yaml,
@@ -197,7 +204,11 @@ static int setup(void **state)
         it_nats_dump_log(&nats);
         return -1;
     }
-    return it_vault_start_with(&vlt, admin);
+    if (it_vault_start_with(&vlt, admin) != 0) {
+        it_nats_dump_log(&nats);
+        return -1;
+    }
+    return 0;
 }
 
 static int teardown(void **state)
@@ -272,6 +283,10 @@ static void test_agent_lifecycle(void **state)
             assert_null(strstr(ev, seed));
         }
         natsMsg_Destroy(m);
+    }
+    if (!seen) {
+        it_nats_dump_log(&nats);
+        it_vault_dump_log(&vlt);
     }
     assert_true(seen);
     natsSubscription_Destroy(audit);
