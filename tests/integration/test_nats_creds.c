@@ -164,7 +164,7 @@ static int setup(void **state)
     free(snippet);
     if (getenv("IT_NATS_DEBUG") != NULL) {
         char *dbg = NULL;
-        if (asprintf(&dbg, "debug: true\n%s", operator_conf) < 0)
+        if (asprintf(&dbg, "debug: true\ntrace: true\n%s", operator_conf) < 0)
             return -1;
         free(operator_conf);
         operator_conf = dbg;

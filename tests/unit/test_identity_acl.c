@@ -1,4 +1,4 @@
-/* test_identity.c - server-attested identity (identity.h) and the ACL
+/* test_identity_acl.c - server-attested identity (identity.h) and the ACL
  * decisions that use it (acl.h: users, accounts, {name} in keys), and the
  * configuration of both (acl_identity, an entry's users/accounts). */
 #include <setjmp.h>
