@@ -84,8 +84,10 @@ static void reply_message(const vc_err *err, char *msg, size_t cap)
     case VC_TOKEN_EXPIRED:
         w = snprintf(msg, cap, "token expired");
         break;
-    case VC_UNAVAILABLE:
-        w = snprintf(msg, cap, "storage unavailable: %s", err->msg);
+    case VC_UNAVAILABLE: /* revoker.h's messages say what is unavailable */
+        w = strncmp(err->msg, "nats ", 5) == 0
+                ? snprintf(msg, cap, "%s", err->msg)
+                : snprintf(msg, cap, "storage unavailable: %s", err->msg);
         break;
     case VC_BAD_REQUEST:
     case VC_UNKNOWN_OPERATION:

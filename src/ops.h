@@ -15,6 +15,7 @@
 #include "err.h"
 #include "identity.h"
 #include "operation.h"
+#include "revoker.h"
 #include "seal.h"
 #include "vault.h"
 
@@ -42,6 +43,8 @@ typedef struct {
     int64_t rotation_interval_s;
     /* nats_credentials' signer (creds.h); NULL: creds is not configured. */
     creds_signer *creds;
+    /* revoke with public_key (revoker.h); NULL: not configured. */
+    nats_revoker *revoker;
     /* tokens.default_ttl and tokens.max_ttl in seconds (0: 1h and 24h) */
     int64_t token_default_ttl;
     int64_t token_max_ttl;

@@ -9,6 +9,7 @@
  * (access_denied). The use is consumed through the vault's group commit:
  * for a set or delete in the same transaction as the write, for anything
  * else durably before the operation runs and the reply is sent. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -452,6 +453,29 @@ out:
     finish(p, rc, &res, &err);
 }
 
+/* revoke with public_key: a NATS user minted for the account (revoker.h),
+ * with the entry's revoke right; a request names either a token/accessor
+ * or a public_key. */
+static vc_code revoke_nats_user(const ops_ctx *ctx, const proto_request *r, const acl_rule *rule,
+                                bool local, ops_pending *p, ops_result *res, vc_err *err)
+{
+    if (json_object_get(r->root, "token") != NULL || json_object_get(r->root, "accessor") != NULL)
+        return vc_errf(err, VC_BAD_REQUEST,
+                       "revoke: give either token/accessor (a token) or public_key (a NATS "
+                       "user), not both");
+    if (!local && (rule == NULL || (rule->ops & OP_BIT(OP_REVOKE)) == 0))
+        return deny(p, err, "operation not allowed on this subject");
+    json_t *pk = json_object_get(r->root, "public_key");
+    if (!json_is_string(pk))
+        return vc_errf(err, VC_BAD_REQUEST, "public_key: expected a string");
+    char audit[REVOKER_AUDIT_MAX];
+    vc_code rc = revoker_revoke(ctx->revoker, ctx->vault, json_string_value(pk), now_s(),
+                                &res->data, audit, sizeof audit, err);
+    if (rc == VC_OK)
+        (void)snprintf(p->reply.audit_extra, sizeof p->reply.audit_extra, "%s", audit);
+    return rc;
+}
+
 void ops_token_run(const ops_ctx *ctx, const char *arrival, ops_pending *p)
 {
     proto_request *r = &p->req;
@@ -467,6 +491,10 @@ void ops_token_run(const ops_ctx *ctx, const char *arrival, ops_pending *p)
     vc_err_clear(&err);
     if (!local && r->subject != NULL && strcmp(r->subject, arrival) != 0) {
         rc = deny(p, &err, "claimed subject differs from arrival subject");
+        goto out;
+    }
+    if (r->op == OP_REVOKE && json_object_get(r->root, "public_key") != NULL) {
+        rc = revoke_nats_user(ctx, r, rule, local, p, &res, &err);
         goto out;
     }
     json_t *tv = json_object_get(r->root, "token");

@@ -156,7 +156,7 @@ static int setup(void **state)
              "acl_identity_account: VAULT\n"
              "acl:\n"
              "  - subject: admin.requests\n"
-             "    operations: [get, set, delete, list, status]\n"
+             "    operations: [get, set, delete, list, status, revoke]\n"
              "  - subject: agents.requests\n"
              "    operations: [get, set, list]\n"
              "    keys: [\"agents/{name}/*\"]\n"
@@ -316,6 +316,21 @@ static void test_audit_identity(void **state)
     assert_true(seen);
 }
 
+/* Without nats_credentials' revocation settings, revoke with public_key
+ * says so. */
+static void test_revoke_not_configured(void **state)
+{
+    (void)state;
+    json_t *r = it_request(admin, "admin.requests",
+                           "{\"operation\":\"revoke\",\"public_key\":"
+                           "\"UCIE77V4JSQMLN6DHFH53SN3AXGM3S343KGQTJ7K3MXRJK6DIYOQRWQA\"}",
+                           10000, NULL);
+    assert_non_null(r);
+    assert_string_equal(it_code(r), "bad_request");
+    assert_non_null(strstr(json_string_value(json_object_get(r, "message")), "not configured"));
+    json_decref(r);
+}
+
 /* examples/two-account/config.yaml is a configuration serve accepts. */
 static void test_example_config(void **state)
 {
@@ -350,6 +365,7 @@ int main(void)
         cmocka_unit_test(test_users_and_accounts),
         cmocka_unit_test(test_forged_headers),
         cmocka_unit_test(test_audit_identity),
+        cmocka_unit_test(test_revoke_not_configured),
         cmocka_unit_test(test_example_config),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -30,6 +30,7 @@ static it_vault vlt;
 static natsConnection *admin;
 static char dir[TU_DIR_MAX], ndir[TU_DIR_MAX + 16];
 static char *operator_conf;
+static char yaml[4096];
 
 /* What the agent's connection reported. */
 static pthread_mutex_t ev_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -143,7 +144,7 @@ static natsStatus connect_creds(natsConnection **nc, const char *path, const cha
 
 static int setup(void **state)
 {
-    char path[TU_DIR_MAX + 64], yaml[4096], account[64] = "";
+    char path[TU_DIR_MAX + 64], account[64] = "";
     (void)state;
     if (tu_tmpdir(dir, sizeof dir, "vaultctl-it-creds") == NULL)
         return -1;
@@ -184,12 +185,15 @@ static int setup(void **state)
              "  path: %s/data\n"
              "acl:\n"
              "  - subject: admin.requests\n"
-             "    operations: [get, set, delete, list, rotate, status, creds]\n"
+             "    operations: [get, set, delete, list, rotate, status, creds, revoke, unwrap]\n"
              "  - subject: agents.requests\n"
              "    operations: [get]\n"
              "nats_credentials:\n"
              "  account: %s\n"
              "  signing_key: %s/account-signing.nk\n"
+             "  operator_signing_key: %s/operator.nk\n"
+             "  account_jwt: %s/account.jwt\n"
+             "  system_creds: %s/system.creds\n"
              "  roles:\n"
              "    agent:\n"
              "      publish: [\"agents.requests\", \"agents.{name}.>\"]\n"
@@ -199,7 +203,7 @@ static int setup(void **state)
              "    sender:\n"
              "      publish: [\"events.{name}\"]\n"
              "      max_ttl: 10m\n",
-             nats.url, ndir, vlt.dir, vlt.dir, account, ndir);
+             nats.url, ndir, vlt.dir, vlt.dir, account, ndir, ndir, ndir, ndir);
     if (tu_write_text(vlt.config, yaml) != 0)
         return -1;
     /* read again on a reconnect: static */
@@ -432,11 +436,151 @@ static void test_no_subscribe_and_limits(void **state)
     }
 }
 
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static json_t *admin_req(const char *payload)
+{
+    json_t *r = it_request(admin, "admin.requests", payload, 10000, NULL);
+    assert_non_null(r);
+    return r;
+}
+
+/* revoke with public_key: the server drops the user's connection at once,
+ * and refuses it afterwards; a later revocation keeps the earlier ones. */
+static void test_revoke(void **state)
+{
+    char file[TU_DIR_MAX + 32], file2[TU_DIR_MAX + 32], payload[256];
+    natsConnection *agent = NULL, *again = NULL;
+    (void)state;
+
+    snprintf(file, sizeof file, "%s/agent-r.creds", dir);
+    json_t *r = mint("\"role\":\"agent\",\"name\":\"agent-r\",\"ttl\":\"10m\"", file);
+    assert_string_equal(it_status(r), "success");
+    char pub[64];
+    snprintf(pub, sizeof pub, "%s",
+             json_string_value(json_object_get(json_object_get(r, "data"), "public_key")));
+    json_decref(r);
+    pthread_mutex_lock(&ev_lock);
+    disconnects = closes = 0;
+    pthread_mutex_unlock(&ev_lock);
+    assert_int_equal(connect_creds(&agent, file, "_INBOX.agent-r", true), NATS_OK);
+    json_t *g = it_request(agent, "agents.requests",
+                           "{\"operation\":\"get\",\"key\":\"demo/api-key\"}", 5000, NULL);
+    assert_non_null(g);
+    json_decref(g);
+
+    snprintf(payload, sizeof payload, "{\"operation\":\"revoke\",\"public_key\":\"%s\"}", pub);
+    int64_t t0 = now_ms();
+    r = admin_req(payload);
+    int64_t t_reply = now_ms();
+    if (strcmp(it_status(r), "success") != 0) {
+        char *txt = json_dumps(r, 0);
+        note("revoke reply: %s", txt);
+        free(txt);
+        it_vault_dump_log(&vlt);
+    }
+    assert_string_equal(it_status(r), "success");
+    json_t *d = json_object_get(r, "data");
+    assert_string_equal(json_string_value(json_object_get(d, "public_key")), pub);
+    assert_string_equal(json_string_value(json_object_get(d, "server")), "jwt updated");
+    json_decref(r);
+    bool gone = false;
+    for (int i = 0; i < 1000 && !gone; i++) {
+        pthread_mutex_lock(&ev_lock);
+        gone = disconnects > 0;
+        pthread_mutex_unlock(&ev_lock);
+        if (!gone)
+            nats_Sleep(5);
+    }
+    int64_t t1 = now_ms();
+    assert_true(gone);
+    note("revoked %s: reply after %lld ms, the server dropped its connection %lld ms after "
+         "the request",
+         pub, (long long)(t_reply - t0), (long long)(t1 - t0));
+    assert_true(t1 - t0 < 5000);
+    natsStatus st = connect_creds(&again, file, "_INBOX.agent-r", false);
+    note("a new connection with the revoked creds: %s", natsStatus_GetText(st));
+    assert_int_not_equal(st, NATS_OK);
+    natsConnection_Destroy(again);
+    again = NULL;
+    natsConnection_Destroy(agent);
+
+    /* A second revocation keeps the first (the list is kept in the vault). */
+    snprintf(file2, sizeof file2, "%s/agent-s.creds", dir);
+    r = mint("\"role\":\"agent\",\"name\":\"agent-s\",\"ttl\":\"10m\"", file2);
+    snprintf(payload, sizeof payload, "{\"operation\":\"revoke\",\"public_key\":\"%s\"}",
+             json_string_value(json_object_get(json_object_get(r, "data"), "public_key")));
+    json_decref(r);
+    r = admin_req(payload);
+    assert_string_equal(it_status(r), "success");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "data"), "revocations")),
+                     2);
+    json_decref(r);
+    assert_int_not_equal(connect_creds(&again, file, "_INBOX.agent-r", false), NATS_OK);
+    natsConnection_Destroy(again);
+    again = NULL;
+    assert_int_not_equal(connect_creds(&again, file2, "_INBOX.agent-s", false), NATS_OK);
+    natsConnection_Destroy(again);
+
+    /* Bad requests: not a user key; both a token and a public_key. */
+    r = admin_req("{\"operation\":\"revoke\",\"public_key\":\"ABC\"}");
+    assert_string_equal(it_code(r), "bad_request");
+    json_decref(r);
+    snprintf(payload, sizeof payload,
+             "{\"operation\":\"revoke\",\"accessor\":\"x\",\"public_key\":\"%s\"}", pub);
+    r = admin_req(payload);
+    assert_string_equal(it_code(r), "bad_request");
+    json_decref(r);
+}
+
+/* creds with wrap_ttl: a wrap token; unwrap yields the creds, which work. */
+static void test_wrapped_creds(void **state)
+{
+    char file[TU_DIR_MAX + 32], payload[256];
+    natsConnection *nc = NULL;
+    (void)state;
+    json_t *r = admin_req("{\"operation\":\"creds\",\"role\":\"agent\",\"name\":\"agent-w\","
+                          "\"ttl\":\"5m\",\"wrap_ttl\":\"1m\"}");
+    assert_string_equal(it_status(r), "success");
+    json_t *d = json_object_get(r, "data");
+    const char *w = json_string_value(json_object_get(d, "wrap_token"));
+    assert_non_null(w);
+    assert_null(json_object_get(d, "seed"));
+    snprintf(payload, sizeof payload, "{\"operation\":\"unwrap\",\"wrap_token\":\"%s\"}", w);
+    json_decref(r);
+    r = admin_req(payload);
+    assert_string_equal(it_status(r), "success");
+    d = json_object_get(r, "data");
+    const char *creds = json_string_value(json_object_get(d, "creds"));
+    assert_non_null(creds);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_object_get(r, "meta"), "lifecycle"), "ttl")),
+                     300);
+    snprintf(file, sizeof file, "%s/agent-w.creds", dir);
+    assert_int_equal(tu_write_text(file, creds), 0);
+    json_decref(r);
+    assert_int_equal(connect_creds(&nc, file, "_INBOX.agent-w", false), NATS_OK);
+    natsConnection_Destroy(nc);
+    /* once only */
+    r = admin_req(payload);
+    assert_string_equal(it_code(r), "token_invalid");
+    json_decref(r);
+    note("creds with wrap_ttl 1m: a wrap token; unwrap gave creds that connect; a second "
+         "unwrap: token_invalid");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_agent_lifecycle),
         cmocka_unit_test(test_no_subscribe_and_limits),
+        cmocka_unit_test(test_revoke),
+        cmocka_unit_test(test_wrapped_creds),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
