@@ -174,8 +174,7 @@ vc_code acl_check(const acl_rule *rules, size_t n, const acl_request *req, vc_er
          * consulted, so a narrow rule placed first can restrict a broad
          * one. */
         if (!(rules[i].ops & OP_BIT(req->op)) ||
-            (req->key != NULL &&
-             !acl_key_allowed_id(&rules[i], req->key, req->key_len, req->id)))
+            (req->key != NULL && !acl_key_allowed_id(&rules[i], req->key, req->key_len, req->id)))
             return denied(err);
         if (req->op == OP_CREDS && rules[i].roles != NULL) {
             for (size_t r = 0; r < rules[i].nroles; r++)

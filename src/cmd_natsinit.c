@@ -50,9 +50,8 @@
 #define NI_PUB          (NKEY_PUBLIC_LEN + 1)
 
 static const char *const ni_files[] = {
-    "nats-operator.conf", "operator.jwt", "operator.nk",  "account-signing.nk",
-    "vault.creds",        "admin.creds",  "system.creds", "vaultctl.yaml",
-    "account.jwt",
+    "nats-operator.conf", "operator.jwt", "operator.nk",   "account-signing.nk", "vault.creds",
+    "admin.creds",        "system.creds", "vaultctl.yaml", "account.jwt",
 };
 #define NI_NFILES (sizeof ni_files / sizeof ni_files[0])
 
@@ -330,9 +329,8 @@ int cmd_nats_init(int argc, char **argv)
         cmd_fail("nats-init: out of memory");
         goto out;
     }
-    const char *texts[NI_NFILES] = {s.conf,        s.op_jwt,      s.op_seed, s.sk_seed,
-                                    s.vault_creds, s.admin_creds, s.sys_creds, s.yaml,
-                                    s.app_jwt};
+    const char *texts[NI_NFILES] = {s.conf,        s.op_jwt,    s.op_seed, s.sk_seed, s.vault_creds,
+                                    s.admin_creds, s.sys_creds, s.yaml,    s.app_jwt};
     for (size_t i = 0; i < NI_NFILES; i++) {
         if (write_new(dirfd, dir, ni_files[i], texts[i]) != 0)
             goto out;

@@ -364,8 +364,8 @@ static vc_code load_rule(config_loader *ld, yaml_document_t *doc, yaml_node_t *n
             if ((rc = load_keys(ld, doc, v, name, rule)) != VC_OK)
                 return rc;
         } else if (plain && (scalar_is(k, "users") || scalar_is(k, "accounts"))) {
-            rc = config_load_acl_identity(ld, doc, v, idx, scalar_is(k, "users") ? "users" : "accounts",
-                                          rule);
+            rc = config_load_acl_identity(ld, doc, v, idx,
+                                          scalar_is(k, "users") ? "users" : "accounts", rule);
             if (rc != VC_OK)
                 return rc;
         } else {

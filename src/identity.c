@@ -29,16 +29,14 @@ static bool copy_field(const json_t *o, const char *name, char *out, bool requir
     if (len > IDENTITY_FIELD_MAX || (required && len == 0))
         return false;
     for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e || s[i] == '"' ||
-            s[i] == '\\')
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e || s[i] == '"' || s[i] == '\\')
             return false;
     memcpy(out, s, len);
     out[len] = '\0';
     return true;
 }
 
-void identity_read(vc_identity *out, const char *header, const char *reply,
-                   const char *own_account)
+void identity_read(vc_identity *out, const char *header, const char *reply, const char *own_account)
 {
     memset(out, 0, sizeof *out);
     if (header == NULL || reply == NULL ||
@@ -134,8 +132,8 @@ void identity_audit_json(const vc_identity *id, char *buf, size_t cap)
         return;
     /* The fields hold printable ASCII without '"' or '\\' (copy_field). */
     int w = snprintf(buf, cap, "\"identity\":{\"account\":\"%s\",\"user\":\"%s\"%s%s%s}",
-                     id->account, id->user, id->name_tag[0] ? ",\"name_tag\":\"" : "",
-                     id->name_tag, id->name_tag[0] ? "\"" : "");
+                     id->account, id->user, id->name_tag[0] ? ",\"name_tag\":\"" : "", id->name_tag,
+                     id->name_tag[0] ? "\"" : "");
     if (w < 0 || (size_t)w >= cap)
         buf[0] = '\0';
 }

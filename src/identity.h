@@ -40,10 +40,10 @@
 #define IDENTITY_AUDIT_MAX (3 * IDENTITY_FIELD_MAX + 80)
 
 typedef struct {
-    bool attested;                          /* the fields below count */
-    char account[IDENTITY_FIELD_MAX + 1];   /* "acc": account key or name */
-    char user[IDENTITY_FIELD_MAX + 1];      /* "user": U... or a user name */
-    char name_tag[IDENTITY_FIELD_MAX + 1];  /* "name_tag", "" if none */
+    bool attested;                         /* the fields below count */
+    char account[IDENTITY_FIELD_MAX + 1];  /* "acc": account key or name */
+    char user[IDENTITY_FIELD_MAX + 1];     /* "user": U... or a user name */
+    char name_tag[IDENTITY_FIELD_MAX + 1]; /* "name_tag", "" if none */
 } vc_identity;
 
 /* Fills *out from the header value (NUL-terminated, NULL: none), the

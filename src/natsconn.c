@@ -112,7 +112,8 @@ static natsStatus creds_sig_cb(char **errtxt, unsigned char **sig, int *siglen, 
     if (text == NULL)
         return NATS_ERR;
     natsStatus st = NATS_OK;
-    if (!creds_block(text, "BEGIN USER NKEY SEED", &b, &n) || nkey_from_seed(&k, b, n, &e) != VC_OK) {
+    if (!creds_block(text, "BEGIN USER NKEY SEED", &b, &n) ||
+        nkey_from_seed(&k, b, n, &e) != VC_OK) {
         *errtxt = strdup("no valid user seed in the .creds file");
         st = NATS_ERR;
     }

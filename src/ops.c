@@ -357,7 +357,7 @@ static vc_code do_status(const ops_ctx *ctx, ops_result *res, vc_err *err)
 /* creds: a fresh NATS user (creds.h); the audit event gets its public
  * key, role, name and expiry, never the seed. */
 vc_code do_creds(const ops_ctx *ctx, const proto_request *r, ops_result *res, ops_reply *out,
-                        vc_err *err)
+                 vc_err *err)
 {
     int64_t ttl = 0;
     bool given = false;

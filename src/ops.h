@@ -52,15 +52,15 @@ typedef struct {
 
 typedef struct {
     char *body;
-    size_t len;                        /* malloc'd JSON reply; free with ops_reply_free */
-    vc_code code;                      /* VC_OK or the error sent */
-    vc_op op;                          /* OP_NONE if it could not be read */
-    char key_hash[SEAL_AUDIT_HEX];     /* audit hash of the key, "" if none */
-    char token_hash[SEAL_AUDIT_HEX];   /* audit hash of the token's accessor,
-                                          "" if no token */
-    uint64_t version;                  /* set: the version written; get: the
-                                          version read; 0 otherwise */
-    char log_msg[VC_ERR_MSG_MAX];      /* what went wrong, for the log (no secret) */
+    size_t len;                      /* malloc'd JSON reply; free with ops_reply_free */
+    vc_code code;                    /* VC_OK or the error sent */
+    vc_op op;                        /* OP_NONE if it could not be read */
+    char key_hash[SEAL_AUDIT_HEX];   /* audit hash of the key, "" if none */
+    char token_hash[SEAL_AUDIT_HEX]; /* audit hash of the token's accessor,
+                                        "" if no token */
+    uint64_t version;                /* set: the version written; get: the
+                                        version read; 0 otherwise */
+    char log_msg[VC_ERR_MSG_MAX];    /* what went wrong, for the log (no secret) */
     char audit_extra[CREDS_AUDIT_MAX + IDENTITY_AUDIT_MAX + 2];
     /* JSON members the audit event adds (creds: key, role, name, expiry;
      * the attested identity) */

@@ -28,10 +28,10 @@ typedef struct {
     ops_reply reply;
     ops_done_fn done;
     void *done_arg;
-    json_t *tok_rec;      /* ops_token.c: the token record after its use */
-    const ops_ctx *ctx;   /* ops_token.c: for a read run after its use */
-    const acl_rule *rule; /* ops_token.c: the matching ACL entry, or NULL */
-    vc_identity id;       /* the attested identity when idp is &id */
+    json_t *tok_rec;        /* ops_token.c: the token record after its use */
+    const ops_ctx *ctx;     /* ops_token.c: for a read run after its use */
+    const acl_rule *rule;   /* ops_token.c: the matching ACL entry, or NULL */
+    vc_identity id;         /* the attested identity when idp is &id */
     const vc_identity *idp; /* NULL: none */
 } ops_pending;
 

@@ -521,7 +521,8 @@ void ops_token_run(const ops_ctx *ctx, const char *arrival, ops_pending *p)
         rc = deny(p, &err, "operation not allowed on this subject");
         goto out;
     }
-    if (r->key != NULL && r->op == OP_GET && !acl_key_allowed_id(rule, r->key, r->key_len, p->idp)) {
+    if (r->key != NULL && r->op == OP_GET &&
+        !acl_key_allowed_id(rule, r->key, r->key_len, p->idp)) {
         rc = deny(p, &err, "key outside the entry's keys");
         goto out;
     }

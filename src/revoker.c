@@ -16,7 +16,7 @@
 #include "secretfile.h"
 #include "timefmt.h"
 
-#define JWT_FILE_MAX     (64 * 1024)
+#define JWT_FILE_MAX      ((size_t)64 * 1024)
 #define UPDATE_TIMEOUT_MS 5000
 
 struct nats_revoker {
@@ -24,7 +24,7 @@ struct nats_revoker {
     nkey *op;             /* the operator (signing) key, locked while idle */
     json_t *claims;       /* the account JWT's claims, without jti/iss */
     char account[NKEY_PUBLIC_LEN + 1];
-    int64_t max_ttl;      /* the longest role max_ttl: older entries may go */
+    int64_t max_ttl; /* the longest role max_ttl: older entries may go */
     natsOptions *opts;
     natsConnection *nc;
 };
@@ -314,8 +314,8 @@ vc_code revoker_revoke(nats_revoker *r, vault *v, const char *user_pub, int64_t 
     char at[TIMEFMT_RFC3339_LEN];
     timefmt_rfc3339(now, at);
     *data = json_pack("{s:s,s:s,s:s,s:I,s:s}", "public_key", user_pub, "account", r->account,
-                      "revoked_at", at, "revocations", (json_int_t)json_object_size(list),
-                      "server", server_msg);
+                      "revoked_at", at, "revocations", (json_int_t)json_object_size(list), "server",
+                      server_msg);
     if (*data == NULL)
         rc = vc_errf(err, VC_INTERNAL, "out of memory");
     else if (audit_cap > 0)

@@ -248,30 +248,31 @@ static void test_users_and_accounts(void **state)
     /* agent-1 of AGENTS: users and accounts match: get team/x. */
     assert_string_equal(get_as(agent1, "team.requests", "team/x", NULL), "success");
     /* agent-1 may not list (its entry has get only). */
-    assert_string_equal(outcome(request_hdr(agent1, "team.requests",
-                                            "{\"operation\":\"list\"}", NULL)),
-                        "access_denied");
+    assert_string_equal(
+        outcome(request_hdr(agent1, "team.requests", "{\"operation\":\"list\"}", NULL)),
+        "access_denied");
     /* agent-2: the users+[NOPE] entry does not apply (account differs); the
      * users-only entry does: list yes, get no. */
     assert_string_equal(get_as(agent2, "team.requests", "team/x", NULL), "access_denied");
-    assert_string_equal(outcome(request_hdr(agent2, "team.requests",
-                                            "{\"operation\":\"list\"}", NULL)),
-                        "success");
+    assert_string_equal(
+        outcome(request_hdr(agent2, "team.requests", "{\"operation\":\"list\"}", NULL)), "success");
 }
 
 /* A header written by a client inside the vault's account proves nothing;
  * one written by an agent is overwritten by the server on the import. */
 static void test_forged_headers(void **state)
 {
-    static const char forged1[] = "{\"acc\":\"AGENTS\",\"user\":\"agent-1\",\"name_tag\":\"agent-1\"}";
-    static const char forged2[] = "{\"acc\":\"AGENTS\",\"user\":\"agent-2\",\"name_tag\":\"agent-2\"}";
+    static const char forged1[] =
+        "{\"acc\":\"AGENTS\",\"user\":\"agent-1\",\"name_tag\":\"agent-1\"}";
+    static const char forged2[] =
+        "{\"acc\":\"AGENTS\",\"user\":\"agent-2\",\"name_tag\":\"agent-2\"}";
     (void)state;
     assert_string_equal(get_as(insider, "agents.requests", "agents/agent-1/x", forged1),
                         "access_denied");
     assert_string_equal(get_as(insider, "team.requests", "team/x", forged1), "access_denied");
-    assert_string_equal(outcome(request_hdr(insider, "team.requests", "{\"operation\":\"list\"}",
-                                            forged2)),
-                        "access_denied");
+    assert_string_equal(
+        outcome(request_hdr(insider, "team.requests", "{\"operation\":\"list\"}", forged2)),
+        "access_denied");
     assert_string_equal(get_as(insider, "agents.requests", "agents/agent-1/x", NULL),
                         "access_denied");
     fprintf(stderr, "insider (vault's account) with a forged header for agent-1: access_denied\n");
@@ -279,9 +280,9 @@ static void test_forged_headers(void **state)
     assert_string_equal(get_as(agent1, "agents.requests", "agents/agent-2/x", forged2),
                         "access_denied");
     assert_string_equal(get_as(agent1, "agents.requests", "agents/agent-1/x", forged2), "success");
-    assert_string_equal(outcome(request_hdr(agent1, "team.requests", "{\"operation\":\"list\"}",
-                                            forged2)),
-                        "access_denied");
+    assert_string_equal(
+        outcome(request_hdr(agent1, "team.requests", "{\"operation\":\"list\"}", forged2)),
+        "access_denied");
     fprintf(stderr, "agent-1 with a forged header for agent-2: overwritten, still agent-1\n");
 }
 

@@ -73,14 +73,25 @@ static void test_acl_with_identity(void **state)
     identity_read(&none, HDR_A1, "_INBOX.a.b", "VAULT"); /* forged inside the account */
 
     acl_rule rules[] = {
-        {.subject = "agents.requests", .ops = OP_BIT(OP_SET), .users = users_1, .nusers = 1,
-         .accounts = accts, .naccounts = 1},
-        {.subject = "agents.requests", .ops = OP_BIT(OP_GET) | OP_BIT(OP_LIST), .keys = own_keys,
-         .nkeys = 1, .users = users_a, .nusers = 1},
+        {.subject = "agents.requests",
+         .ops = OP_BIT(OP_SET),
+         .users = users_1,
+         .nusers = 1,
+         .accounts = accts,
+         .naccounts = 1},
+        {.subject = "agents.requests",
+         .ops = OP_BIT(OP_GET) | OP_BIT(OP_LIST),
+         .keys = own_keys,
+         .nkeys = 1,
+         .users = users_a,
+         .nusers = 1},
         {.subject = "agents.requests", .ops = OP_BIT(OP_STATUS)},
     };
-    acl_request q = {.arrival = "agents.requests", .op = OP_GET, .key = "agents/agent-1/x",
-                     .key_len = 16, .id = &a1};
+    acl_request q = {.arrival = "agents.requests",
+                     .op = OP_GET,
+                     .key = "agents/agent-1/x",
+                     .key_len = 16,
+                     .id = &a1};
     assert_int_equal(acl_check(rules, 3, &q, &err), VC_OK);
     /* agent-2 may not read agent-1's key; agent-1 may not read agent-2's. */
     q.id = &a2;
