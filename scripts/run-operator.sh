@@ -44,7 +44,7 @@ storage:
   path: $run/data
 acl:
   - subject: admin.requests
-    operations: [get, set, delete, list, rotate, status, creds]
+    operations: [get, set, delete, list, rotate, status, creds, revoke]
   - subject: agents.requests
     operations: [get]
 nats_credentials:
@@ -57,6 +57,14 @@ nats_credentials:
       ttl: 15m
       max_ttl: 1h
 YAML
+# revoke with public_key (a .run made before nats-init wrote account.jwt has none)
+if [ -s "$run/nats/account.jwt" ]; then
+  cat >> "$run/config.yaml" <<YAML
+  operator_signing_key: $run/nats/operator.nk
+  account_jwt: $run/nats/account.jwt
+  system_creds: $run/nats/system.creds
+YAML
+fi
 
 pids=()
 cleanup() {
@@ -99,6 +107,10 @@ vaultctl is serving on $url and mints NATS credentials. Try, in another terminal
 
   # not allowed for agent-7: the server refuses the publish (permissions violation)
   $bin request --server $url --creds $run/agent-7.creds --inbox-prefix _INBOX.agent-7 --timeout 1 admin.requests status
+
+  # revoke them before the ttl (the public key is in the creds reply and the audit event):
+  # the server drops agent-7's connections at once
+  $admin --field public_key=U... admin.requests revoke
 
 After the ttl the server disconnects agent-7 and refuses its credentials.
 Ctrl-C stops both.

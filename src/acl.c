@@ -10,6 +10,8 @@
 
 #include <string.h>
 
+#define NAME_FIELD "{name}"
+
 /* Length of the token starting at s (up to '.' or the end). */
 static size_t token_len(const char *s)
 {
@@ -79,13 +81,33 @@ bool acl_subject_valid(const char *pattern)
     }
 }
 
+/* Whether the rule asks for an attested identity (users or accounts). */
+static bool needs_identity(const acl_rule *r)
+{
+    return r->users != NULL || r->accounts != NULL;
+}
+
+/* Whether rule r applies to a request on arrival from id. */
+static bool applies(const acl_rule *r, const char *arrival, const vc_identity *id)
+{
+    if (!acl_subject_matches(r->subject, arrival))
+        return false;
+    return !needs_identity(r) ||
+           identity_matches(id, r->users, r->nusers, r->accounts, r->naccounts);
+}
+
 unsigned acl_rights(const acl_rule *rules, size_t n, const char *arrival)
 {
-    for (size_t i = 0; i < n; i++)
-        if (acl_subject_matches(rules[i].subject, arrival))
-            /* tokens: true: a token may bring any operation */
-            return rules[i].ops | (rules[i].tokens ? OP_ALL_BITS : 0u);
-    return 0;
+    unsigned ops = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!acl_subject_matches(rules[i].subject, arrival))
+            continue;
+        /* tokens: true: a token may bring any operation */
+        ops |= rules[i].ops | (rules[i].tokens ? OP_ALL_BITS : 0u);
+        if (!needs_identity(&rules[i]))
+            break;
+    }
+    return ops;
 }
 
 /* Whether pattern a and pattern b can match a common subject (token-wise:
@@ -146,12 +168,13 @@ vc_code acl_check(const acl_rule *rules, size_t n, const acl_request *req, vc_er
         return denied(err);
 
     for (size_t i = 0; i < n; i++) {
-        if (!acl_subject_matches(rules[i].subject, req->arrival))
+        if (!applies(&rules[i], req->arrival, req->id))
             continue;
-        /* The first matching rule decides; later rules are not consulted,
-         * so a narrow rule placed first can restrict a broad one. */
+        /* The first rule that applies decides; later rules are not
+         * consulted, so a narrow rule placed first can restrict a broad
+         * one. */
         if (!(rules[i].ops & OP_BIT(req->op)) ||
-            (req->key != NULL && !acl_key_allowed(&rules[i], req->key, req->key_len)))
+            (req->key != NULL && !acl_key_allowed_id(&rules[i], req->key, req->key_len, req->id)))
             return denied(err);
         if (req->op == OP_CREDS && rules[i].roles != NULL) {
             for (size_t r = 0; r < rules[i].nroles; r++)
@@ -164,20 +187,59 @@ vc_code acl_check(const acl_rule *rules, size_t n, const acl_request *req, vc_er
     return denied(err);
 }
 
-const acl_rule *acl_first_match(const acl_rule *rules, size_t n, const char *arrival)
+const acl_rule *acl_first_match_id(const acl_rule *rules, size_t n, const char *arrival,
+                                   const vc_identity *id)
 {
     for (size_t i = 0; i < n; i++)
-        if (acl_subject_matches(rules[i].subject, arrival))
+        if (applies(&rules[i], arrival, id))
             return &rules[i];
     return NULL;
 }
 
-bool acl_key_allowed(const acl_rule *rule, const char *key, size_t len)
+const acl_rule *acl_first_match(const acl_rule *rules, size_t n, const char *arrival)
+{
+    return acl_first_match_id(rules, n, arrival, NULL);
+}
+
+/* Whether key matches pattern once every {name} in it is name (NULL: a
+ * pattern with {name} matches nothing). */
+static bool key_match_named(const char *pattern, const char *key, size_t len, const char *name)
+{
+    if (strstr(pattern, NAME_FIELD) == NULL)
+        return token_pattern_match(pattern, key, len);
+    if (name == NULL)
+        return false;
+    char buf[1024];
+    size_t o = 0, nl = strlen(name), fl = strlen(NAME_FIELD);
+    for (const char *p = pattern; *p != '\0';) {
+        if (strncmp(p, NAME_FIELD, fl) == 0) {
+            if (o + nl >= sizeof buf)
+                return false;
+            memcpy(buf + o, name, nl);
+            o += nl;
+            p += fl;
+        } else {
+            if (o + 1 >= sizeof buf)
+                return false;
+            buf[o++] = *p++;
+        }
+    }
+    buf[o] = '\0';
+    return token_pattern_match(buf, key, len);
+}
+
+bool acl_key_allowed_id(const acl_rule *rule, const char *key, size_t len, const vc_identity *id)
 {
     if (rule == NULL || rule->keys == NULL)
         return true;
+    const char *name = identity_name(id);
     for (size_t i = 0; i < rule->nkeys; i++)
-        if (token_pattern_match(rule->keys[i], key, len))
+        if (key_match_named(rule->keys[i], key, len, name))
             return true;
     return false;
+}
+
+bool acl_key_allowed(const acl_rule *rule, const char *key, size_t len)
+{
+    return acl_key_allowed_id(rule, key, len, NULL);
 }

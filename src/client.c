@@ -39,7 +39,7 @@ vc_code client_request(const client_opts *o, const char *subject, const char *pa
         rc = vc_errf(err, VC_CONFIG, "bad timeout: %s", natsStatus_GetText(st));
         goto done;
     }
-    st = natsConnection_Connect(&nc, opts);
+    st = natsconn_connect(&nc, opts);
     if (st != NATS_OK) {
         rc = vc_errf(err, VC_UNAVAILABLE, "cannot connect to %s: %s", conn.servers,
                      natsStatus_GetText(st));

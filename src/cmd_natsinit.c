@@ -22,6 +22,8 @@
  *                        vault.audit
  *   system.creds         a system-account user that may update account
  *                        claims (for revocation)
+ *   account.jwt          the application account's JWT as issued: vaultctl
+ *                        re-signs it with revocations (revoker.h)
  *   vaultctl.yaml        the nats: and nats_credentials: sections to put in
  *                        vaultctl's configuration
  *
@@ -48,8 +50,8 @@
 #define NI_PUB          (NKEY_PUBLIC_LEN + 1)
 
 static const char *const ni_files[] = {
-    "nats-operator.conf", "operator.jwt", "operator.nk",  "account-signing.nk",
-    "vault.creds",        "admin.creds",  "system.creds", "vaultctl.yaml",
+    "nats-operator.conf", "operator.jwt", "operator.nk",   "account-signing.nk", "vault.creds",
+    "admin.creds",        "system.creds", "vaultctl.yaml", "account.jwt",
 };
 #define NI_NFILES (sizeof ni_files / sizeof ni_files[0])
 
@@ -257,13 +259,18 @@ static int ni_texts(ni_state *s, const char *dir)
                         "nats_credentials:\n"
                         "  account: %s\n"
                         "  signing_key: %s/account-signing.nk\n"
+                        "  # revoke with public_key: re-sign account.jwt with the operator\n"
+                        "  # key and push it as the system user\n"
+                        "  operator_signing_key: %s/operator.nk\n"
+                        "  account_jwt: %s/account.jwt\n"
+                        "  system_creds: %s/system.creds\n"
                         "  roles:\n"
                         "    agent:\n"
                         "      publish: [\"agents.requests\", \"agents.{name}.>\"]\n"
                         "      subscribe: [\"_INBOX.{name}.>\", \"agents.{name}.>\"]\n"
                         "      ttl: 15m\n"
                         "      max_ttl: 1h\n",
-                        dir, s->app_pub, dir);
+                        dir, s->app_pub, dir, dir, dir, dir);
     return s->conf != NULL && s->yaml != NULL ? 0 : -1;
 }
 
@@ -322,8 +329,8 @@ int cmd_nats_init(int argc, char **argv)
         cmd_fail("nats-init: out of memory");
         goto out;
     }
-    const char *texts[NI_NFILES] = {s.conf,        s.op_jwt,      s.op_seed,   s.sk_seed,
-                                    s.vault_creds, s.admin_creds, s.sys_creds, s.yaml};
+    const char *texts[NI_NFILES] = {s.conf,        s.op_jwt,    s.op_seed, s.sk_seed, s.vault_creds,
+                                    s.admin_creds, s.sys_creds, s.yaml,    s.app_jwt};
     for (size_t i = 0; i < NI_NFILES; i++) {
         if (write_new(dirfd, dir, ni_files[i], texts[i]) != 0)
             goto out;
@@ -345,9 +352,12 @@ int cmd_nats_init(int argc, char **argv)
            "       vaultctl request --creds %s/admin.creds --inbox-prefix _INBOX.admin \\\n"
            "         --field role=agent --field name=agent-7 --field ttl=10m \\\n"
            "         --creds-out agent-7.creds admin.requests creds\n"
+           "  4. revoke them before they expire (the server drops the connection at once):\n"
+           "       vaultctl request --creds %s/admin.creds --inbox-prefix _INBOX.admin \\\n"
+           "         --field public_key=U... admin.requests revoke\n"
            "  Keep operator.nk offline unless vaultctl revokes credentials; every file here\n"
-           "  but nats-operator.conf and operator.jwt is a secret.\n",
-           dir, dir, dir);
+           "  but nats-operator.conf, operator.jwt and account.jwt is a secret.\n",
+           dir, dir, dir, dir);
     rc = EXIT_OK;
 out:
     ni_free(&s);

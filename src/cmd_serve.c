@@ -153,6 +153,13 @@ int cmd_serve(const char *config_path, int argc, char **argv)
         cmd_close(&env);
         return EXIT_ERROR;
     }
+    nats_revoker *revoker = NULL;
+    if (!check && revoker_start(&revoker, env.cfg, &err) != VC_OK) {
+        cmd_fail("%s", err.msg);
+        creds_signer_free(signer);
+        cmd_close(&env);
+        return EXIT_ERROR;
+    }
     if (check) {
         rc = check_only(&env);
         if (signer != NULL && rc == EXIT_OK)
@@ -167,11 +174,13 @@ int cmd_serve(const char *config_path, int argc, char **argv)
     ops_ctx ctx = cmd_ops_ctx(&env);
     log_set_requests(env.cfg->log_requests);
     ctx.creds = signer;
+    ctx.revoker = revoker;
     log_info("vaultctl %s starting: config %s, store %s", VAULTCTL_VERSION, env.cfg->file,
              env.cfg->storage_path);
     (void)warn_acl_prefixes(env.cfg, true);
     if (service_start(&svc, env.cfg, &ctx, &err) != VC_OK) {
         log_error("%s", err.msg);
+        revoker_free(revoker);
         creds_signer_free(signer);
         cmd_close(&env);
         return EXIT_ERROR;
@@ -181,6 +190,7 @@ int cmd_serve(const char *config_path, int argc, char **argv)
             VC_OK) {
             log_error("%s", err.msg);
             service_stop(svc);
+            revoker_free(revoker);
             creds_signer_free(signer);
             cmd_close(&env);
             return EXIT_ERROR;
@@ -213,6 +223,7 @@ int cmd_serve(const char *config_path, int argc, char **argv)
     rotator_join(rot);
     token_purger_stop(purger);
     health_remove(&h);
+    revoker_free(revoker);
     creds_signer_free(signer);
     cmd_close(&env);
     log_info("vaultctl stopped");

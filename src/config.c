@@ -76,6 +76,11 @@ const config_setting config_settings[] = {
     {"log.requests", K_BOOL, F(log_requests), 0, 0, "false"},
     {"nats_credentials.account", K_OPTIONAL, F(creds_account), 0, 0, NULL},
     {"nats_credentials.signing_key", K_OPTIONAL, F(creds_signing_key), 0, 0, NULL},
+    {"nats_credentials.operator_signing_key", K_OPTIONAL, F(creds_operator_key), 0, 0, NULL},
+    {"nats_credentials.system_creds", K_OPTIONAL, F(creds_system_creds), 0, 0, NULL},
+    {"nats_credentials.account_jwt", K_OPTIONAL, F(creds_account_jwt), 0, 0, NULL},
+    {"acl_identity", K_OPTIONAL, F(acl_identity_mode), 0, 0, NULL},
+    {"acl_identity_account", K_OPTIONAL, F(acl_identity_account), 0, 0, NULL},
     {"history.max_versions", K_COUNT, F(history_max_versions), 1, HISTORY_MAX, "10"},
     {"tokens.default_ttl", K_DURATION, F(token_default_ttl), 1, INTERVAL_MAX, "1h"},
     {"tokens.max_ttl", K_DURATION, F(token_max_ttl), 1, INTERVAL_MAX, "24h"},
@@ -554,7 +559,9 @@ static vc_code cross_check(config_loader *ld)
     if ((rc = needs(ld, "nats.tls.cert", "nats.tls.key")) != VC_OK ||
         (rc = needs(ld, "nats.tls.key", "nats.tls.cert")) != VC_OK)
         return rc;
-    return config_creds_check(ld);
+    if ((rc = config_creds_check(ld)) != VC_OK)
+        return rc;
+    return config_identity_check(ld);
 }
 
 /* Every setting with a default in the table gets it, through config_apply
@@ -645,6 +652,7 @@ void config_free(config *c)
             config_wipe_free(*str_slot(c, s));
     }
     config_creds_free(c);
+    config_identity_free(c);
     for (size_t i = 0; i < c->acl_count; i++) {
         free((char *)c->acl[i].subject); /* owned: acl_rule's const is for readers */
         for (size_t j = 0; j < c->acl[i].nkeys; j++)

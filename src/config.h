@@ -91,6 +91,18 @@ typedef struct {
     char *creds_signing_key; /* path of the seed file (SA...) */
     config_creds_role *creds_roles;
     size_t creds_nroles;
+    /* revoke with public_key (PROTOCOL.md §10): all three or none */
+    char *creds_operator_key; /* nats_credentials.operator_signing_key: seed
+                                 file (SO...) that signs the account JWT */
+    char *creds_system_creds; /* nats_credentials.system_creds: .creds of a
+                                 system-account user */
+    char *creds_account_jwt;  /* nats_credentials.account_jwt: the account's
+                                 JWT as the operator issued it (a file) */
+    /* acl_identity (PROTOCOL.md §11, identity.h): */
+    bool identity_request_info; /* acl_identity: request_info (else none) */
+    char *acl_identity_mode;    /* the setting's text; NULL: none */
+    char *acl_identity_account; /* the vault's own account (name or A...):
+                                   a header naming it proves nothing */
 
     /* rotation: */
     int64_t rotation_interval_s; /* rotation.interval ("24h", "90m", "3600s",

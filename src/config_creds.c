@@ -278,6 +278,18 @@ vc_code config_creds_check(config_loader *ld)
                        "%s: nats_credentials: signing_key and roles need "
                        "nats_credentials.account",
                        file);
+    int revoke_set = (c->creds_operator_key != NULL) + (c->creds_system_creds != NULL) +
+                     (c->creds_account_jwt != NULL);
+    if (revoke_set != 0 && revoke_set != 3)
+        return vc_errf(ld->err, VC_CONFIG,
+                       "%s: nats_credentials: revocation needs all three of "
+                       "operator_signing_key, account_jwt and system_creds",
+                       file);
+    if (revoke_set != 0 && c->creds_account == NULL)
+        return vc_errf(ld->err, VC_CONFIG,
+                       "%s: nats_credentials: operator_signing_key, account_jwt and "
+                       "system_creds need nats_credentials.account",
+                       file);
     for (size_t i = 0; i < c->acl_count; i++) {
         for (size_t r = 0; r < c->acl[i].nroles; r++) {
             bool found = false;

@@ -107,8 +107,18 @@ static void describe(FILE *f, const config *c)
             fputs("; tokens accepted", f);
         for (size_t k = 0; k < c->acl[i].nkeys; k++)
             fprintf(f, "%s%s", k == 0 ? "; keys " : ", ", c->acl[i].keys[k]);
+        for (size_t k = 0; k < c->acl[i].nusers; k++)
+            fprintf(f, "%s%s", k == 0 ? "; only users " : ", ", c->acl[i].users[k]);
+        for (size_t k = 0; k < c->acl[i].naccounts; k++)
+            fprintf(f, "%s%s", k == 0 ? "; only accounts " : ", ", c->acl[i].accounts[k]);
         fputc('\n', f);
     }
+    if (c->identity_request_info)
+        fprintf(f,
+                "  identity: Nats-Request-Info of requests through a service import (reply "
+                "under _R_.)%s%s\n",
+                c->acl_identity_account != NULL ? "; not from account " : "",
+                c->acl_identity_account != NULL ? c->acl_identity_account : "");
     fprintf(f, "limits:     value %s, request %s, %zu JSON elements\n",
             config_fmt_size(a, sizeof a, c->max_value_bytes),
             config_fmt_size(b, sizeof b, c->max_request_bytes), c->max_json_elements);

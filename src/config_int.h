@@ -54,7 +54,7 @@ typedef struct {
 } config_setting;
 
 /* The table, in config.c; its size is checked against this at compile time. */
-#define CONFIG_N_SETTINGS 35
+#define CONFIG_N_SETTINGS 40
 extern const config_setting config_settings[CONFIG_N_SETTINGS];
 
 /* The top-level sections, in the order the messages list them. */
@@ -135,6 +135,21 @@ vc_code config_creds_check(config_loader *ld);
 
 /* Frees the roles of c and of its ACL rules. */
 void config_creds_free(config *c);
+
+/* ---- config_identity.c ------------------------------------------------ */
+
+/* An ACL rule's users or accounts (what: "users" or "accounts"): a list of
+ * user keys or names, account keys or names, each may end in one '*'. */
+vc_code config_load_acl_identity(config_loader *ld, struct yaml_document_s *doc,
+                                 struct yaml_node_s *node, size_t idx, const char *what,
+                                 acl_rule *rule);
+
+/* acl_identity is none or request_info; entries with users or accounts
+ * only with request_info. */
+vc_code config_identity_check(config_loader *ld);
+
+/* Frees the users and accounts of c's ACL rules. */
+void config_identity_free(config *c);
 
 /* ---- config_env.c ------------------------------------------------------ */
 

@@ -334,8 +334,11 @@ static vc_code load_rule(config_loader *ld, yaml_document_t *doc, yaml_node_t *n
                                "%s:%d: %s: %s also covers _INBOX.> or $SRV.>; "
                                "use a narrower subject",
                                ld->file, node_line(v), name, config_quote(q, sizeof q, t, len));
+            /* (an earlier entry that names users or accounts applies to
+             * some requests only: the same subject may follow it) */
             for (size_t j = 0; j < idx; j++)
-                if (strcmp(ld->c->acl[j].subject, t) == 0)
+                if (strcmp(ld->c->acl[j].subject, t) == 0 && ld->c->acl[j].users == NULL &&
+                    ld->c->acl[j].accounts == NULL)
                     return vc_errf(ld->err, VC_CONFIG,
                                    "%s:%d: %s: acl[%zu] already has subject "
                                    "%s, and only the first matching rule "
@@ -360,10 +363,15 @@ static vc_code load_rule(config_loader *ld, yaml_document_t *doc, yaml_node_t *n
         } else if (plain && scalar_is(k, "keys")) {
             if ((rc = load_keys(ld, doc, v, name, rule)) != VC_OK)
                 return rc;
+        } else if (plain && (scalar_is(k, "users") || scalar_is(k, "accounts"))) {
+            rc = config_load_acl_identity(ld, doc, v, idx,
+                                          scalar_is(k, "users") ? "users" : "accounts", rule);
+            if (rc != VC_OK)
+                return rc;
         } else {
             return vc_errf(ld->err, VC_CONFIG,
                            "%s:%d: %s: unknown setting (a rule has: subject, "
-                           "operations, tokens, keys, roles)",
+                           "operations, tokens, keys, roles, users, accounts)",
                            ld->file, node_line(k), name);
         }
     }

@@ -5,7 +5,11 @@
 #include <string.h>
 
 #include "log.h"
+#include "nkey.h"
 #include "secretfile.h"
+
+/* Marks the signature refusal below in nats.c's error text. */
+#define SIG_ZERO_TEXT "nonce signature starts with a zero byte"
 
 /* natsOptions_SetURL takes one URL; a list needs natsOptions_SetServers. */
 static natsStatus set_servers(natsOptions *o, const char *urls)
@@ -26,6 +30,121 @@ static natsStatus set_servers(natsOptions *o, const char *urls)
     }
     st = n > 0 ? natsOptions_SetServers(o, list, n) : NATS_INVALID_ARG;
     free(copy);
+    return st;
+}
+
+/* ---- .creds ---------------------------------------------------------------
+ *
+ * nats.c 3.4.1 (Debian's) base64-encodes the signature of the server's nonce
+ * with a function that returns nothing when the first input byte is 0 (its
+ * util.c _base64Encode tests src[0] == '\0'; fixed upstream after 3.4.1 by
+ * nats.c PR #705). One connect in 256 then sends CONNECT without "sig";
+ * nats-server logs "Signature missing" and answers "Authorization
+ * Violation", which nats.c takes for bad credentials (the same error twice
+ * closes the connection for good; the first connect of `serve` and its
+ * audit connection were seen to end that way). So vaultctl gives nats.c the
+ * JWT and the signature itself, read from the .creds file on every connect
+ * as nats.c would, and refuses to hand over a signature whose first byte is
+ * 0: that attempt then fails as an ordinary connect error, and the next one
+ * (a new connection, a new nonce) goes through. Connections without
+ * nats.c's retry use natsconn_connect, which tries again in that case. */
+
+/* The line after the line holding marker in text (NUL-terminated), cut at
+ * its end: [*start, *start + *len). false if absent. */
+static bool creds_block(const char *text, const char *marker, const char **start, size_t *len)
+{
+    const char *m = strstr(text, marker);
+    const char *nl = m != NULL ? strchr(m, '\n') : NULL;
+    if (nl == NULL)
+        return false;
+    const char *b = nl + 1;
+    while (*b == '\r' || *b == '\n' || *b == ' ')
+        b++;
+    size_t n = strcspn(b, "\r\n");
+    while (n > 0 && b[n - 1] == ' ')
+        n--;
+    if (n == 0 || b[0] == '-')
+        return false;
+    *start = b;
+    *len = n;
+    return true;
+}
+
+/* Reads path's .creds text (secret file rule); NULL with *errtxt set. */
+static char *creds_read(const char *path, char **errtxt)
+{
+    char *text = NULL;
+    size_t len = 0;
+    vc_err e;
+    if (secretfile_read(path, SECRETFILE_MAX, &text, &len, NULL, &e) != VC_OK) {
+        *errtxt = strdup(e.msg);
+        return NULL;
+    }
+    return text;
+}
+
+static natsStatus creds_jwt_cb(char **jwt, char **errtxt, void *closure)
+{
+    const char *b;
+    size_t n;
+    char *text = creds_read(closure, errtxt);
+    if (text == NULL)
+        return NATS_ERR;
+    natsStatus st = NATS_OK;
+    if (!creds_block(text, "BEGIN NATS USER JWT", &b, &n)) {
+        *errtxt = strdup("no user JWT in the .creds file");
+        st = NATS_ERR;
+    } else if ((*jwt = strndup(b, n)) == NULL) {
+        st = NATS_NO_MEMORY;
+    }
+    secretfile_free(text);
+    return st;
+}
+
+static natsStatus creds_sig_cb(char **errtxt, unsigned char **sig, int *siglen, const char *nonce,
+                               void *closure)
+{
+    const char *b;
+    size_t n;
+    nkey *k = NULL;
+    vc_err e;
+    char *text = creds_read(closure, errtxt);
+    if (text == NULL)
+        return NATS_ERR;
+    natsStatus st = NATS_OK;
+    if (!creds_block(text, "BEGIN USER NKEY SEED", &b, &n) ||
+        nkey_from_seed(&k, b, n, &e) != VC_OK) {
+        *errtxt = strdup("no valid user seed in the .creds file");
+        st = NATS_ERR;
+    }
+    secretfile_free(text);
+    if (st != NATS_OK)
+        return st;
+    uint8_t raw[NKEY_SIG_LEN];
+    nkey_sign(k, (const uint8_t *)(nonce != NULL ? nonce : ""), nonce != NULL ? strlen(nonce) : 0,
+              raw);
+    nkey_free(k);
+    if (raw[0] == 0) { /* nats.c 3.4.1 would send no signature: see above */
+        *errtxt = strdup(SIG_ZERO_TEXT " (nats.c 3.4.1 would drop it): trying again");
+        return NATS_ERR;
+    }
+    if ((*sig = malloc(NKEY_SIG_LEN)) == NULL)
+        return NATS_NO_MEMORY;
+    memcpy(*sig, raw, NKEY_SIG_LEN);
+    *siglen = NKEY_SIG_LEN;
+    return NATS_OK;
+}
+
+natsStatus natsconn_connect(natsConnection **nc, natsOptions *o)
+{
+    natsStatus st = NATS_ERR;
+    /* 1 in 256 attempts is refused (above): five in a row, 1 in 2^40 */
+    for (int i = 0; i < 5; i++) {
+        st = natsConnection_Connect(nc, o);
+        const char *last = nats_GetLastError(NULL);
+        if (st == NATS_OK || last == NULL || strstr(last, SIG_ZERO_TEXT) == NULL)
+            break;
+    }
     return st;
 }
 
@@ -64,7 +183,8 @@ vc_code natsconn_options(natsOptions **out, const natsconn_params *p, vc_err *er
     }
     if (st == NATS_OK && p->creds != NULL) {
         what = "nats.creds";
-        st = natsOptions_SetUserCredentialsFromFiles(o, p->creds, NULL);
+        st = natsOptions_SetUserCredentialsCallbacks(o, creds_jwt_cb, (void *)p->creds,
+                                                     creds_sig_cb, (void *)p->creds);
     }
     if (st == NATS_OK && (p->tls_ca != NULL || p->tls_cert != NULL)) {
         what = "nats.tls";

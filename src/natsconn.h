@@ -15,7 +15,8 @@ typedef struct {
     const char *servers; /* one URL or a comma-separated list */
     const char *user, *pass;
     const char *token;
-    const char *creds; /* .creds file (JWT + NKey seed) */
+    const char *creds; /* .creds file (JWT + NKey seed); read on every
+                          connect: must outlive the options */
     const char *tls_ca, *tls_cert, *tls_key;
     const char *name;         /* connection name shown by the server */
     const char *inbox_prefix; /* reply inboxes under this prefix (NULL: "_INBOX") */
@@ -24,6 +25,12 @@ typedef struct {
 /* New options with servers, auth and TLS set; *out owned by the caller
  * (natsOptions_Destroy). VC_CONFIG naming the setting on failure. */
 vc_code natsconn_options(natsOptions **out, const natsconn_params *p, vc_err *err);
+
+/* natsConnection_Connect, tried again (up to five times) when an attempt
+ * was refused because nats.c 3.4.1 would have sent a .creds connection
+ * without its signature (natsconn.c): for connections without nats.c's own
+ * retry. */
+natsStatus natsconn_connect(natsConnection **nc, natsOptions *o);
 
 /* Server, credentials and TLS of c's nats: section, for a connection named
  * name. The strings are borrowed from c and name. */

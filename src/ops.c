@@ -84,8 +84,10 @@ static void reply_message(const vc_err *err, char *msg, size_t cap)
     case VC_TOKEN_EXPIRED:
         w = snprintf(msg, cap, "token expired");
         break;
-    case VC_UNAVAILABLE:
-        w = snprintf(msg, cap, "storage unavailable: %s", err->msg);
+    case VC_UNAVAILABLE: /* revoker.h's messages say what is unavailable */
+        w = strncmp(err->msg, "nats ", 5) == 0
+                ? snprintf(msg, cap, "%s", err->msg)
+                : snprintf(msg, cap, "storage unavailable: %s", err->msg);
         break;
     case VC_BAD_REQUEST:
     case VC_UNKNOWN_OPERATION:
@@ -354,8 +356,8 @@ static vc_code do_status(const ops_ctx *ctx, ops_result *res, vc_err *err)
 
 /* creds: a fresh NATS user (creds.h); the audit event gets its public
  * key, role, name and expiry, never the seed. */
-static vc_code do_creds(const ops_ctx *ctx, const proto_request *r, ops_result *res, ops_reply *out,
-                        vc_err *err)
+vc_code do_creds(const ops_ctx *ctx, const proto_request *r, ops_result *res, ops_reply *out,
+                 vc_err *err)
 {
     int64_t ttl = 0;
     bool given = false;
@@ -366,7 +368,7 @@ static vc_code do_creds(const ops_ctx *ctx, const proto_request *r, ops_result *
     rc = creds_mint(ctx->creds, r->role, r->name, r->name_len, ttl, given, (int64_t)time(NULL),
                     &res->data, &res->meta, &audit, err);
     if (rc == VC_OK && out != NULL)
-        memcpy(out->audit_extra, audit.json, sizeof out->audit_extra);
+        memcpy(out->audit_extra, audit.json, sizeof audit.json);
     return rc;
 }
 
@@ -392,12 +394,13 @@ vc_code run_op(const ops_ctx *ctx, const proto_request *r, ops_result *res, ops_
 
 /* The access decision; denials get a log line that says why (the reply
  * only ever says "Access denied"). */
-static vc_code check_access(const ops_ctx *ctx, const char *arrival, const proto_request *r,
-                            ops_reply *out, vc_err *err)
+static vc_code check_access(const ops_ctx *ctx, const char *arrival, const vc_identity *id,
+                            const proto_request *r, ops_reply *out, vc_err *err)
 {
     if (arrival == NULL || ops_token_handles(r))
         return VC_OK; /* local CLI: every right; tokens: ops_token_run */
-    acl_request req = {.arrival = arrival, .claimed = r->subject, .op = r->op, .role = r->role};
+    acl_request req = {
+        .arrival = arrival, .claimed = r->subject, .op = r->op, .role = r->role, .id = id};
     if (r->op == OP_GET || r->op == OP_SET || r->op == OP_DELETE || r->op == OP_VERSIONS) {
         req.key = r->key;
         req.key_len = r->key_len;
@@ -463,9 +466,16 @@ void build_reply(ops_reply *out, vc_code rc, ops_result *res, const vc_err *err,
     }
 }
 
-/* Hands p's reply to its caller and frees p. */
+/* Hands p's reply (its audit members with the attested identity) to its
+ * caller and frees p. */
 void pending_finish(ops_pending *p)
 {
+    char idj[IDENTITY_AUDIT_MAX];
+    identity_audit_json(p->idp, idj, sizeof idj);
+    size_t used = strlen(p->reply.audit_extra);
+    if (idj[0] != '\0' && used + strlen(idj) + 2 <= sizeof p->reply.audit_extra)
+        (void)snprintf(p->reply.audit_extra + used, sizeof p->reply.audit_extra - used, "%s%s",
+                       used > 0 ? "," : "", idj);
     p->done(p->done_arg, &p->reply);
     ops_reply_free(&p->reply);
     proto_request_free(&p->req);
@@ -496,8 +506,9 @@ void write_done(void *arg, vc_code rc, const vault_meta *meta, const vc_err *ver
 }
 
 /* Size check, parse, access decision: VC_OK when the operation may run. */
-static vc_code admit(const ops_ctx *ctx, const char *arrival, const uint8_t *payload, size_t len,
-                     proto_request *r, ops_reply *out, vc_err *err)
+static vc_code admit(const ops_ctx *ctx, const char *arrival, const vc_identity *id,
+                     const uint8_t *payload, size_t len, proto_request *r, ops_reply *out,
+                     vc_err *err)
 {
     /* Before parsing: an oversized payload is not worth a parser's time. */
     if (ctx->max_request_bytes != 0 && len > ctx->max_request_bytes)
@@ -514,12 +525,12 @@ static vc_code admit(const ops_ctx *ctx, const char *arrival, const uint8_t *pay
     if (r->key != NULL)
         vault_audit_hash(ctx->vault, r->key, r->key_len, out->key_hash);
     if (rc == VC_OK)
-        rc = check_access(ctx, arrival, r, out, err);
+        rc = check_access(ctx, arrival, id, r, out, err);
     return rc;
 }
 
-ops_pending *ops_prepare(const ops_ctx *ctx, const char *arrival, const uint8_t *payload,
-                         size_t len, ops_done_fn done, void *done_arg)
+ops_pending *ops_prepare(const ops_ctx *ctx, const char *arrival, const vc_identity *id,
+                         const uint8_t *payload, size_t len, ops_done_fn done, void *done_arg)
 {
     ops_pending *p = calloc(1, sizeof *p);
 
@@ -536,8 +547,12 @@ ops_pending *ops_prepare(const ops_ctx *ctx, const char *arrival, const uint8_t 
     p->reply.op = OP_NONE;
     p->done = done;
     p->done_arg = done_arg;
+    if (id != NULL) {
+        p->id = *id;
+        p->idp = &p->id;
+    }
     vc_err_clear(&p->admit_err);
-    p->admitted = admit(ctx, arrival, payload, len, &p->req, &p->reply, &p->admit_err);
+    p->admitted = admit(ctx, arrival, p->idp, payload, len, &p->req, &p->reply, &p->admit_err);
     return p;
 }
 
@@ -567,7 +582,8 @@ void ops_run(const ops_ctx *ctx, const char *arrival, ops_pending *p)
     } else if (rc == VC_OK) {
         rc = run_op(ctx, &p->req, &res, &p->reply, &err);
         if (rc == VC_OK && p->req.op == OP_LIST && arrival != NULL)
-            ops_list_filter(&res, acl_first_match(ctx->rules, ctx->nrules, arrival), NULL);
+            ops_list_filter(&res, acl_first_match_id(ctx->rules, ctx->nrules, arrival, p->idp),
+                            NULL, p->idp);
     }
     build_reply(&p->reply, rc, &res, &err, p->req.id);
     pending_finish(p);
@@ -586,7 +602,7 @@ void ops_cancel(ops_pending *p)
 void ops_handle_async(const ops_ctx *ctx, const char *arrival, const uint8_t *payload, size_t len,
                       ops_done_fn done, void *done_arg)
 {
-    ops_pending *p = ops_prepare(ctx, arrival, payload, len, done, done_arg);
+    ops_pending *p = ops_prepare(ctx, arrival, NULL, payload, len, done, done_arg);
     if (p != NULL)
         ops_run(ctx, arrival, p);
 }

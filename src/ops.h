@@ -13,7 +13,9 @@
 #include "acl.h"
 #include "creds.h"
 #include "err.h"
+#include "identity.h"
 #include "operation.h"
+#include "revoker.h"
 #include "seal.h"
 #include "vault.h"
 
@@ -41,6 +43,8 @@ typedef struct {
     int64_t rotation_interval_s;
     /* nats_credentials' signer (creds.h); NULL: creds is not configured. */
     creds_signer *creds;
+    /* revoke with public_key (revoker.h); NULL: not configured. */
+    nats_revoker *revoker;
     /* tokens.default_ttl and tokens.max_ttl in seconds (0: 1h and 24h) */
     int64_t token_default_ttl;
     int64_t token_max_ttl;
@@ -48,17 +52,18 @@ typedef struct {
 
 typedef struct {
     char *body;
-    size_t len;                        /* malloc'd JSON reply; free with ops_reply_free */
-    vc_code code;                      /* VC_OK or the error sent */
-    vc_op op;                          /* OP_NONE if it could not be read */
-    char key_hash[SEAL_AUDIT_HEX];     /* audit hash of the key, "" if none */
-    char token_hash[SEAL_AUDIT_HEX];   /* audit hash of the token's accessor,
-                                          "" if no token */
-    uint64_t version;                  /* set: the version written; get: the
-                                          version read; 0 otherwise */
-    char log_msg[VC_ERR_MSG_MAX];      /* what went wrong, for the log (no secret) */
-    char audit_extra[CREDS_AUDIT_MAX]; /* JSON members the audit event adds
-                                          (creds: key, role, name, expiry) */
+    size_t len;                      /* malloc'd JSON reply; free with ops_reply_free */
+    vc_code code;                    /* VC_OK or the error sent */
+    vc_op op;                        /* OP_NONE if it could not be read */
+    char key_hash[SEAL_AUDIT_HEX];   /* audit hash of the key, "" if none */
+    char token_hash[SEAL_AUDIT_HEX]; /* audit hash of the token's accessor,
+                                        "" if no token */
+    uint64_t version;                /* set: the version written; get: the
+                                        version read; 0 otherwise */
+    char log_msg[VC_ERR_MSG_MAX];    /* what went wrong, for the log (no secret) */
+    char audit_extra[CREDS_AUDIT_MAX + IDENTITY_AUDIT_MAX + 2];
+    /* JSON members the audit event adds (creds: key, role, name, expiry;
+     * the attested identity) */
 } ops_reply;
 
 /* Handles one request payload that arrived on subject arrival (NULL: the
@@ -87,15 +92,18 @@ void ops_handle_async(const ops_ctx *ctx, const char *arrival, const uint8_t *pa
 /* ops_handle_async in two steps, so a caller can decide where the second
  * runs (the service answers quick ones on the thread that received them,
  * and hands the rest to its workers). ops_prepare does the size check, the
- * parse and the access decision; NULL when it could not even allocate (then
- * done was already called with an internal error). payload is not used
- * after it returns. ops_run then runs it (or answers the refusal) and calls
- * done exactly once, as ops_handle_async does; arrival must be the same
- * string, alive until ops_run returns. ops_cancel frees a prepared request
- * without running it or calling done. */
+ * parse and the access decision, for a request with a server-attested
+ * identity id (may be NULL: none; identity.h), which ACL entries naming
+ * users or accounts and {name} in keys are judged by (copied, not used
+ * after the return); NULL when it could not even allocate (then done was
+ * already called with an internal error). payload is not used after it
+ * returns. ops_run then runs it (or answers the refusal) and calls done
+ * exactly once, as ops_handle_async does; arrival must be the same string,
+ * alive until ops_run returns. ops_cancel frees a prepared request without
+ * running it or calling done. */
 typedef struct ops_pending ops_pending;
-ops_pending *ops_prepare(const ops_ctx *ctx, const char *arrival, const uint8_t *payload,
-                         size_t len, ops_done_fn done, void *done_arg);
+ops_pending *ops_prepare(const ops_ctx *ctx, const char *arrival, const vc_identity *id,
+                         const uint8_t *payload, size_t len, ops_done_fn done, void *done_arg);
 /* Whether running p is quick and never waits: a refusal, or a get or
  * versions without a token (one read transaction, no write, no sync). */
 bool ops_prepared_quick(const ops_pending *p);

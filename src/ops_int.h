@@ -31,9 +31,11 @@ struct ops_pending {
     ops_reply reply;
     ops_done_fn done;
     void *done_arg;
-    json_t *tok_rec;      /* ops_token.c: the token record after its use */
-    const ops_ctx *ctx;   /* ops_token.c: for a read run after its use */
-    const acl_rule *rule; /* ops_token.c: the matching ACL entry, or NULL */
+    json_t *tok_rec;        /* ops_token.c: the token record after its use */
+    const ops_ctx *ctx;     /* ops_token.c: for a read run after its use */
+    const acl_rule *rule;   /* ops_token.c: the matching ACL entry, or NULL */
+    vc_identity id;         /* the attested identity when idp is &id */
+    const vc_identity *idp; /* NULL: none */
 };
 
 void result_clear(ops_result *res);
@@ -43,6 +45,9 @@ void set_error(ops_reply *out, const vc_err *err, json_t *id);
  * version of a get or set, creds' fields). */
 vc_code run_op(const ops_ctx *ctx, const proto_request *r, ops_result *res, ops_reply *out,
                vc_err *err);
+/* creds (ops.c): mints; out (may be NULL) gets the audit members. */
+vc_code do_creds(const ops_ctx *ctx, const proto_request *r, ops_result *res, ops_reply *out,
+                 vc_err *err);
 void build_reply(ops_reply *out, vc_code rc, ops_result *res, const vc_err *err, json_t *id);
 void pending_finish(ops_pending *p);
 /* The completion of a set or delete (a vault_write_done): meta, the
@@ -59,8 +64,9 @@ bool ops_token_handles(const proto_request *r);
  * reply; finishes p (now or from the write's completion). */
 void ops_token_run(const ops_ctx *ctx, const char *arrival, ops_pending *p);
 
-/* Keeps only the names of a list result that rule's keys and the policy's
- * patterns (either may be NULL: no limit) match. */
-void ops_list_filter(ops_result *res, const acl_rule *rule, const json_t *policy);
+/* Keeps only the names of a list result that rule's keys (with {name} from
+ * id) and the policy's patterns (either may be NULL: no limit) match. */
+void ops_list_filter(ops_result *res, const acl_rule *rule, const json_t *policy,
+                     const vc_identity *id);
 
 #endif

@@ -9,6 +9,7 @@
  * (access_denied). The use is consumed through the vault's group commit:
  * for a set or delete in the same transaction as the write, for anything
  * else durably before the operation runs and the reply is sent. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -42,10 +43,11 @@ static const char *str_field(const proto_request *r, const char *name, size_t *l
 bool ops_token_handles(const proto_request *r)
 {
     return is_self_op(r->op) || json_object_get(r->root, "token") != NULL ||
-           (r->op == OP_GET && json_object_get(r->root, "wrap_ttl") != NULL);
+           ((r->op == OP_GET || r->op == OP_CREDS) && json_object_get(r->root, "wrap_ttl") != NULL);
 }
 
-void ops_list_filter(ops_result *res, const acl_rule *rule, const json_t *policy)
+void ops_list_filter(ops_result *res, const acl_rule *rule, const json_t *policy,
+                     const vc_identity *id)
 {
     if (!json_is_array(res->data) || ((rule == NULL || rule->keys == NULL) && policy == NULL))
         return;
@@ -54,7 +56,8 @@ void ops_list_filter(ops_result *res, const acl_rule *rule, const json_t *policy
         json_t *n = json_array_get(res->data, i);
         const char *k = json_string_value(n);
         size_t kl = json_string_length(n);
-        if (!acl_key_allowed(rule, k, kl) || (pats != NULL && !token_keys_match(pats, k, kl)))
+        if (!acl_key_allowed_id(rule, k, kl, id) ||
+            (pats != NULL && !token_keys_match(pats, k, kl)))
             json_array_remove(res->data, i);
     }
 }
@@ -307,7 +310,7 @@ static void tok_read_done(void *arg, vc_code rc, const vault_meta *meta, const v
     if (rc == VC_OK)
         rc = run_op(p->ctx, &p->req, &res, &p->reply, &err);
     if (rc == VC_OK && p->req.op == OP_LIST)
-        ops_list_filter(&res, p->rule, json_object_get(p->tok_rec, "policy"));
+        ops_list_filter(&res, p->rule, json_object_get(p->tok_rec, "policy"), p->idp);
     if (rc == VC_OK && p->tok_rec != NULL)
         res.lifecycle = token_lifecycle(p->tok_rec, now_s());
     finish(p, rc, &res, &err);
@@ -432,7 +435,7 @@ static void run_with_token(const ops_ctx *ctx, const acl_rule *rule, ops_pending
     else
         rc = run_op(ctx, r, &res, NULL, &err);
     if (rc == VC_OK && r->op == OP_LIST)
-        ops_list_filter(&res, rule, json_object_get(rec, "policy"));
+        ops_list_filter(&res, rule, json_object_get(rec, "policy"), p->idp);
     if (rc == VC_OK && r->op != OP_ISSUE) {
         json_decref(res.lifecycle);
         res.lifecycle = token_lifecycle(rec, now_s());
@@ -450,11 +453,34 @@ out:
     finish(p, rc, &res, &err);
 }
 
+/* revoke with public_key: a NATS user minted for the account (revoker.h),
+ * with the entry's revoke right; a request names either a token/accessor
+ * or a public_key. */
+static vc_code revoke_nats_user(const ops_ctx *ctx, const proto_request *r, const acl_rule *rule,
+                                bool local, ops_pending *p, ops_result *res, vc_err *err)
+{
+    if (json_object_get(r->root, "token") != NULL || json_object_get(r->root, "accessor") != NULL)
+        return vc_errf(err, VC_BAD_REQUEST,
+                       "revoke: give either token/accessor (a token) or public_key (a NATS "
+                       "user), not both");
+    if (!local && (rule == NULL || (rule->ops & OP_BIT(OP_REVOKE)) == 0))
+        return deny(p, err, "operation not allowed on this subject");
+    json_t *pk = json_object_get(r->root, "public_key");
+    if (!json_is_string(pk))
+        return vc_errf(err, VC_BAD_REQUEST, "public_key: expected a string");
+    char audit[REVOKER_AUDIT_MAX];
+    vc_code rc = revoker_revoke(ctx->revoker, ctx->vault, json_string_value(pk), now_s(),
+                                &res->data, audit, sizeof audit, err);
+    if (rc == VC_OK)
+        (void)snprintf(p->reply.audit_extra, sizeof p->reply.audit_extra, "%s", audit);
+    return rc;
+}
+
 void ops_token_run(const ops_ctx *ctx, const char *arrival, ops_pending *p)
 {
     proto_request *r = &p->req;
     const acl_rule *rule =
-        arrival != NULL ? acl_first_match(ctx->rules, ctx->nrules, arrival) : NULL;
+        arrival != NULL ? acl_first_match_id(ctx->rules, ctx->nrules, arrival, p->idp) : NULL;
     bool local = arrival == NULL;
     ops_result res = {0};
     json_t *rec = NULL;
@@ -465,6 +491,10 @@ void ops_token_run(const ops_ctx *ctx, const char *arrival, ops_pending *p)
     vc_err_clear(&err);
     if (!local && r->subject != NULL && strcmp(r->subject, arrival) != 0) {
         rc = deny(p, &err, "claimed subject differs from arrival subject");
+        goto out;
+    }
+    if (r->op == OP_REVOKE && json_object_get(r->root, "public_key") != NULL) {
+        rc = revoke_nats_user(ctx, r, rule, local, p, &res, &err);
         goto out;
     }
     json_t *tv = json_object_get(r->root, "token");
@@ -481,11 +511,18 @@ void ops_token_run(const ops_ctx *ctx, const char *arrival, ops_pending *p)
     bool allowed = local || (rule != NULL && (rule->ops & OP_BIT(r->op)) != 0);
     if (r->op == OP_UNWRAP && rule != NULL && rule->tokens)
         allowed = true;
+    if (allowed && r->op == OP_CREDS && rule != NULL && rule->roles != NULL) {
+        bool listed = false; /* the entry's roles (PROTOCOL.md §9), as acl_check */
+        for (size_t i = 0; i < rule->nroles && !listed; i++)
+            listed = r->role != NULL && strcmp(rule->roles[i], r->role) == 0;
+        allowed = listed;
+    }
     if (!allowed) {
         rc = deny(p, &err, "operation not allowed on this subject");
         goto out;
     }
-    if (r->key != NULL && r->op == OP_GET && !acl_key_allowed(rule, r->key, r->key_len)) {
+    if (r->key != NULL && r->op == OP_GET &&
+        !acl_key_allowed_id(rule, r->key, r->key_len, p->idp)) {
         rc = deny(p, &err, "key outside the entry's keys");
         goto out;
     }
@@ -495,6 +532,9 @@ void ops_token_run(const ops_ctx *ctx, const char *arrival, ops_pending *p)
         break;
     case OP_UNWRAP:
         rc = do_unwrap(ctx, r, &res, &err);
+        break;
+    case OP_CREDS: /* with wrap_ttl: the creds are sealed in the wrap */
+        rc = do_creds(ctx, r, &res, &p->reply, &err);
         break;
     case OP_LOOKUP:
     case OP_RENEW:
@@ -514,7 +554,7 @@ void ops_token_run(const ops_ctx *ctx, const char *arrival, ops_pending *p)
         rc = run_op(ctx, r, &res, NULL, &err);
         break;
     }
-    if (rc == VC_OK && (r->op == OP_GET || r->op == OP_ISSUE) &&
+    if (rc == VC_OK && (r->op == OP_GET || r->op == OP_ISSUE || r->op == OP_CREDS) &&
         json_object_get(r->root, "wrap_ttl") != NULL) {
         int64_t wttl;
         if ((rc = dur_field(r, "wrap_ttl", 0, &wttl, &err)) == VC_OK)

@@ -306,6 +306,20 @@ static void on_reply(void *arg, ops_reply *r)
     request_done(j->svc, j, r);
 }
 
+/* acl_identity: request_info: who sent m, as the server attests
+ * (identity.h decides whether the header counts); NULL when identities are
+ * not in use. */
+static const vc_identity *request_identity(const service *s, natsMsg *m, vc_identity *buf)
+{
+    if (!s->cfg->identity_request_info)
+        return NULL;
+    const char *info = NULL;
+    if (natsMsgHeader_Get(m, "Nats-Request-Info", &info) != NATS_OK)
+        info = NULL;
+    identity_read(buf, info, natsMsg_GetReply(m), s->cfg->acl_identity_account);
+    return buf;
+}
+
 static void handle(service *s, job *j)
 {
     const char *subject = natsMsg_GetSubject(j->msg);
@@ -322,10 +336,15 @@ static void handle(service *s, job *j)
         ops_reply_free(&r);
         return;
     }
-    if (j->prep != NULL)
+    if (j->prep != NULL) {
         ops_run(&s->ctx, subject, j->prep);
-    else
-        ops_handle_async(&s->ctx, subject, payload, len, on_reply, j);
+    } else {
+        vc_identity id;
+        ops_pending *p = ops_prepare(&s->ctx, subject, request_identity(s, j->msg, &id), payload,
+                                     len, on_reply, j);
+        if (p != NULL)
+            ops_run(&s->ctx, subject, p);
+    }
 }
 
 static void *worker_main(void *arg)
@@ -430,8 +449,9 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
     if (plen <= INLINE_MAX_BYTES && atomic_load(&s->busy_workers) == 0 &&
         natsSubscription_GetPending(sub, &pending, NULL) == NATS_OK && pending == 0 &&
         !auditpub_refuses(s->audit)) {
-        j->prep =
-            ops_prepare(&s->ctx, subject, (const uint8_t *)natsMsg_GetData(msg), plen, on_reply, j);
+        vc_identity id;
+        j->prep = ops_prepare(&s->ctx, subject, request_identity(s, msg, &id),
+                              (const uint8_t *)natsMsg_GetData(msg), plen, on_reply, j);
         if (j->prep == NULL)
             return; /* answered (out of memory): j is gone */
         if (ops_prepared_quick(j->prep)) {

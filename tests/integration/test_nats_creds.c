@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "harness.h"
+#include "natsconn.h"
 #include "testutil.h"
 
 static it_nats nats;
@@ -29,6 +30,7 @@ static it_vault vlt;
 static natsConnection *admin;
 static char dir[TU_DIR_MAX], ndir[TU_DIR_MAX + 16];
 static char *operator_conf;
+static char yaml[4096];
 
 /* What the agent's connection reported. */
 static pthread_mutex_t ev_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -110,27 +112,29 @@ static char *slurp(const char *path)
 }
 
 /* A connection with the .creds file at path and the inbox prefix; with
- * events, the callbacks above and a few fast reconnects. */
+ * events, the callbacks above and a few fast reconnects. Through vaultctl's
+ * natsconn (what `vaultctl request --creds` uses): nats.c 3.4.1's own .creds
+ * handling sends no signature in 1 connect of 256 (natsconn.c), which was
+ * this test's "Authorization Violation" flake. */
 static natsStatus connect_creds(natsConnection **nc, const char *path, const char *inbox,
                                 bool events)
 {
     natsOptions *o = NULL;
-    natsStatus st = natsOptions_Create(&o);
-    if (st == NATS_OK)
-        st = natsOptions_SetURL(o, nats.url);
-    if (st == NATS_OK)
-        st = natsOptions_SetUserCredentialsFromFiles(o, path, NULL);
-    if (st == NATS_OK)
-        st = natsOptions_SetCustomInboxPrefix(o, inbox);
-    if (st == NATS_OK && events) {
+    vc_err err;
+    natsconn_params p = {.servers = nats.url, .creds = path, .inbox_prefix = inbox};
+    if (natsconn_options(&o, &p, &err) != VC_OK) {
+        note("options for %s: %s", path, err.msg);
+        return NATS_ERR;
+    }
+    natsStatus st = NATS_OK;
+    if (events) {
         natsOptions_SetErrorHandler(o, on_error, NULL);
         natsOptions_SetDisconnectedCB(o, on_disconnected, NULL);
         natsOptions_SetClosedCB(o, on_closed, NULL);
         natsOptions_SetMaxReconnect(o, 3);
         natsOptions_SetReconnectWait(o, 200);
     }
-    if (st == NATS_OK)
-        st = natsConnection_Connect(nc, o);
+    st = natsconn_connect(nc, o);
     if (st != NATS_OK)
         note("connect with %s failed: %s (%s)", path, natsStatus_GetText(st),
              nats_GetLastError(NULL));
@@ -140,7 +144,7 @@ static natsStatus connect_creds(natsConnection **nc, const char *path, const cha
 
 static int setup(void **state)
 {
-    char path[TU_DIR_MAX + 64], yaml[4096], account[64] = "";
+    char path[TU_DIR_MAX + 64], account[64] = "";
     (void)state;
     if (tu_tmpdir(dir, sizeof dir, "vaultctl-it-creds") == NULL)
         return -1;
@@ -162,6 +166,13 @@ static int setup(void **state)
         return -1;
     }
     free(snippet);
+    if (getenv("IT_NATS_DEBUG") != NULL) {
+        char *dbg = NULL;
+        if (asprintf(&dbg, "debug: true\ntrace: true\n%s", operator_conf) < 0)
+            return -1;
+        free(operator_conf);
+        operator_conf = dbg;
+    }
     if (it_nats_start_conf(&nats, 0, operator_conf) != 0 || it_vault_init(&vlt, &nats, NULL))
         return -1;
     snprintf(yaml, sizeof yaml,
@@ -174,12 +185,15 @@ static int setup(void **state)
              "  path: %s/data\n"
              "acl:\n"
              "  - subject: admin.requests\n"
-             "    operations: [get, set, delete, list, rotate, status, creds]\n"
+             "    operations: [get, set, delete, list, rotate, status, creds, revoke, unwrap]\n"
              "  - subject: agents.requests\n"
              "    operations: [get]\n"
              "nats_credentials:\n"
              "  account: %s\n"
              "  signing_key: %s/account-signing.nk\n"
+             "  operator_signing_key: %s/operator.nk\n"
+             "  account_jwt: %s/account.jwt\n"
+             "  system_creds: %s/system.creds\n"
              "  roles:\n"
              "    agent:\n"
              "      publish: [\"agents.requests\", \"agents.{name}.>\"]\n"
@@ -189,15 +203,21 @@ static int setup(void **state)
              "    sender:\n"
              "      publish: [\"events.{name}\"]\n"
              "      max_ttl: 10m\n",
-             nats.url, ndir, vlt.dir, vlt.dir, account, ndir);
+             nats.url, ndir, vlt.dir, vlt.dir, account, ndir, ndir, ndir, ndir);
     if (tu_write_text(vlt.config, yaml) != 0)
         return -1;
-    snprintf(path, sizeof path, "%s/admin.creds", ndir);
-    if (connect_creds(&admin, path, "_INBOX.admin", false) != NATS_OK) {
+    /* read again on a reconnect: static */
+    static char admin_creds[TU_DIR_MAX + 64];
+    snprintf(admin_creds, sizeof admin_creds, "%s/admin.creds", ndir);
+    if (connect_creds(&admin, admin_creds, "_INBOX.admin", false) != NATS_OK) {
         it_nats_dump_log(&nats);
         return -1;
     }
-    return it_vault_start_with(&vlt, admin);
+    if (it_vault_start_with(&vlt, admin) != 0) {
+        it_nats_dump_log(&nats);
+        return -1;
+    }
+    return 0;
 }
 
 static int teardown(void **state)
@@ -272,6 +292,10 @@ static void test_agent_lifecycle(void **state)
             assert_null(strstr(ev, seed));
         }
         natsMsg_Destroy(m);
+    }
+    if (!seen) {
+        it_nats_dump_log(&nats);
+        it_vault_dump_log(&vlt);
     }
     assert_true(seen);
     natsSubscription_Destroy(audit);
@@ -412,11 +436,195 @@ static void test_no_subscribe_and_limits(void **state)
     }
 }
 
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static json_t *admin_req(const char *payload)
+{
+    json_t *r = it_request(admin, "admin.requests", payload, 10000, NULL);
+    assert_non_null(r);
+    return r;
+}
+
+/* revoke with public_key: the server drops the user's connection at once,
+ * and refuses it afterwards; a later revocation keeps the earlier ones. */
+static void test_revoke(void **state)
+{
+    char file[TU_DIR_MAX + 32], file2[TU_DIR_MAX + 32], payload[256];
+    natsConnection *agent = NULL, *again = NULL;
+    (void)state;
+
+    snprintf(file, sizeof file, "%s/agent-r.creds", dir);
+    json_t *r = mint("\"role\":\"agent\",\"name\":\"agent-r\",\"ttl\":\"10m\"", file);
+    assert_string_equal(it_status(r), "success");
+    char pub[64];
+    snprintf(pub, sizeof pub, "%s",
+             json_string_value(json_object_get(json_object_get(r, "data"), "public_key")));
+    json_decref(r);
+    pthread_mutex_lock(&ev_lock);
+    disconnects = closes = 0;
+    pthread_mutex_unlock(&ev_lock);
+    assert_int_equal(connect_creds(&agent, file, "_INBOX.agent-r", true), NATS_OK);
+    json_t *g = it_request(agent, "agents.requests",
+                           "{\"operation\":\"get\",\"key\":\"demo/api-key\"}", 5000, NULL);
+    assert_non_null(g);
+    json_decref(g);
+
+    snprintf(payload, sizeof payload, "{\"operation\":\"revoke\",\"public_key\":\"%s\"}", pub);
+    int64_t t0 = now_ms();
+    r = admin_req(payload);
+    int64_t t_reply = now_ms();
+    if (strcmp(it_status(r), "success") != 0) {
+        char *txt = json_dumps(r, 0);
+        note("revoke reply: %s", txt);
+        free(txt);
+        it_vault_dump_log(&vlt);
+    }
+    assert_string_equal(it_status(r), "success");
+    json_t *d = json_object_get(r, "data");
+    assert_string_equal(json_string_value(json_object_get(d, "public_key")), pub);
+    assert_string_equal(json_string_value(json_object_get(d, "server")), "jwt updated");
+    json_decref(r);
+    bool gone = false;
+    for (int i = 0; i < 1000 && !gone; i++) {
+        pthread_mutex_lock(&ev_lock);
+        gone = disconnects > 0;
+        pthread_mutex_unlock(&ev_lock);
+        if (!gone)
+            nats_Sleep(5);
+    }
+    int64_t t1 = now_ms();
+    assert_true(gone);
+    note("revoked %s: reply after %lld ms, the server dropped its connection %lld ms after "
+         "the request",
+         pub, (long long)(t_reply - t0), (long long)(t1 - t0));
+    assert_true(t1 - t0 < 5000);
+    natsStatus st = connect_creds(&again, file, "_INBOX.agent-r", false);
+    note("a new connection with the revoked creds: %s", natsStatus_GetText(st));
+    assert_int_not_equal(st, NATS_OK);
+    natsConnection_Destroy(again);
+    again = NULL;
+    natsConnection_Destroy(agent);
+
+    /* A second revocation keeps the first (the list is kept in the vault). */
+    snprintf(file2, sizeof file2, "%s/agent-s.creds", dir);
+    r = mint("\"role\":\"agent\",\"name\":\"agent-s\",\"ttl\":\"10m\"", file2);
+    snprintf(payload, sizeof payload, "{\"operation\":\"revoke\",\"public_key\":\"%s\"}",
+             json_string_value(json_object_get(json_object_get(r, "data"), "public_key")));
+    json_decref(r);
+    r = admin_req(payload);
+    assert_string_equal(it_status(r), "success");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "data"), "revocations")),
+                     2);
+    json_decref(r);
+    assert_int_not_equal(connect_creds(&again, file, "_INBOX.agent-r", false), NATS_OK);
+    natsConnection_Destroy(again);
+    again = NULL;
+    assert_int_not_equal(connect_creds(&again, file2, "_INBOX.agent-s", false), NATS_OK);
+    natsConnection_Destroy(again);
+
+    /* Bad requests: not a user key; both a token and a public_key. */
+    r = admin_req("{\"operation\":\"revoke\",\"public_key\":\"ABC\"}");
+    assert_string_equal(it_code(r), "bad_request");
+    json_decref(r);
+    snprintf(payload, sizeof payload,
+             "{\"operation\":\"revoke\",\"accessor\":\"x\",\"public_key\":\"%s\"}", pub);
+    r = admin_req(payload);
+    assert_string_equal(it_code(r), "bad_request");
+    json_decref(r);
+}
+
+/* creds with wrap_ttl: a wrap token; unwrap yields the creds, which work. */
+static void test_wrapped_creds(void **state)
+{
+    char file[TU_DIR_MAX + 32], payload[256];
+    natsConnection *nc = NULL;
+    (void)state;
+    json_t *r = admin_req("{\"operation\":\"creds\",\"role\":\"agent\",\"name\":\"agent-w\","
+                          "\"ttl\":\"5m\",\"wrap_ttl\":\"1m\"}");
+    assert_string_equal(it_status(r), "success");
+    json_t *d = json_object_get(r, "data");
+    const char *w = json_string_value(json_object_get(d, "wrap_token"));
+    assert_non_null(w);
+    assert_null(json_object_get(d, "seed"));
+    snprintf(payload, sizeof payload, "{\"operation\":\"unwrap\",\"wrap_token\":\"%s\"}", w);
+    json_decref(r);
+    r = admin_req(payload);
+    assert_string_equal(it_status(r), "success");
+    d = json_object_get(r, "data");
+    const char *creds = json_string_value(json_object_get(d, "creds"));
+    assert_non_null(creds);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_object_get(r, "meta"), "lifecycle"), "ttl")),
+                     300);
+    snprintf(file, sizeof file, "%s/agent-w.creds", dir);
+    assert_int_equal(tu_write_text(file, creds), 0);
+    json_decref(r);
+    assert_int_equal(connect_creds(&nc, file, "_INBOX.agent-w", false), NATS_OK);
+    natsConnection_Destroy(nc);
+    /* once only */
+    r = admin_req(payload);
+    assert_string_equal(it_code(r), "token_invalid");
+    json_decref(r);
+    note("creds with wrap_ttl 1m: a wrap token; unwrap gave creds that connect; a second "
+         "unwrap: token_invalid");
+}
+
+/* The flake of issue 14: nats.c 3.4.1 sends no signature when the nonce's
+ * signature starts with a zero byte (1 connect in 256). Through natsconn
+ * every one of 768 connects (256 in quick mode) succeeds and the server
+ * never sees a CONNECT without its signature. */
+static void test_many_connects(void **state)
+{
+    char file[TU_DIR_MAX + 32];
+    int failed = 0, n = it_quick() ? 256 : 768;
+    (void)state;
+    snprintf(file, sizeof file, "%s/nats/admin.creds", dir);
+    int64_t t0 = now_ms();
+    for (int i = 0; i < n; i++) {
+        natsConnection *nc = NULL;
+        if (connect_creds(&nc, file, "_INBOX.admin", false) != NATS_OK)
+            failed++;
+        natsConnection_Destroy(nc);
+    }
+    char *log = slurp(nats.log);
+    assert_non_null(log);
+    bool missing = strstr(log, "Signature missing") != NULL;
+    free(log);
+    note("%d connects with a .creds file in %lld ms: %d failed; server saw a CONNECT without "
+         "signature: %s",
+         n, (long long)(now_ms() - t0), failed, missing ? "yes" : "no");
+    assert_int_equal(failed, 0);
+    assert_false(missing);
+
+    /* For comparison, nats.c's own .creds handling (printed, not asserted:
+     * about 1 in 256 refused, at random). */
+    int refused = 0;
+    for (int i = 0; i < n; i++) {
+        natsOptions *o = NULL;
+        natsConnection *nc = NULL;
+        if (natsOptions_Create(&o) == NATS_OK && natsOptions_SetURL(o, nats.url) == NATS_OK &&
+            natsOptions_SetUserCredentialsFromFiles(o, file, NULL) == NATS_OK &&
+            natsConnection_Connect(&nc, o) != NATS_OK)
+            refused++;
+        natsConnection_Destroy(nc);
+        natsOptions_Destroy(o);
+    }
+    note("the same %d connects with natsOptions_SetUserCredentialsFromFiles: %d refused "
+         "(Authorization Violation)",
+         n, refused);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_agent_lifecycle),
-        cmocka_unit_test(test_no_subscribe_and_limits),
+        cmocka_unit_test(test_agent_lifecycle), cmocka_unit_test(test_no_subscribe_and_limits),
+        cmocka_unit_test(test_revoke),          cmocka_unit_test(test_wrapped_creds),
+        cmocka_unit_test(test_many_connects),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

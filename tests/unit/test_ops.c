@@ -17,7 +17,7 @@
 #include "ops.h"
 #include "testutil.h"
 
-#define MAX_VALUE 256
+#define MAX_VALUE   256
 #define MAX_REQUEST 1024
 
 static const acl_rule rules[] = {
@@ -72,14 +72,13 @@ static int teardown(void **state)
 
 /* Runs one request; returns the parsed reply (caller decrefs) and fills
  * *out_code; the raw text goes to text (if not NULL). */
-static json_t *run(fixture *f, const char *arrival, const char *payload,
-                   vc_code *out_code, char *text, size_t cap)
+static json_t *run(fixture *f, const char *arrival, const char *payload, vc_code *out_code,
+                   char *text, size_t cap)
 {
     ops_reply r;
     json_error_t jerr;
 
-    ops_handle(&f->ctx, arrival, (const uint8_t *)payload, strlen(payload),
-               &r);
+    ops_handle(&f->ctx, arrival, (const uint8_t *)payload, strlen(payload), &r);
     assert_non_null(r.body);
     assert_int_equal(r.len, strlen(r.body));
     json_t *j = json_loadb(r.body, r.len, 0, &jerr);
@@ -108,27 +107,23 @@ static json_t *ok(fixture *f, const char *arrival, const char *payload)
     json_t *j = run(f, arrival, payload, &code, text, sizeof text);
     if (code != VC_OK)
         fail_msg("%s: %s", payload, text);
-    assert_string_equal(json_string_value(json_object_get(j, "status")),
-                        "success");
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "success");
     return j;
 }
 
 /* Runs a request that must fail with want and message msg (NULL: any). */
-static void err_reply(fixture *f, const char *arrival, const char *payload,
-                      vc_code want, const char *msg)
+static void err_reply(fixture *f, const char *arrival, const char *payload, vc_code want,
+                      const char *msg)
 {
     vc_code code;
     char text[4096];
     json_t *j = run(f, arrival, payload, &code, text, sizeof text);
     if (code != want)
         fail_msg("%s: got %s, want %s", payload, text, vc_code_name(want));
-    assert_string_equal(json_string_value(json_object_get(j, "status")),
-                        "error");
-    assert_string_equal(json_string_value(json_object_get(j, "code")),
-                        vc_code_name(want));
+    assert_string_equal(json_string_value(json_object_get(j, "status")), "error");
+    assert_string_equal(json_string_value(json_object_get(j, "code")), vc_code_name(want));
     if (msg != NULL)
-        assert_string_equal(json_string_value(json_object_get(j, "message")),
-                            msg);
+        assert_string_equal(json_string_value(json_object_get(j, "message")), msg);
     json_decref(j);
 }
 
@@ -137,8 +132,8 @@ static bool is_rfc3339(const char *s)
     int y, mo, d, h, mi, se;
     char z;
     return s != NULL && strlen(s) == 20 &&
-           sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &se,
-                  &z) == 7 && z == 'Z' && y >= 2020;
+           sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &se, &z) == 7 && z == 'Z' &&
+           y >= 2020;
 }
 
 static uint64_t record_count(fixture *f)
@@ -155,8 +150,7 @@ static void assert_absent(fixture *f, const char *key)
     size_t len;
     vault_meta meta;
     vc_err err;
-    assert_int_equal(vault_get(f->tv.v, key, strlen(key), &val, &len, &meta, &err),
-                     VC_NOT_FOUND);
+    assert_int_equal(vault_get(f->tv.v, key, strlen(key), &val, &len, &meta, &err), VC_NOT_FOUND);
     free(val);
 }
 
@@ -169,8 +163,7 @@ static void test_set_get(void **state)
     assert_true(json_is_null(json_object_get(j, "data")));
     json_t *meta = json_object_get(j, "meta");
     assert_int_equal(json_integer_value(json_object_get(meta, "version")), 1);
-    assert_true(is_rfc3339(json_string_value(json_object_get(meta,
-                                                             "updated_at"))));
+    assert_true(is_rfc3339(json_string_value(json_object_get(meta, "updated_at"))));
     assert_null(json_object_get(meta, "created_at"));
     assert_int_equal(json_integer_value(json_object_get(j, "id")), 1);
     assert_int_equal(json_object_size(j), 4);
@@ -187,41 +180,43 @@ static void test_set_get(void **state)
     int w = snprintf(want, sizeof want,
                      "{\"status\":\"success\",\"data\":null,\"meta\":"
                      "{\"version\":2,\"updated_at\":\"%s\"},\"id\":\"two\"}",
-                     json_string_value(json_object_get(
-                         json_object_get(j, "meta"), "updated_at")));
+                     json_string_value(json_object_get(json_object_get(j, "meta"), "updated_at")));
     assert_true(w > 0 && (size_t)w < sizeof want);
     assert_string_equal(text, want);
     json_decref(j);
 
-    j = ok(f, "admin.requests",
-           "{\"operation\":\"get\",\"key\":\"db/pass\",\"id\":\"g\"}");
-    json_t *expect = json_loads("{\"u\":\"x\",\"n\":[1,2.5,null,true]}", 0,
-                                NULL);
+    j = ok(f, "admin.requests", "{\"operation\":\"get\",\"key\":\"db/pass\",\"id\":\"g\"}");
+    json_t *expect = json_loads("{\"u\":\"x\",\"n\":[1,2.5,null,true]}", 0, NULL);
     assert_true(json_equal(json_object_get(j, "data"), expect));
     json_decref(expect);
     meta = json_object_get(j, "meta");
     assert_int_equal(json_integer_value(json_object_get(meta, "version")), 2);
-    assert_true(is_rfc3339(json_string_value(json_object_get(meta,
-                                                             "created_at"))));
-    assert_true(is_rfc3339(json_string_value(json_object_get(meta,
-                                                             "updated_at"))));
+    assert_true(is_rfc3339(json_string_value(json_object_get(meta, "created_at"))));
+    assert_true(is_rfc3339(json_string_value(json_object_get(meta, "updated_at"))));
     assert_string_equal(json_string_value(json_object_get(j, "id")), "g");
     json_decref(j);
 
     /* Values of every JSON type come back JSON-equal. */
     static const char *const values[] = {
-        "\"s\"", "\"\"", "0", "-12", "1.25", "true", "false", "[]", "{}",
-        "\"\\u00e9\\ud83d\\ude00\"", "[[1],{\"a\":{}}]",
+        "\"s\"",
+        "\"\"",
+        "0",
+        "-12",
+        "1.25",
+        "true",
+        "false",
+        "[]",
+        "{}",
+        "\"\\u00e9\\ud83d\\ude00\"",
+        "[[1],{\"a\":{}}]",
     };
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         char req[256];
-        w = snprintf(req, sizeof req,
-                     "{\"operation\":\"set\",\"key\":\"t%zu\",\"value\":%s}",
-                     i, values[i]);
+        w = snprintf(req, sizeof req, "{\"operation\":\"set\",\"key\":\"t%zu\",\"value\":%s}", i,
+                     values[i]);
         assert_true(w > 0 && (size_t)w < sizeof req);
         json_decref(ok(f, NULL, req));
-        w = snprintf(req, sizeof req,
-                     "{\"operation\":\"get\",\"key\":\"t%zu\"}", i);
+        w = snprintf(req, sizeof req, "{\"operation\":\"get\",\"key\":\"t%zu\"}", i);
         assert_true(w > 0 && (size_t)w < sizeof req);
         j = ok(f, NULL, req);
         expect = json_loads(values[i], JSON_DECODE_ANY, NULL);
@@ -239,8 +234,7 @@ static void test_key_hash_and_op(void **state)
     const char *req = "{\"operation\":\"get\",\"key\":\"missing\"}";
     char hash[SEAL_AUDIT_HEX];
 
-    ops_handle(&f->ctx, "admin.requests", (const uint8_t *)req, strlen(req),
-               &r);
+    ops_handle(&f->ctx, "admin.requests", (const uint8_t *)req, strlen(req), &r);
     assert_int_equal(r.code, VC_NOT_FOUND);
     assert_int_equal(r.op, OP_GET);
     vault_audit_hash(f->tv.v, "missing", 7, hash);
@@ -252,16 +246,14 @@ static void test_key_hash_and_op(void **state)
     ops_reply_free(&r);
 
     req = "{\"operation\":\"status\"}";
-    ops_handle(&f->ctx, "admin.requests", (const uint8_t *)req, strlen(req),
-               &r);
+    ops_handle(&f->ctx, "admin.requests", (const uint8_t *)req, strlen(req), &r);
     assert_int_equal(r.code, VC_OK);
     assert_int_equal(r.op, OP_STATUS);
     assert_string_equal(r.key_hash, "");
     ops_reply_free(&r);
 
     req = "not json";
-    ops_handle(&f->ctx, "admin.requests", (const uint8_t *)req, strlen(req),
-               &r);
+    ops_handle(&f->ctx, "admin.requests", (const uint8_t *)req, strlen(req), &r);
     assert_int_equal(r.code, VC_BAD_REQUEST);
     assert_int_equal(r.op, OP_NONE);
     ops_reply_free(&r);
@@ -271,20 +263,18 @@ static void test_key_hash_and_op(void **state)
 static void test_delete(void **state)
 {
     fixture *f = *state;
-    json_decref(ok(f, "admin.requests",
-                   "{\"operation\":\"set\",\"key\":\"gone\",\"value\":1}"));
+    json_decref(ok(f, "admin.requests", "{\"operation\":\"set\",\"key\":\"gone\",\"value\":1}"));
     char text[256];
     vc_code code;
-    json_t *j = run(f, "admin.requests",
-                    "{\"operation\":\"delete\",\"key\":\"gone\",\"id\":3}",
+    json_t *j = run(f, "admin.requests", "{\"operation\":\"delete\",\"key\":\"gone\",\"id\":3}",
                     &code, text, sizeof text);
     assert_int_equal(code, VC_OK);
     assert_string_equal(text, "{\"status\":\"success\",\"data\":null,\"id\":3}");
     json_decref(j);
-    err_reply(f, "admin.requests", "{\"operation\":\"get\",\"key\":\"gone\"}",
-              VC_NOT_FOUND, "key not found");
-    err_reply(f, "admin.requests", "{\"operation\":\"delete\",\"key\":\"gone\"}",
-              VC_NOT_FOUND, "key not found");
+    err_reply(f, "admin.requests", "{\"operation\":\"get\",\"key\":\"gone\"}", VC_NOT_FOUND,
+              "key not found");
+    err_reply(f, "admin.requests", "{\"operation\":\"delete\",\"key\":\"gone\"}", VC_NOT_FOUND,
+              "key not found");
     assert_absent(f, "gone");
 }
 
@@ -296,10 +286,10 @@ static void list_names(json_t *j, char *out, size_t cap)
     json_t *v;
     out[0] = '\0';
     assert_true(json_is_array(data));
-    json_array_foreach(data, i, v) {
+    json_array_foreach(data, i, v)
+    {
         size_t used = strlen(out);
-        int w = snprintf(out + used, cap - used, "%s%s", i ? "," : "",
-                         json_string_value(v));
+        int w = snprintf(out + used, cap - used, "%s%s", i ? "," : "", json_string_value(v));
         assert_true(w >= 0 && (size_t)w < cap - used);
     }
 }
@@ -307,12 +297,10 @@ static void list_names(json_t *j, char *out, size_t cap)
 static void test_list_paging(void **state)
 {
     fixture *f = *state;
-    static const char *const keys[] = { "k05", "k01", "other/x", "k03", "k02",
-                                        "k04", "K9" };
+    static const char *const keys[] = {"k05", "k01", "other/x", "k03", "k02", "k04", "K9"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         char req[128];
-        int w = snprintf(req, sizeof req,
-                         "{\"operation\":\"set\",\"key\":\"%s\",\"value\":%zu}",
+        int w = snprintf(req, sizeof req, "{\"operation\":\"set\",\"key\":\"%s\",\"value\":%zu}",
                          keys[i], i);
         assert_true(w > 0 && (size_t)w < sizeof req);
         json_decref(ok(f, "admin.requests", req));
@@ -328,23 +316,25 @@ static void test_list_paging(void **state)
            "{\"operation\":\"list\",\"prefix\":\"k\",\"limit\":2,\"id\":\"p1\"}");
     list_names(j, names, sizeof names);
     assert_string_equal(names, "k01,k02");
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(j, "meta"), "next")), "k02");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "meta"), "next")),
+                        "k02");
     assert_string_equal(json_string_value(json_object_get(j, "id")), "p1");
     json_decref(j);
 
-    j = ok(f, "admin.requests", "{\"operation\":\"list\",\"prefix\":\"k\","
-                                "\"limit\":2,\"after\":\"k02\"}");
+    j = ok(f, "admin.requests",
+           "{\"operation\":\"list\",\"prefix\":\"k\","
+           "\"limit\":2,\"after\":\"k02\"}");
     list_names(j, names, sizeof names);
     assert_string_equal(names, "k03,k04");
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(j, "meta"), "next")), "k04");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "meta"), "next")),
+                        "k04");
     json_decref(j);
 
     char text[256];
     vc_code code;
-    j = run(f, "admin.requests", "{\"operation\":\"list\",\"prefix\":\"k\","
-                                 "\"limit\":2,\"after\":\"k04\"}",
+    j = run(f, "admin.requests",
+            "{\"operation\":\"list\",\"prefix\":\"k\","
+            "\"limit\":2,\"after\":\"k04\"}",
             &code, text, sizeof text);
     assert_string_equal(text, "{\"status\":\"success\",\"data\":[\"k05\"]}");
     json_decref(j);
@@ -354,8 +344,7 @@ static void test_list_paging(void **state)
     assert_string_equal(names, "");
     json_decref(j);
 
-    err_reply(f, "admin.requests", "{\"operation\":\"list\",\"limit\":0}",
-              VC_BAD_REQUEST, NULL);
+    err_reply(f, "admin.requests", "{\"operation\":\"list\",\"limit\":0}", VC_BAD_REQUEST, NULL);
 }
 
 static void test_rotate_status(void **state)
@@ -366,18 +355,15 @@ static void test_rotate_status(void **state)
 
     json_t *j = ok(f, "admin.requests", "{\"operation\":\"status\",\"id\":5}");
     json_t *d = json_object_get(j, "data");
-    assert_string_equal(json_string_value(json_object_get(d, "service")),
-                        "vaultctl");
-    assert_string_equal(json_string_value(json_object_get(d, "version")),
-                        "9.9.9");
+    assert_string_equal(json_string_value(json_object_get(d, "service")), "vaultctl");
+    assert_string_equal(json_string_value(json_object_get(d, "version")), "9.9.9");
     assert_int_equal(json_integer_value(json_object_get(d, "keys")), 2);
     assert_int_equal(json_integer_value(json_object_get(d, "key_version")), 1);
     assert_true(json_is_null(json_object_get(d, "last_rotation")));
     assert_true(json_is_integer(json_object_get(d, "uptime_s")));
     assert_true(json_integer_value(json_object_get(d, "uptime_s")) >= 0);
     json_t *st = json_object_get(d, "storage");
-    assert_string_equal(json_string_value(json_object_get(st, "backend")),
-                        "lmdb");
+    assert_string_equal(json_string_value(json_object_get(st, "backend")), "lmdb");
     assert_string_equal(json_string_value(json_object_get(st, "path")), f->tv.dir);
     assert_true(json_integer_value(json_object_get(st, "map_size")) > 0);
     assert_true(json_integer_value(json_object_get(st, "used_bytes")) > 0);
@@ -388,8 +374,7 @@ static void test_rotate_status(void **state)
 
     char text[256];
     vc_code code;
-    j = run(f, "admin.requests", "{\"operation\":\"rotate\",\"id\":6}",
-            &code, text, sizeof text);
+    j = run(f, "admin.requests", "{\"operation\":\"rotate\",\"id\":6}", &code, text, sizeof text);
     assert_int_equal(code, VC_OK);
     assert_string_equal(text, "{\"status\":\"success\",\"data\":"
                               "{\"key_version\":2,\"reencrypted\":2,"
@@ -403,63 +388,53 @@ static void test_rotate_status(void **state)
     j = ok(f, NULL, "{\"operation\":\"status\"}");
     d = json_object_get(j, "data");
     assert_int_equal(json_integer_value(json_object_get(d, "key_version")), 2);
-    assert_true(is_rfc3339(json_string_value(json_object_get(d,
-                                                             "last_rotation"))));
+    assert_true(is_rfc3339(json_string_value(json_object_get(d, "last_rotation"))));
     json_decref(j);
 }
 
 static void test_acl_rules(void **state)
 {
     fixture *f = *state;
-    json_decref(ok(f, "admin.requests",
-                   "{\"operation\":\"set\",\"key\":\"k\",\"value\":\"v\"}"));
+    json_decref(ok(f, "admin.requests", "{\"operation\":\"set\",\"key\":\"k\",\"value\":\"v\"}"));
 
     /* user: get and set only. */
     json_decref(ok(f, "user.requests", "{\"operation\":\"get\",\"key\":\"k\"}"));
-    json_decref(ok(f, "user.requests",
-                   "{\"operation\":\"set\",\"key\":\"u\",\"value\":1}"));
-    err_reply(f, "user.requests", "{\"operation\":\"delete\",\"key\":\"k\"}",
-              VC_ACCESS_DENIED, "Access denied");
-    err_reply(f, "user.requests", "{\"operation\":\"list\"}",
-              VC_ACCESS_DENIED, "Access denied");
-    err_reply(f, "user.requests", "{\"operation\":\"rotate\"}",
-              VC_ACCESS_DENIED, "Access denied");
-    err_reply(f, "user.requests", "{\"operation\":\"status\"}",
-              VC_ACCESS_DENIED, "Access denied");
+    json_decref(ok(f, "user.requests", "{\"operation\":\"set\",\"key\":\"u\",\"value\":1}"));
+    err_reply(f, "user.requests", "{\"operation\":\"delete\",\"key\":\"k\"}", VC_ACCESS_DENIED,
+              "Access denied");
+    err_reply(f, "user.requests", "{\"operation\":\"list\"}", VC_ACCESS_DENIED, "Access denied");
+    err_reply(f, "user.requests", "{\"operation\":\"rotate\"}", VC_ACCESS_DENIED, "Access denied");
+    err_reply(f, "user.requests", "{\"operation\":\"status\"}", VC_ACCESS_DENIED, "Access denied");
 
     /* No rule for the request subject itself, or any other. */
-    err_reply(f, "vault.requests", "{\"operation\":\"get\",\"key\":\"k\"}",
-              VC_ACCESS_DENIED, "Access denied");
-    err_reply(f, "nobody", "{\"operation\":\"status\"}",
-              VC_ACCESS_DENIED, "Access denied");
+    err_reply(f, "vault.requests", "{\"operation\":\"get\",\"key\":\"k\"}", VC_ACCESS_DENIED,
+              "Access denied");
+    err_reply(f, "nobody", "{\"operation\":\"status\"}", VC_ACCESS_DENIED, "Access denied");
 
     /* First match decides: team.ro.requests may not delete although the
      * later team.*.requests rule would allow it. */
     json_decref(ok(f, "team.ro.requests", "{\"operation\":\"list\"}"));
-    err_reply(f, "team.ro.requests", "{\"operation\":\"delete\",\"key\":\"k\"}",
-              VC_ACCESS_DENIED, "Access denied");
+    err_reply(f, "team.ro.requests", "{\"operation\":\"delete\",\"key\":\"k\"}", VC_ACCESS_DENIED,
+              "Access denied");
     json_decref(ok(f, "team.rw.requests", "{\"operation\":\"status\"}"));
 
     /* Denied rotate changed nothing. */
     json_t *j = ok(f, NULL, "{\"operation\":\"status\"}");
-    assert_int_equal(json_integer_value(json_object_get(
-                         json_object_get(j, "data"), "key_version")), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "data"), "key_version")),
+                     1);
     json_decref(j);
 
     /* The delete went through for a permitted subject only. */
-    json_decref(ok(f, "team.rw.requests",
-                   "{\"operation\":\"delete\",\"key\":\"k\"}"));
+    json_decref(ok(f, "team.rw.requests", "{\"operation\":\"delete\",\"key\":\"k\"}"));
     assert_absent(f, "k");
 
     /* An error reply with an id echoes it; denial log says why. */
     char text[256];
     vc_code code;
-    j = run(f, "user.requests", "{\"operation\":\"list\",\"id\":[1]}",
-            &code, text, sizeof text);
+    j = run(f, "user.requests", "{\"operation\":\"list\",\"id\":[1]}", &code, text, sizeof text);
     assert_int_equal(code, VC_BAD_REQUEST);
     json_decref(j);
-    j = run(f, "user.requests", "{\"operation\":\"list\",\"id\":\"q\"}",
-            &code, text, sizeof text);
+    j = run(f, "user.requests", "{\"operation\":\"list\",\"id\":\"q\"}", &code, text, sizeof text);
     assert_string_equal(text, "{\"status\":\"error\",\"code\":\"access_denied\","
                               "\"message\":\"Access denied\",\"id\":\"q\"}");
     json_decref(j);
@@ -476,8 +451,7 @@ static void test_spoofed_subject(void **state)
               "{\"operation\":\"get\",\"key\":\"spoof\","
               "\"subject\":\"admin.requests\"}",
               VC_ACCESS_DENIED, "Access denied");
-    err_reply(f, "admin.requests",
-              "{\"operation\":\"status\",\"subject\":\"user.requests\"}",
+    err_reply(f, "admin.requests", "{\"operation\":\"status\",\"subject\":\"user.requests\"}",
               VC_ACCESS_DENIED, "Access denied");
     assert_absent(f, "spoof");
     assert_int_equal(record_count(f), 0);
@@ -500,8 +474,7 @@ static void test_local_mode(void **state)
     json_decref(ok(f, NULL, "{\"operation\":\"status\"}"));
     json_decref(ok(f, NULL, "{\"operation\":\"delete\",\"key\":\"l\"}"));
     /* Over NATS the same context denies everything. */
-    err_reply(f, "admin.requests", "{\"operation\":\"status\"}",
-              VC_ACCESS_DENIED, "Access denied");
+    err_reply(f, "admin.requests", "{\"operation\":\"status\"}", VC_ACCESS_DENIED, "Access denied");
 }
 
 static void test_too_large(void **state)
@@ -514,21 +487,22 @@ static void test_too_large(void **state)
      * id can be echoed. */
     int w = snprintf(req, MAX_REQUEST + 64,
                      "{\"id\":1,\"operation\":\"set\",\"key\":\"big\","
-                     "\"value\":\"%0*d\"}", MAX_REQUEST, 0);
+                     "\"value\":\"%0*d\"}",
+                     MAX_REQUEST, 0);
     assert_true(w > MAX_REQUEST);
     char text[512];
     vc_code code;
     json_t *j = run(f, "admin.requests", req, &code, text, sizeof text);
     assert_int_equal(code, VC_TOO_LARGE);
     assert_null(json_object_get(j, "id"));
-    assert_string_equal(json_string_value(json_object_get(j, "code")),
-                        "too_large");
+    assert_string_equal(json_string_value(json_object_get(j, "code")), "too_large");
     json_decref(j);
 
     /* Value over max_value_bytes inside a small enough request. */
     w = snprintf(req, MAX_REQUEST + 64,
                  "{\"id\":2,\"operation\":\"set\",\"key\":\"big\","
-                 "\"value\":\"%0*d\"}", MAX_VALUE, 0);
+                 "\"value\":\"%0*d\"}",
+                 MAX_VALUE, 0);
     assert_true(w > 0 && w < MAX_REQUEST);
     j = run(f, "admin.requests", req, &code, text, sizeof text);
     assert_int_equal(code, VC_TOO_LARGE);
@@ -546,28 +520,25 @@ static void test_too_large(void **state)
 static void test_rejected_writes_nothing(void **state)
 {
     fixture *f = *state;
-    err_reply(f, "admin.requests", "{\"operation\":\"drop\",\"key\":\"x\"}",
-              VC_UNKNOWN_OPERATION, NULL);
-    err_reply(f, "admin.requests",
-              "{\"operation\":\"set\",\"key\":\"x\",\"value\":null}",
+    err_reply(f, "admin.requests", "{\"operation\":\"drop\",\"key\":\"x\"}", VC_UNKNOWN_OPERATION,
+              NULL);
+    err_reply(f, "admin.requests", "{\"operation\":\"set\",\"key\":\"x\",\"value\":null}",
               VC_BAD_REQUEST, "value: must not be null");
-    err_reply(f, "admin.requests",
-              "{\"operation\":\"set\",\"key\":\"x\\u0001\",\"value\":1}",
+    err_reply(f, "admin.requests", "{\"operation\":\"set\",\"key\":\"x\\u0001\",\"value\":1}",
               VC_BAD_REQUEST, NULL);
-    err_reply(f, "admin.requests",
-              "{\"operation\":\"set\",\"key\":\"x\",\"value\":1,\"limit\":0}",
+    err_reply(f, "admin.requests", "{\"operation\":\"set\",\"key\":\"x\",\"value\":1,\"limit\":0}",
               VC_BAD_REQUEST, NULL);
     err_reply(f, "admin.requests",
               "{\"operation\":\"set\",\"key\":\"x\",\"value\":1,"
-              "\"value\":2}", VC_BAD_REQUEST, NULL);
+              "\"value\":2}",
+              VC_BAD_REQUEST, NULL);
     err_reply(f, "admin.requests", "", VC_BAD_REQUEST, "empty request");
     err_reply(f, "admin.requests", "[1]", VC_BAD_REQUEST, NULL);
     assert_int_equal(record_count(f), 0);
 
     char text[512];
     vc_code code;
-    json_t *j = run(f, "admin.requests",
-                    "{\"operation\":\"purge\",\"id\":\"z\"}", &code, text,
+    json_t *j = run(f, "admin.requests", "{\"operation\":\"purge\",\"id\":\"z\"}", &code, text,
                     sizeof text);
     assert_int_equal(code, VC_UNKNOWN_OPERATION);
     assert_string_equal(json_string_value(json_object_get(j, "id")), "z");
@@ -584,10 +555,10 @@ typedef struct {
     pthread_t caller;
     int finished;
     int calls[ASYNC_MAX];
-    bool on_caller[ASYNC_MAX];  /* done ran on the thread that called */
-    bool durable[ASYNC_MAX];    /* a set's key was readable inside done */
+    bool on_caller[ASYNC_MAX]; /* done ran on the thread that called */
+    bool durable[ASYNC_MAX];   /* a set's key was readable inside done */
     vc_code code[ASYNC_MAX];
-    char *body[ASYNC_MAX];      /* moved out of the reply */
+    char *body[ASYNC_MAX]; /* moved out of the reply */
     int order[ASYNC_MAX];
     const char *key[ASYNC_MAX]; /* set: checked for durability in done */
 } async_log;
@@ -607,7 +578,7 @@ static void async_log_init(async_log *l, fixture *f)
     l->f = f;
     l->caller = pthread_self();
     for (int i = 0; i < ASYNC_MAX; i++)
-        refs[i] = (async_ref){ l, i };
+        refs[i] = (async_ref){l, i};
 }
 
 static void async_log_free(async_log *l)
@@ -630,8 +601,8 @@ static void async_done(void *arg, ops_reply *r)
         size_t len;
         vault_meta meta;
         vc_err err;
-        durable = vault_get(l->f->tv.v, l->key[ref->i], strlen(l->key[ref->i]),
-                            &val, &len, &meta, &err) == VC_OK;
+        durable = vault_get(l->f->tv.v, l->key[ref->i], strlen(l->key[ref->i]), &val, &len, &meta,
+                            &err) == VC_OK;
         free(val);
     }
     pthread_mutex_lock(&l->mu);
@@ -648,11 +619,10 @@ static void async_done(void *arg, ops_reply *r)
     pthread_mutex_unlock(&l->mu);
 }
 
-static void async_run(async_log *l, int i, const char *arrival,
-                      const char *payload)
+static void async_run(async_log *l, int i, const char *arrival, const char *payload)
 {
-    ops_handle_async(&l->f->ctx, arrival, (const uint8_t *)payload,
-                     strlen(payload), async_done, &refs[i]);
+    ops_handle_async(&l->f->ctx, arrival, (const uint8_t *)payload, strlen(payload), async_done,
+                     &refs[i]);
 }
 
 static void async_wait(async_log *l, int n)
@@ -679,23 +649,20 @@ static void test_async_immediate(void **state)
     async_log l;
     char big[MAX_REQUEST + 64];
 
-    json_decref(ok(f, "admin.requests",
-                   "{\"operation\":\"set\",\"key\":\"a/one\",\"value\":\"x\"}"));
+    json_decref(
+        ok(f, "admin.requests", "{\"operation\":\"set\",\"key\":\"a/one\",\"value\":\"x\"}"));
     async_log_init(&l, f);
-    async_run(&l, 0, "admin.requests",
-              "{\"operation\":\"get\",\"key\":\"a/one\",\"id\":7}");
+    async_run(&l, 0, "admin.requests", "{\"operation\":\"get\",\"key\":\"a/one\",\"id\":7}");
     async_run(&l, 1, "admin.requests", "{\"operation\":\"list\"}");
     async_run(&l, 2, "admin.requests", "{\"operation\":\"status\"}");
-    async_run(&l, 3, "team.ro.x",
-              "{\"operation\":\"set\",\"key\":\"a/two\",\"value\":1}");
+    async_run(&l, 3, "team.ro.x", "{\"operation\":\"set\",\"key\":\"a/two\",\"value\":1}");
     async_run(&l, 4, "admin.requests", "{\"operation\":\"set\",\"key\":\"\"}");
     memset(big, ' ', sizeof big - 1);
     big[0] = '{';
     big[sizeof big - 2] = '}';
     big[sizeof big - 1] = '\0';
     async_run(&l, 5, "admin.requests", big);
-    async_run(&l, 6, "user.requests",
-              "{\"operation\":\"delete\",\"key\":\"a/one\"}");
+    async_run(&l, 6, "user.requests", "{\"operation\":\"delete\",\"key\":\"a/one\"}");
     assert_int_equal(l.finished, 7); /* all before returning */
     for (int i = 0; i < 7; i++) {
         assert_int_equal(l.calls[i], 1);
@@ -732,7 +699,8 @@ static void test_async_writes(void **state)
         snprintf(keys[i], sizeof keys[i], "as/%02d", i);
         snprintf(payload, sizeof payload,
                  "{\"operation\":\"set\",\"key\":\"%.31s\",\"value\":[%d],"
-                 "\"id\":%d}", keys[i], i, i);
+                 "\"id\":%d}",
+                 keys[i], i, i);
         l.key[i] = keys[i];
         async_run(&l, i, "admin.requests", payload);
     }
@@ -748,14 +716,13 @@ static void test_async_writes(void **state)
         assert_int_equal(l.code[i], VC_OK);
         json_t *j = async_json(&l, i);
         assert_int_equal(json_integer_value(json_object_get(j, "id")), i);
-        assert_int_equal(json_integer_value(json_object_get(
-                             json_object_get(j, "meta"), "version")), 1);
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "meta"), "version")),
+                         1);
         json_decref(j);
     }
     assert_int_equal(l.code[N], VC_NOT_FOUND);
     json_t *j = async_json(&l, N);
-    assert_string_equal(json_string_value(json_object_get(j, "code")),
-                        "not_found");
+    assert_string_equal(json_string_value(json_object_get(j, "code")), "not_found");
     assert_string_equal(json_string_value(json_object_get(j, "id")), "d");
     json_decref(j);
     assert_int_equal(record_count(f), N);
@@ -773,8 +740,7 @@ static void test_async_same_key_order(void **state)
               "{\"operation\":\"set\",\"key\":\"o/k\",\"value\":\"first\"}");
     async_run(&l, 1, "admin.requests",
               "{\"operation\":\"set\",\"key\":\"o/k\",\"value\":\"second\"}");
-    async_run(&l, 2, "admin.requests",
-              "{\"operation\":\"delete\",\"key\":\"o/k\"}");
+    async_run(&l, 2, "admin.requests", "{\"operation\":\"delete\",\"key\":\"o/k\"}");
     async_run(&l, 3, "admin.requests",
               "{\"operation\":\"set\",\"key\":\"o/k\",\"value\":\"third\"}");
     async_wait(&l, 4);
@@ -782,22 +748,18 @@ static void test_async_same_key_order(void **state)
         assert_int_equal(l.order[i], i);
         assert_int_equal(l.code[i], VC_OK);
     }
-    int want[4] = { 1, 2, 0, 1 };
+    int want[4] = {1, 2, 0, 1};
     for (int i = 0; i < 4; i++) {
         json_t *j = async_json(&l, i);
         json_t *meta = json_object_get(j, "meta");
         if (want[i] == 0)
             assert_null(meta);
         else
-            assert_int_equal(json_integer_value(json_object_get(meta,
-                                                                "version")),
-                             want[i]);
+            assert_int_equal(json_integer_value(json_object_get(meta, "version")), want[i]);
         json_decref(j);
     }
-    json_t *g = ok(f, "admin.requests",
-                   "{\"operation\":\"get\",\"key\":\"o/k\"}");
-    assert_string_equal(json_string_value(json_object_get(g, "data")),
-                        "third");
+    json_t *g = ok(f, "admin.requests", "{\"operation\":\"get\",\"key\":\"o/k\"}");
+    assert_string_equal(json_string_value(json_object_get(g, "data")), "third");
     json_decref(g);
     async_log_free(&l);
 }
@@ -823,19 +785,18 @@ static void test_prepare_quick(void **state)
         {"admin.requests", "{\"operation\":", true, VC_BAD_REQUEST},
         {"admin.requests", "{\"operation\":\"list\"}", false, VC_OK},
         {"admin.requests", "{\"operation\":\"status\"}", false, VC_OK},
-        {"admin.requests", "{\"operation\":\"get\",\"key\":\"p/one\",\"token\":\"vct_x\"}",
-         false, VC_ACCESS_DENIED}, /* no tokens: true on admin.requests */
-        {"admin.requests", "{\"operation\":\"set\",\"key\":\"p/three\",\"value\":3}", false,
-         VC_OK},
+        {"admin.requests", "{\"operation\":\"get\",\"key\":\"p/one\",\"token\":\"vct_x\"}", false,
+         VC_ACCESS_DENIED}, /* no tokens: true on admin.requests */
+        {"admin.requests", "{\"operation\":\"set\",\"key\":\"p/three\",\"value\":3}", false, VC_OK},
     };
     enum { N = sizeof cases / sizeof cases[0] };
 
-    json_decref(ok(f, "admin.requests",
-                   "{\"operation\":\"set\",\"key\":\"p/one\",\"value\":\"x\"}"));
+    json_decref(
+        ok(f, "admin.requests", "{\"operation\":\"set\",\"key\":\"p/one\",\"value\":\"x\"}"));
     async_log_init(&l, f);
     for (int i = 0; i < (int)N; i++) {
         const char *pl = cases[i].payload;
-        ops_pending *p = ops_prepare(&f->ctx, cases[i].arrival, (const uint8_t *)pl,
+        ops_pending *p = ops_prepare(&f->ctx, cases[i].arrival, NULL, (const uint8_t *)pl,
                                      strlen(pl), async_done, &refs[i]);
         assert_non_null(p);
         assert_int_equal(l.calls[i], 0);
@@ -854,8 +815,8 @@ static void test_prepare_quick(void **state)
 
     /* cancelled: never answered, nothing written */
     const char *w = "{\"operation\":\"set\",\"key\":\"p/four\",\"value\":4}";
-    ops_pending *p =
-        ops_prepare(&f->ctx, "admin.requests", (const uint8_t *)w, strlen(w), async_done, &refs[N]);
+    ops_pending *p = ops_prepare(&f->ctx, "admin.requests", NULL, (const uint8_t *)w, strlen(w),
+                                 async_done, &refs[N]);
     assert_non_null(p);
     ops_cancel(p);
     ops_cancel(NULL);
@@ -876,12 +837,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_spoofed_subject, setup, teardown),
         cmocka_unit_test_setup_teardown(test_local_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_large, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rejected_writes_nothing, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_rejected_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_immediate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_writes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_async_same_key_order, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_async_same_key_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prepare_quick, setup, teardown),
     };
     jalloc_install(); /* as the binary runs: jansson's blocks wiped on free */

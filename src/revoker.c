@@ -1,0 +1,330 @@
+/* revoker.c - revoking minted NATS users (see revoker.h). */
+#include "revoker.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nats/nats.h>
+#include <sodium.h>
+
+#include "jwt.h"
+#include "log.h"
+#include "natsconn.h"
+#include "nkey.h"
+#include "secretfile.h"
+#include "timefmt.h"
+
+#define JWT_FILE_MAX      ((size_t)64 * 1024)
+#define UPDATE_TIMEOUT_MS 5000
+
+struct nats_revoker {
+    pthread_mutex_t lock; /* one revocation at a time; the key unlocked under it */
+    nkey *op;             /* the operator (signing) key, locked while idle */
+    json_t *claims;       /* the account JWT's claims, without jti/iss */
+    char account[NKEY_PUBLIC_LEN + 1];
+    int64_t max_ttl; /* the longest role max_ttl: older entries may go */
+    natsOptions *opts;
+    natsConnection *nc;
+};
+
+/* The claims (payload) of a JWT as JSON, NULL if it is not one. */
+static json_t *jwt_claims_of(const char *jwt, size_t len)
+{
+    const char *a = memchr(jwt, '.', len);
+    const char *b = a != NULL ? memchr(a + 1, '.', len - (size_t)(a + 1 - jwt)) : NULL;
+    if (b == NULL)
+        return NULL;
+    size_t n = (size_t)(b - (a + 1)), out_len = 0;
+    unsigned char *bin = malloc(n + 1);
+    if (bin == NULL)
+        return NULL;
+    json_t *j = NULL;
+    if (sodium_base642bin(bin, n + 1, a + 1, n, NULL, &out_len, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0)
+        j = json_loadb((const char *)bin, out_len, JSON_REJECT_DUPLICATES, NULL);
+    free(bin);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+static vc_code load_account_jwt(nats_revoker *r, const config *c, vc_err *err)
+{
+    FILE *f = fopen(c->creds_account_jwt, "r");
+    if (f == NULL)
+        return vc_errf(err, VC_CONFIG, "nats_credentials.account_jwt %s: cannot open",
+                       c->creds_account_jwt);
+    char *buf = calloc(1, JWT_FILE_MAX + 1);
+    size_t n = buf != NULL ? fread(buf, 1, JWT_FILE_MAX, f) : 0;
+    fclose(f);
+    if (buf == NULL)
+        return vc_errf(err, VC_INTERNAL, "out of memory");
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        n--;
+    r->claims = jwt_claims_of(buf, n);
+    free(buf);
+    json_t *nats = json_object_get(r->claims, "nats");
+    const char *sub = json_string_value(json_object_get(r->claims, "sub"));
+    const char *type = json_string_value(json_object_get(nats, "type"));
+    if (r->claims == NULL || sub == NULL || type == NULL || strcmp(type, "account") != 0)
+        return vc_errf(err, VC_CONFIG, "nats_credentials.account_jwt %s: not an account JWT",
+                       c->creds_account_jwt);
+    if (strcmp(sub, c->creds_account) != 0)
+        return vc_errf(err, VC_CONFIG,
+                       "nats_credentials.account_jwt %s: the JWT of account %s, not of "
+                       "nats_credentials.account",
+                       c->creds_account_jwt, sub);
+    /* jwt_sign writes jti and iss anew */
+    json_object_del(r->claims, "jti");
+    json_object_del(r->claims, "iss");
+    return VC_OK;
+}
+
+static vc_code load_operator_key(nats_revoker *r, const config *c, vc_err *err)
+{
+    char *seed = NULL;
+    size_t len = 0;
+    vc_err e;
+    vc_code rc = secretfile_read(c->creds_operator_key, SECRETFILE_MAX, &seed, &len, NULL, &e);
+    if (rc != VC_OK)
+        return vc_errf(err, rc, "nats_credentials.operator_signing_key %s", e.msg);
+    while (len > 0 && (seed[len - 1] == '\n' || seed[len - 1] == '\r'))
+        len--;
+    rc = nkey_from_seed(&r->op, seed, len, &e);
+    secretfile_free(seed);
+    if (rc != VC_OK)
+        return vc_errf(err, VC_CONFIG, "nats_credentials.operator_signing_key %s: %s",
+                       c->creds_operator_key, e.msg);
+    if (nkey_get_type(r->op) != NKEY_OPERATOR)
+        return vc_errf(err, VC_CONFIG,
+                       "nats_credentials.operator_signing_key %s: not an operator seed (SO...)",
+                       c->creds_operator_key);
+    nkey_lock(r->op);
+    return VC_OK;
+}
+
+static void on_connected(natsConnection *nc, void *closure)
+{
+    (void)nc;
+    (void)closure;
+    log_info("nats: revocation connection (system account) up");
+}
+
+static vc_code connect_system(nats_revoker *r, const config *c, vc_err *err)
+{
+    natsconn_params p = natsconn_params_of(c, "vaultctl-revoke");
+    p.user = p.pass = p.token = NULL;
+    p.creds = c->creds_system_creds;
+    vc_code rc = natsconn_options(&r->opts, &p, err);
+    if (rc != VC_OK)
+        return vc_errf(err, VC_CONFIG, "nats_credentials.system_creds: %s", err->msg);
+    natsStatus st = natsconn_keep_connecting(r->opts, on_connected, r);
+    if (st == NATS_OK)
+        st = natsOptions_SetErrorHandler(r->opts, natsconn_log_error, NULL);
+    if (st == NATS_OK) {
+        st = natsConnection_Connect(&r->nc, r->opts);
+        if (st == NATS_NOT_YET_CONNECTED)
+            st = NATS_OK; /* retried in the background */
+    }
+    if (st != NATS_OK)
+        return vc_errf(err, VC_CONFIG, "nats_credentials.system_creds: cannot connect: %s",
+                       natsStatus_GetText(st));
+    return VC_OK;
+}
+
+vc_code revoker_start(nats_revoker **out, const config *c, vc_err *err)
+{
+    *out = NULL;
+    if (c->creds_operator_key == NULL && c->creds_system_creds == NULL &&
+        c->creds_account_jwt == NULL)
+        return VC_OK;
+    nats_revoker *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return vc_errf(err, VC_INTERNAL, "out of memory");
+    pthread_mutex_init(&r->lock, NULL);
+    snprintf(r->account, sizeof r->account, "%s", c->creds_account);
+    for (size_t i = 0; i < c->creds_nroles; i++)
+        if (c->creds_roles[i].max_ttl_s > r->max_ttl)
+            r->max_ttl = c->creds_roles[i].max_ttl_s;
+    vc_code rc = load_account_jwt(r, c, err);
+    if (rc == VC_OK)
+        rc = load_operator_key(r, c, err);
+    if (rc == VC_OK)
+        rc = connect_system(r, c, err);
+    if (rc != VC_OK) {
+        revoker_free(r);
+        return rc;
+    }
+    *out = r;
+    return VC_OK;
+}
+
+void revoker_free(nats_revoker *r)
+{
+    if (r == NULL)
+        return;
+    if (r->nc != NULL)
+        natsConnection_Close(r->nc);
+    natsConnection_Destroy(r->nc);
+    natsOptions_Destroy(r->opts);
+    nkey_free(r->op);
+    json_decref(r->claims);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+}
+
+/* The revocations kept in the vault ({} when none yet). */
+static vc_code load_list(nats_revoker *r, vault *v, const char *key, json_t **list, vc_err *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    vault_meta meta;
+    vc_code rc = vault_get(v, key, strlen(key), &text, &len, &meta, err);
+    if (rc == VC_NOT_FOUND) {
+        *list = json_object();
+        return *list != NULL ? VC_OK : vc_errf(err, VC_INTERNAL, "out of memory");
+    }
+    if (rc != VC_OK)
+        return rc;
+    /* stored as a JSON object of U... -> unix time */
+    *list = json_loadb(text, len, 0, NULL);
+    free(text);
+    if (!json_is_object(*list)) {
+        json_decref(*list);
+        *list = NULL;
+        return vc_errf(err, VC_INTERNAL, "the revocation list of %s in the vault is damaged",
+                       r->account);
+    }
+    return VC_OK;
+}
+
+/* Over REVOKER_MAX: drops entries whose every JWT has expired anyway (older
+ * than the longest role max_ttl); still over: VC_BAD_REQUEST. */
+static vc_code bound_list(const nats_revoker *r, json_t *list, int64_t now, vc_err *err)
+{
+    if (json_object_size(list) <= REVOKER_MAX)
+        return VC_OK;
+    const char *k;
+    json_t *t, *tmp;
+    json_object_foreach_safe(list, tmp, k, t)
+    {
+        if (json_integer_value(t) + r->max_ttl < now)
+            json_object_del(list, k);
+    }
+    if (json_object_size(list) > REVOKER_MAX)
+        return vc_errf(err, VC_BAD_REQUEST,
+                       "the account's revocation list is full (%d users revoked within the "
+                       "longest max_ttl)",
+                       REVOKER_MAX);
+    return VC_OK;
+}
+
+/* Publishes the signed account JWT and reads nats-server's answer. */
+static vc_code push(nats_revoker *r, const char *jwt, char *server_msg, size_t cap, vc_err *err)
+{
+    char subject[128];
+    natsMsg *resp = NULL;
+    snprintf(subject, sizeof subject, "$SYS.REQ.ACCOUNT.%s.CLAIMS.UPDATE", r->account);
+    if (natsConnection_Status(r->nc) != NATS_CONN_STATUS_CONNECTED)
+        return vc_errf(err, VC_UNAVAILABLE,
+                       "nats revocation: the system-account connection is not up");
+    natsStatus st =
+        natsConnection_Request(&resp, r->nc, subject, jwt, (int)strlen(jwt), UPDATE_TIMEOUT_MS);
+    if (st != NATS_OK)
+        return vc_errf(err, VC_UNAVAILABLE, "nats revocation: no answer on %s: %s", subject,
+                       natsStatus_GetText(st));
+    json_t *j = json_loadb(natsMsg_GetData(resp), (size_t)natsMsg_GetDataLength(resp), 0, NULL);
+    natsMsg_Destroy(resp);
+    json_t *data = json_object_get(j, "data");
+    json_t *error = json_object_get(j, "error");
+    const char *msg = json_string_value(json_object_get(data, "message"));
+    vc_code rc = VC_OK;
+    if (data != NULL && json_integer_value(json_object_get(data, "code")) == 200 && msg != NULL &&
+        strcmp(msg, "jwt updated") == 0) {
+        snprintf(server_msg, cap, "%s", msg);
+    } else {
+        const char *why = json_string_value(json_object_get(error, "description"));
+        if (why == NULL)
+            why = msg != NULL ? msg : "an answer vaultctl does not understand";
+        rc = vc_errf(err, VC_UNAVAILABLE, "nats revocation: the server did not apply it: %.200s",
+                     why);
+    }
+    json_decref(j);
+    return rc;
+}
+
+vc_code revoker_revoke(nats_revoker *r, vault *v, const char *user_pub, int64_t now, json_t **data,
+                       char *audit, size_t audit_cap, vc_err *err)
+{
+    char key[sizeof REVOKER_KEY_PREFIX + NKEY_PUBLIC_LEN + 1], server_msg[64] = "";
+    json_t *list = NULL, *claims = NULL;
+    char *text = NULL, *jwt = NULL;
+    vc_code rc;
+
+    *data = NULL;
+    if (audit_cap > 0)
+        audit[0] = '\0';
+    if (r == NULL)
+        return vc_errf(err, VC_BAD_REQUEST,
+                       "revocation of NATS users is not configured (nats_credentials."
+                       "operator_signing_key, account_jwt and system_creds)");
+    if (user_pub == NULL || !nkey_public_valid(user_pub, NKEY_USER))
+        return vc_errf(err, VC_BAD_REQUEST,
+                       "public_key: expected a NATS user public key (56 characters, U...)");
+    snprintf(key, sizeof key, "%s%s", REVOKER_KEY_PREFIX, r->account);
+    pthread_mutex_lock(&r->lock);
+    if ((rc = load_list(r, v, key, &list, err)) != VC_OK)
+        goto out;
+    if (json_object_set_new(list, user_pub, json_integer(now)) != 0) {
+        rc = vc_errf(err, VC_INTERNAL, "out of memory");
+        goto out;
+    }
+    if ((rc = bound_list(r, list, now, err)) != VC_OK)
+        goto out;
+    /* Kept before it is pushed: a push that fails is repeated by the next
+     * revocation, a list that was lost could not be. */
+    text = json_dumps(list, JSON_COMPACT | JSON_SORT_KEYS);
+    if (text == NULL) {
+        rc = vc_errf(err, VC_INTERNAL, "out of memory");
+        goto out;
+    }
+    vault_meta meta;
+    if ((rc = vault_set(v, key, strlen(key), text, strlen(text), &meta, err)) != VC_OK)
+        goto out;
+    claims = json_deep_copy(r->claims);
+    json_t *nats = json_object_get(claims, "nats");
+    if (claims == NULL || json_object_set_new(claims, "iat", json_integer(now)) != 0 ||
+        json_object_set(nats, "revocations", list) != 0) {
+        rc = vc_errf(err, VC_INTERNAL, "out of memory");
+        goto out;
+    }
+    nkey_unlock(r->op);
+    jwt = jwt_sign(claims, r->op, err);
+    nkey_lock(r->op);
+    if (jwt == NULL) {
+        rc = err->code != VC_OK ? err->code : VC_INTERNAL;
+        goto out;
+    }
+    if ((rc = push(r, jwt, server_msg, sizeof server_msg, err)) != VC_OK)
+        goto out;
+    char at[TIMEFMT_RFC3339_LEN];
+    timefmt_rfc3339(now, at);
+    *data = json_pack("{s:s,s:s,s:s,s:I,s:s}", "public_key", user_pub, "account", r->account,
+                      "revoked_at", at, "revocations", (json_int_t)json_object_size(list), "server",
+                      server_msg);
+    if (*data == NULL)
+        rc = vc_errf(err, VC_INTERNAL, "out of memory");
+    else if (audit_cap > 0)
+        (void)snprintf(audit, audit_cap, "\"revoked\":{\"public_key\":\"%s\"}", user_pub);
+out:
+    pthread_mutex_unlock(&r->lock);
+    json_decref(list);
+    json_decref(claims);
+    free(text);
+    free(jwt);
+    return rc;
+}
