@@ -632,14 +632,21 @@ static void test_scheduled_rotation(void **state)
     assert_true(json_is_string(json_object_get(d, "next_rotation")));
     json_decref(r);
 
+    /* The key version rises at a rotation's first step and last_rotation
+     * is written at its last: wait for both. */
     json_int_t v1 = v0;
-    for (int i = 0; i < 300 && v1 <= v0; i++) {
+    bool done = false;
+    for (int i = 0; i < 300 && !done; i++) {
         sleep_ms(100);
         r = status_data(nc);
-        v1 = json_integer_value(json_object_get(json_object_get(r, "data"), "key_version"));
+        d = json_object_get(r, "data");
+        v1 = json_integer_value(json_object_get(d, "key_version"));
+        done = v1 > v0 && json_is_string(json_object_get(d, "last_rotation"));
         json_decref(r);
     }
-    assert_true(v1 > v0);
+    if (!done)
+        fail_msg("no scheduled rotation finished within 30 s (key_version %lld -> %lld)",
+                 (long long)v0, (long long)v1);
     r = status_data(nc);
     d = json_object_get(r, "data");
     assert_true(json_is_string(json_object_get(d, "last_rotation")));
