@@ -301,12 +301,18 @@ int it_vault_start(it_vault *v, const it_nats *n)
     return rc;
 }
 
-int it_vault_start_with(it_vault *v, natsConnection *nc)
+int it_vault_spawn(it_vault *v)
 {
     const char *argv[] = {it_bin(), "serve", "--config", v->config, NULL};
+    v->pid = spawn(argv, v->log);
+    return v->pid > 0 ? 0 : -1;
+}
+
+int it_vault_start_with(it_vault *v, natsConnection *nc)
+{
     int rc = -1;
 
-    v->pid = spawn(argv, v->log);
+    it_vault_spawn(v);
     for (int i = 0; i < 500 && nc != NULL; i++) {
         natsMsg *m = NULL;
         if (natsConnection_RequestString(&m, nc, "$SRV.PING.vaultctl", "", 200) == NATS_OK) {
@@ -504,11 +510,32 @@ int it_run(const char *config, char **out, const char *const *args)
 
 natsConnection *it_connect(const it_nats *n, const char *user, const char *pass)
 {
+    return it_connect_url(n->url, user, pass);
+}
+
+/* Splits url at its commas into o's server list. */
+static natsStatus set_servers(natsOptions *o, const char *url)
+{
+    char copy[1024], *save = NULL;
+    const char *servers[16];
+    int n = 0;
+    if (snprintf(copy, sizeof copy, "%s", url) >= (int)sizeof copy)
+        return NATS_INVALID_ARG;
+    for (char *s = strtok_r(copy, ",", &save); s != NULL && n < 16; s = strtok_r(NULL, ",", &save))
+        servers[n++] = s;
+    return natsOptions_SetServers(o, servers, n);
+}
+
+natsConnection *it_connect_url(const char *url, const char *user, const char *pass)
+{
     natsOptions *o = NULL;
     natsConnection *nc = NULL;
     if (natsOptions_Create(&o) != NATS_OK)
         return NULL;
-    natsOptions_SetURL(o, n->url);
+    if (set_servers(o, url) != NATS_OK) {
+        natsOptions_Destroy(o);
+        return NULL;
+    }
     if (user != NULL) {
         /* Each user may subscribe to its own inboxes only (the example's
          * permissions), so its requests use _INBOX.<user>.* replies. */
