@@ -437,12 +437,13 @@ static void vault_get(natsConnection *nc, const char *subject, const char *key, 
 }
 
 /* Every acknowledged write of the writers read back (through the instances
- * in turn); a read that differs is tried again for a while, counted in
- * *stale, and a miss at the end is named on stderr. */
+ * in turn); a read that differs is tried again for a while (15 s for all
+ * of them), counted in *stale, and a miss at the end is named on stderr. */
 static int vault_read_back(natsConnection *nc, const it_cvault *insts, int nv, const writer *ws,
                            int nw, int *stale)
 {
     int good = 0, turn = 0;
+    double retry_until = it_now_ms() + 15000; /* for all retries together */
     *stale = 0;
     for (int i = 0; i < nw; i++)
         for (int j = 0; j < ws[i].acked; j++) {
@@ -454,7 +455,7 @@ static int vault_read_back(natsConnection *nc, const it_cvault *insts, int nv, c
                 if (via->v.pid <= 0)
                     via = &insts[turn++ % nv];
                 vault_get(nc, via->subject, key, got, sizeof got, NULL);
-                if (strcmp(got, want) == 0)
+                if (strcmp(got, want) == 0 || it_now_ms() > retry_until)
                     break;
                 if (attempt == 0)
                     ++*stale;
