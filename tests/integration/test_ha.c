@@ -21,7 +21,8 @@
  * The vaultctl tests are skipped while this build has no jetstream backend
  * (`storage.backend` unknown to `serve --check`). Each test prints one line
  * of figures on stdout, `ha: <test> acked=.. readback=.. gap_ms=..`, for the
- * notes. VAULTCTL_TEST_QUICK=1 (sanitizer runs) shrinks the counts. */
+ * notes. VAULTCTL_TEST_QUICK=1 (sanitizer runs) shrinks the counts;
+ * VAULTCTL_HA_TESTS=<pattern> runs only the tests it matches. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -979,6 +980,11 @@ static int teardown(void **state)
 
 int main(void)
 {
+    /* One test or a pattern of them (cmocka's * and ?), e.g. for
+     * scripts/bench.sh's failover rows. */
+    const char *only = getenv("VAULTCTL_HA_TESTS");
+    if (only != NULL && only[0] != '\0')
+        cmocka_set_test_filter(only);
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_js_leader_kill, vaults_down),
