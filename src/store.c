@@ -9,6 +9,7 @@
  */
 #include "store.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +86,11 @@ bool store_forward_subject(store *s, bool own, char *buf, size_t cap)
     if (cap > 0)
         buf[0] = '\0';
     return s->js != NULL && sjs_forward_subject(s->js, own, buf, cap);
+}
+
+size_t store_txn_max_bytes(store *s)
+{
+    return s->js != NULL ? sjs_txn_max_bytes(s->js) : SIZE_MAX;
 }
 
 vc_code store_begin(store *s, bool write, store_txn **out, vc_err *err)

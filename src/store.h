@@ -61,6 +61,11 @@ bool store_is_active(store *s);
  * (and "") for lmdb, or when no instance holds the lease. */
 bool store_forward_subject(store *s, bool own, char *buf, size_t cap);
 
+/* About the most bytes of keys and values one write transaction may hold
+ * (lmdb: SIZE_MAX; jetstream: the WAL message must fit the server's
+ * max_payload). Batches (rotation) stay under it. */
+size_t store_txn_max_bytes(store *s);
+
 /* Closes; NULL is fine. No transaction may be open. */
 void store_close(store *s);
 

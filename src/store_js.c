@@ -763,6 +763,11 @@ bool sjs_forward_subject(sjs *j, bool own, char *buf, size_t cap)
     return w > 0 && (size_t)w < cap;
 }
 
+size_t sjs_txn_max_bytes(sjs *j)
+{
+    return j->max_payload > 128 * 1024 ? j->max_payload - 64 * 1024 : j->max_payload / 2;
+}
+
 vc_code sjs_write_allowed(sjs *j, vc_err *err)
 {
     if (sjs_is_active(j))

@@ -84,6 +84,9 @@ void sjs_close(sjs *j); /* NULL is fine */
 bool sjs_is_active(sjs *j);
 bool sjs_forward_subject(sjs *j, bool own, char *buf, size_t cap);
 
+/* The bytes one transaction may hold: the WAL must fit max_payload. */
+size_t sjs_txn_max_bytes(sjs *j);
+
 /* VC_OK when this instance may begin a write transaction now. */
 vc_code sjs_write_allowed(sjs *j, vc_err *err);
 
