@@ -547,6 +547,11 @@ void ops_handle_async(const ops_ctx *ctx, const char *arrival, const uint8_t *pa
     vc_err_clear(&err);
 
     vc_code rc = admit(ctx, arrival, payload, len, &p->req, &p->reply, &err);
+    if (rc == VC_OK && ctx->forward != NULL && ops_is_write(&p->req) &&
+        !vault_is_active(ctx->vault) && ctx->forward(ctx->forward_arg, done_arg, &p->reply)) {
+        pending_finish(p); /* the active instance's reply (fwd.h) */
+        return;
+    }
     if (rc == VC_OK && ops_token_handles(&p->req)) {
         ops_token_run(ctx, arrival, p); /* finishes p */
         return;

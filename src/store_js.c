@@ -908,6 +908,9 @@ void sjs_stat(sjs *j, store_info *info)
 static vc_code connect_nats(sjs *j, const config *c, vc_err *err)
 {
     natsconn_params p = natsconn_params_of(c, "vaultctl-store");
+    /* Replies (JetStream API, acks, the consumer) under the namespace only
+     * the vault user may subscribe to: fwd.h's FWD_INBOX_PREFIX. */
+    p.inbox_prefix = "_VAULTCTL._INBOX";
     char shown[1024];
     jsOptions jo;
     natsStatus st;
