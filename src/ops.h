@@ -17,6 +17,8 @@
 #include "seal.h"
 #include "vault.h"
 
+typedef struct ops_reply ops_reply;
+
 typedef struct {
     vault *vault;
     const acl_rule *rules;
@@ -44,9 +46,15 @@ typedef struct {
     /* tokens.default_ttl and tokens.max_ttl in seconds (0: 1h and 24h) */
     int64_t token_default_ttl;
     int64_t token_max_ttl;
+    /* A write admitted while this instance may not write (jetstream
+     * standby, fwd.h): forward(forward_arg, done_arg, reply) sends it to the
+     * active instance and fills reply; true when it did (reply is then sent
+     * as is). NULL: never forwarded. */
+    bool (*forward)(void *arg, void *done_arg, ops_reply *reply);
+    void *forward_arg;
 } ops_ctx;
 
-typedef struct {
+struct ops_reply {
     char *body;
     size_t len;                        /* malloc'd JSON reply; free with ops_reply_free */
     vc_code code;                      /* VC_OK or the error sent */
@@ -59,7 +67,7 @@ typedef struct {
     char log_msg[VC_ERR_MSG_MAX];      /* what went wrong, for the log (no secret) */
     char audit_extra[CREDS_AUDIT_MAX]; /* JSON members the audit event adds
                                           (creds: key, role, name, expiry) */
-} ops_reply;
+};
 
 /* Handles one request payload that arrived on subject arrival (NULL: the
  * local CLI, which holds the master key and has every right). Always fills

@@ -33,6 +33,7 @@
 #include "auditpub.h"
 #include "discovery.h"
 #include "fairq.h"
+#include "fwd.h"
 #include "log.h"
 #include "natsconn.h"
 #include "natsmsg.h"
@@ -64,6 +65,7 @@ typedef struct job {
     int endpoint;
     int64_t arrived_ns; /* nats clock, for latency */
     int64_t arrived_ms; /* wall clock, for the audit event's time */
+    bool forwarded;     /* sent by a standby (fwd.h) */
 } job;
 
 typedef enum { SRV_PING, SRV_INFO, SRV_STATS } srv_kind;
@@ -90,6 +92,7 @@ struct service {
     sub_ctx *sub_ctxs;
     int nsubs;
     natsSubscription *srv_subs[9];
+    natsSubscription *fwd_sub; /* writes forwarded by standbys (fwd.h) */
     srv_ctx srv_ctxs[3];
 
     pthread_mutex_t lock;
@@ -285,7 +288,7 @@ static void on_reply(void *arg, ops_reply *r)
 
 static void handle(service *s, job *j)
 {
-    const char *subject = natsMsg_GetSubject(j->msg);
+    const char *subject = j->forwarded ? fwd_arrival(j->msg) : natsMsg_GetSubject(j->msg);
     const uint8_t *payload = (const uint8_t *)natsMsg_GetData(j->msg);
     size_t len = (size_t)natsMsg_GetDataLength(j->msg);
 
@@ -383,6 +386,7 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
     j->svc = s;
     j->msg = msg;
     j->endpoint = sc->endpoint;
+    j->forwarded = false;
     j->node.cost = (size_t)natsMsg_GetDataLength(msg) + slen + rlen + JOB_OVERHEAD;
     j->arrived_ns = arrived_ns;
     j->arrived_ms = arrived_ms;
@@ -405,6 +409,33 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
                      "unavailable without being read (%llu so far)",
                      s->cfg->queue_max_requests, s->cfg->queue_max_bytes, (unsigned long long)n);
     }
+}
+
+/* A write a standby forwarded (fwd.h): handled on this delivery thread as
+ * if it had arrived on its original subject (a write only queues). */
+static void on_forwarded(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    service *s = closure;
+    job *j = fwd_arrival(msg) != NULL && natsMsg_GetReply(msg) != NULL ? calloc(1, sizeof *j) : NULL;
+    (void)nc;
+    (void)sub;
+    if (j == NULL) {
+        natsMsg_Destroy(msg);
+        return;
+    }
+    *j = (job){.svc = s, .msg = msg, .endpoint = -1, .forwarded = true};
+    j->arrived_ns = nats_NowInNanoSeconds();
+    j->arrived_ms = wall_ms();
+    atomic_fetch_add(&s->inflight, 1);
+    handle(s, j);
+}
+
+/* ops_ctx.forward: a standby's write goes to the active instance. */
+static bool forward_write(void *svc, void *done_arg, ops_reply *out)
+{
+    service *s = svc;
+    job *j = done_arg;
+    return !j->forwarded && fwd_send(s->nc, s->ctx.vault, j->msg, out);
 }
 
 static void on_srv(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
@@ -447,6 +478,8 @@ static vc_code build_options(service *s, vc_err *err)
     const config *c = s->cfg;
     natsOptions *o = NULL;
     natsconn_params p = natsconn_params_of(c, c->nats_name ? c->nats_name : "vaultctl");
+    if (strcmp(c->storage_backend, "jetstream") == 0) /* forwarded writes' replies */
+        p.inbox_prefix = FWD_INBOX_PREFIX;
     vc_code rc = natsconn_options(&o, &p, err);
     natsStatus st = NATS_OK;
 
@@ -594,6 +627,8 @@ vc_code service_start(service **out, const config *cfg, const ops_ctx *ctx, vc_e
     s->ctx = *ctx;
     s->ctx.status_extra = service_status_extra;
     s->ctx.status_arg = s;
+    s->ctx.forward = forward_write;
+    s->ctx.forward_arg = s;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->jobs_cv, NULL);
     pthread_cond_init(&s->idle_cv, NULL);
@@ -659,6 +694,8 @@ vc_code service_start(service **out, const config *cfg, const ops_ctx *ctx, vc_e
         rc = subscribe_one(s, cfg->acl[i].subject, err);
     if (rc == VC_OK)
         rc = subscribe_discovery(s, err);
+    if (rc == VC_OK)
+        rc = fwd_subscribe(&s->fwd_sub, s->nc, s->ctx.vault, on_forwarded, s, err);
     if (rc != VC_OK)
         goto fail;
     if (atomic_load(&s->connected) || natsConnection_Status(s->nc) == NATS_CONN_STATUS_CONNECTED) {
@@ -715,6 +752,8 @@ void service_stop(service *s)
     for (int i = 0; i < 9; i++)
         if (s->srv_subs[i] != NULL)
             (void)natsSubscription_Unsubscribe(s->srv_subs[i]);
+    if (s->fwd_sub != NULL)
+        (void)natsSubscription_Unsubscribe(s->fwd_sub);
     /* Without a connection nothing more can arrive, and a drain would only
      * wait for its timeout (past Docker's stop grace period): unsubscribe. */
     bool up = s->nc != NULL && natsConnection_Status(s->nc) == NATS_CONN_STATUS_CONNECTED;
@@ -755,6 +794,7 @@ void service_stop(service *s)
         natsSubscription_Destroy(s->subs[i]);
     for (int i = 0; i < 9; i++)
         natsSubscription_Destroy(s->srv_subs[i]);
+    natsSubscription_Destroy(s->fwd_sub);
     natsConnection_Destroy(s->nc);
     natsOptions_Destroy(s->opts);
     disc_free(s->disc);

@@ -10,6 +10,8 @@
 
 #include <sodium.h>
 
+#include "config.h"
+
 static vc_code vault_init_locks(vault *v)
 {
     if (pthread_rwlock_init(&v->kr_lock, NULL) != 0)
@@ -38,7 +40,9 @@ fail_q:
     return VC_INTERNAL;
 }
 
-vc_code vault_open(vault **out, const char *dir, size_t map_size, const seal_master *m, vc_err *err)
+/* vault_open with the store opened by open_store. */
+static vc_code open_with(vault **out, const char *dir, size_t map_size, const config *c,
+                         const seal_master *m, vc_err *err)
 {
     vault *v;
     vc_code rc;
@@ -54,7 +58,7 @@ vc_code vault_open(vault **out, const char *dir, size_t map_size, const seal_mas
         return vc_errf(err, VC_INTERNAL, "cannot initialise vault locks");
     }
     v->m = m;
-    rc = store_open(&v->st, dir, map_size, err);
+    rc = c != NULL ? store_open_config(&v->st, c, err) : store_open(&v->st, dir, map_size, err);
     if (rc != VC_OK)
         goto fail;
     rc = vkr_load(v, dir, err);
@@ -72,6 +76,26 @@ vc_code vault_open(vault **out, const char *dir, size_t map_size, const seal_mas
 fail:
     vault_close(v);
     return rc;
+}
+
+vc_code vault_open(vault **out, const char *dir, size_t map_size, const seal_master *m, vc_err *err)
+{
+    return open_with(out, dir, map_size, NULL, m, err);
+}
+
+vc_code vault_open_config(vault **out, const config *c, const seal_master *m, vc_err *err)
+{
+    return open_with(out, c->storage_path, c->storage_map_size, c, m, err);
+}
+
+bool vault_is_active(vault *v)
+{
+    return store_is_active(v->st);
+}
+
+bool vault_forward_subject(vault *v, bool own, char *buf, size_t cap)
+{
+    return store_forward_subject(v->st, own, buf, cap);
 }
 
 void vault_close(vault *v)
@@ -341,6 +365,10 @@ vc_code vault_status(vault *v, vault_status_info *out, vc_err *err)
     out->backend = si.backend;
     out->map_size = si.map_size;
     out->used_bytes = si.used_bytes;
+    out->role = si.role;
+    memcpy(out->stream, si.stream, sizeof out->stream);
+    out->replicas = si.replicas;
+    out->applied_seq = si.applied_seq;
     return VC_OK;
 }
 
