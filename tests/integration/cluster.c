@@ -37,20 +37,45 @@ static void nap_ms(long ms)
 
 /* ---- servers --------------------------------------------------------------- */
 
-/* The users: admin as in the example; vault and probe without limits. The
- * JetStream API, the KV subjects and the backend's internal write subject
- * the vault user needs are the backend's business (its docs); these tests
- * are about failover, so the vault user may do anything here. */
-#define CLUSTER_USERS                                                                              \
+/* The users: admin as in the example, probe without limits, and one vault
+ * user per instance (vault0, vault1, ...). The JetStream API, the KV
+ * subjects and the backend's internal subjects the vault user needs are the
+ * backend's business (its docs); these tests are about failover, so a vault
+ * user may do anything but subscribe to another instance's own subject:
+ * every instance has the same ACL (a write forwarded to the active is judged
+ * by the active's ACL, by the subject it arrived on), entries for every
+ * instance's subject included, and NATS lets each subscribe to its own
+ * only. */
+#define CLUSTER_USERS_HEAD                                                                         \
     "authorization {\n"                                                                            \
     "  users = [\n"                                                                                \
     "    { user: \"" IT_ADMIN_USER "\", password: \"" IT_ADMIN_PASS "\",\n"                        \
     "      permissions: { publish: { allow: [\"admin.requests\", \"$SRV.>\"] },\n"                 \
     "                     subscribe: { allow: [\"_INBOX.admin.>\"] } } }\n"                        \
-    "    { user: \"" IT_VAULT_USER "\", password: \"" IT_VAULT_PASS "\" }\n"                       \
-    "    { user: \"" IT_PROBE_USER "\", password: \"" IT_PROBE_PASS "\" }\n"                       \
-    "  ]\n"                                                                                        \
-    "}\n"
+    "    { user: \"" IT_PROBE_USER "\", password: \"" IT_PROBE_PASS "\" }\n"
+#define CLUSTER_USERS_TAIL "  ]\n}\n"
+
+/* The vault users' entries (see CLUSTER_USERS_HEAD) into buf. */
+static int vault_users(char *buf, size_t cap)
+{
+    size_t o = 0;
+    for (int k = 0; k < IT_CLUSTER_MAX_VAULTS; k++) {
+        char deny[256] = "";
+        size_t d = 0;
+        for (int j = 0; j < IT_CLUSTER_MAX_VAULTS; j++)
+            if (j != k)
+                d += (size_t)snprintf(deny + d, sizeof deny - d, "%s\"inst%d.requests\"",
+                                      d > 0 ? ", " : "", j);
+        int w = snprintf(buf + o, cap - o,
+                         "    { user: \"" IT_VAULT_USER "%d\", password: \"" IT_VAULT_PASS "\",\n"
+                         "      permissions: { subscribe: { allow: [\">\"], deny: [%s] } } }\n",
+                         k, deny);
+        if (w < 0 || (size_t)w >= cap - o)
+            return -1;
+        o += (size_t)w;
+    }
+    return 0;
+}
 
 /* Node i's configuration after the listen line, routes to every node's
  * current cluster port (a node routes to itself harmlessly). */
@@ -65,6 +90,9 @@ static int build_conf(it_cluster *c, int i)
             return -1;
         o += (size_t)w;
     }
+    char vusers[1024];
+    if (vault_users(vusers, sizeof vusers) != 0)
+        return -1;
     free(c->conf[i]);
     c->conf[i] = NULL;
     if (asprintf(&c->conf[i],
@@ -75,8 +103,9 @@ static int build_conf(it_cluster *c, int i)
                  "  name: %s\n"
                  "  listen: 127.0.0.1:%d\n"
                  "  routes: [%s]\n"
-                 "}\n" CLUSTER_USERS,
-                 i, c->http_port[i], c->node[i].dir, c->name, c->cluster_port[i], routes) < 0) {
+                 "}\n" CLUSTER_USERS_HEAD "%s" CLUSTER_USERS_TAIL,
+                 i, c->http_port[i], c->node[i].dir, c->name, c->cluster_port[i], routes,
+                 vusers) < 0) {
         c->conf[i] = NULL;
         return -1;
     }
@@ -319,30 +348,44 @@ static char *read_text(const char *path)
 }
 
 /* The harness's config for instance k, turned into a cluster instance's. */
-static int edit_config(const it_cluster *c, it_cvault *cv, const char *storage_yaml)
+/* text with the first occurrence of from replaced by to (malloc'd; NULL
+ * when from is missing). */
+static char *replace_once(const char *text, const char *from, const char *to)
 {
-    char url_line[300], new_url[300], storage[1024], acl[256];
-    char *text = read_text(cv->v.config), *a = NULL, *b = NULL, *d = NULL;
+    const char *at = strstr(text, from);
+    char *out = NULL;
+    if (at == NULL ||
+        asprintf(&out, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from)) < 0)
+        return NULL;
+    return out;
+}
+
+static int edit_config(const it_cluster *c, it_cvault *cv, int k, const char *storage_yaml)
+{
+    char url_line[300], new_url[300], storage[1024], acl[1024], user[64];
+    char *text = read_text(cv->v.config), *a = NULL, *b = NULL, *d = NULL, *e = NULL;
+    size_t o = 0;
     int rc = -1;
 
     snprintf(url_line, sizeof url_line, "  url: %s\n", c->node[0].url);
     snprintf(new_url, sizeof new_url, "  url: %s\n", c->urls);
+    snprintf(user, sizeof user, "  user: " IT_VAULT_USER "%d\n", k);
     snprintf(storage, sizeof storage, "  backend: jetstream\n%s",
              storage_yaml != NULL ? storage_yaml : "");
-    snprintf(acl, sizeof acl, "  - subject: %s\n    operations: " INSTANCE_OPS "\n", cv->subject);
+    acl[0] = '\0';
+    for (int j = 0; j < IT_CLUSTER_MAX_VAULTS; j++)
+        o += (size_t)snprintf(acl + o, sizeof acl - o,
+                              "  - subject: inst%d.requests\n    operations: " INSTANCE_OPS "\n", j);
     if (text != NULL && (a = insert_after_line(text, "storage:\n", storage)) != NULL &&
-        (b = insert_after_line(a, "acl:\n", acl)) != NULL) {
-        /* the url: the line replaced by the cluster's list */
-        char *at = strstr(b, url_line);
-        if (at != NULL && asprintf(&d, "%.*s%s%s", (int)(at - b), b, new_url,
-                                   at + strlen(url_line)) >= 0) {
-            rc = tu_write_text(cv->v.config, d);
-            free(d);
-        }
-    }
+        (b = insert_after_line(a, "acl:\n", acl)) != NULL &&
+        (d = replace_once(b, url_line, new_url)) != NULL &&
+        (e = replace_once(d, "  user: " IT_VAULT_USER "\n", user)) != NULL)
+        rc = tu_write_text(cv->v.config, e);
     free(text);
     free(a);
     free(b);
+    free(d);
+    free(e);
     return rc;
 }
 
@@ -357,7 +400,7 @@ int it_cluster_vaults_init(const it_cluster *c, it_cvault *vs, int n, const char
         memset(&vs[k], 0, sizeof vs[k]);
         snprintf(vs[k].subject, sizeof vs[k].subject, "inst%d.requests", k);
         if (it_vault_init(&vs[k].v, &c->node[0], NULL) != 0 ||
-            edit_config(c, &vs[k], storage_yaml) != 0)
+            edit_config(c, &vs[k], k, storage_yaml) != 0)
             return -1;
         /* One vault: every instance under the first one's master key. */
         snprintf(key, sizeof key, "%s/master.key", vs[k].v.dir);
@@ -381,9 +424,9 @@ int it_cluster_vault_role(const it_cvault *cv, natsConnection *nc, char *role, s
                           char *backend, size_t bcap)
 {
     json_t *r = it_request(nc, cv->subject, "{\"operation\":\"status\"}", STATUS_TIMEOUT_MS, NULL);
-    json_t *d = json_object_get(r, "data");
-    const char *ro = json_string_value(json_object_get(d, "role"));
-    const char *be = json_string_value(json_object_get(json_object_get(d, "storage"), "backend"));
+    json_t *st = json_object_get(json_object_get(r, "data"), "storage");
+    const char *ro = json_string_value(json_object_get(st, "role"));
+    const char *be = json_string_value(json_object_get(st, "backend"));
     int rc = strcmp(it_status(r), "success") == 0 ? 0 : -1;
     snprintf(role, cap, "%s", ro != NULL ? ro : "");
     if (backend != NULL)

@@ -25,9 +25,12 @@ typedef struct {
     char urls[256];
 } it_cluster;
 
-/* One vaultctl instance of the cluster. Besides the harness's ACL entries
- * it serves `subject` (inst<k>.requests) alone, so a test can ask this very
- * instance (status, its role) or send its writes through it. */
+/* One vaultctl instance of the cluster, connected as vault<k>. Besides the
+ * harness's ACL entries every instance has one for each instance's subject
+ * (inst<k>.requests: a write forwarded to the active is judged by the
+ * active's ACL), and NATS lets instance k subscribe to its own only: so a
+ * test can ask this very instance (status, its role) or send its writes
+ * through it. */
 typedef struct {
     it_vault v;
     char subject[32];
@@ -79,7 +82,7 @@ void it_cluster_vault_resume(it_cvault *cv);
 /* Stops (SIGCONT first if paused) and removes the instances' directories. */
 void it_cluster_vaults_destroy(it_cvault *vs, int n);
 
-/* `status` through instance cv: its data.role ("active", "standby") in
+/* `status` through instance cv: its data.storage.role ("active", "standby") in
  * role (cap bytes; "" when the reply has none), data.storage.backend in
  * backend (may be NULL). 0 when it answered success. */
 int it_cluster_vault_role(const it_cvault *cv, natsConnection *nc, char *role, size_t cap,

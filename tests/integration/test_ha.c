@@ -148,6 +148,11 @@ static bool vault_write(writer *w, int n)
              w->id, n);
     json_t *r = it_request(w->nc, w->subject, req, REQ_TIMEOUT_MS, NULL);
     bool ok = strcmp(it_status(r), "success") == 0;
+    if (!ok && w->failed < 2) {
+        const char *msg = json_string_value(json_object_get(r, "message"));
+        fprintf(stderr, "test_ha: writer %d: set %s: %s (%s)\n", w->id, key,
+                r != NULL ? it_code(r) : "no reply", msg != NULL ? msg : "");
+    }
     json_decref(r);
     if (!ok) {
         w->failed++;
@@ -443,7 +448,7 @@ static void vault_get(natsConnection *nc, const char *subject, const char *key, 
 static int vault_read_back(natsConnection *nc, const it_cvault *insts, int nv, const writer *ws,
                            int nw, int *stale)
 {
-    int good = 0, turn = 0;
+    int good = 0, turn = 0, misses = 0;
     double retry_until = it_now_ms() + 15000; /* for all retries together */
     *stale = 0;
     for (int i = 0; i < nw; i++)
@@ -462,11 +467,18 @@ static int vault_read_back(natsConnection *nc, const it_cvault *insts, int nv, c
                     ++*stale;
                 nap_ms(100);
             }
-            if (strcmp(got, want) == 0)
+            if (strcmp(got, want) == 0) {
                 good++;
-            else
-                fprintf(stderr, "test_ha: acknowledged %s = %s reads back as '%s'\n", key, want,
-                        got);
+            } else if (misses++ < 5) {
+                char req[160];
+                snprintf(req, sizeof req, "{\"operation\":\"get\",\"key\":\"%s\"}", key);
+                json_t *r = it_request(nc, via->subject, req, REQ_TIMEOUT_MS, NULL);
+                char *text = r != NULL ? json_dumps(r, JSON_COMPACT) : NULL;
+                fprintf(stderr, "test_ha: acknowledged %s = %s reads back through %s as %s\n", key,
+                        want, via->subject, text != NULL ? text : "(no reply)");
+                free(text);
+                json_decref(r);
+            }
         }
     return good;
 }
@@ -490,6 +502,13 @@ static void vault_writers(writer *ws, natsConnection **wnc, int nw, const char *
         ws[i].subject = subjects[i];
         snprintf(ws[i].prefix, sizeof ws[i].prefix, "%s", prefix);
     }
+}
+
+/* On a failure: the instances' logs. */
+static void dump_logs_if(bool bad)
+{
+    for (int k = 0; bad && k < nvs; k++)
+        it_vault_dump_log(&vs[k].v);
 }
 
 static void vault_writers_free(writer *ws, natsConnection **wnc, int nw)
@@ -713,8 +732,9 @@ static void *racer_main(void *p)
             r->won[r->wins++] = nv;
         else if (strcmp(code, "conflict") == 0)
             r->conflicts++;
-        else
-            r->unknown++;
+        else if (r->unknown++ < 3)
+            fprintf(stderr, "test_ha: racer %d: cas set of version %lld: %s\n", r->id,
+                    (long long)v, code);
     }
     return NULL;
 }
@@ -945,6 +965,7 @@ static void test_all_kill(void **state)
     fflush(stdout);
     vault_writers_free(ws, wnc, WRITERS);
     natsConnection_Destroy(nc);
+    dump_logs_if(back != acked || active < 0);
     assert_true(before);
     assert_true(active >= 0);
     assert_int_equal(back, acked);
