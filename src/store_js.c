@@ -571,6 +571,28 @@ static bool wait_applied(sjs *j, uint64_t seq, int64_t wait_ms)
 
 /* ---- the lease ------------------------------------------------------------ */
 
+/* The holder of the last lease message in the stream, as if just applied. */
+static void last_lease(sjs *j)
+{
+    natsMsg *m = NULL;
+    jsErrCode jerr = 0;
+    size_t n = 0;
+
+    if (js_GetLastMsg(&m, j->js, j->stream, j->lease_subj, NULL, &jerr) != NATS_OK)
+        return;
+    const char *d = natsMsg_GetData(m);
+    int len = natsMsg_GetDataLength(m);
+    pthread_mutex_lock(&j->mu);
+    while (d != NULL && (int)n < len && n < sizeof j->holder - 1 && d[n] != ' ')
+        n++;
+    if (n > 0)
+        memcpy(j->holder, d, n);
+    j->holder[n] = '\0';
+    j->lease_seen = mono_ms();
+    pthread_mutex_unlock(&j->mu);
+    natsMsg_Destroy(m);
+}
+
 /* "<holder> <unix ms>": holder "" gives the lease up. */
 static size_t lease_body(const char *holder, char *buf, size_t cap)
 {
@@ -1030,6 +1052,9 @@ vc_code sjs_open(sjs **out, slmdb *db, const config *c, vc_err *err)
                      c->storage_path, j->stream, last, CATCHUP_WAIT_MS / 1000);
         goto fail;
     }
+    /* A cache that resumed has not applied the lease message again: ask. */
+    if (j->holder[0] == '\0')
+        last_lease(j);
     if (j->holder[0] == '\0') /* nobody holds the lease (a new vault): take it now */
         take_over(j);
     if (pthread_create(&j->lease_thr, NULL, lease_main, j) != 0) {
