@@ -9,17 +9,22 @@
  */
 #include "store.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "log.h"
 #include "store_int.h"
 #include "store_js.h"
 
 struct store {
     slmdb *db;  /* the store (lmdb) or the cache (jetstream) */
     sjs *js;    /* NULL for lmdb */
+    char *private_dir; /* jetstream: a cache of this process only, removed
+                          on close (storage.path's is in use) */
 };
 
 struct store_txn {
@@ -45,6 +50,30 @@ vc_code store_open(store **out, const char *dir, size_t map_size, vc_err *err)
     return VC_OK;
 }
 
+/* The cache in storage.path belongs to one process: while another (a
+ * running `vaultctl serve`) has it open, a command (backup, get, ...) or a
+ * second instance uses a cache of its own, filled from the stream, in a
+ * new directory inside storage.path, removed on close. */
+static vc_code private_cache_if_busy(store *s, const char *dir, vc_err *err)
+{
+    char priv[PATH_MAX];
+    bool busy = false;
+    vc_code rc;
+
+    if ((rc = store_prepare_dir(dir, err)) != VC_OK || (rc = store_in_use(dir, &busy, err)) != VC_OK)
+        return rc;
+    if (!busy)
+        return VC_OK;
+    if (!store_join_path(priv, sizeof priv, dir, ".cache-XXXXXX") || mkdtemp(priv) == NULL ||
+        (s->private_dir = strdup(priv)) == NULL)
+        return vc_errf(err, VC_CONFIG, "storage %s: cannot make a private cache: %s", dir,
+                       strerror(errno));
+    log_info("jetstream: the cache in %s is in use by another process: this one reads the "
+             "stream into %s (removed on exit)",
+             dir, priv);
+    return VC_OK;
+}
+
 vc_code store_open_config(store **out, const config *c, vc_err *err)
 {
     store *s;
@@ -56,7 +85,10 @@ vc_code store_open_config(store **out, const config *c, vc_err *err)
     s = calloc(1, sizeof *s);
     if (s == NULL)
         return vc_errf(err, VC_CONFIG, "storage %s: out of memory", c->storage_path);
-    rc = slmdb_open(&s->db, c->storage_path, c->storage_map_size, true, err);
+    rc = private_cache_if_busy(s, c->storage_path, err);
+    if (rc == VC_OK)
+        rc = slmdb_open(&s->db, s->private_dir != NULL ? s->private_dir : c->storage_path,
+                        c->storage_map_size, true, err);
     if (rc == VC_OK)
         rc = sjs_open(&s->js, s->db, c, err);
     if (rc != VC_OK) {
@@ -73,6 +105,9 @@ void store_close(store *s)
         return;
     sjs_close(s->js); /* stops following before the cache closes */
     slmdb_close(s->db);
+    if (s->private_dir != NULL)
+        store_remove_stage(s->private_dir);
+    free(s->private_dir);
     free(s);
 }
 
@@ -207,6 +242,14 @@ vc_code store_stat(store *s, store_info *info, vc_err *err)
     if (rc == VC_OK && s->js != NULL)
         sjs_stat(s->js, info);
     return rc;
+}
+
+vc_code store_restore_config(const config *c, const char *backup_file, bool force,
+                             store_restore_check check, void *arg, vc_err *err)
+{
+    if (strcmp(c->storage_backend, "jetstream") == 0)
+        return sjs_restore(c, backup_file, force, check, arg, err);
+    return store_restore(c->storage_path, backup_file, force, check, arg, err);
 }
 
 vc_code store_backup(store *s, const char *path, vc_err *err)

@@ -166,4 +166,12 @@ typedef vc_code (*store_restore_check)(void *arg, const char *staged_dir, vc_err
 vc_code store_restore(const char *dir, const char *backup_file, bool force,
                       store_restore_check check, void *arg, vc_err *err);
 
+/* store_restore for the backend c->storage_backend names: lmdb is
+ * store_restore of storage.path; jetstream writes every entry of the backup
+ * to the stream (store_js_restore.c): refused while another instance holds
+ * the write lease, and unless the bucket holds no vault or force is set
+ * (then its stream is deleted first). */
+vc_code store_restore_config(const struct config *c, const char *backup_file, bool force,
+                             store_restore_check check, void *arg, vc_err *err);
+
 #endif

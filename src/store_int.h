@@ -26,6 +26,14 @@ vc_code store_errno_code(int e);
  * anything. VC_CONFIG with a message naming dir otherwise. */
 vc_code store_prepare_dir(const char *dir, vc_err *err);
 
+/* Stages a copy of backup_file in a new directory inside dir (its path
+ * into stage, "" if none was made) and checks that it opens as a store
+ * holding a vault; the caller removes the stage (store_remove_stage)
+ * whatever this returns. */
+vc_code store_stage_backup(const char *dir, const char *backup_file, char *stage, size_t cap,
+                           vc_err *err);
+void store_remove_stage(const char *stage);
+
 /* ---- the LMDB backend (store_lmdb.c) ------------------------------------
  * The functions of store.h on one LMDB environment, with the same contracts;
  * store.c calls them for the lmdb backend, store_js.c for its cache. */

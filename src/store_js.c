@@ -571,6 +571,37 @@ static bool wait_applied(sjs *j, uint64_t seq, int64_t wait_ms)
 
 /* ---- the lease ------------------------------------------------------------ */
 
+/* The holder of the last lease message in the stream, as if just applied. */
+static void last_lease(sjs *j)
+{
+    natsMsg *m = NULL;
+    jsErrCode jerr = 0;
+    size_t n = 0;
+
+    if (js_GetLastMsg(&m, j->js, j->stream, j->lease_subj, NULL, &jerr) != NATS_OK)
+        return;
+    const char *d = natsMsg_GetData(m);
+    int len = natsMsg_GetDataLength(m);
+    char when[24] = "";
+    struct timespec ts;
+    pthread_mutex_lock(&j->mu);
+    while (d != NULL && (int)n < len && n < sizeof j->holder - 1 && d[n] != ' ')
+        n++;
+    if (n > 0)
+        memcpy(j->holder, d, n);
+    j->holder[n] = '\0';
+    /* Its age by the holder's clock ("<holder> <unix ms>"), at most
+     * lease_ttl: a holder dead for longer is not waited for again. A
+     * skewed clock only moves the takeover: the fencing keeps it safe. */
+    if (d != NULL && (int)n < len && (size_t)len - n < sizeof when)
+        memcpy(when, d + n + 1, (size_t)len - n - 1);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t age = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - atoll(when);
+    j->lease_seen = mono_ms() - (when[0] == '\0' || age < 0 ? 0 : age > j->ttl_ms ? j->ttl_ms : age);
+    pthread_mutex_unlock(&j->mu);
+    natsMsg_Destroy(m);
+}
+
 /* "<holder> <unix ms>": holder "" gives the lease up. */
 static size_t lease_body(const char *holder, char *buf, size_t cap)
 {
@@ -768,13 +799,32 @@ size_t sjs_txn_max_bytes(sjs *j)
     return j->max_payload > 128 * 1024 ? j->max_payload - 64 * 1024 : j->max_payload / 2;
 }
 
+/* Whether another instance renewed the lease within lease_ttl (mu held). */
+static bool other_holds(const sjs *j)
+{
+    return j->holder[0] != '\0' && strcmp(j->holder, j->inst) != 0 &&
+           mono_ms() - j->lease_seen < j->ttl_ms;
+}
+
 vc_code sjs_write_allowed(sjs *j, vc_err *err)
 {
-    if (sjs_is_active(j))
+    /* While the lease is ours to take (vacant, expiring, or ours being
+     * re-fenced), a write waits for it rather than fail: a restarted
+     * single instance writes again once the dead one's lease ran out. */
+    int64_t deadline = mono_ms() + j->ttl_ms + 2000;
+    bool ok;
+
+    pthread_mutex_lock(&j->mu);
+    while (!(j->active && !j->broken) && !other_holds(j) && !j->stop && wait_until(j, deadline))
+        ;
+    ok = j->active && !j->broken;
+    pthread_mutex_unlock(&j->mu);
+    if (ok)
         return VC_OK;
     return vc_errf(err, VC_UNAVAILABLE,
-                   "jetstream: this instance does not hold the write lease of %s (another "
-                   "instance writes, or the lease is changing hands): retry",
+                   "jetstream: this process does not hold the write lease of %s (another "
+                   "instance does: writes reach it over NATS, e.g. vaultctl request; or the "
+                   "lease is changing hands: retry)",
                    j->stream);
 }
 
@@ -851,7 +901,11 @@ vc_code sjs_commit(sjs *j, slmdb_txn *t, const sjs_wset *w, vc_err *err)
                        wal_len, j->max_payload);
     }
     pthread_mutex_lock(&j->pub_mu);
-    rc = sjs_write_allowed(j, err);
+    /* no wait here (pub_mu is held): store_begin waited already */
+    rc = sjs_is_active(j) ? VC_OK
+                          : vc_errf(err, VC_UNAVAILABLE,
+                                    "jetstream: this instance lost the write lease of %s: retry",
+                                    j->stream);
     if (rc == VC_OK)
         rc = local_put_u64(t, LOCAL_DIRTY, 1, err);
     if (rc != VC_OK) {
@@ -1030,6 +1084,9 @@ vc_code sjs_open(sjs **out, slmdb *db, const config *c, vc_err *err)
                      c->storage_path, j->stream, last, CATCHUP_WAIT_MS / 1000);
         goto fail;
     }
+    /* A cache that resumed has not applied the lease message again: ask. */
+    if (j->holder[0] == '\0')
+        last_lease(j);
     if (j->holder[0] == '\0') /* nobody holds the lease (a new vault): take it now */
         take_over(j);
     if (pthread_create(&j->lease_thr, NULL, lease_main, j) != 0) {
@@ -1043,6 +1100,31 @@ vc_code sjs_open(sjs **out, slmdb *db, const config *c, vc_err *err)
     return VC_OK;
 fail:
     sjs_close(j);
+    return rc;
+}
+
+vc_code sjs_delete_stream(const config *c, vc_err *err)
+{
+    sjs *j = calloc(1, sizeof *j);
+    jsErrCode jerr = 0;
+    vc_code rc;
+
+    if (j == NULL)
+        return vc_errf(err, VC_INTERNAL, "jetstream: out of memory");
+    rc = names_fit(j, c->js_bucket) ? connect_nats(j, c, err)
+                                    : vc_errf(err, VC_CONFIG, "storage.jetstream.bucket: too long");
+    if (rc == VC_OK) {
+        natsStatus st = js_DeleteStream(j->js, j->stream, NULL, &jerr);
+        if (st != NATS_OK && jerr != JSStreamNotFoundErr)
+            rc = unavailable_nats(err, "cannot delete the stream", st);
+    }
+    jsCtx_Destroy(j->js);
+    if (j->nc != NULL) {
+        natsConnection_Close(j->nc);
+        natsConnection_Destroy(j->nc);
+    }
+    natsOptions_Destroy(j->opts);
+    free(j);
     return rc;
 }
 

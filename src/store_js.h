@@ -108,4 +108,13 @@ vc_code sjs_sync(sjs *j, vc_err *err);
 /* Role, stream, replicas and applied sequence into info. */
 void sjs_stat(sjs *j, store_info *info);
 
+/* Deletes the stream of c's bucket (restore --force). */
+vc_code sjs_delete_stream(const struct config *c, vc_err *err);
+
+/* ---- store_js_restore.c ---- */
+
+/* store_restore_config for jetstream. */
+vc_code sjs_restore(const struct config *c, const char *backup_file, bool force,
+                    store_restore_check check, void *arg, vc_err *err);
+
 #endif

@@ -249,6 +249,12 @@ vc_code vault_backup(vault *v, const char *path, vc_err *err);
 vc_code vault_restore(const char *dir, size_t map_size, const seal_master *m, const char *key_name,
                       const char *backup_file, bool force, vault_status_info *st, vc_err *err);
 
+/* vault_restore into the backend c names (store_restore_config): for
+ * jetstream, every entry of the backup is written to the stream. */
+vc_code vault_restore_config(const struct config *c, const seal_master *m, const char *key_name,
+                             const char *backup_file, bool force, vault_status_info *st,
+                             vc_err *err);
+
 /* Whether a process other than this one has the vault in dir open right now
  * (reliable on one host; see store_in_use). Call it while this process has
  * no vault of dir open. *busy is false when dir holds no vault. */

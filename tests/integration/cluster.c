@@ -18,7 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The ACL entry each instance alone serves (see it_cvault). */
+/* What it_vault_init adds under storage: with VAULTCTL_IT_BACKEND=jetstream
+ * (harness.c). */
+#define IT_JS_SINGLE_LINES "  backend: jetstream\n  jetstream:\n    replicas: 1\n"
+/* The operations of each instance's own ACL entry (see it_cvault). */
 #define INSTANCE_OPS "[get, set, delete, list, rotate, status, versions]"
 #define STATUS_TIMEOUT_MS 2000
 
@@ -376,6 +379,13 @@ static int edit_config(const it_cluster *c, it_cvault *cv, int k, const char *st
     for (int j = 0; j < IT_CLUSTER_MAX_VAULTS; j++)
         o += (size_t)snprintf(acl + o, sizeof acl - o,
                               "  - subject: inst%d.requests\n    operations: " INSTANCE_OPS "\n", j);
+    /* VAULTCTL_IT_BACKEND=jetstream: the harness's single-server lines go,
+     * the cluster's come instead. */
+    char *plain = text != NULL ? replace_once(text, IT_JS_SINGLE_LINES, "") : NULL;
+    if (plain != NULL) {
+        free(text);
+        text = plain;
+    }
     if (text != NULL && (a = insert_after_line(text, "storage:\n", storage)) != NULL &&
         (b = insert_after_line(a, "acl:\n", acl)) != NULL &&
         (d = replace_once(b, url_line, new_url)) != NULL &&

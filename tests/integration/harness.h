@@ -71,6 +71,16 @@ int it_vault_start_with(it_vault *v, natsConnection *probe);
  * one queue group, so a ping says nothing about this one): the caller polls
  * for readiness. 0 when the process was started. */
 int it_vault_spawn(it_vault *v);
+/* Starts `vaultctl serve` and waits (up to timeout_ms) until the end of its
+ * log holds needle: for a second instance, which $SRV.PING cannot tell
+ * from the first. */
+int it_vault_start_log(it_vault *v, const char *needle, int timeout_ms);
+
+/* Whether VAULTCTL_IT_BACKEND=jetstream: it_nats_start gives the server
+ * JetStream (and the vault user its permissions), it_vault_init sets
+ * storage.backend jetstream, so a test runs against that backend. */
+bool it_jetstream(void);
+
 /* SIGTERM and wait for exit; returns the exit status (or -1). */
 int it_vault_stop(it_vault *v);
 /* SIGKILL and wait. */
