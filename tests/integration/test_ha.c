@@ -578,6 +578,11 @@ static void vault_cas_set(natsConnection *nc, const char *subject, const char *k
     json_t *r = it_request(nc, subject, req, timeout_ms, NULL);
     const char *st = it_status(r);
     snprintf(code, cap, "%s", strcmp(st, "success") == 0 ? st : it_code(r));
+    if (strcmp(code, "success") != 0 && strcmp(code, "conflict") != 0) {
+        const char *msg = json_string_value(json_object_get(r, "message"));
+        fprintf(stderr, "test_ha: cas set %s (cas %lld) through %s: %s (%s)\n", key,
+                (long long)cas, subject, code, msg != NULL ? msg : "");
+    }
     *version = json_integer_value(json_object_get(json_object_get(r, "meta"), "version"));
     json_decref(r);
 }
@@ -659,6 +664,16 @@ static void test_active_kill(void **state)
     assert_true(nu >= 0);
     vault_cas_set(nc, vs[nu].subject, "sc/key", "new", 1, code, sizeof code, &version,
                   REQ_TIMEOUT_MS);
+    if (strcmp(code, "success") != 0) {
+        char seen[64];
+        int64_t bv = 0;
+        vault_get(nc, vs[nu].subject, "sc/key", seen, sizeof seen, &bv);
+        fprintf(stderr, "test_ha: the new active inst%d answered the cas set of version 1 with %s; "
+                        "it reads sc/key as '%s' version %lld\n",
+                nu, code, seen, (long long)bv);
+        it_cluster_vault_resume(&vs[old]);
+        dump_logs_if(true);
+    }
     assert_string_equal(code, "success");
     assert_int_equal(version, 2);
     it_cluster_vault_resume(&vs[old]);
