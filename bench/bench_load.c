@@ -103,7 +103,7 @@ typedef struct {
 typedef struct bench {
     /* parameters */
     const char *url, *subject, *bucket;
-    int replicas; /* of a bucket preload creates */
+    int replicas;             /* of a bucket preload creates */
     const char *inbox_prefix; /* NULL: _INBOX.<nuid> */
     target_kind target;
     op_kind op;

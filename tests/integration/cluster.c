@@ -22,7 +22,7 @@
  * (harness.c). */
 #define IT_JS_SINGLE_LINES "  backend: jetstream\n  jetstream:\n    replicas: 1\n"
 /* The operations of each instance's own ACL entry (see it_cvault). */
-#define INSTANCE_OPS "[get, set, delete, list, rotate, status, versions]"
+#define INSTANCE_OPS      "[get, set, delete, list, rotate, status, versions]"
 #define STATUS_TIMEOUT_MS 2000
 
 double it_now_ms(void)
@@ -127,8 +127,9 @@ static int start_node(it_cluster *c, int i)
             return -1;
         if (it_nats_start_conf(&c->node[i], 0, c->conf[i]) == 0)
             return 0;
-        fprintf(stderr, "cluster: node n%d did not start (try %d of 3, route port %d, monitor %d)\n",
-                i, attempt, c->cluster_port[i], c->http_port[i]);
+        fprintf(stderr,
+                "cluster: node n%d did not start (try %d of 3, route port %d, monitor %d)\n", i,
+                attempt, c->cluster_port[i], c->http_port[i]);
         it_nats_dump_log(&c->node[i]);
     }
     return -1;
@@ -139,8 +140,7 @@ static void build_urls(it_cluster *c)
     size_t o = 0;
     c->urls[0] = '\0';
     for (int i = 0; i < IT_CLUSTER_NODES; i++) {
-        int w = snprintf(c->urls + o, sizeof c->urls - o, "%s%s", i > 0 ? "," : "",
-                         c->node[i].url);
+        int w = snprintf(c->urls + o, sizeof c->urls - o, "%s%s", i > 0 ? "," : "", c->node[i].url);
         if (w > 0 && (size_t)w < sizeof c->urls - o)
             o += (size_t)w;
     }
@@ -235,7 +235,8 @@ static json_t *monitor_get(int port, const char *path)
 static void meta_leader_of(const it_cluster *c, int i, char *out, size_t cap)
 {
     json_t *j = monitor_get(c->http_port[i], "/jsz");
-    const char *l = json_string_value(json_object_get(json_object_get(j, "meta_cluster"), "leader"));
+    const char *l =
+        json_string_value(json_object_get(json_object_get(j, "meta_cluster"), "leader"));
     snprintf(out, cap, "%s", l != NULL ? l : "");
     json_decref(j);
 }
@@ -262,8 +263,9 @@ int it_cluster_wait_meta(const it_cluster *c, int timeout_ms)
             return leader;
         nap_ms(50);
     } while (it_now_ms() < end);
-    fprintf(stderr, "cluster: no JetStream meta leader agreed by every running node within %d ms "
-                    "(they named: ",
+    fprintf(stderr,
+            "cluster: no JetStream meta leader agreed by every running node within %d ms "
+            "(they named: ",
             timeout_ms);
     for (int i = 0; i < IT_CLUSTER_NODES; i++)
         fprintf(stderr, "n%d:%s ", i, c->node[i].pid > 0 ? seen[i] : "(down)");
@@ -290,11 +292,12 @@ int it_cluster_stream_leader(const it_cluster *c, jsCtx *js, const char *stream,
             if (all_current) {
                 current = si->Cluster->ReplicasLen == IT_CLUSTER_NODES - 1;
                 for (int r = 0; current && r < si->Cluster->ReplicasLen; r++)
-                    current = si->Cluster->Replicas[r]->Current && !si->Cluster->Replicas[r]->Offline;
+                    current =
+                        si->Cluster->Replicas[r]->Current && !si->Cluster->Replicas[r]->Offline;
             }
             snprintf(why, sizeof why, "leader '%s', %d replicas%s",
-                     si->Cluster->Leader != NULL ? si->Cluster->Leader : "", si->Cluster->ReplicasLen,
-                     current ? "" : ", not all current");
+                     si->Cluster->Leader != NULL ? si->Cluster->Leader : "",
+                     si->Cluster->ReplicasLen, current ? "" : ", not all current");
             if (last_seq != NULL)
                 *last_seq = si->State.LastSeq;
         } else if (st != NATS_OK) {
@@ -357,8 +360,7 @@ static char *replace_once(const char *text, const char *from, const char *to)
 {
     const char *at = strstr(text, from);
     char *out = NULL;
-    if (at == NULL ||
-        asprintf(&out, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from)) < 0)
+    if (at == NULL || asprintf(&out, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from)) < 0)
         return NULL;
     return out;
 }
@@ -377,8 +379,9 @@ static int edit_config(const it_cluster *c, it_cvault *cv, int k, const char *st
              storage_yaml != NULL ? storage_yaml : "");
     acl[0] = '\0';
     for (int j = 0; j < IT_CLUSTER_MAX_VAULTS; j++)
-        o += (size_t)snprintf(acl + o, sizeof acl - o,
-                              "  - subject: inst%d.requests\n    operations: " INSTANCE_OPS "\n", j);
+        o +=
+            (size_t)snprintf(acl + o, sizeof acl - o,
+                             "  - subject: inst%d.requests\n    operations: " INSTANCE_OPS "\n", j);
     /* VAULTCTL_IT_BACKEND=jetstream: the harness's single-server lines go,
      * the cluster's come instead. */
     char *plain = text != NULL ? replace_once(text, IT_JS_SINGLE_LINES, "") : NULL;
@@ -465,7 +468,8 @@ int it_cluster_vault_start(it_cvault *cv, natsConnection *nc, int timeout_ms)
         }
         nap_ms(20);
     } while (it_now_ms() < end);
-    fprintf(stderr, "cluster: vaultctl serve (%s) did not answer status on its subject within %d ms\n",
+    fprintf(stderr,
+            "cluster: vaultctl serve (%s) did not answer status on its subject within %d ms\n",
             cv->subject, timeout_ms);
     it_vault_dump_log(&cv->v);
     return -1;

@@ -10,7 +10,7 @@
 
 #include "harness.h"
 
-#define IT_CLUSTER_NODES 3
+#define IT_CLUSTER_NODES      3
 #define IT_CLUSTER_MAX_VAULTS 3
 
 typedef struct {

@@ -40,12 +40,12 @@
 
 #include "cluster.h"
 
-#define WRITERS 2
-#define WRITES_MAX 20000 /* per writer: room for a slow failover */
-#define REQ_TIMEOUT_MS 5000
+#define WRITERS             2
+#define WRITES_MAX          20000 /* per writer: room for a slow failover */
+#define REQ_TIMEOUT_MS      5000
 #define FAILOVER_TIMEOUT_MS 60000
-#define VAULT_START_MS 60000
-#define STREAM "HA_JS"
+#define VAULT_START_MS      60000
+#define STREAM              "HA_JS"
 
 static it_cluster cl;
 /* The instances of the running test: global, so that a failed test's
@@ -239,6 +239,37 @@ static void stop_writers(writer *ws, pthread_t *th, int nw)
         pthread_join(th[i], NULL);
 }
 
+typedef struct {
+    int killed;         /* the node that led the stream */
+    double gap_ms;      /* ack_gap_ms from the kill on */
+    bool before, after; /* want acknowledgements came before / after it */
+} kill_result;
+
+/* Starts the writers; once they have want acknowledgements, kill -9 of the
+ * leader of stream; once they have want more (or time ran out), stops
+ * them, starts the node again and waits until every replica is current. */
+static kill_result leader_kill_under(writer *ws, pthread_t *th, jsCtx *js, const char *stream,
+                                     int want)
+{
+    kill_result k = {0};
+    start_writers(ws, th, WRITERS);
+    k.before = wait_acks(ws, WRITERS, want, 30000);
+    k.killed = it_cluster_stream_leader(&cl, js, stream, false, 10000, NULL);
+    if (k.killed < 0) {
+        stop_writers(ws, th, WRITERS);
+        fail_msg("stream %s has no leader to kill", stream);
+        return k;
+    }
+    double t_kill = it_now_ms();
+    it_cluster_kill(&cl, k.killed);
+    k.after = wait_acks(ws, WRITERS, want, FAILOVER_TIMEOUT_MS);
+    stop_writers(ws, th, WRITERS);
+    k.gap_ms = ack_gap_ms(ws, WRITERS, t_kill);
+    assert_int_equal(it_cluster_restart(&cl, k.killed), 0);
+    assert_true(it_cluster_stream_leader(&cl, js, stream, true, 60000, NULL) >= 0);
+    return k;
+}
+
 /* ---- plain JetStream: the harness proven without vaultctl ----------------- */
 
 static jsCtx *js_of(natsConnection *nc)
@@ -315,22 +346,11 @@ static void test_js_leader_kill(void **state)
         writer_init(&ws[i], i, wnc[i], &stop);
         ws[i].js = js_of(wnc[i]);
     }
-    start_writers(ws, th, WRITERS);
-    bool before = wait_acks(ws, WRITERS, quick(300, 100), 30000);
-
     jsCtx *js = js_of(nc);
-    int leader = it_cluster_stream_leader(&cl, js, STREAM, false, 10000, NULL);
-    if (leader < 0)
-        stop_writers(ws, th, WRITERS);
-    assert_true(leader >= 0);
-    double t_kill = it_now_ms();
-    it_cluster_kill(&cl, leader);
-    bool after = wait_acks(ws, WRITERS, quick(300, 100), FAILOVER_TIMEOUT_MS);
-    stop_writers(ws, th, WRITERS);
-    double gap = ack_gap_ms(ws, WRITERS, t_kill);
-
-    assert_int_equal(it_cluster_restart(&cl, leader), 0);
-    assert_true(it_cluster_stream_leader(&cl, js, STREAM, true, 60000, NULL) >= 0);
+    kill_result k = leader_kill_under(ws, th, js, STREAM, quick(300, 100));
+    bool before = k.before, after = k.after;
+    double gap = k.gap_ms;
+    int leader = k.killed;
     int acked = total_acked(ws, WRITERS), back = js_read_back(nc, ws, WRITERS);
     printf("ha: js-leader-kill acked=%d readback=%d gap_ms=%.0f (killed n%d)\n", acked, back, gap,
            leader);
@@ -420,9 +440,8 @@ static void vaults_up(int n, natsConnection *nc)
     for (int k = 0; k < n; k++) {
         char role[32], backend[32];
         assert_int_equal(it_cluster_vault_start(&vs[k], nc, VAULT_START_MS), 0);
-        assert_int_equal(it_cluster_vault_role(&vs[k], nc, role, sizeof role, backend,
-                                               sizeof backend),
-                         0);
+        assert_int_equal(
+            it_cluster_vault_role(&vs[k], nc, role, sizeof role, backend, sizeof backend), 0);
         assert_string_equal(backend, "jetstream");
     }
     assert_true(it_cluster_wait_active(vs, n, -1, nc, FAILOVER_TIMEOUT_MS) >= 0);
@@ -491,17 +510,42 @@ static int vault_read_back(natsConnection *nc, const it_cvault *insts, int nv, c
         }                                                                                          \
     } while (0)
 
+/* The writers of a vaultctl test, each on a connection of its own. */
+typedef struct {
+    atomic_bool stop;
+    writer w[WRITERS];
+    natsConnection *nc[WRITERS];
+    pthread_t th[WRITERS];
+} crew;
+
 /* Writers through instance subjects (or the shared admin.requests). */
-static void vault_writers(writer *ws, natsConnection **wnc, int nw, const char *const *subjects,
-                          const char *prefix, atomic_bool *stop)
+static void crew_init(crew *c, const char *const *subjects, const char *prefix)
 {
-    for (int i = 0; i < nw; i++) {
-        wnc[i] = it_cluster_connect(&cl, IT_PROBE_USER, IT_PROBE_PASS);
-        assert_non_null(wnc[i]);
-        writer_init(&ws[i], i, wnc[i], stop);
-        ws[i].subject = subjects[i];
-        snprintf(ws[i].prefix, sizeof ws[i].prefix, "%s", prefix);
+    atomic_init(&c->stop, false);
+    for (int i = 0; i < WRITERS; i++) {
+        c->nc[i] = it_cluster_connect(&cl, IT_PROBE_USER, IT_PROBE_PASS);
+        assert_non_null(c->nc[i]);
+        writer_init(&c->w[i], i, c->nc[i], &c->stop);
+        c->w[i].subject = subjects[i];
+        snprintf(c->w[i].prefix, sizeof c->w[i].prefix, "%s", prefix);
     }
+}
+
+static void crew_free(crew *c)
+{
+    for (int i = 0; i < WRITERS; i++) {
+        natsConnection_Destroy(c->nc[i]);
+        writer_free(&c->w[i]);
+    }
+}
+
+/* A vaultctl test's start: two instances up, and a connection as probe. */
+static natsConnection *two_vaults(void)
+{
+    natsConnection *nc = it_cluster_connect(&cl, IT_PROBE_USER, IT_PROBE_PASS);
+    assert_non_null(nc);
+    vaults_up(2, nc);
+    return nc;
 }
 
 /* On a failure: the instances' logs. */
@@ -511,54 +555,31 @@ static void dump_logs_if(bool bad)
         it_vault_dump_log(&vs[k].v);
 }
 
-static void vault_writers_free(writer *ws, natsConnection **wnc, int nw)
-{
-    for (int i = 0; i < nw; i++) {
-        natsConnection_Destroy(wnc[i]);
-        writer_free(&ws[i]);
-    }
-}
-
 static void test_leader_kill(void **state)
 {
     (void)state;
     SKIP_WITHOUT_BACKEND();
-    natsConnection *nc = it_cluster_connect(&cl, IT_PROBE_USER, IT_PROBE_PASS);
-    assert_non_null(nc);
-    vaults_up(2, nc);
+    natsConnection *nc = two_vaults();
     char stream[48];
     snprintf(stream, sizeof stream, "KV_ha%d", bucket_seq);
 
-    atomic_bool stop = false;
-    writer ws[WRITERS];
-    natsConnection *wnc[WRITERS];
-    pthread_t th[WRITERS];
+    crew c;
     const char *subjects[WRITERS] = {vs[0].subject, vs[1].subject};
-    vault_writers(ws, wnc, WRITERS, subjects, "lk", &stop);
-    start_writers(ws, th, WRITERS);
-    bool before = wait_acks(ws, WRITERS, quick(200, 50), 30000);
-
+    crew_init(&c, subjects, "lk");
     jsCtx *js = js_of(nc);
-    int leader = it_cluster_stream_leader(&cl, js, stream, false, 10000, NULL);
-    if (leader < 0)
-        stop_writers(ws, th, WRITERS);
-    assert_true(leader >= 0);
-    double t_kill = it_now_ms();
-    it_cluster_kill(&cl, leader);
-    bool after = wait_acks(ws, WRITERS, quick(200, 50), FAILOVER_TIMEOUT_MS);
-    stop_writers(ws, th, WRITERS);
-    double gap = ack_gap_ms(ws, WRITERS, t_kill);
-    assert_int_equal(it_cluster_restart(&cl, leader), 0);
-    assert_true(it_cluster_stream_leader(&cl, js, stream, true, 60000, NULL) >= 0);
+    kill_result k = leader_kill_under(c.w, c.th, js, stream, quick(200, 50));
+    bool before = k.before, after = k.after;
+    double gap = k.gap_ms;
+    int leader = k.killed;
 
-    int stale = 0, acked = total_acked(ws, WRITERS);
-    int back = vault_read_back(nc, vs, 2, ws, WRITERS, &stale);
+    int stale = 0, acked = total_acked(c.w, WRITERS);
+    int back = vault_read_back(nc, vs, 2, c.w, WRITERS, &stale);
     printf("ha: leader-kill acked=%d readback=%d stale_reads=%d failed=%d gap_ms=%.0f "
            "(killed n%d)\n",
-           acked, back, stale, ws[0].failed + ws[1].failed, gap, leader);
+           acked, back, stale, c.w[0].failed + c.w[1].failed, gap, leader);
     fflush(stdout);
     jsCtx_Destroy(js);
-    vault_writers_free(ws, wnc, WRITERS);
+    crew_free(&c);
     natsConnection_Destroy(nc);
     assert_true(before);
     assert_true(after);
@@ -573,15 +594,16 @@ static void vault_cas_set(natsConnection *nc, const char *subject, const char *k
                           int64_t timeout_ms)
 {
     char req[256];
-    snprintf(req, sizeof req, "{\"operation\":\"set\",\"key\":\"%s\",\"value\":\"%s\",\"cas\":%lld}",
-             key, value, (long long)cas);
+    snprintf(req, sizeof req,
+             "{\"operation\":\"set\",\"key\":\"%s\",\"value\":\"%s\",\"cas\":%lld}", key, value,
+             (long long)cas);
     json_t *r = it_request(nc, subject, req, timeout_ms, NULL);
     const char *st = it_status(r);
     snprintf(code, cap, "%s", strcmp(st, "success") == 0 ? st : it_code(r));
     if (strcmp(code, "success") != 0 && strcmp(code, "conflict") != 0) {
         const char *msg = json_string_value(json_object_get(r, "message"));
-        fprintf(stderr, "test_ha: cas set %s (cas %lld) through %s: %s (%s)\n", key,
-                (long long)cas, subject, code, msg != NULL ? msg : "");
+        fprintf(stderr, "test_ha: cas set %s (cas %lld) through %s: %s (%s)\n", key, (long long)cas,
+                subject, code, msg != NULL ? msg : "");
     }
     *version = json_integer_value(json_object_get(json_object_get(r, "meta"), "version"));
     json_decref(r);
@@ -591,38 +613,35 @@ static void test_active_kill(void **state)
 {
     (void)state;
     SKIP_WITHOUT_BACKEND();
-    natsConnection *nc = it_cluster_connect(&cl, IT_PROBE_USER, IT_PROBE_PASS);
-    assert_non_null(nc);
-    vaults_up(2, nc);
+    natsConnection *nc = two_vaults();
 
     /* Part 1: kill -9 the active under writes on the shared subject (the
      * queue group hands them to whichever instance lives). */
-    atomic_bool stop = false;
-    writer ws[WRITERS];
-    natsConnection *wnc[WRITERS];
-    pthread_t th[WRITERS];
+    crew c;
     const char *subjects[WRITERS] = {"admin.requests", "admin.requests"};
-    vault_writers(ws, wnc, WRITERS, subjects, "ak", &stop);
-    start_writers(ws, th, WRITERS);
-    bool before = wait_acks(ws, WRITERS, quick(200, 50), 30000);
+    crew_init(&c, subjects, "ak");
+    start_writers(c.w, c.th, WRITERS);
+    bool before = wait_acks(c.w, WRITERS, quick(200, 50), 30000);
     int active = it_cluster_wait_active(vs, 2, -1, nc, 10000);
-    if (active < 0)
-        stop_writers(ws, th, WRITERS);
-    assert_true(active >= 0);
+    if (active < 0) {
+        stop_writers(c.w, c.th, WRITERS);
+        fail_msg("no active vaultctl among 2 instances");
+        return;
+    }
     double t_kill = it_now_ms();
     it_cluster_vault_kill(&vs[active]);
     int next = it_cluster_wait_active(vs, 2, active, nc, FAILOVER_TIMEOUT_MS);
     double t_active = it_now_ms();
-    bool after = wait_acks(ws, WRITERS, quick(200, 50), FAILOVER_TIMEOUT_MS);
-    stop_writers(ws, th, WRITERS);
-    double gap = ack_gap_ms(ws, WRITERS, t_kill);
-    int stale = 0, acked = total_acked(ws, WRITERS);
-    int back = vault_read_back(nc, vs, 2, ws, WRITERS, &stale);
+    bool after = wait_acks(c.w, WRITERS, quick(200, 50), FAILOVER_TIMEOUT_MS);
+    stop_writers(c.w, c.th, WRITERS);
+    double gap = ack_gap_ms(c.w, WRITERS, t_kill);
+    int stale = 0, acked = total_acked(c.w, WRITERS);
+    int back = vault_read_back(nc, vs, 2, c.w, WRITERS, &stale);
     printf("ha: active-kill acked=%d readback=%d stale_reads=%d failed=%d gap_ms=%.0f "
            "takeover_ms=%.0f\n",
-           acked, back, stale, ws[0].failed + ws[1].failed, gap, t_active - t_kill);
+           acked, back, stale, c.w[0].failed + c.w[1].failed, gap, t_active - t_kill);
     fflush(stdout);
-    vault_writers_free(ws, wnc, WRITERS);
+    crew_free(&c);
     assert_true(before);
     assert_true(next >= 0);
     assert_true(after);
@@ -668,8 +687,9 @@ static void test_active_kill(void **state)
         char seen[64];
         int64_t bv = 0;
         vault_get(nc, vs[nu].subject, "sc/key", seen, sizeof seen, &bv);
-        fprintf(stderr, "test_ha: the new active inst%d answered the cas set of version 1 with %s; "
-                        "it reads sc/key as '%s' version %lld\n",
+        fprintf(stderr,
+                "test_ha: the new active inst%d answered the cas set of version 1 with %s; "
+                "it reads sc/key as '%s' version %lld\n",
                 nu, code, seen, (long long)bv);
         it_cluster_vault_resume(&vs[old]);
         dump_logs_if(true);
@@ -748,8 +768,8 @@ static void *racer_main(void *p)
         else if (strcmp(code, "conflict") == 0)
             r->conflicts++;
         else if (r->unknown++ < 3)
-            fprintf(stderr, "test_ha: racer %d: cas set of version %lld: %s\n", r->id,
-                    (long long)v, code);
+            fprintf(stderr, "test_ha: racer %d: cas set of version %lld: %s\n", r->id, (long long)v,
+                    code);
     }
     return NULL;
 }
@@ -758,9 +778,7 @@ static void test_cas_race(void **state)
 {
     (void)state;
     SKIP_WITHOUT_BACKEND();
-    natsConnection *nc = it_cluster_connect(&cl, IT_PROBE_USER, IT_PROBE_PASS);
-    assert_non_null(nc);
-    vaults_up(2, nc);
+    natsConnection *nc = two_vaults();
     enum { RACERS = 4 };
     const int limit = quick(1000, 200);
     atomic_int attempts = 0;
@@ -806,7 +824,7 @@ static void test_cas_race(void **state)
     vault_get(nc, vs[0].subject, "race/key", got, sizeof got, &final);
     printf("ha: cas-race attempts=%d wins=%d conflicts=%d unknown=%d final_version=%lld "
            "double_winners=%d out_of_order=%d in %.1f s\n",
-           limit, wins, conflicts, unknown, (long long)final, doubles, order, secs);
+           limit, wins, conflicts, unknown, (long long) final, doubles, order, secs);
     fflush(stdout);
     for (int i = 0; i < RACERS; i++) {
         natsConnection_Destroy(rs[i].nc);
@@ -878,16 +896,14 @@ static void test_rotation_kill(void **state)
 {
     (void)state;
     SKIP_WITHOUT_BACKEND();
-    natsConnection *nc = it_cluster_connect(&cl, IT_PROBE_USER, IT_PROBE_PASS);
-    assert_non_null(nc);
-    vaults_up(2, nc);
+    natsConnection *nc = two_vaults();
     const int count = quick(2000, 300);
     enum { LOADERS = 8 };
     loader ls[LOADERS];
     pthread_t th[LOADERS];
     for (int i = 0; i < LOADERS; i++) {
-        ls[i] = (loader){.nc = nc, .subject = "admin.requests", .first = i, .step = LOADERS,
-                         .count = count};
+        ls[i] = (loader){
+            .nc = nc, .subject = "admin.requests", .first = i, .step = LOADERS, .count = count};
         assert_int_equal(pthread_create(&th[i], NULL, loader_main, &ls[i]), 0);
     }
     int failed = 0;
@@ -928,14 +944,14 @@ static void test_rotation_kill(void **state)
     r = rotate(nc, vs[nu].subject, 120000);
     const char *st = it_status(r);
     bool rot_ok = strcmp(st, "success") == 0;
-    int64_t kept =
-        json_integer_value(json_object_get(json_object_get(r, "data"), "old_keys_kept"));
+    int64_t kept = json_integer_value(json_object_get(json_object_get(r, "data"), "old_keys_kept"));
     json_decref(r);
     int end = rot_read_all(nc, vs[nu].subject, count);
     int end_other = rot_read_all(nc, vs[active].subject, count);
-    printf("ha: rotation-kill records=%d rotate_ms=%.0f killed_at_ms=%.0f readable_after_kill=%d/%d "
-           "(restarted %d) after_next_rotation=%d/%d old_keys_kept=%lld\n",
-           count, rot_ms, rot_ms / 2, mid, count, mid_other, end, end_other, (long long)kept);
+    printf(
+        "ha: rotation-kill records=%d rotate_ms=%.0f killed_at_ms=%.0f readable_after_kill=%d/%d "
+        "(restarted %d) after_next_rotation=%d/%d old_keys_kept=%lld\n",
+        count, rot_ms, rot_ms / 2, mid, count, mid_other, end, end_other, (long long)kept);
     fflush(stdout);
     natsConnection_Destroy(nc);
     assert_int_equal(mid, count);
@@ -952,33 +968,28 @@ static void test_all_kill(void **state)
 {
     (void)state;
     SKIP_WITHOUT_BACKEND();
-    natsConnection *nc = it_cluster_connect(&cl, IT_PROBE_USER, IT_PROBE_PASS);
-    assert_non_null(nc);
-    vaults_up(2, nc);
-    atomic_bool stop = false;
-    writer ws[WRITERS];
-    natsConnection *wnc[WRITERS];
-    pthread_t th[WRITERS];
+    natsConnection *nc = two_vaults();
+    crew c;
     const char *subjects[WRITERS] = {vs[0].subject, vs[1].subject};
-    vault_writers(ws, wnc, WRITERS, subjects, "all", &stop);
-    start_writers(ws, th, WRITERS);
-    bool before = wait_acks(ws, WRITERS, quick(300, 60), 30000);
+    crew_init(&c, subjects, "all");
+    start_writers(c.w, c.th, WRITERS);
+    bool before = wait_acks(c.w, WRITERS, quick(300, 60), 30000);
     /* Killed under the writes: what was acknowledged must survive. */
     for (int i = 0; i < IT_CLUSTER_NODES; i++)
         it_cluster_kill(&cl, i);
-    stop_writers(ws, th, WRITERS);
+    stop_writers(c.w, c.th, WRITERS);
     double t_down = it_now_ms();
     for (int i = 0; i < IT_CLUSTER_NODES; i++)
         assert_int_equal(it_cluster_restart(&cl, i), 0);
     assert_true(it_cluster_wait_meta(&cl, 60000) >= 0);
     int active = it_cluster_wait_active(vs, 2, -1, nc, FAILOVER_TIMEOUT_MS);
     double back_ms = it_now_ms() - t_down;
-    int stale = 0, acked = total_acked(ws, WRITERS);
-    int back = vault_read_back(nc, vs, 2, ws, WRITERS, &stale);
+    int stale = 0, acked = total_acked(c.w, WRITERS);
+    int back = vault_read_back(nc, vs, 2, c.w, WRITERS, &stale);
     printf("ha: all-kill acked=%d readback=%d stale_reads=%d serving_again_ms=%.0f\n", acked, back,
            stale, back_ms);
     fflush(stdout);
-    vault_writers_free(ws, wnc, WRITERS);
+    crew_free(&c);
     natsConnection_Destroy(nc);
     dump_logs_if(back != acked || active < 0);
     assert_true(before);
