@@ -667,7 +667,9 @@ else
     fail "docker stack deploy -c deploy/stack-ha.yml" "exit $rc: $out"
 fi
 ha_logs() { d service logs --raw "${HA_STACK}_$1" 2>&1; }
-ha_meta() { local i; for i in 1 2 3; do ha_logs "nats-$i" | grep -q "JetStream cluster new metadata leader" || return 1; done; }
+# Each node logs the meta leader it sees ("Self is new JetStream cluster
+# metadata leader" on the leader itself).
+ha_meta() { local i; for i in 1 2 3; do ha_logs "nats-$i" | grep -q "metadata leader" || return 1; done; }
 if wait_until 120 ha_meta; then
     pass "the three NATS servers elected a JetStream meta leader in $(($(date +%s) - t)) s"
 else
