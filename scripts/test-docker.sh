@@ -667,13 +667,19 @@ else
     fail "docker stack deploy -c deploy/stack-ha.yml" "exit $rc: $out"
 fi
 ha_logs() { d service logs --raw "${HA_STACK}_$1" 2>&1; }
-# Each node logs the meta leader it sees ("Self is new JetStream cluster
-# metadata leader" on the leader itself).
-ha_meta() { local i; for i in 1 2 3; do ha_logs "nats-$i" | grep -q "metadata leader" || return 1; done; }
+# A meta leader needs a quorum (2 of the 3): some node logs one ("Self is
+# new JetStream cluster metadata leader" on the leader itself), and every
+# node is up.
+ha_meta() {
+    local i
+    for i in 1 2 3; do ha_logs "nats-$i" | grep -q "Server is ready" || return 1; done
+    for i in 1 2 3; do ha_logs "nats-$i"; done | grep -q "metadata leader"
+}
 if wait_until 120 ha_meta; then
     pass "the three NATS servers elected a JetStream meta leader in $(($(date +%s) - t)) s"
 else
-    fail "the three NATS servers form a JetStream cluster" "$(d service ls; ha_logs nats-1 | tail -15)"
+    fail "the three NATS servers form a JetStream cluster" \
+        "$(d service ls; for i in 1 2 3; do echo "nats-$i:"; ha_logs "nats-$i" | grep -E 'ready|leader|ERR' | tail -5; done)"
 fi
 ha_container() { d ps -q --filter "label=com.docker.swarm.service.name=${HA_STACK}_vaultctl" --filter status=running | head -1; }
 ha_active() { local c; c=$(ha_container); [ -n "$c" ] && is_healthy "$c" && ha_logs vaultctl | grep -q "holds the write lease"; }
