@@ -342,7 +342,7 @@ static vc_code clear_cache(sjs *j, int64_t created, vc_err *err)
 static vc_code prepare_cache(sjs *j, int64_t created, uint64_t last, vc_err *err)
 {
     slmdb_txn *t = NULL;
-    uint64_t applied, dirty, was;
+    uint64_t applied, dirty, was, meta = 0;
     vc_code rc = slmdb_begin(j->db, false, &t, err);
 
     if (rc != VC_OK)
@@ -350,6 +350,14 @@ static vc_code prepare_cache(sjs *j, int64_t created, uint64_t last, vc_err *err
     applied = local_get_u64(t, LOCAL_APPLIED);
     dirty = local_get_u64(t, LOCAL_DIRTY);
     was = local_get_u64(t, LOCAL_CREATED);
+    if (was == 0 && slmdb_count(t, STORE_META, &meta, err) == VC_OK && meta > 0) {
+        /* never a cache: the lmdb backend's store, which a rebuild would wipe */
+        slmdb_abort(t);
+        return vc_errf(err, VC_CONFIG,
+                       "storage.path holds a vault of the lmdb backend, not a jetstream cache: "
+                       "give the jetstream backend another directory (and move the vault with "
+                       "backup and restore)");
+    }
     slmdb_abort(t);
     if (dirty == 0 && was == (uint64_t)created && applied <= last) {
         j->applied = applied;
@@ -799,23 +807,17 @@ size_t sjs_txn_max_bytes(sjs *j)
     return j->max_payload > 128 * 1024 ? j->max_payload - 64 * 1024 : j->max_payload / 2;
 }
 
-/* Whether another instance renewed the lease within lease_ttl (mu held). */
-static bool other_holds(const sjs *j)
-{
-    return j->holder[0] != '\0' && strcmp(j->holder, j->inst) != 0 &&
-           mono_ms() - j->lease_seen < j->ttl_ms;
-}
-
 vc_code sjs_write_allowed(sjs *j, vc_err *err)
 {
-    /* While the lease is ours to take (vacant, expiring, or ours being
-     * re-fenced), a write waits for it rather than fail: a restarted
-     * single instance writes again once the dead one's lease ran out. */
+    /* A write reaches a store that may not write only when forwarding it
+     * failed (fwd.h): the holder may be dead (a restarted single instance
+     * after kill -9) or frozen. It waits up to lease_ttl for the lease to
+     * come here rather than fail at once. */
     int64_t deadline = mono_ms() + j->ttl_ms + 2000;
     bool ok;
 
     pthread_mutex_lock(&j->mu);
-    while (!(j->active && !j->broken) && !other_holds(j) && !j->stop && wait_until(j, deadline))
+    while (!(j->active && !j->broken) && !j->stop && wait_until(j, deadline))
         ;
     ok = j->active && !j->broken;
     pthread_mutex_unlock(&j->mu);

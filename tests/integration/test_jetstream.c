@@ -263,6 +263,69 @@ static void test_tokens(void **state)
     use_token_twice("app/a");
 }
 
+/* ---- backup and restore across backends ----------------------------------- */
+
+static int run_cli(const it_vault *v, char **out, const char *a0, const char *a1, const char *a2)
+{
+    const char *args[] = {a0, a1, a2, NULL};
+    return it_run(v->config, out, args);
+}
+
+static void expect_get(const it_vault *v, const char *key, const char *want)
+{
+    char *out = NULL;
+    int rc = run_cli(v, &out, "get", key, NULL);
+    if (rc != 0 || out == NULL || strstr(out, want) == NULL)
+        fprintf(stderr, "vaultctl get %s: exit %d, output: %s\n", key, rc, out ? out : "");
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, want));
+    free(out);
+}
+
+static void test_backup_restore(void **state)
+{
+    (void)state;
+    it_vault vc;
+    char b1[400], b2[400], key[400], cache[400];
+
+    /* a backup of the jetstream backend, taken beside the running
+     * instance (the command reads the stream into a private cache) */
+    snprintf(b1, sizeof b1, "%s/js.backup", va.dir);
+    assert_int_equal(run_cli(&va, NULL, "backup", b1, NULL), 0);
+    expect_get(&va, "app/a", "two");
+
+    /* into the lmdb backend */
+    assert_int_equal(it_vault_init(&vc, &nats, NULL), 0);
+    snprintf(key, sizeof key, "%s/master.key", va.dir);
+    char *k = read_text(key);
+    snprintf(key, sizeof key, "%s/master.key", vc.dir);
+    assert_int_equal(tu_write_text(key, k), 0);
+    free(k);
+    setenv("VAULTCTL_STORAGE_BACKEND", "lmdb", 1);
+    assert_int_equal(run_cli(&vc, NULL, "restore", b1, NULL), 0);
+    expect_get(&vc, "app/a", "two");
+    snprintf(b2, sizeof b2, "%s/lmdb.backup", vc.dir);
+    assert_int_equal(run_cli(&vc, NULL, "backup", b2, NULL), 0);
+
+    /* and back into jetstream, in a new bucket, with its own cache */
+    setenv("VAULTCTL_STORAGE_BACKEND", "jetstream", 1);
+    setenv("VAULTCTL_STORAGE_JETSTREAM_BUCKET", "restored", 1);
+    snprintf(cache, sizeof cache, "%s/jscache", vc.dir);
+    setenv("VAULTCTL_STORAGE_PATH", cache, 1);
+    assert_int_equal(run_cli(&vc, NULL, "restore", b2, NULL), 0);
+    expect_get(&vc, "app/a", "two");
+    assert_int_equal(run_cli(&vc, NULL, "restore", b2, NULL), 1); /* not empty */
+    assert_int_equal(run_cli(&vc, NULL, "restore", "--force", b2), 0);
+    expect_get(&vc, "app/a", "two");
+    unsetenv("VAULTCTL_STORAGE_PATH");
+    unsetenv("VAULTCTL_STORAGE_JETSTREAM_BUCKET");
+    /* the lmdb store in storage.path is never taken for a cache */
+    assert_int_equal(run_cli(&vc, NULL, "get", "app/a", NULL), 1);
+    unsetenv("VAULTCTL_STORAGE_BACKEND");
+    it_vault_destroy(&vc);
+    printf("backup of jetstream restored into lmdb, and its backup into a new bucket\n");
+}
+
 /* ---- two instances ------------------------------------------------------- */
 
 /* Each set is followed at once by a get; with two instances in the queue
@@ -527,6 +590,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_operations),
         cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_backup_restore),
         cmocka_unit_test(test_two_instances),
         cmocka_unit_test(test_cas_across_instances),
         cmocka_unit_test(test_restart_resumes),
