@@ -420,8 +420,8 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
 static void on_forwarded(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
     service *s = closure;
-    job *j = fwd_arrival(msg) != NULL && natsMsg_GetReply(msg) != NULL ? calloc(1, sizeof *j)
-                                                                       : NULL;
+    job *j =
+        fwd_arrival(msg) != NULL && natsMsg_GetReply(msg) != NULL ? calloc(1, sizeof *j) : NULL;
     (void)nc;
     (void)sub;
     if (j == NULL) {

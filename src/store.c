@@ -21,8 +21,8 @@
 #include "store_js.h"
 
 struct store {
-    slmdb *db;  /* the store (lmdb) or the cache (jetstream) */
-    sjs *js;    /* NULL for lmdb */
+    slmdb *db;         /* the store (lmdb) or the cache (jetstream) */
+    sjs *js;           /* NULL for lmdb */
     char *private_dir; /* jetstream: a cache of this process only, removed
                           on close (storage.path's is in use) */
 };
@@ -60,7 +60,8 @@ static vc_code private_cache_if_busy(store *s, const char *dir, vc_err *err)
     bool busy = false;
     vc_code rc;
 
-    if ((rc = store_prepare_dir(dir, err)) != VC_OK || (rc = store_in_use(dir, &busy, err)) != VC_OK)
+    if ((rc = store_prepare_dir(dir, err)) != VC_OK ||
+        (rc = store_in_use(dir, &busy, err)) != VC_OK)
         return rc;
     if (!busy)
         return VC_OK;

@@ -71,12 +71,12 @@ struct sjs {
     /* the role */
     bool active, broken;
     uint64_t epoch;
-    char idpfx[48];         /* "<inst>.<epoch>." of our fenced messages, or "" */
-    int64_t lease_until;    /* monotonic ms: reads are direct before it */
-    int64_t last_renew;     /* monotonic ms of the last renewal's start */
-    char holder[17];        /* the last lease message's holder ("" none) */
-    int64_t lease_seen;     /* monotonic ms when it was applied */
-    bool commits_in_epoch;  /* the cache has writes of ours from this epoch */
+    char idpfx[48];        /* "<inst>.<epoch>." of our fenced messages, or "" */
+    int64_t lease_until;   /* monotonic ms: reads are direct before it */
+    int64_t last_renew;    /* monotonic ms of the last renewal's start */
+    char holder[17];       /* the last lease message's holder ("" none) */
+    int64_t lease_seen;    /* monotonic ms when it was applied */
+    bool commits_in_epoch; /* the cache has writes of ours from this epoch */
     /* following */
     uint64_t applied;
     bool want_rebuild;
@@ -311,8 +311,7 @@ static uint64_t local_get_u64(slmdb_txn *t, const char *key)
     vc_err e;
     uint64_t x = 0;
 
-    if (slmdb_get(t, STORE_LOCAL, (const uint8_t *)key, strlen(key), &v, &n, &e) != VC_OK ||
-        n != 8)
+    if (slmdb_get(t, STORE_LOCAL, (const uint8_t *)key, strlen(key), &v, &n, &e) != VC_OK || n != 8)
         return 0;
     for (int i = 0; i < 8; i++)
         x |= (uint64_t)v[i] << (8 * i);
@@ -605,7 +604,9 @@ static void last_lease(sjs *j)
         memcpy(when, d + n + 1, (size_t)len - n - 1);
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t age = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - atoll(when);
-    j->lease_seen = mono_ms() - (when[0] == '\0' || age < 0 ? 0 : age > j->ttl_ms ? j->ttl_ms : age);
+    j->lease_seen = mono_ms() - (when[0] == '\0' || age < 0 ? 0
+                                 : age > j->ttl_ms          ? j->ttl_ms
+                                                            : age);
     pthread_mutex_unlock(&j->mu);
     natsMsg_Destroy(m);
 }
@@ -615,8 +616,8 @@ static size_t lease_body(const char *holder, char *buf, size_t cap)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    int w = snprintf(buf, cap, "%s %lld", holder,
-                     (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    int w =
+        snprintf(buf, cap, "%s %lld", holder, (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
     return w > 0 && (size_t)w < cap ? (size_t)w : 0;
 }
 
@@ -654,8 +655,8 @@ static void take_over(sjs *j)
     if (pub_locked(j, j->lease_subj, body, lease_body(j->inst, body, sizeof body), false) ==
             NATS_OK &&
         js_GetLastMsg(&wm, j->js, j->stream, j->wal_subj, NULL, &jerr) == NATS_OK) {
-        sjs_wset *w = sjs_wal_decode((const uint8_t *)natsMsg_GetData(wm),
-                                     (size_t)natsMsg_GetDataLength(wm));
+        sjs_wset *w =
+            sjs_wal_decode((const uint8_t *)natsMsg_GetData(wm), (size_t)natsMsg_GetDataLength(wm));
         if (w != NULL)
             (void)pub_entries(j, w);
         sjs_wset_free(w);
@@ -904,10 +905,10 @@ vc_code sjs_commit(sjs *j, slmdb_txn *t, const sjs_wset *w, vc_err *err)
     }
     pthread_mutex_lock(&j->pub_mu);
     /* no wait here (pub_mu is held): store_begin waited already */
-    rc = sjs_is_active(j) ? VC_OK
-                          : vc_errf(err, VC_UNAVAILABLE,
-                                    "jetstream: this instance lost the write lease of %s: retry",
-                                    j->stream);
+    rc = sjs_is_active(j)
+             ? VC_OK
+             : vc_errf(err, VC_UNAVAILABLE,
+                       "jetstream: this instance lost the write lease of %s: retry", j->stream);
     if (rc == VC_OK)
         rc = local_put_u64(t, LOCAL_DIRTY, 1, err);
     if (rc != VC_OK) {
@@ -1071,7 +1072,8 @@ vc_code sjs_open(sjs **out, slmdb *db, const config *c, vc_err *err)
         rc = vc_errf(err, VC_CONFIG, "storage.jetstream.bucket: name too long");
         goto fail;
     }
-    if ((rc = connect_nats(j, c, err)) != VC_OK || (rc = ensure_stream(j, &created, &last, err)) != VC_OK ||
+    if ((rc = connect_nats(j, c, err)) != VC_OK ||
+        (rc = ensure_stream(j, &created, &last, err)) != VC_OK ||
         (rc = prepare_cache(j, created, last, err)) != VC_OK)
         goto fail;
     if (pthread_create(&j->apply_thr, NULL, apply_main, j) != 0) {

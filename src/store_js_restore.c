@@ -121,8 +121,8 @@ static vc_code meta_entries(store *s, uint64_t *n, vc_err *err)
     return rc;
 }
 
-vc_code sjs_restore(const config *c, const char *backup_file, bool force,
-                    store_restore_check check, void *arg, vc_err *err)
+vc_code sjs_restore(const config *c, const char *backup_file, bool force, store_restore_check check,
+                    void *arg, vc_err *err)
 {
     char stage[PATH_MAX];
     slmdb *src = NULL;

@@ -334,7 +334,8 @@ static void test_backup_restore(void **state)
 static void read_your_writes(const char *prefix, int rounds, int *active_seen, int *standby_seen)
 {
     for (int i = 0; i < rounds; i++) {
-        json_t *r = req("{\"operation\":\"set\",\"key\":\"%s/%d\",\"value\":\"v%d\"}", prefix, i, i);
+        json_t *r =
+            req("{\"operation\":\"set\",\"key\":\"%s/%d\",\"value\":\"v%d\"}", prefix, i, i);
         expect(r, "success", NULL);
         json_decref(r);
         r = req("{\"operation\":\"get\",\"key\":\"%s/%d\"}", prefix, i);
@@ -344,8 +345,8 @@ static void read_your_writes(const char *prefix, int rounds, int *active_seen, i
         assert_string_equal(json_string_value(data(r)), want);
         json_decref(r);
         r = req("{\"operation\":\"status\"}");
-        const char *role = json_string_value(
-            json_object_get(json_object_get(data(r), "storage"), "role"));
+        const char *role =
+            json_string_value(json_object_get(json_object_get(data(r), "storage"), "role"));
         if (role != NULL && strcmp(role, "active") == 0)
             (*active_seen)++;
         else
@@ -435,8 +436,8 @@ static void test_restart_resumes(void **state)
     while ((at = strstr(at, "following stream KV_vaultctl from sequence ")) != NULL)
         last = at++;
     assert_non_null(last);
-    unsigned long long from = strtoull(last + strlen("following stream KV_vaultctl from sequence "),
-                                       NULL, 10);
+    unsigned long long from =
+        strtoull(last + strlen("following stream KV_vaultctl from sequence "), NULL, 10);
     free(t);
     printf("restarted instance resumed at sequence %llu\n", from);
     assert_true(from > 1);
@@ -506,8 +507,7 @@ static void check_stream_after_takeover(const char *a_id, const char *b_id)
     jsCtx_Destroy(js);
     printf("stream: %llu messages kept after the takeover (sequence %llu), %llu of the deposed "
            "writer\n",
-           (unsigned long long)checked, (unsigned long long)b_first,
-           (unsigned long long)a_after);
+           (unsigned long long)checked, (unsigned long long)b_first, (unsigned long long)a_after);
     assert_true(b_first > 0);
     assert_int_equal(a_after, 0);
 }
@@ -554,8 +554,7 @@ static void test_failover(void **state)
     /* va learns it lost the lease and stands by */
     bool standby = false;
     for (int i = 0; i < 300 && !standby; i++) {
-        standby = log_has(&va, "this one is a standby now") ||
-                  log_has(&va, "was not acknowledged");
+        standby = log_has(&va, "this one is a standby now") || log_has(&va, "was not acknowledged");
         if (!standby)
             usleep(50000);
     }
