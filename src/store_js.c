@@ -44,7 +44,7 @@
 #include "natsconn.h"
 #include "redact.h"
 
-#define ACK_WAIT_MS     5000   /* an unacknowledged publish fails after this */
+#define ACK_WAIT_MS     10000  /* an unacknowledged publish fails after this */
 #define CONNECT_WAIT_MS 30000  /* sjs_open waits this long for NATS */
 #define CATCHUP_WAIT_MS 300000 /* and this long for the cache to catch up */
 #define APPLY_BATCH     512
@@ -653,12 +653,20 @@ static void take_over(sjs *j)
     pthread_mutex_unlock(&j->mu);
     start = mono_ms();
     if (pub_locked(j, j->lease_subj, body, lease_body(j->inst, body, sizeof body), false) ==
-            NATS_OK &&
-        js_GetLastMsg(&wm, j->js, j->stream, j->wal_subj, NULL, &jerr) == NATS_OK) {
-        sjs_wset *w =
-            sjs_wal_decode((const uint8_t *)natsMsg_GetData(wm), (size_t)natsMsg_GetDataLength(wm));
-        if (w != NULL)
+        NATS_OK) {
+        natsStatus st = js_GetLastMsg(&wm, j->js, j->stream, j->wal_subj, NULL, &jerr);
+        sjs_wset *w = st == NATS_OK ? sjs_wal_decode((const uint8_t *)natsMsg_GetData(wm),
+                                                     (size_t)natsMsg_GetDataLength(wm))
+                                    : NULL;
+        if (w != NULL) {
             (void)pub_entries(j, w);
+        } else if (st == NATS_OK || (st != NATS_NOT_FOUND && jerr != JSNoMessageFoundErr)) {
+            /* The last WAL unread or unreadable: its entries may be half
+             * published, so no writing this time. */
+            pthread_mutex_lock(&j->mu);
+            note_failure(j, j->published, "cannot read the last WAL message");
+            pthread_mutex_unlock(&j->mu);
+        }
         sjs_wset_free(w);
     }
     natsMsg_Destroy(wm);
@@ -1072,9 +1080,13 @@ vc_code sjs_open(sjs **out, slmdb *db, const config *c, vc_err *err)
         rc = vc_errf(err, VC_CONFIG, "storage.jetstream.bucket: name too long");
         goto fail;
     }
-    if ((rc = connect_nats(j, c, err)) != VC_OK ||
-        (rc = ensure_stream(j, &created, &last, err)) != VC_OK ||
-        (rc = prepare_cache(j, created, last, err)) != VC_OK)
+    if ((rc = connect_nats(j, c, err)) != VC_OK)
+        goto fail;
+    /* A cluster just started may have no JetStream meta leader yet. */
+    for (int64_t until = mono_ms() + CONNECT_WAIT_MS;
+         (rc = ensure_stream(j, &created, &last, err)) != VC_OK && mono_ms() < until;)
+        nats_Sleep(500);
+    if (rc != VC_OK || (rc = prepare_cache(j, created, last, err)) != VC_OK)
         goto fail;
     if (pthread_create(&j->apply_thr, NULL, apply_main, j) != 0) {
         rc = vc_errf(err, VC_INTERNAL, "jetstream: cannot start a thread");
