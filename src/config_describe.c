@@ -84,7 +84,7 @@ static void describe(FILE *f, const config *c)
     fprintf(f, "encryption: master key file %s\n", c->master_key);
     fprintf(f, "storage:    %s, map size %s\n", c->storage_path,
             config_fmt_size(a, sizeof a, c->storage_map_size));
-    if (strcmp(c->storage_backend, "jetstream") == 0)
+    if (c->storage_backend != NULL && strcmp(c->storage_backend, "jetstream") == 0)
         fprintf(f,
                 "  backend:  jetstream, stream KV_%s, %d replicas, lease_ttl %llds (%s is "
                 "the local cache)\n",

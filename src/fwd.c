@@ -154,7 +154,7 @@ vc_code fwd_start(fwd **out, natsConnection *nc, vault *v, natsMsgHandler handle
     fwd *f;
 
     *out = NULL;
-    if (!vault_forward_subject(v, true, subj, sizeof subj))
+    if (v == NULL || !vault_forward_subject(v, true, subj, sizeof subj))
         return VC_OK;
     f = calloc(1, sizeof *f);
     if (f == NULL)

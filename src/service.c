@@ -519,7 +519,8 @@ static vc_code build_options(service *s, vc_err *err)
     const config *c = s->cfg;
     natsOptions *o = NULL;
     natsconn_params p = natsconn_params_of(c, c->nats_name ? c->nats_name : "vaultctl");
-    if (strcmp(c->storage_backend, "jetstream") == 0) /* forwarded writes' replies */
+    /* jetstream: replies to forwarded writes come to inboxes under _VAULTCTL. */
+    if (c->storage_backend != NULL && strcmp(c->storage_backend, "jetstream") == 0)
         p.inbox_prefix = FWD_INBOX_PREFIX;
     vc_code rc = natsconn_options(&o, &p, err);
     natsStatus st = NATS_OK;

@@ -80,7 +80,7 @@ vc_code store_open_config(store **out, const config *c, vc_err *err)
     store *s;
     vc_code rc;
 
-    if (strcmp(c->storage_backend, "jetstream") != 0)
+    if (c->storage_backend == NULL || strcmp(c->storage_backend, "jetstream") != 0)
         return store_open(out, c->storage_path, c->storage_map_size, err);
     *out = NULL;
     s = calloc(1, sizeof *s);
@@ -248,7 +248,7 @@ vc_code store_stat(store *s, store_info *info, vc_err *err)
 vc_code store_restore_config(const config *c, const char *backup_file, bool force,
                              store_restore_check check, void *arg, vc_err *err)
 {
-    if (strcmp(c->storage_backend, "jetstream") == 0)
+    if (c->storage_backend != NULL && strcmp(c->storage_backend, "jetstream") == 0)
         return sjs_restore(c, backup_file, force, check, arg, err);
     return store_restore(c->storage_path, backup_file, force, check, arg, err);
 }

@@ -54,47 +54,47 @@
 #define LOCAL_CREATED   "stream_created"
 #define NO_FAIL         UINT64_MAX
 
+/* Ordered by size (no padding); the groups say what guards what. */
 struct sjs {
     slmdb *db;
     natsOptions *opts;
     natsConnection *nc;
     jsCtx *js;
-    char stream[64], subj_all[80], prefix[80], wal_subj[96], lease_subj[96], fwd_base[96];
-    int replicas;
     int64_t ttl_ms;
     size_t max_payload;
-    char inst[17]; /* this process: 16 random hex digits */
+    pthread_t apply_thr, lease_thr;
+    pthread_mutex_t mu;     /* guards everything below but the chain */
+    pthread_cond_t cv;      /* any change below */
+    pthread_mutex_t pub_mu; /* orders publishes: msg_no, last_id, expect_* */
 
-    pthread_mutex_t mu;
-    pthread_cond_t cv; /* any change below */
-    bool stop;
     /* the role */
-    bool active, broken;
     uint64_t epoch;
-    char idpfx[48];        /* "<inst>.<epoch>." of our fenced messages, or "" */
-    int64_t lease_until;   /* monotonic ms: reads are direct before it */
-    int64_t last_renew;    /* monotonic ms of the last renewal's start */
-    char holder[17];       /* the last lease message's holder ("" none) */
-    int64_t lease_seen;    /* monotonic ms when it was applied */
-    bool commits_in_epoch; /* the cache has writes of ours from this epoch */
+    int64_t lease_until; /* monotonic ms: reads are direct before it */
+    int64_t last_renew;  /* monotonic ms of the last renewal's start */
+    int64_t lease_seen;  /* monotonic ms when the last lease message was applied */
     /* following */
     uint64_t applied;
-    bool want_rebuild;
     uint64_t rebuilds;
     /* publishing: counts of messages published and completed (acked or
      * failed, in publish order), the first failed position in this epoch */
-    pthread_mutex_t pub_mu;
-    uint64_t msg_no;
-    char last_id[96];
-    bool expect_seq_next;
-    uint64_t expect_seq;
     uint64_t published, completed, first_fail;
+    uint64_t msg_no, expect_seq; /* pub_mu */
     /* the read barrier's shared stream query */
     uint64_t q_started, q_done, q_result;
-    bool q_running, q_failed;
+    int replicas;
 
-    pthread_t apply_thr, lease_thr;
+    bool stop, active, broken;
+    bool commits_in_epoch; /* the cache has writes of ours from this epoch */
+    bool want_rebuild;
+    bool expect_seq_next; /* pub_mu */
+    bool q_running, q_failed;
     bool apply_on, lease_on;
+
+    char stream[64], subj_all[80], prefix[80], wal_subj[96], lease_subj[96], fwd_base[96];
+    char inst[17];    /* this process: 16 random hex digits */
+    char idpfx[48];   /* "<inst>.<epoch>." of our fenced messages, or "" */
+    char holder[17];  /* the last lease message's holder ("" none) */
+    char last_id[96]; /* pub_mu */
 };
 
 static int64_t mono_ms(void)
@@ -813,7 +813,8 @@ bool sjs_forward_subject(sjs *j, bool own, char *buf, size_t cap)
 
 size_t sjs_txn_max_bytes(sjs *j)
 {
-    return j->max_payload > 128 * 1024 ? j->max_payload - 64 * 1024 : j->max_payload / 2;
+    return j->max_payload > (size_t)128 * 1024 ? j->max_payload - (size_t)64 * 1024
+                                               : j->max_payload / 2;
 }
 
 vc_code sjs_write_allowed(sjs *j, vc_err *err)

@@ -97,7 +97,7 @@ static vc_code open_active(store **out, const config *c, vc_err *err)
     if (rc != VC_OK)
         return rc;
     while (!store_is_active(*out) && time(NULL) < until) {
-        struct timespec ts = {0, 50 * 1000 * 1000};
+        struct timespec ts = {0, 50L * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
     if (store_is_active(*out))
