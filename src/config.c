@@ -526,9 +526,9 @@ static vc_code storage_check(config_loader *ld)
     if (strcmp(c->storage_backend, "lmdb") != 0 && strcmp(c->storage_backend, "jetstream") != 0)
         return vc_errf(ld->err, VC_CONFIG, "%s: expected lmdb or jetstream",
                        where_of(ld, be, where, sizeof where));
-    if (strlen(c->js_bucket) > 48 || strspn(c->js_bucket,
-                                            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                            "0123456789-_") != strlen(c->js_bucket))
+    if (strlen(c->js_bucket) > 48 ||
+        strspn(c->js_bucket, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                             "0123456789-_") != strlen(c->js_bucket))
         return vc_errf(ld->err, VC_CONFIG,
                        "%s: expected a bucket name of at most 48 letters, digits, '-' or '_'",
                        where_of(ld, bk, where, sizeof where));

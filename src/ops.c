@@ -549,7 +549,10 @@ void ops_handle_async(const ops_ctx *ctx, const char *arrival, const uint8_t *pa
     vc_code rc = admit(ctx, arrival, payload, len, &p->req, &p->reply, &err);
     if (rc == VC_OK && ctx->forward != NULL && ops_is_write(&p->req) &&
         !vault_is_active(ctx->vault) && ctx->forward(ctx->forward_arg, done_arg, &p->reply)) {
-        pending_finish(p); /* the active instance's reply (fwd.h) */
+        ops_reply_free(&p->reply); /* the forwarder answers (fwd.h) */
+        proto_request_free(&p->req);
+        json_decref(p->tok_rec);
+        free(p);
         return;
     }
     if (rc == VC_OK && ops_token_handles(&p->req)) {

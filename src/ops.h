@@ -47,10 +47,11 @@ typedef struct {
     int64_t token_default_ttl;
     int64_t token_max_ttl;
     /* A write admitted while this instance may not write (jetstream
-     * standby, fwd.h): forward(forward_arg, done_arg, reply) sends it to the
-     * active instance and fills reply; true when it did (reply is then sent
-     * as is). NULL: never forwarded. */
-    bool (*forward)(void *arg, void *done_arg, ops_reply *reply);
+     * standby, fwd.h): forward(forward_arg, done_arg, admitted) sends it to
+     * the active instance; true when it did: then the request is no longer
+     * ops' (done is not called, the forwarder answers it; admitted holds
+     * the op and key hash for its audit event). NULL: never forwarded. */
+    bool (*forward)(void *arg, void *done_arg, const ops_reply *admitted);
     void *forward_arg;
 } ops_ctx;
 

@@ -66,6 +66,9 @@ typedef struct job {
     int64_t arrived_ns; /* nats clock, for latency */
     int64_t arrived_ms; /* wall clock, for the audit event's time */
     bool forwarded;     /* sent by a standby (fwd.h) */
+    bool local;         /* forwarding found no active instance: run here */
+    vc_op op;           /* a forwarded write's, for its audit event */
+    char key_hash[SEAL_AUDIT_HEX];
 } job;
 
 typedef enum { SRV_PING, SRV_INFO, SRV_STATS } srv_kind;
@@ -92,7 +95,7 @@ struct service {
     sub_ctx *sub_ctxs;
     int nsubs;
     natsSubscription *srv_subs[9];
-    natsSubscription *fwd_sub; /* writes forwarded by standbys (fwd.h) */
+    fwd *fwd; /* jetstream: writes forwarded to and from standbys (fwd.h) */
     srv_ctx srv_ctxs[3];
 
     pthread_mutex_t lock;
@@ -387,6 +390,7 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
     j->msg = msg;
     j->endpoint = sc->endpoint;
     j->forwarded = false;
+    j->local = false;
     j->node.cost = (size_t)natsMsg_GetDataLength(msg) + slen + rlen + JOB_OVERHEAD;
     j->arrived_ns = arrived_ns;
     j->arrived_ms = arrived_ms;
@@ -416,7 +420,8 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
 static void on_forwarded(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
     service *s = closure;
-    job *j = fwd_arrival(msg) != NULL && natsMsg_GetReply(msg) != NULL ? calloc(1, sizeof *j) : NULL;
+    job *j =
+        fwd_arrival(msg) != NULL && natsMsg_GetReply(msg) != NULL ? calloc(1, sizeof *j) : NULL;
     (void)nc;
     (void)sub;
     if (j == NULL) {
@@ -430,12 +435,48 @@ static void on_forwarded(natsConnection *nc, natsSubscription *sub, natsMsg *msg
     handle(s, j);
 }
 
+/* fwd_done_fn: the active instance's reply goes out as this one's. */
+static void forward_done(void *arg, fwd_outcome o, const char *body, size_t len, vc_code code)
+{
+    job *j = arg;
+    ops_reply r;
+
+    if (o == FWD_NO_ACTIVE) { /* never ran there: here it waits for the lease */
+        j->local = true;
+        handle(j->svc, j);
+        return;
+    }
+    memset(&r, 0, sizeof r);
+    r.op = j->op;
+    memcpy(r.key_hash, j->key_hash, sizeof r.key_hash);
+    r.code = o == FWD_REPLY ? code : VC_UNAVAILABLE;
+    if (o == FWD_REPLY && (r.body = malloc(len + 1)) != NULL) {
+        memcpy(r.body, body, len);
+        r.body[len] = '\0';
+        r.len = len;
+    } else {
+        r.code = VC_UNAVAILABLE;
+        r.body = proto_error(VC_UNAVAILABLE,
+                             "the active instance did not answer in time: the write's outcome "
+                             "is unknown",
+                             NULL, &r.len);
+    }
+    (void)snprintf(r.log_msg, sizeof r.log_msg, "forwarded to the active instance");
+    request_done(j->svc, j, &r);
+    ops_reply_free(&r);
+}
+
 /* ops_ctx.forward: a standby's write goes to the active instance. */
-static bool forward_write(void *svc, void *done_arg, ops_reply *out)
+static bool forward_write(void *svc, void *done_arg, const ops_reply *admitted)
 {
     service *s = svc;
     job *j = done_arg;
-    return !j->forwarded && fwd_send(s->nc, s->ctx.vault, j->msg, out);
+
+    if (j->forwarded || j->local)
+        return false;
+    j->op = admitted->op;
+    memcpy(j->key_hash, admitted->key_hash, sizeof j->key_hash);
+    return fwd_send(s->fwd, j->msg, forward_done, j);
 }
 
 static void on_srv(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
@@ -478,7 +519,8 @@ static vc_code build_options(service *s, vc_err *err)
     const config *c = s->cfg;
     natsOptions *o = NULL;
     natsconn_params p = natsconn_params_of(c, c->nats_name ? c->nats_name : "vaultctl");
-    if (strcmp(c->storage_backend, "jetstream") == 0) /* forwarded writes' replies */
+    /* jetstream: replies to forwarded writes come to inboxes under _VAULTCTL. */
+    if (c->storage_backend != NULL && strcmp(c->storage_backend, "jetstream") == 0)
         p.inbox_prefix = FWD_INBOX_PREFIX;
     vc_code rc = natsconn_options(&o, &p, err);
     natsStatus st = NATS_OK;
@@ -695,7 +737,7 @@ vc_code service_start(service **out, const config *cfg, const ops_ctx *ctx, vc_e
     if (rc == VC_OK)
         rc = subscribe_discovery(s, err);
     if (rc == VC_OK)
-        rc = fwd_subscribe(&s->fwd_sub, s->nc, s->ctx.vault, on_forwarded, s, err);
+        rc = fwd_start(&s->fwd, s->nc, s->ctx.vault, on_forwarded, s, err);
     if (rc != VC_OK)
         goto fail;
     if (atomic_load(&s->connected) || natsConnection_Status(s->nc) == NATS_CONN_STATUS_CONNECTED) {
@@ -752,8 +794,7 @@ void service_stop(service *s)
     for (int i = 0; i < 9; i++)
         if (s->srv_subs[i] != NULL)
             (void)natsSubscription_Unsubscribe(s->srv_subs[i]);
-    if (s->fwd_sub != NULL)
-        (void)natsSubscription_Unsubscribe(s->fwd_sub);
+    fwd_unsubscribe(s->fwd);
     /* Without a connection nothing more can arrive, and a drain would only
      * wait for its timeout (past Docker's stop grace period): unsubscribe. */
     bool up = s->nc != NULL && natsConnection_Status(s->nc) == NATS_CONN_STATUS_CONNECTED;
@@ -794,7 +835,7 @@ void service_stop(service *s)
         natsSubscription_Destroy(s->subs[i]);
     for (int i = 0; i < 9; i++)
         natsSubscription_Destroy(s->srv_subs[i]);
-    natsSubscription_Destroy(s->fwd_sub);
+    fwd_free(s->fwd);
     natsConnection_Destroy(s->nc);
     natsOptions_Destroy(s->opts);
     disc_free(s->disc);

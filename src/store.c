@@ -21,8 +21,8 @@
 #include "store_js.h"
 
 struct store {
-    slmdb *db;  /* the store (lmdb) or the cache (jetstream) */
-    sjs *js;    /* NULL for lmdb */
+    slmdb *db;         /* the store (lmdb) or the cache (jetstream) */
+    sjs *js;           /* NULL for lmdb */
     char *private_dir; /* jetstream: a cache of this process only, removed
                           on close (storage.path's is in use) */
 };
@@ -60,7 +60,8 @@ static vc_code private_cache_if_busy(store *s, const char *dir, vc_err *err)
     bool busy = false;
     vc_code rc;
 
-    if ((rc = store_prepare_dir(dir, err)) != VC_OK || (rc = store_in_use(dir, &busy, err)) != VC_OK)
+    if ((rc = store_prepare_dir(dir, err)) != VC_OK ||
+        (rc = store_in_use(dir, &busy, err)) != VC_OK)
         return rc;
     if (!busy)
         return VC_OK;
@@ -79,7 +80,7 @@ vc_code store_open_config(store **out, const config *c, vc_err *err)
     store *s;
     vc_code rc;
 
-    if (strcmp(c->storage_backend, "jetstream") != 0)
+    if (c->storage_backend == NULL || strcmp(c->storage_backend, "jetstream") != 0)
         return store_open(out, c->storage_path, c->storage_map_size, err);
     *out = NULL;
     s = calloc(1, sizeof *s);
@@ -247,7 +248,7 @@ vc_code store_stat(store *s, store_info *info, vc_err *err)
 vc_code store_restore_config(const config *c, const char *backup_file, bool force,
                              store_restore_check check, void *arg, vc_err *err)
 {
-    if (strcmp(c->storage_backend, "jetstream") == 0)
+    if (c->storage_backend != NULL && strcmp(c->storage_backend, "jetstream") == 0)
         return sjs_restore(c, backup_file, force, check, arg, err);
     return store_restore(c->storage_path, backup_file, force, check, arg, err);
 }

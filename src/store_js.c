@@ -44,7 +44,7 @@
 #include "natsconn.h"
 #include "redact.h"
 
-#define ACK_WAIT_MS     5000   /* an unacknowledged publish fails after this */
+#define ACK_WAIT_MS     10000  /* an unacknowledged publish fails after this */
 #define CONNECT_WAIT_MS 30000  /* sjs_open waits this long for NATS */
 #define CATCHUP_WAIT_MS 300000 /* and this long for the cache to catch up */
 #define APPLY_BATCH     512
@@ -54,47 +54,47 @@
 #define LOCAL_CREATED   "stream_created"
 #define NO_FAIL         UINT64_MAX
 
+/* Ordered by size (no padding); the groups say what guards what. */
 struct sjs {
     slmdb *db;
     natsOptions *opts;
     natsConnection *nc;
     jsCtx *js;
-    char stream[64], subj_all[80], prefix[80], wal_subj[96], lease_subj[96], fwd_base[96];
-    int replicas;
     int64_t ttl_ms;
     size_t max_payload;
-    char inst[17]; /* this process: 16 random hex digits */
+    pthread_t apply_thr, lease_thr;
+    pthread_mutex_t mu;     /* guards everything below but the chain */
+    pthread_cond_t cv;      /* any change below */
+    pthread_mutex_t pub_mu; /* orders publishes: msg_no, last_id, expect_* */
 
-    pthread_mutex_t mu;
-    pthread_cond_t cv; /* any change below */
-    bool stop;
     /* the role */
-    bool active, broken;
     uint64_t epoch;
-    char idpfx[48];         /* "<inst>.<epoch>." of our fenced messages, or "" */
-    int64_t lease_until;    /* monotonic ms: reads are direct before it */
-    int64_t last_renew;     /* monotonic ms of the last renewal's start */
-    char holder[17];        /* the last lease message's holder ("" none) */
-    int64_t lease_seen;     /* monotonic ms when it was applied */
-    bool commits_in_epoch;  /* the cache has writes of ours from this epoch */
+    int64_t lease_until; /* monotonic ms: reads are direct before it */
+    int64_t last_renew;  /* monotonic ms of the last renewal's start */
+    int64_t lease_seen;  /* monotonic ms when the last lease message was applied */
     /* following */
     uint64_t applied;
-    bool want_rebuild;
     uint64_t rebuilds;
     /* publishing: counts of messages published and completed (acked or
      * failed, in publish order), the first failed position in this epoch */
-    pthread_mutex_t pub_mu;
-    uint64_t msg_no;
-    char last_id[96];
-    bool expect_seq_next;
-    uint64_t expect_seq;
     uint64_t published, completed, first_fail;
+    uint64_t msg_no, expect_seq; /* pub_mu */
     /* the read barrier's shared stream query */
     uint64_t q_started, q_done, q_result;
-    bool q_running, q_failed;
+    int replicas;
 
-    pthread_t apply_thr, lease_thr;
+    bool stop, active, broken;
+    bool commits_in_epoch; /* the cache has writes of ours from this epoch */
+    bool want_rebuild;
+    bool expect_seq_next; /* pub_mu */
+    bool q_running, q_failed;
     bool apply_on, lease_on;
+
+    char stream[64], subj_all[80], prefix[80], wal_subj[96], lease_subj[96], fwd_base[96];
+    char inst[17];    /* this process: 16 random hex digits */
+    char idpfx[48];   /* "<inst>.<epoch>." of our fenced messages, or "" */
+    char holder[17];  /* the last lease message's holder ("" none) */
+    char last_id[96]; /* pub_mu */
 };
 
 static int64_t mono_ms(void)
@@ -311,8 +311,7 @@ static uint64_t local_get_u64(slmdb_txn *t, const char *key)
     vc_err e;
     uint64_t x = 0;
 
-    if (slmdb_get(t, STORE_LOCAL, (const uint8_t *)key, strlen(key), &v, &n, &e) != VC_OK ||
-        n != 8)
+    if (slmdb_get(t, STORE_LOCAL, (const uint8_t *)key, strlen(key), &v, &n, &e) != VC_OK || n != 8)
         return 0;
     for (int i = 0; i < 8; i++)
         x |= (uint64_t)v[i] << (8 * i);
@@ -342,7 +341,7 @@ static vc_code clear_cache(sjs *j, int64_t created, vc_err *err)
 static vc_code prepare_cache(sjs *j, int64_t created, uint64_t last, vc_err *err)
 {
     slmdb_txn *t = NULL;
-    uint64_t applied, dirty, was;
+    uint64_t applied, dirty, was, meta = 0;
     vc_code rc = slmdb_begin(j->db, false, &t, err);
 
     if (rc != VC_OK)
@@ -350,6 +349,14 @@ static vc_code prepare_cache(sjs *j, int64_t created, uint64_t last, vc_err *err
     applied = local_get_u64(t, LOCAL_APPLIED);
     dirty = local_get_u64(t, LOCAL_DIRTY);
     was = local_get_u64(t, LOCAL_CREATED);
+    if (was == 0 && slmdb_count(t, STORE_META, &meta, err) == VC_OK && meta > 0) {
+        /* never a cache: the lmdb backend's store, which a rebuild would wipe */
+        slmdb_abort(t);
+        return vc_errf(err, VC_CONFIG,
+                       "storage.path holds a vault of the lmdb backend, not a jetstream cache: "
+                       "give the jetstream backend another directory (and move the vault with "
+                       "backup and restore)");
+    }
     slmdb_abort(t);
     if (dirty == 0 && was == (uint64_t)created && applied <= last) {
         j->applied = applied;
@@ -597,7 +604,9 @@ static void last_lease(sjs *j)
         memcpy(when, d + n + 1, (size_t)len - n - 1);
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t age = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - atoll(when);
-    j->lease_seen = mono_ms() - (when[0] == '\0' || age < 0 ? 0 : age > j->ttl_ms ? j->ttl_ms : age);
+    j->lease_seen = mono_ms() - (when[0] == '\0' || age < 0 ? 0
+                                 : age > j->ttl_ms          ? j->ttl_ms
+                                                            : age);
     pthread_mutex_unlock(&j->mu);
     natsMsg_Destroy(m);
 }
@@ -607,8 +616,8 @@ static size_t lease_body(const char *holder, char *buf, size_t cap)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    int w = snprintf(buf, cap, "%s %lld", holder,
-                     (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    int w =
+        snprintf(buf, cap, "%s %lld", holder, (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
     return w > 0 && (size_t)w < cap ? (size_t)w : 0;
 }
 
@@ -644,12 +653,20 @@ static void take_over(sjs *j)
     pthread_mutex_unlock(&j->mu);
     start = mono_ms();
     if (pub_locked(j, j->lease_subj, body, lease_body(j->inst, body, sizeof body), false) ==
-            NATS_OK &&
-        js_GetLastMsg(&wm, j->js, j->stream, j->wal_subj, NULL, &jerr) == NATS_OK) {
-        sjs_wset *w = sjs_wal_decode((const uint8_t *)natsMsg_GetData(wm),
-                                     (size_t)natsMsg_GetDataLength(wm));
-        if (w != NULL)
+        NATS_OK) {
+        natsStatus st = js_GetLastMsg(&wm, j->js, j->stream, j->wal_subj, NULL, &jerr);
+        sjs_wset *w = st == NATS_OK ? sjs_wal_decode((const uint8_t *)natsMsg_GetData(wm),
+                                                     (size_t)natsMsg_GetDataLength(wm))
+                                    : NULL;
+        if (w != NULL) {
             (void)pub_entries(j, w);
+        } else if (st == NATS_OK || (st != NATS_NOT_FOUND && jerr != JSNoMessageFoundErr)) {
+            /* The last WAL unread or unreadable: its entries may be half
+             * published, so no writing this time. */
+            pthread_mutex_lock(&j->mu);
+            note_failure(j, j->published, "cannot read the last WAL message");
+            pthread_mutex_unlock(&j->mu);
+        }
         sjs_wset_free(w);
     }
     natsMsg_Destroy(wm);
@@ -796,26 +813,21 @@ bool sjs_forward_subject(sjs *j, bool own, char *buf, size_t cap)
 
 size_t sjs_txn_max_bytes(sjs *j)
 {
-    return j->max_payload > 128 * 1024 ? j->max_payload - 64 * 1024 : j->max_payload / 2;
-}
-
-/* Whether another instance renewed the lease within lease_ttl (mu held). */
-static bool other_holds(const sjs *j)
-{
-    return j->holder[0] != '\0' && strcmp(j->holder, j->inst) != 0 &&
-           mono_ms() - j->lease_seen < j->ttl_ms;
+    return j->max_payload > (size_t)128 * 1024 ? j->max_payload - (size_t)64 * 1024
+                                               : j->max_payload / 2;
 }
 
 vc_code sjs_write_allowed(sjs *j, vc_err *err)
 {
-    /* While the lease is ours to take (vacant, expiring, or ours being
-     * re-fenced), a write waits for it rather than fail: a restarted
-     * single instance writes again once the dead one's lease ran out. */
+    /* A write reaches a store that may not write only when forwarding it
+     * failed (fwd.h): the holder may be dead (a restarted single instance
+     * after kill -9) or frozen. It waits up to lease_ttl for the lease to
+     * come here rather than fail at once. */
     int64_t deadline = mono_ms() + j->ttl_ms + 2000;
     bool ok;
 
     pthread_mutex_lock(&j->mu);
-    while (!(j->active && !j->broken) && !other_holds(j) && !j->stop && wait_until(j, deadline))
+    while (!(j->active && !j->broken) && !j->stop && wait_until(j, deadline))
         ;
     ok = j->active && !j->broken;
     pthread_mutex_unlock(&j->mu);
@@ -902,10 +914,10 @@ vc_code sjs_commit(sjs *j, slmdb_txn *t, const sjs_wset *w, vc_err *err)
     }
     pthread_mutex_lock(&j->pub_mu);
     /* no wait here (pub_mu is held): store_begin waited already */
-    rc = sjs_is_active(j) ? VC_OK
-                          : vc_errf(err, VC_UNAVAILABLE,
-                                    "jetstream: this instance lost the write lease of %s: retry",
-                                    j->stream);
+    rc = sjs_is_active(j)
+             ? VC_OK
+             : vc_errf(err, VC_UNAVAILABLE,
+                       "jetstream: this instance lost the write lease of %s: retry", j->stream);
     if (rc == VC_OK)
         rc = local_put_u64(t, LOCAL_DIRTY, 1, err);
     if (rc != VC_OK) {
@@ -1069,8 +1081,13 @@ vc_code sjs_open(sjs **out, slmdb *db, const config *c, vc_err *err)
         rc = vc_errf(err, VC_CONFIG, "storage.jetstream.bucket: name too long");
         goto fail;
     }
-    if ((rc = connect_nats(j, c, err)) != VC_OK || (rc = ensure_stream(j, &created, &last, err)) != VC_OK ||
-        (rc = prepare_cache(j, created, last, err)) != VC_OK)
+    if ((rc = connect_nats(j, c, err)) != VC_OK)
+        goto fail;
+    /* A cluster just started may have no JetStream meta leader yet. */
+    for (int64_t until = mono_ms() + CONNECT_WAIT_MS;
+         (rc = ensure_stream(j, &created, &last, err)) != VC_OK && mono_ms() < until;)
+        nats_Sleep(500);
+    if (rc != VC_OK || (rc = prepare_cache(j, created, last, err)) != VC_OK)
         goto fail;
     if (pthread_create(&j->apply_thr, NULL, apply_main, j) != 0) {
         rc = vc_errf(err, VC_INTERNAL, "jetstream: cannot start a thread");

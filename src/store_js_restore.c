@@ -97,7 +97,7 @@ static vc_code open_active(store **out, const config *c, vc_err *err)
     if (rc != VC_OK)
         return rc;
     while (!store_is_active(*out) && time(NULL) < until) {
-        struct timespec ts = {0, 50 * 1000 * 1000};
+        struct timespec ts = {0, 50L * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
     if (store_is_active(*out))
@@ -121,8 +121,8 @@ static vc_code meta_entries(store *s, uint64_t *n, vc_err *err)
     return rc;
 }
 
-vc_code sjs_restore(const config *c, const char *backup_file, bool force,
-                    store_restore_check check, void *arg, vc_err *err)
+vc_code sjs_restore(const config *c, const char *backup_file, bool force, store_restore_check check,
+                    void *arg, vc_err *err)
 {
     char stage[PATH_MAX];
     slmdb *src = NULL;

@@ -686,7 +686,7 @@ vc_code slmdb_stat(slmdb *s, store_info *info, vc_err *err)
     int rc;
 
     memset(info, 0, sizeof *info);
-        /* Under the gate mutex only (not counted as a transaction), so a thread
+    /* Under the gate mutex only (not counted as a transaction), so a thread
      * holding a transaction may ask without waiting on a resize, while the
      * map size is not read in the middle of one. */
     pthread_mutex_lock(&s->gate_mu);

@@ -274,6 +274,26 @@ static vc_code install_stage(const char *dir, const char *stage, vc_err *err)
     return sync_dir(dir, err);
 }
 
+/* A backup of the jetstream backend is a copy of its cache, whose own
+ * bookkeeping (STORE_LOCAL: the stream followed, the sequence applied)
+ * must not come along: the restored store is no cache of that stream. */
+static vc_code drop_local(const char *stage, vc_err *err)
+{
+    slmdb *s = NULL;
+    slmdb_txn *t = NULL;
+    vc_code code = slmdb_open(&s, stage, 0, false, err);
+
+    if (code == VC_OK && (code = slmdb_begin(s, true, &t, err)) == VC_OK) {
+        code = slmdb_clear(t, STORE_LOCAL, err);
+        if (code == VC_OK)
+            code = slmdb_commit(t, err); /* ends t either way */
+        else
+            slmdb_abort(t);
+    }
+    slmdb_close(s);
+    return code;
+}
+
 vc_code store_stage_backup(const char *dir, const char *backup_file, char *stage, size_t cap,
                            vc_err *err)
 {
@@ -291,9 +311,10 @@ vc_code store_stage_backup(const char *dir, const char *backup_file, char *stage
     }
     if (!store_join_path(data, sizeof data, stage, STORE_DATA_FILE))
         return path_too_long(dir, err);
-    if ((code = copy_backup(backup_file, data, err)) != VC_OK)
+    if ((code = copy_backup(backup_file, data, err)) != VC_OK ||
+        (code = check_stage(stage, backup_file, err)) != VC_OK)
         return code;
-    return check_stage(stage, backup_file, err);
+    return drop_local(stage, err);
 }
 
 vc_code store_restore(const char *dir, const char *backup_file, bool force,

@@ -12,6 +12,10 @@
 
 #include "config.h"
 
+/* How long a jetstream instance that does not write waits for the keyring
+ * of a new vault to appear. */
+#define VAULT_KEYRING_WAIT_S 30
+
 static vc_code vault_init_locks(vault *v)
 {
     if (pthread_rwlock_init(&v->kr_lock, NULL) != 0)
@@ -62,6 +66,14 @@ static vc_code open_with(vault **out, const char *dir, size_t map_size, const co
     if (rc != VC_OK)
         goto fail;
     rc = vkr_load(v, dir, err);
+    /* jetstream: instances started together on a new bucket; the one that
+     * took the lease creates the keyring, the others wait to read it. */
+    for (time_t until = time(NULL) + VAULT_KEYRING_WAIT_S;
+         rc == VC_NOT_FOUND && !store_is_active(v->st) && time(NULL) < until;) {
+        struct timespec pause = {0, 200L * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        rc = vkr_load(v, dir, err);
+    }
     if (rc == VC_NOT_FOUND)
         rc = vkr_create(v, dir, err);
     if (rc == VC_ACCESS_DENIED)

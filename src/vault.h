@@ -56,10 +56,10 @@ typedef struct {
     uint64_t map_size;     /* bytes */
     uint64_t used_bytes;   /* bytes */
     /* backend "jetstream" only: */
-    const char *role;      /* "active" or "standby" (static) */
-    char stream[64];       /* KV_<bucket> */
+    const char *role; /* "active" or "standby" (static) */
+    char stream[64];  /* KV_<bucket> */
     int replicas;
-    uint64_t applied_seq;  /* last stream sequence in the local cache */
+    uint64_t applied_seq; /* last stream sequence in the local cache */
 } vault_status_info;
 
 /* Opens the vault in directory dir with the master key (borrowed; the vault
@@ -74,8 +74,7 @@ struct config;
 
 /* vault_open on the store storage.backend names (store_open_config): lmdb
  * in storage.path, or jetstream (storage.path holds the local cache). */
-vc_code vault_open_config(vault **out, const struct config *c, const seal_master *m,
-                          vc_err *err);
+vc_code vault_open_config(vault **out, const struct config *c, const seal_master *m, vc_err *err);
 
 /* Whether this instance may write (lmdb: always; jetstream: it holds the
  * write lease). Writes elsewhere are forwarded (fwd.h). */

@@ -56,10 +56,10 @@ typedef struct {
 
 typedef struct {
     uint32_t new_ver;
-    store_table table;   /* RECORDS, then HISTORY (every kept version) */
-    size_t key_len;      /* of a sound store key in table */
-    const uint8_t *skip; /* the previous batch's last key, or NULL */
-    size_t cap;          /* batch size for this table */
+    store_table table;       /* RECORDS, then HISTORY (every kept version) */
+    size_t key_len;          /* of a sound store key in table */
+    const uint8_t *skip;     /* the previous batch's last key, or NULL */
+    size_t cap;              /* batch size for this table */
     size_t bytes, max_bytes; /* copied so far; the store's transaction limit */
     rot_item items[ROTATE_HIST_BATCH];
     size_t n;

@@ -161,7 +161,8 @@ static int add_jetstream(const it_nats *n, char *text, size_t cap)
 {
     char *user = strstr(text, "user: \"" IT_VAULT_USER "\"");
     char js[400];
-    if (user == NULL || strstr(user, "\"vault.audit\"") == NULL || strstr(user, "\"$SRV.>\"") == NULL ||
+    if (user == NULL || strstr(user, "\"vault.audit\"") == NULL ||
+        strstr(user, "\"$SRV.>\"") == NULL ||
         !insert_before(text, cap, strstr(user, "\"vault.audit\"") + 13, "]", JS_VAULT_PUB))
         return -1;
     user = strstr(text, "user: \"" IT_VAULT_USER "\"");

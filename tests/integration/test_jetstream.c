@@ -263,6 +263,69 @@ static void test_tokens(void **state)
     use_token_twice("app/a");
 }
 
+/* ---- backup and restore across backends ----------------------------------- */
+
+static int run_cli(const it_vault *v, char **out, const char *a0, const char *a1, const char *a2)
+{
+    const char *args[] = {a0, a1, a2, NULL};
+    return it_run(v->config, out, args);
+}
+
+static void expect_get(const it_vault *v, const char *key, const char *want)
+{
+    char *out = NULL;
+    int rc = run_cli(v, &out, "get", key, NULL);
+    if (rc != 0 || out == NULL || strstr(out, want) == NULL)
+        fprintf(stderr, "vaultctl get %s: exit %d, output: %s\n", key, rc, out ? out : "");
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, want));
+    free(out);
+}
+
+static void test_backup_restore(void **state)
+{
+    (void)state;
+    it_vault vc;
+    char b1[400], b2[400], key[400], cache[400];
+
+    /* a backup of the jetstream backend, taken beside the running
+     * instance (the command reads the stream into a private cache) */
+    snprintf(b1, sizeof b1, "%s/js.backup", va.dir);
+    assert_int_equal(run_cli(&va, NULL, "backup", b1, NULL), 0);
+    expect_get(&va, "app/a", "two");
+
+    /* into the lmdb backend */
+    assert_int_equal(it_vault_init(&vc, &nats, NULL), 0);
+    snprintf(key, sizeof key, "%s/master.key", va.dir);
+    char *k = read_text(key);
+    snprintf(key, sizeof key, "%s/master.key", vc.dir);
+    assert_int_equal(tu_write_text(key, k), 0);
+    free(k);
+    setenv("VAULTCTL_STORAGE_BACKEND", "lmdb", 1);
+    assert_int_equal(run_cli(&vc, NULL, "restore", b1, NULL), 0);
+    expect_get(&vc, "app/a", "two");
+    snprintf(b2, sizeof b2, "%s/lmdb.backup", vc.dir);
+    assert_int_equal(run_cli(&vc, NULL, "backup", b2, NULL), 0);
+
+    /* and back into jetstream, in a new bucket, with its own cache */
+    setenv("VAULTCTL_STORAGE_BACKEND", "jetstream", 1);
+    setenv("VAULTCTL_STORAGE_JETSTREAM_BUCKET", "restored", 1);
+    snprintf(cache, sizeof cache, "%s/jscache", vc.dir);
+    setenv("VAULTCTL_STORAGE_PATH", cache, 1);
+    assert_int_equal(run_cli(&vc, NULL, "restore", b2, NULL), 0);
+    expect_get(&vc, "app/a", "two");
+    assert_int_equal(run_cli(&vc, NULL, "restore", b2, NULL), 1); /* not empty */
+    assert_int_equal(run_cli(&vc, NULL, "restore", "--force", b2), 0);
+    expect_get(&vc, "app/a", "two");
+    unsetenv("VAULTCTL_STORAGE_PATH");
+    unsetenv("VAULTCTL_STORAGE_JETSTREAM_BUCKET");
+    /* the lmdb store in storage.path is never taken for a cache */
+    assert_int_equal(run_cli(&vc, NULL, "get", "app/a", NULL), 1);
+    unsetenv("VAULTCTL_STORAGE_BACKEND");
+    it_vault_destroy(&vc);
+    printf("backup of jetstream restored into lmdb, and its backup into a new bucket\n");
+}
+
 /* ---- two instances ------------------------------------------------------- */
 
 /* Each set is followed at once by a get; with two instances in the queue
@@ -271,7 +334,8 @@ static void test_tokens(void **state)
 static void read_your_writes(const char *prefix, int rounds, int *active_seen, int *standby_seen)
 {
     for (int i = 0; i < rounds; i++) {
-        json_t *r = req("{\"operation\":\"set\",\"key\":\"%s/%d\",\"value\":\"v%d\"}", prefix, i, i);
+        json_t *r =
+            req("{\"operation\":\"set\",\"key\":\"%s/%d\",\"value\":\"v%d\"}", prefix, i, i);
         expect(r, "success", NULL);
         json_decref(r);
         r = req("{\"operation\":\"get\",\"key\":\"%s/%d\"}", prefix, i);
@@ -281,8 +345,8 @@ static void read_your_writes(const char *prefix, int rounds, int *active_seen, i
         assert_string_equal(json_string_value(data(r)), want);
         json_decref(r);
         r = req("{\"operation\":\"status\"}");
-        const char *role = json_string_value(
-            json_object_get(json_object_get(data(r), "storage"), "role"));
+        const char *role =
+            json_string_value(json_object_get(json_object_get(data(r), "storage"), "role"));
         if (role != NULL && strcmp(role, "active") == 0)
             (*active_seen)++;
         else
@@ -372,8 +436,8 @@ static void test_restart_resumes(void **state)
     while ((at = strstr(at, "following stream KV_vaultctl from sequence ")) != NULL)
         last = at++;
     assert_non_null(last);
-    unsigned long long from = strtoull(last + strlen("following stream KV_vaultctl from sequence "),
-                                       NULL, 10);
+    unsigned long long from =
+        strtoull(last + strlen("following stream KV_vaultctl from sequence "), NULL, 10);
     free(t);
     printf("restarted instance resumed at sequence %llu\n", from);
     assert_true(from > 1);
@@ -443,8 +507,7 @@ static void check_stream_after_takeover(const char *a_id, const char *b_id)
     jsCtx_Destroy(js);
     printf("stream: %llu messages kept after the takeover (sequence %llu), %llu of the deposed "
            "writer\n",
-           (unsigned long long)checked, (unsigned long long)b_first,
-           (unsigned long long)a_after);
+           (unsigned long long)checked, (unsigned long long)b_first, (unsigned long long)a_after);
     assert_true(b_first > 0);
     assert_int_equal(a_after, 0);
 }
@@ -491,8 +554,7 @@ static void test_failover(void **state)
     /* va learns it lost the lease and stands by */
     bool standby = false;
     for (int i = 0; i < 300 && !standby; i++) {
-        standby = log_has(&va, "this one is a standby now") ||
-                  log_has(&va, "was not acknowledged");
+        standby = log_has(&va, "this one is a standby now") || log_has(&va, "was not acknowledged");
         if (!standby)
             usleep(50000);
     }
@@ -527,6 +589,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_operations),
         cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_backup_restore),
         cmocka_unit_test(test_two_instances),
         cmocka_unit_test(test_cas_across_instances),
         cmocka_unit_test(test_restart_resumes),
