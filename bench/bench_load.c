@@ -3,7 +3,7 @@
  * Usage: bench_load --url URL --target vault|echo|kv --op get|set|mix|list|preload
  *                   [--window W] [--conns C] [--seconds S] [--warmup S]
  *                   [--keys N] [--value-bytes B] [--subject S] [--bucket B]
- *                   [--api] [--inbox-prefix P]
+ *                   [--replicas R] [--api] [--inbox-prefix P]
  *
  * A user and password go in the URL (nats://user:pass@host:port). Under the
  * permissions of examples/nats-server.conf a client may subscribe only to
@@ -32,7 +32,8 @@
  *
  * Ops: get / set (a random one of --keys keys), mix (90% get, 10% set), list
  * (a page of 100 names after a random key; vault only), preload (set keys
- * 0..N-1 once each, then exit; for kv it also creates the bucket).
+ * 0..N-1 once each, then exit; for kv it also creates the bucket, with
+ * --replicas R replicas: 3 on a cluster, the jetstream backend's default).
  *
  * Prints one line:
  *   RESULT target=.. op=.. window=.. conns=.. ok=.. errors=.. total=..
@@ -102,6 +103,7 @@ typedef struct {
 typedef struct bench {
     /* parameters */
     const char *url, *subject, *bucket;
+    int replicas;             /* of a bucket preload creates */
     const char *inbox_prefix; /* NULL: _INBOX.<nuid> */
     target_kind target;
     op_kind op;
@@ -411,6 +413,7 @@ static natsStatus kv_bind(bench *b, conn *c)
     kc.Bucket = b->bucket;
     kc.History = 1;
     kc.StorageType = js_FileStorage;
+    kc.Replicas = b->replicas;
     return js_CreateKeyValue(&c->kv, c->js, &kc);
 }
 
@@ -463,7 +466,8 @@ static int usage(void)
     fputs("usage: bench_load --url URL --target vault|echo|kv\n"
           "                  --op get|set|mix|list|preload [--window W] [--conns C]\n"
           "                  [--seconds S] [--warmup S] [--keys N] [--value-bytes B]\n"
-          "                  [--subject S] [--bucket B] [--api] [--inbox-prefix P]\n",
+          "                  [--subject S] [--bucket B] [--replicas R] [--api]\n"
+          "                  [--inbox-prefix P]\n",
           stderr);
     return 2;
 }
@@ -505,6 +509,8 @@ static int parse_args(bench *b, int argc, char **argv)
             b->subject = v;
         else if (strcmp(a, "--bucket") == 0)
             b->bucket = v;
+        else if (strcmp(a, "--replicas") == 0)
+            b->replicas = atoi(v);
         else if (strcmp(a, "--inbox-prefix") == 0)
             b->inbox_prefix = v;
         else
@@ -520,7 +526,7 @@ static int parse_args(bench *b, int argc, char **argv)
             b->op = (op_kind)o;
     if (b->url == NULL || (int)b->target < 0 || (int)b->op < 0 || b->window < 1 || b->nconns < 1 ||
         b->keys < 1 || b->value_bytes < 1 || b->value_bytes > MAX_VALUE || b->seconds <= 0 ||
-        b->warmup < 0)
+        b->warmup < 0 || b->replicas < 1 || b->replicas > 5)
         return -1;
     if ((b->api && b->target != TGT_KV) || (b->op == B_LIST && b->target == TGT_KV))
         return -1;
@@ -546,6 +552,7 @@ int main(int argc, char **argv)
 {
     bench b = {.subject = "bench.requests",
                .bucket = "bench",
+               .replicas = 1,
                .window = 1,
                .nconns = 4,
                .seconds = 2.0,

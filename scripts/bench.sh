@@ -389,6 +389,124 @@ HIST_SETS=$(grep '^sets' <<<"$HIST_OUT" || echo "bench_history failed")
 HIST_RSS=$(grep '^rss' <<<"$HIST_OUT" || echo "-")
 HIST_ROT=$(grep '^rotate' <<<"$HIST_OUT" || echo "-")
 
+# ---- jetstream backend (R3): a 3-node cluster on loopback (issue 16) ----------------
+# Three nats-server processes as one JetStream cluster (a store each, no
+# users: the load and vaultctl are the only clients), two `vaultctl serve`
+# instances with storage.backend: jetstream (one active writer, one standby;
+# the load on bench.requests reaches both through the queue group), and the
+# same KV operations done directly on an R3 bucket through the same
+# pipelined client. Then the failover gaps as test_ha measures them. Skipped
+# with BENCH_JS=0; the vaultctl rows say n/a while this build has no
+# jetstream backend. BENCH_JS_KEYS (10000) secrets preloaded.
+JS_KEYS=${BENCH_JS_KEYS:-10000}
+declare -A HA_LINE
+JS_STATE="skipped (BENCH_JS=0)"
+js_cluster_down() {
+    local p
+    for p in "${JS_VAULT_PIDS[@]}" "${JS_NATS_PIDS[@]}"; do stop_pid "$p"; done
+    JS_VAULT_PIDS=() JS_NATS_PIDS=()
+}
+JS_VAULT_PIDS=() JS_NATS_PIDS=()
+trap 'js_cluster_down; cleanup' EXIT
+# The meta leader node i's monitor names ("" while there is none).
+js_meta_leader() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET /jsz HTTP/1.0\r\n\r\n' >&3 && cat <&3) 2>/dev/null |
+        sed -n 's/.*"leader": *"\([^"]*\)".*/\1/p' | head -1
+}
+js_cluster_up() {
+    local i j routes=""
+    for i in 0 1 2; do
+        JS_CPORT[$i]=$("$BUILD/bench_startup" --free-port)
+        JS_RPORT[$i]=$("$BUILD/bench_startup" --free-port)
+        JS_HPORT[$i]=$("$BUILD/bench_startup" --free-port)
+        routes="$routes${routes:+, }nats-route://127.0.0.1:${JS_RPORT[$i]}"
+    done
+    for i in 0 1 2; do
+        mkdir -p "$TMP/jsc$i"
+        cat >"$TMP/jsc$i/nats.conf" <<EOC
+listen: 127.0.0.1:${JS_CPORT[$i]}
+server_name: j$i
+http: 127.0.0.1:${JS_HPORT[$i]}
+jetstream { store_dir: "$TMP/jsc$i/js" }
+cluster { name: bench, listen: 127.0.0.1:${JS_RPORT[$i]}, routes: [$routes] }
+EOC
+        /usr/sbin/nats-server -c "$TMP/jsc$i/nats.conf" >"$TMP/jsc$i/nats.log" 2>&1 &
+        JS_NATS_PIDS+=($!)
+    done
+    for _ in $(seq 300); do
+        [ -n "$(js_meta_leader "${JS_HPORT[0]}")" ] && return 0
+        for j in "${JS_NATS_PIDS[@]}"; do kill -0 "$j" 2>/dev/null || return 1; done
+        sleep 0.1
+    done
+    return 1
+}
+JS_BACKEND=no
+if [ "${BENCH_JS:-1}" = 1 ]; then
+    say "jetstream (R3): a 3-node cluster, $JS_KEYS secrets"
+    if ! js_cluster_up; then
+        JS_STATE="the 3-node cluster did not elect a meta leader (see $TMP/jsc*/nats.log)"
+        cat "$TMP"/jsc*/nats.log >&2
+        js_cluster_down
+    else
+        JS_URL=nats://127.0.0.1:${JS_CPORT[0]}
+        JS_URLS=$(printf 'nats://127.0.0.1:%s,' "${JS_CPORT[@]}")
+        JS_URLS=${JS_URLS%,}
+        JS_STATE=ok
+        for k in 0 1; do
+            # its own status subject js<k>.requests, to know each one is up
+            sed -e "s|^  url: .*|  url: $JS_URLS|" \
+                -e "s|^  path: .*|  path: $TMP/jsdata$k\n  backend: jetstream\n  jetstream:\n    replicas: 3|" \
+                -e "s|^acl:\$|acl:\n  - subject: js$k.requests\n    operations: [status]|" \
+                "$TMP/config.yaml" >"$TMP/js$k.yaml"
+        done
+        chk=$("$BUILD/vaultctl" serve --check --config "$TMP/js0.yaml" 2>&1 || true)
+        if grep -q "storage.backend: unknown setting" <<<"$chk"; then
+            say "jetstream: this build has no jetstream backend: vaultctl rows n/a"
+        else
+            JS_BACKEND=yes
+            for k in 0 1; do
+                "$BUILD/vaultctl" serve --config "$TMP/js$k.yaml" >"$TMP/js$k.log" 2>&1 &
+                JS_VAULT_PIDS+=($!)
+                # the first one becomes the active writer before the second starts
+                "$BUILD/bench_startup" --url "$JS_URL" --wait "js$k.requests" ||
+                    { cat "$TMP/js$k.log" >&2; JS_BACKEND=failed; }
+            done
+        fi
+        PRE_JK=$(timeout 200 "$BUILD/bench_load" --url "$JS_URL" --target kv --op preload --window 256 \
+            --conns "$CONNS" --keys "$JS_KEYS" --value-bytes "$VBYTES" --bucket hakv --replicas 3 |
+            grep '^RESULT' || true)
+        say "jetstream: KV R3 preload $(field "$PRE_JK" rps)/s"
+        if [ "$JS_BACKEND" = yes ]; then
+            PRE_JV=$(timeout 300 "$BUILD/bench_load" --url "$JS_URL" --target vault --op preload --window 256 \
+                --conns "$CONNS" --keys "$JS_KEYS" --value-bytes "$VBYTES" | grep '^RESULT' || true)
+            say "jetstream: vaultctl preload $(field "$PRE_JV" rps)/s"
+            echo "preload-jsvault $PRE_JV" >>"$RES"
+        fi
+        echo "preload-jskv $PRE_JK" >>"$RES"
+        for i in $(seq "$ROUNDS"); do
+            if [ "$JS_BACKEND" = yes ]; then
+                run "r$i-jsget" vault get 64 --url "$JS_URL" --keys "$JS_KEYS"
+                run "r$i-jsset" vault set 64 --url "$JS_URL" --keys "$JS_KEYS"
+            fi
+            run "r$i-jskvget" kv get 64 --url "$JS_URL" --keys "$JS_KEYS" --bucket hakv
+            run "r$i-jskvput" kv set 64 --url "$JS_URL" --keys "$JS_KEYS" --bucket hakv
+        done
+        js_cluster_down
+    fi
+    # Failover: test_ha's scenarios, each on a cluster of its own (the
+    # plain JetStream one always; the vaultctl ones need the backend).
+    if [ -x "$BUILD/test_ha" ]; then
+        for t in js_leader_kill leader_kill active_kill; do
+            [ "$JS_BACKEND" = yes ] || [ "$t" = js_leader_kill ] || continue
+            HA_LINE[$t]=$(VAULTCTL_HA_TESTS="test_$t" timeout 300 "$BUILD/test_ha" 2>>"$TMP/test_ha.err" |
+                grep '^ha: ' | grep -v skipped | head -2 | tr '\n' ' ' || true)
+            say "failover $t: ${HA_LINE[$t]:-failed (see $TMP/test_ha.err)}"
+        done
+    else
+        say "jetstream: $BUILD/test_ha missing (a build with the tests): no failover rows"
+    fi
+fi
+
 # ---- report ----------------------------------------------------------------------
 r() { field "$(lookup "$1")" "$2"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b + 0 > 0 && a != "") printf "%.2f", a / b; else printf "-"}'; }
@@ -556,6 +674,42 @@ RSS_MIB=$(mib "${RSS_LOADED:-0}")
     echo "| set throughput, history 10 against history 1 | $HIST_SETS |"
     echo "| RSS with ${BENCH_HISTORY_KEYS:-100000} keys x 10 versions | $HIST_RSS |"
     echo "| rotation of ${BENCH_HISTORY_KEYS:-100000} keys x 10 versions (target < 10 s) | $HIST_ROT |"
+    echo
+    echo "## JetStream backend (R3)"
+    echo
+    if [ "$JS_STATE" != ok ]; then
+        echo "Not measured: $JS_STATE."
+    else
+        read -r R_JG JG_LO JG_HI JG_I <<<"$(rounds jsget jskvget)"
+        read -r R_JS JS_LO JS_HI JS_I <<<"$(rounds jsset jskvput)"
+        RC_JG="$R_JG ($JG_LO-$JG_HI)" RC_JS="$R_JS ($JS_LO-$JS_HI)"
+        [ "$JS_BACKEND" = yes ] || RC_JG="n/a" RC_JS="n/a" JG_I=1 JS_I=1
+        echo "Three nats-server 2.9 processes as one JetStream cluster on loopback (file" \
+            "store each), two \`vaultctl serve\` instances with \`storage.backend: jetstream\`" \
+            "(replicas 3; one active writer, one standby; the load on bench.requests reaches" \
+            "both through the queue group, the standby forwards sets to the active), $JS_KEYS" \
+            "secrets of $VBYTES bytes; KV = the same operations on an R3 bucket made by nats.c" \
+            "(direct get on, as kvStore_Get uses it), through the same pipelined client," \
+            "$CONNS connections, 64 in flight, median of $ROUNDS rounds (lowest-highest)." \
+            "$([ "$JS_BACKEND" = yes ] || echo "**This build has no jetstream backend: vaultctl rows n/a.**")"
+        echo
+        echo "| measure | vaultctl (jetstream) | KV R3 direct | ratio | errors (vaultctl / KV) |"
+        echo "|---|---:|---:|---:|---|"
+        na() { echo "${1:-n/a}"; }
+        echo "| get, 64 in flight (req/s) | $(na "$(r "r$JG_I-jsget" rps)") | $(r "r$JG_I-jskvget" rps) | $RC_JG | $(na "$(r "r$JG_I-jsget" errors)") / $(r "r$JG_I-jskvget" errors) |"
+        echo "| set, 64 in flight (req/s) | $(na "$(r "r$JS_I-jsset" rps)") | $(r "r$JS_I-jskvput" rps) | $RC_JS | $(na "$(r "r$JS_I-jsset" errors)") / $(r "r$JS_I-jskvput" errors) |"
+        echo "| preload, 256 in flight (writes/s) | $(na "$(field "${PRE_JV:-}" rps)") | $(field "${PRE_JK:-}" rps) | | |"
+    fi
+    echo
+    echo "Failover (tests/integration/test_ha.c, each on a fresh 3-node cluster; gap = the" \
+        "longest pause between two acknowledged writes from the kill on; acked writes all read" \
+        "back afterwards):"
+    echo
+    echo "| scenario | figures |"
+    echo "|---|---|"
+    echo "| kill -9 the R3 stream leader under 2 plain JetStream publishers | ${HA_LINE[js_leader_kill]:-not run} |"
+    echo "| kill -9 the stream leader under writes through 2 vaultctl instances | ${HA_LINE[leader_kill]:-not run} |"
+    echo "| kill -9 the active vaultctl under writes | ${HA_LINE[active_kill]:-not run} |"
     echo
     echo "![throughput against requests in flight](throughput.png)"
 } >"$TMP/results.md"

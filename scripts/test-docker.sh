@@ -53,6 +53,7 @@ RUN_DIR=/run/vaultctl-test-docker
 NET=vaultctl-test-net             # the plain containers' user network
 PFX=vaultctl-test                 # names of everything created here
 STACK=vault
+HA_STACK=vaultha                 # deploy/stack-ha.yml
 # The secrets of docs/deployment.md (and deploy/stack.yml), as files here and
 # as Docker secrets in the Swarm.
 SECRETS="vault_master_key vault_nats_pass nats_admin_pass nats_agent_pass nats_audit_pass"
@@ -83,6 +84,7 @@ elapsed() { echo $(($(date +%s) - T0)); }
 
 service_gone() { [ -z "$(d ps -aq --filter "label=com.docker.swarm.service.name=$1")" ]; }
 stack_gone()   { [ -z "$(d ps -aq --filter "label=com.docker.stack.namespace=$STACK")" ]; }
+ha_stack_gone() { [ -z "$(d ps -aq --filter "label=com.docker.stack.namespace=$HA_STACK")" ]; }
 
 # What dockerd changes on the host's network, recorded before it starts so
 # that the same is put back after it stops: its bridge docker0, its iptables
@@ -125,8 +127,9 @@ cleanup() {
     if [ -n "$DOCKERD_PID$SWARM_INITED" ] || d info >/dev/null 2>&1; then
         d rm -f "$PFX-vault" "$PFX-vault-noaudit" "$PFX-nats" "$PFX-auditsub" >/dev/null 2>&1
         if [ -n "$SWARM_INITED" ]; then
-            d stack rm "$STACK" >/dev/null 2>&1
+            d stack rm "$STACK" "$HA_STACK" >/dev/null 2>&1
             d service rm vaultctl nats-server >/dev/null 2>&1
+            wait_until 60 ha_stack_gone
             wait_until 60 stack_gone
             wait_until 60 service_gone vaultctl
             wait_until 60 service_gone nats-server
@@ -138,6 +141,8 @@ cleanup() {
         [ -n "$CREATED_NATS_NET" ] && wait_until 30 d network rm my-nats-network
         d network rm "$NET" >/dev/null 2>&1
         d volume rm "$PFX-data" "$PFX-seed-data" "${STACK}_vault-data" >/dev/null 2>&1
+        d volume rm "${HA_STACK}_nats-1-data" "${HA_STACK}_nats-2-data" "${HA_STACK}_nats-3-data" \
+            "${HA_STACK}_vault-cache" >/dev/null 2>&1
         if [ -n "$SWARM_INITED" ]; then
             d swarm leave --force >/dev/null 2>&1 || echo "warning: swarm leave failed"
             d network rm docker_gwbridge >/dev/null 2>&1
@@ -646,5 +651,60 @@ if d network inspect my-nats-network >/dev/null 2>&1; then
 else
     fail "docker stack rm leaves my-nats-network"
 fi
+
+# deploy/stack-ha.yml on this one node: the three NATS services (all three
+# node labels here) form one JetStream cluster, and vaultctl with the
+# jetstream backend serves from it. max_replicas_per_node: 1 runs one of the
+# three vaultctl replicas on a single node (the others stay pending).
+info "deploy/stack-ha.yml (three NATS servers as a JetStream cluster, vaultctl jetstream)"
+node=$(d info -f '{{.Swarm.NodeID}}')
+d node update --label-add nats-1=true --label-add nats-2=true --label-add nats-3=true "$node" >/dev/null
+t=$(date +%s)
+out=$(cd "$SRC" && NATS_IMAGE=$NATS_IMAGE "$DOCKER" stack deploy --resolve-image never -c deploy/stack-ha.yml "$HA_STACK" 2>&1); rc=$?
+if [ "$rc" -eq 0 ] && ! grep -qi 'ignoring unsupported' <<<"$out"; then
+    pass "docker stack deploy -c deploy/stack-ha.yml"
+else
+    fail "docker stack deploy -c deploy/stack-ha.yml" "exit $rc: $out"
+fi
+ha_logs() { d service logs --raw "${HA_STACK}_$1" 2>&1; }
+# A meta leader needs a quorum (2 of the 3): some node logs one ("Self is
+# new JetStream cluster metadata leader" on the leader itself), and every
+# node is up.
+ha_meta() {
+    local i
+    for i in 1 2 3; do ha_logs "nats-$i" | grep -q "Server is ready" || return 1; done
+    for i in 1 2 3; do ha_logs "nats-$i"; done | grep -q "metadata leader"
+}
+if wait_until 120 ha_meta; then
+    pass "the three NATS servers elected a JetStream meta leader in $(($(date +%s) - t)) s"
+else
+    fail "the three NATS servers form a JetStream cluster" \
+        "$(d service ls; for i in 1 2 3; do echo "nats-$i:"; ha_logs "nats-$i" | grep -E 'ready|leader|ERR' | tail -5; done)"
+fi
+ha_container() { d ps -q --filter "label=com.docker.swarm.service.name=${HA_STACK}_vaultctl" --filter status=running | head -1; }
+ha_active() { local c; c=$(ha_container); [ -n "$c" ] && is_healthy "$c" && ha_logs vaultctl | grep -q "holds the write lease"; }
+if wait_until 180 ha_active; then
+    pass "vaultctl (jetstream backend) healthy and the active writer in $(($(date +%s) - t)) s"
+    ha_client() { # the image's client on the stack's NATS (nats-2: not the one the service chose)
+        d run --rm --network my-nats-network -v "$TMP/client:/pass:ro" "$IMAGE" \
+            request --server nats://nats-2:4222 --timeout 10 "$@" 2>&1
+    }
+    val="v-$RANDOM-ha"
+    out=$(ha_client --user admin --pass-file /pass/admin.pass admin.requests set demo/ha "$val")
+    if grep -q '"status":"success"' <<<"$out"; then pass "stack-ha: admin sets a secret (stored in the R3 stream)"
+    else fail "stack-ha: admin sets a secret" "$out"; fi
+    out=$(ha_client --user agent --pass-file /pass/agent.pass user.requests get demo/ha)
+    if grep -q "\"data\":\"$val\"" <<<"$out"; then pass "stack-ha: agent gets it on user.requests"
+    else fail "stack-ha: agent gets it on user.requests" "$out"; fi
+    out=$(ha_client --user admin --pass-file /pass/admin.pass admin.requests status)
+    if grep -q '"backend":"jetstream"' <<<"$out" && grep -q '"role":"active"' <<<"$out"; then
+        pass "stack-ha: status says backend jetstream, role active"
+    else fail "stack-ha: status says backend jetstream, role active" "$out"; fi
+else
+    fail "vaultctl (jetstream backend) healthy and active" "$(d service ps --no-trunc "${HA_STACK}_vaultctl"; ha_logs vaultctl | tail -20)"
+fi
+d stack rm "$HA_STACK" >/dev/null
+wait_until 90 ha_stack_gone || fail "stack-ha's containers gone after docker stack rm" "$(d ps -a)"
+d node update --label-rm nats-1 --label-rm nats-2 --label-rm nats-3 "$node" >/dev/null
 
 summary

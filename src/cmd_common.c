@@ -90,8 +90,7 @@ int cmd_open(cmd_env *env, const char *config_path, cmd_open_what what)
                  "should read it (chmod 600 it; Docker secrets under /run/secrets/ are exempt)",
                  env->cfg->master_key);
     if (what == CMD_OPEN_VAULT &&
-        vault_open(&env->vault, env->cfg->storage_path, env->cfg->storage_map_size, env->master,
-                   &err) != VC_OK) {
+        vault_open_config(&env->vault, env->cfg, env->master, &err) != VC_OK) {
         cmd_fail("%s", err.msg);
         cmd_close(env);
         return EXIT_ERROR;

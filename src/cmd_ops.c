@@ -77,8 +77,8 @@ int cmd_restore(const char *config_path, int argc, char **argv)
     rc = cmd_open(&env, config_path, CMD_OPEN_KEY);
     if (rc != EXIT_OK)
         return rc;
-    if (vault_restore(env.cfg->storage_path, env.cfg->storage_map_size, env.master,
-                      env.cfg->master_key, file, force, &st, &err) != VC_OK) {
+    if (vault_restore_config(env.cfg, env.master, env.cfg->master_key, file, force, &st, &err) !=
+        VC_OK) {
         cmd_fail("%s", err.msg);
         rc = EXIT_ERROR;
     } else {

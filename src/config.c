@@ -55,6 +55,10 @@ const config_setting config_settings[] = {
     {"encryption.master_key", K_STRING, F(master_key), 0, 0, "/app/config/master.key"},
     {"storage.path", K_STRING, F(storage_path), 0, 0, "/app/data"},
     {"storage.map_size", K_BYTES, F(storage_map_size), MAP_SIZE_MIN, MAP_SIZE_MAX, "1GiB"},
+    {"storage.backend", K_STRING, F(storage_backend), 0, 0, "lmdb"},
+    {"storage.jetstream.bucket", K_STRING, F(js_bucket), 0, 0, "vaultctl"},
+    {"storage.jetstream.replicas", K_INT, F(js_replicas), 1, 5, "3"},
+    {"storage.jetstream.lease_ttl", K_DURATION, F(js_lease_ttl_s), 1, 3600, "5s"},
     {"subjects.request", K_SUB_SUBJECT, F(subject_request), 0, 0, "vault.requests"},
     {"subjects.reply", K_PUB_SUBJECT, F(subject_reply), 0, 0, "vault.replies"},
     {"subjects.reply_prefixes", K_PREFIXES, F(reply_prefixes), 0, 0, "_INBOX."},
@@ -514,6 +518,31 @@ static vc_code needs(config_loader *ld, const char *a, const char *b)
     return VC_OK;
 }
 
+/* storage.backend is lmdb or jetstream; the bucket a KV bucket name
+ * (letters, digits, '-', '_'), as it becomes part of subjects. */
+static vc_code storage_check(config_loader *ld)
+{
+    const config *c = ld->c;
+    char where[CONFIG_WHERE_MAX];
+    const size_t be = (size_t)config_find_setting("storage.backend"),
+                 bk = (size_t)config_find_setting("storage.jetstream.bucket"),
+                 ttl = (size_t)config_find_setting("storage.jetstream.lease_ttl");
+
+    if (strcmp(c->storage_backend, "lmdb") != 0 && strcmp(c->storage_backend, "jetstream") != 0)
+        return vc_errf(ld->err, VC_CONFIG, "%s: expected lmdb or jetstream",
+                       where_of(ld, be, where, sizeof where));
+    if (strlen(c->js_bucket) > 48 ||
+        strspn(c->js_bucket, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                             "0123456789-_") != strlen(c->js_bucket))
+        return vc_errf(ld->err, VC_CONFIG,
+                       "%s: expected a bucket name of at most 48 letters, digits, '-' or '_'",
+                       where_of(ld, bk, where, sizeof where));
+    if (c->js_lease_ttl_s < 1)
+        return vc_errf(ld->err, VC_CONFIG, "%s: expected a duration of 1s or more",
+                       where_of(ld, ttl, where, sizeof where));
+    return VC_OK;
+}
+
 /* The checks between settings, once every source is in. */
 static vc_code cross_check(config_loader *ld)
 {
@@ -556,6 +585,8 @@ static vc_code cross_check(config_loader *ld)
         1)
         return vc_errf(ld->err, VC_CONFIG,
                        "audit.nats: set only one of user and pass, token, or creds");
+    if ((rc = storage_check(ld)) != VC_OK)
+        return rc;
     if ((rc = needs(ld, "nats.tls.cert", "nats.tls.key")) != VC_OK ||
         (rc = needs(ld, "nats.tls.key", "nats.tls.cert")) != VC_OK)
         return rc;

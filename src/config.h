@@ -38,7 +38,7 @@ typedef struct {
     int64_t max_ttl_s; /* ceiling of a requested ttl (default 1h) */
 } config_creds_role;
 
-typedef struct {
+typedef struct config {
     char *file; /* the file loaded */
 
     /* nats: */
@@ -56,6 +56,10 @@ typedef struct {
     char *storage_path;      /* directory of the store */
     size_t storage_map_size; /* bytes (storage.map_size accepts a plain
                                 integer or 64MiB/1GiB) */
+    char *storage_backend;   /* "lmdb" or "jetstream" */
+    char *js_bucket;         /* storage.jetstream.bucket: stream KV_<bucket> */
+    int js_replicas;         /* storage.jetstream.replicas */
+    int64_t js_lease_ttl_s;  /* storage.jetstream.lease_ttl, seconds */
 
     /* subjects: */
     char *subject_request; /* listened on; may hold wildcards */

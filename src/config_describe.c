@@ -84,6 +84,11 @@ static void describe(FILE *f, const config *c)
     fprintf(f, "encryption: master key file %s\n", c->master_key);
     fprintf(f, "storage:    %s, map size %s\n", c->storage_path,
             config_fmt_size(a, sizeof a, c->storage_map_size));
+    if (c->storage_backend != NULL && strcmp(c->storage_backend, "jetstream") == 0)
+        fprintf(f,
+                "  backend:  jetstream, stream KV_%s, %d replicas, lease_ttl %llds (%s is "
+                "the local cache)\n",
+                c->js_bucket, c->js_replicas, (long long)c->js_lease_ttl_s, c->storage_path);
     fprintf(f, "subjects:   listens on %s", c->subject_request);
     for (size_t i = 0; i < c->acl_count; i++)
         if (strcmp(c->acl[i].subject, c->subject_request) != 0)

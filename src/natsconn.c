@@ -268,9 +268,10 @@ void natsconn_log_error(natsConnection *nc, natsSubscription *sub, natsStatus er
 {
     (void)nc;
     (void)closure;
-    if (sub != NULL)
-        log_error("nats: subscription %s: %s", natsSubscription_GetSubject(sub),
-                  natsStatus_GetText(err));
-    else
-        log_error("nats: %s", natsStatus_GetText(err));
+    /* sub is not touched: nats.c 3.4.1 can hand over a subscription its
+     * owner has already destroyed (the jetstream backend's ordered consumer,
+     * destroyed after a timeout while a heartbeat error for it was queued),
+     * and reading its subject then crashed vaultctl (a use after free). */
+    (void)sub;
+    log_error("nats: %s", natsStatus_GetText(err));
 }

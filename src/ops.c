@@ -303,6 +303,12 @@ static json_t *status_storage(const ops_ctx *ctx, const vault_status_info *info)
         st, "path", ctx->storage_path != NULL ? json_string(ctx->storage_path) : json_null());
     bad |= set_int(st, "map_size", info->map_size);
     bad |= set_int(st, "used_bytes", info->used_bytes);
+    if (info->role != NULL && info->role[0] != '\0') { /* jetstream */
+        bad |= json_object_set_new(st, "role", json_string(info->role));
+        bad |= json_object_set_new(st, "stream", json_string(info->stream));
+        bad |= set_int(st, "replicas", (uint64_t)info->replicas);
+        bad |= set_int(st, "applied_seq", info->applied_seq);
+    }
     if (bad) {
         json_decref(st);
         return NULL;
@@ -569,6 +575,11 @@ void ops_run(const ops_ctx *ctx, const char *arrival, ops_pending *p)
     vc_err err = p->admit_err;
     vc_code rc = p->admitted;
 
+    if (rc == VC_OK && ctx->forward != NULL && ops_is_write(&p->req) &&
+        !vault_is_active(ctx->vault) && ctx->forward(ctx->forward_arg, p->done_arg, &p->reply)) {
+        ops_cancel(p); /* the forwarder answers (fwd.h) */
+        return;
+    }
     if (rc == VC_OK && ops_token_handles(&p->req)) {
         ops_token_run(ctx, arrival, p); /* finishes p */
         return;

@@ -19,6 +19,8 @@
 #include "seal.h"
 #include "vault.h"
 
+typedef struct ops_reply ops_reply;
+
 typedef struct {
     vault *vault;
     const acl_rule *rules;
@@ -48,9 +50,16 @@ typedef struct {
     /* tokens.default_ttl and tokens.max_ttl in seconds (0: 1h and 24h) */
     int64_t token_default_ttl;
     int64_t token_max_ttl;
+    /* A write admitted while this instance may not write (jetstream
+     * standby, fwd.h): forward(forward_arg, done_arg, admitted) sends it to
+     * the active instance; true when it did: then the request is no longer
+     * ops' (done is not called, the forwarder answers it; admitted holds
+     * the op and key hash for its audit event). NULL: never forwarded. */
+    bool (*forward)(void *arg, void *done_arg, const ops_reply *admitted);
+    void *forward_arg;
 } ops_ctx;
 
-typedef struct {
+struct ops_reply {
     char *body;
     size_t len;                      /* malloc'd JSON reply; free with ops_reply_free */
     vc_code code;                    /* VC_OK or the error sent */
@@ -64,7 +73,7 @@ typedef struct {
     char audit_extra[CREDS_AUDIT_MAX + IDENTITY_AUDIT_MAX + 2];
     /* JSON members the audit event adds (creds: key, role, name, expiry;
      * the attested identity) */
-} ops_reply;
+};
 
 /* Handles one request payload that arrived on subject arrival (NULL: the
  * local CLI, which holds the master key and has every right). Always fills

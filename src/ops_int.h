@@ -60,6 +60,11 @@ void write_done(void *arg, vc_code rc, const vault_meta *meta, const vc_err *ver
  * request that carries a token or asks for a wrapped reply. */
 bool ops_token_handles(const proto_request *r);
 
+/* Whether r changes the vault: set, delete, rotate, the token operations,
+ * and any request a token pays for (a use spent) or a wrap creates. On a
+ * jetstream standby these go to the active instance (fwd.h). */
+bool ops_is_write(const proto_request *r);
+
 /* Access decision (PROTOCOL.md §8 order), the use, the operation and the
  * reply; finishes p (now or from the write's completion). */
 void ops_token_run(const ops_ctx *ctx, const char *arrival, ops_pending *p);

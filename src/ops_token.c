@@ -46,6 +46,22 @@ bool ops_token_handles(const proto_request *r)
            ((r->op == OP_GET || r->op == OP_CREDS) && json_object_get(r->root, "wrap_ttl") != NULL);
 }
 
+bool ops_is_write(const proto_request *r)
+{
+    switch (r->op) {
+    case OP_SET:
+    case OP_DELETE:
+    case OP_ROTATE:
+    case OP_ISSUE:
+    case OP_RENEW:
+    case OP_REVOKE:
+    case OP_UNWRAP:
+        return true;
+    default:
+        return ops_token_handles(r);
+    }
+}
+
 void ops_list_filter(ops_result *res, const acl_rule *rule, const json_t *policy,
                      const vc_identity *id)
 {

@@ -29,7 +29,7 @@ static void rotate_if_due(rotator *r, int64_t *retry_at)
     int64_t now = (int64_t)time(NULL);
     int64_t retry = r->interval < ROTATOR_RETRY_S ? r->interval : ROTATOR_RETRY_S;
 
-    if (now < *retry_at)
+    if (now < *retry_at || !vault_is_active(r->vault)) /* the active one rotates */
         return;
     if (vault_status(r->vault, &st, &err) != VC_OK) {
         log_warn("scheduled rotation: cannot read the vault status: %s", err.msg);

@@ -42,6 +42,7 @@
 #include "auditpub.h"
 #include "discovery.h"
 #include "fairq.h"
+#include "fwd.h"
 #include "log.h"
 #include "natsconn.h"
 #include "natsmsg.h"
@@ -78,6 +79,10 @@ typedef struct job {
     int endpoint;
     int64_t arrived_ns; /* nats clock, for latency */
     int64_t arrived_ms; /* wall clock, for the audit event's time */
+    bool forwarded;     /* sent by a standby (fwd.h) */
+    bool local;         /* forwarding found no active instance: run here */
+    vc_op op;           /* a forwarded write's, for its audit event */
+    char key_hash[SEAL_AUDIT_HEX];
 } job;
 
 typedef enum { SRV_PING, SRV_INFO, SRV_STATS } srv_kind;
@@ -104,6 +109,7 @@ struct service {
     sub_ctx *sub_ctxs;
     int nsubs;
     natsSubscription *srv_subs[9];
+    fwd *fwd; /* jetstream: writes forwarded to and from standbys (fwd.h) */
     srv_ctx srv_ctxs[3];
 
     pthread_mutex_t lock;
@@ -316,13 +322,20 @@ static const vc_identity *request_identity(const service *s, natsMsg *m, vc_iden
     const char *info = NULL;
     if (natsMsgHeader_Get(m, "Nats-Request-Info", &info) != NATS_OK)
         info = NULL;
-    identity_read(buf, info, natsMsg_GetReply(m), s->cfg->acl_identity_account);
+    /* A forwarded write (fwd.h) came from a standby over _VAULTCTL.,
+     * which only the vault's user may use: its original reply subject
+     * travels in a header. */
+    const char *reply = natsMsg_GetReply(m);
+    if (fwd_arrival(m) != NULL && natsMsg_GetSubject(m) != NULL &&
+        strncmp(natsMsg_GetSubject(m), "_VAULTCTL.", 10) == 0)
+        reply = fwd_reply(m);
+    identity_read(buf, info, reply, s->cfg->acl_identity_account);
     return buf;
 }
 
 static void handle(service *s, job *j)
 {
-    const char *subject = natsMsg_GetSubject(j->msg);
+    const char *subject = j->forwarded ? fwd_arrival(j->msg) : natsMsg_GetSubject(j->msg);
     const uint8_t *payload = (const uint8_t *)natsMsg_GetData(j->msg);
     size_t len = (size_t)natsMsg_GetDataLength(j->msg);
 
@@ -433,6 +446,8 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
     j->msg = msg;
     j->prep = NULL;
     j->endpoint = sc->endpoint;
+    j->forwarded = false;
+    j->local = false;
     j->node.cost = plen + slen + rlen + JOB_OVERHEAD;
     j->arrived_ns = arrived_ns;
     j->arrived_ms = arrived_ms;
@@ -480,6 +495,73 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
     }
 }
 
+/* A write a standby forwarded (fwd.h): handled on this delivery thread as
+ * if it had arrived on its original subject (a write only queues). */
+static void on_forwarded(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+    service *s = closure;
+    job *j =
+        fwd_arrival(msg) != NULL && natsMsg_GetReply(msg) != NULL ? calloc(1, sizeof *j) : NULL;
+    (void)nc;
+    (void)sub;
+    if (j == NULL) {
+        natsMsg_Destroy(msg);
+        return;
+    }
+    *j = (job){.svc = s, .msg = msg, .endpoint = -1, .forwarded = true};
+    j->arrived_ns = nats_NowInNanoSeconds();
+    j->arrived_ms = wall_ms();
+    atomic_fetch_add(&s->inflight, 1);
+    handle(s, j);
+}
+
+/* fwd_done_fn: the active instance's reply goes out as this one's. */
+static void forward_done(void *arg, fwd_outcome o, const char *body, size_t len, vc_code code)
+{
+    job *j = arg;
+    ops_reply r;
+
+    if (o == FWD_NO_ACTIVE) { /* never ran there: here it waits for the lease */
+        j->local = true;
+        handle(j->svc, j);
+        return;
+    }
+    memset(&r, 0, sizeof r);
+    r.op = j->op;
+    memcpy(r.key_hash, j->key_hash, sizeof r.key_hash);
+    r.code = o == FWD_REPLY ? code : VC_UNAVAILABLE;
+    if (o == FWD_REPLY && (r.body = malloc(len + 1)) != NULL) {
+        memcpy(r.body, body, len);
+        r.body[len] = '\0';
+        r.len = len;
+    } else {
+        r.code = VC_UNAVAILABLE;
+        r.body = proto_error(VC_UNAVAILABLE,
+                             "the active instance did not answer in time: the write's outcome "
+                             "is unknown",
+                             NULL, &r.len);
+    }
+    (void)snprintf(r.log_msg, sizeof r.log_msg, "forwarded to the active instance");
+    request_done(j->svc, j, &r);
+    ops_reply_free(&r);
+}
+
+/* ops_ctx.forward: a standby's write goes to the active instance. */
+static bool forward_write(void *svc, void *done_arg, const ops_reply *admitted)
+{
+    service *s = svc;
+    job *j = done_arg;
+
+    if (j->forwarded || j->local)
+        return false;
+    j->op = admitted->op;
+    memcpy(j->key_hash, admitted->key_hash, sizeof j->key_hash);
+    /* ops cancels its pending request when this returns true, and
+     * forward_done may run (and handle j again) before it does. */
+    j->prep = NULL;
+    return fwd_send(s->fwd, j->msg, forward_done, j);
+}
+
 static void on_srv(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
     srv_ctx *c = closure;
@@ -520,6 +602,9 @@ static vc_code build_options(service *s, vc_err *err)
     const config *c = s->cfg;
     natsOptions *o = NULL;
     natsconn_params p = natsconn_params_of(c, c->nats_name ? c->nats_name : "vaultctl");
+    /* jetstream: replies to forwarded writes come to inboxes under _VAULTCTL. */
+    if (c->storage_backend != NULL && strcmp(c->storage_backend, "jetstream") == 0)
+        p.inbox_prefix = FWD_INBOX_PREFIX;
     vc_code rc = natsconn_options(&o, &p, err);
     natsStatus st = NATS_OK;
 
@@ -667,6 +752,8 @@ vc_code service_start(service **out, const config *cfg, const ops_ctx *ctx, vc_e
     s->ctx = *ctx;
     s->ctx.status_extra = service_status_extra;
     s->ctx.status_arg = s;
+    s->ctx.forward = forward_write;
+    s->ctx.forward_arg = s;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->jobs_cv, NULL);
     pthread_cond_init(&s->idle_cv, NULL);
@@ -732,6 +819,8 @@ vc_code service_start(service **out, const config *cfg, const ops_ctx *ctx, vc_e
         rc = subscribe_one(s, cfg->acl[i].subject, err);
     if (rc == VC_OK)
         rc = subscribe_discovery(s, err);
+    if (rc == VC_OK)
+        rc = fwd_start(&s->fwd, s->nc, s->ctx.vault, on_forwarded, s, err);
     if (rc != VC_OK)
         goto fail;
     if (atomic_load(&s->connected) || natsConnection_Status(s->nc) == NATS_CONN_STATUS_CONNECTED) {
@@ -788,6 +877,7 @@ void service_stop(service *s)
     for (int i = 0; i < 9; i++)
         if (s->srv_subs[i] != NULL)
             (void)natsSubscription_Unsubscribe(s->srv_subs[i]);
+    fwd_unsubscribe(s->fwd);
     /* Without a connection nothing more can arrive, and a drain would only
      * wait for its timeout (past Docker's stop grace period): unsubscribe. */
     bool up = s->nc != NULL && natsConnection_Status(s->nc) == NATS_CONN_STATUS_CONNECTED;
@@ -828,6 +918,7 @@ void service_stop(service *s)
         natsSubscription_Destroy(s->subs[i]);
     for (int i = 0; i < 9; i++)
         natsSubscription_Destroy(s->srv_subs[i]);
+    fwd_free(s->fwd);
     natsConnection_Destroy(s->nc);
     natsOptions_Destroy(s->opts);
     disc_free(s->disc);

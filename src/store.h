@@ -1,7 +1,8 @@
 /* store.h - the storage backend, behind one narrow interface.
  *
- * Nothing outside store.c knows the backend is LMDB: a replicated backend on
- * JetStream key-value can replace it. The store only sees opaque bytes (keys
+ * Nothing outside store*.c knows the backend: LMDB (store_lmdb.c, one host)
+ * or a replicated JetStream stream (store_js*.c, several hosts; see
+ * store_open_config), chosen by storage.backend. The store only sees opaque bytes (keys
  * are already hashed, values already sealed). The tables are listed at store_table.
  *
  * Safe for several threads (one transaction per thread at a time) and several
@@ -40,6 +41,30 @@ typedef struct store_txn store_txn;
  * 0700 if missing). map_size 0 means STORE_DEFAULT_MAP_SIZE. VC_CONFIG with the
  * path and reason on failure. */
 vc_code store_open(store **out, const char *dir, size_t map_size, vc_err *err);
+
+struct config;
+
+/* Opens the backend c->storage_backend names: "lmdb" is store_open of
+ * storage.path; "jetstream" connects to NATS as c's nats: settings say,
+ * creates (or checks) the stream KV_<bucket>, opens the local cache in
+ * storage.path, catches it up with the stream and starts following it
+ * (store_js.c). VC_CONFIG or VC_UNAVAILABLE with the reason on failure. */
+vc_code store_open_config(store **out, const struct config *c, vc_err *err);
+
+/* Whether this process may write now (lmdb: always; jetstream: it holds the
+ * write lease). A write transaction on a store that may not is refused with
+ * VC_UNAVAILABLE. */
+bool store_is_active(store *s);
+
+/* jetstream: the internal subject this instance takes forwarded writes on
+ * (own), or the one of the instance holding the lease now (!own). false
+ * (and "") for lmdb, or when no instance holds the lease. */
+bool store_forward_subject(store *s, bool own, char *buf, size_t cap);
+
+/* About the most bytes of keys and values one write transaction may hold
+ * (lmdb: SIZE_MAX; jetstream: the WAL message must fit the server's
+ * max_payload). Batches (rotation) stay under it. */
+size_t store_txn_max_bytes(store *s);
 
 /* Closes; NULL is fine. No transaction may be open. */
 void store_close(store *s);
@@ -95,9 +120,14 @@ vc_code store_scan(store_txn *t, store_table tbl, const uint8_t *start, size_t s
 vc_code store_count(store_txn *t, store_table tbl, uint64_t *count, vc_err *err);
 
 typedef struct {
-    const char *backend; /* "lmdb" */
-    uint64_t map_size;   /* bytes the store may grow to */
+    const char *backend; /* "lmdb" or "jetstream" */
+    uint64_t map_size;   /* bytes the store (jetstream: its cache) may grow to */
     uint64_t used_bytes; /* bytes in use */
+    /* jetstream only (else "" and 0): */
+    const char *role;     /* "active" (holds the write lease) or "standby" */
+    char stream[64];      /* KV_<bucket> */
+    int replicas;         /* the stream's replicas */
+    uint64_t applied_seq; /* last stream sequence in the local cache */
 } store_info;
 
 /* Size figures for status. */
@@ -135,5 +165,13 @@ typedef vc_code (*store_restore_check)(void *arg, const char *staged_dir, vc_err
  * a crash is removed by the next restore. */
 vc_code store_restore(const char *dir, const char *backup_file, bool force,
                       store_restore_check check, void *arg, vc_err *err);
+
+/* store_restore for the backend c->storage_backend names: lmdb is
+ * store_restore of storage.path; jetstream writes every entry of the backup
+ * to the stream (store_js_restore.c): refused while another instance holds
+ * the write lease, and unless the bucket holds no vault or force is set
+ * (then its stream is deleted first). */
+vc_code store_restore_config(const struct config *c, const char *backup_file, bool force,
+                             store_restore_check check, void *arg, vc_err *err);
 
 #endif

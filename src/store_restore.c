@@ -153,7 +153,7 @@ static vc_code sync_dir(const char *dir, vc_err *err)
 }
 
 /* Removes a staging directory and the LMDB files in it; best effort. */
-static void remove_stage(const char *stage)
+void store_remove_stage(const char *stage)
 {
     char path[PATH_MAX];
     if (store_join_path(path, sizeof path, stage, STORE_DATA_FILE))
@@ -175,7 +175,7 @@ static void remove_stale_stages(const char *dir)
     while ((de = readdir(d)) != NULL) {
         if (strncmp(de->d_name, STORE_STAGE_PREFIX, strlen(STORE_STAGE_PREFIX)) == 0 &&
             store_join_path(path, sizeof path, dir, de->d_name))
-            remove_stage(path);
+            store_remove_stage(path);
     }
     closedir(d);
 }
@@ -274,10 +274,53 @@ static vc_code install_stage(const char *dir, const char *stage, vc_err *err)
     return sync_dir(dir, err);
 }
 
+/* A backup of the jetstream backend is a copy of its cache, whose own
+ * bookkeeping (STORE_LOCAL: the stream followed, the sequence applied)
+ * must not come along: the restored store is no cache of that stream. */
+static vc_code drop_local(const char *stage, vc_err *err)
+{
+    slmdb *s = NULL;
+    slmdb_txn *t = NULL;
+    vc_code code = slmdb_open(&s, stage, 0, false, err);
+
+    if (code == VC_OK && (code = slmdb_begin(s, true, &t, err)) == VC_OK) {
+        code = slmdb_clear(t, STORE_LOCAL, err);
+        if (code == VC_OK)
+            code = slmdb_commit(t, err); /* ends t either way */
+        else
+            slmdb_abort(t);
+    }
+    slmdb_close(s);
+    return code;
+}
+
+vc_code store_stage_backup(const char *dir, const char *backup_file, char *stage, size_t cap,
+                           vc_err *err)
+{
+    char data[PATH_MAX];
+    vc_code code;
+
+    if (!store_join_path(stage, cap, dir, STORE_STAGE_PREFIX "XXXXXX")) {
+        stage[0] = '\0';
+        return path_too_long(dir, err);
+    }
+    if (mkdtemp(stage) == NULL) {
+        code = io_fail(stage, "cannot create directory", errno, err);
+        stage[0] = '\0';
+        return code;
+    }
+    if (!store_join_path(data, sizeof data, stage, STORE_DATA_FILE))
+        return path_too_long(dir, err);
+    if ((code = copy_backup(backup_file, data, err)) != VC_OK ||
+        (code = check_stage(stage, backup_file, err)) != VC_OK)
+        return code;
+    return drop_local(stage, err);
+}
+
 vc_code store_restore(const char *dir, const char *backup_file, bool force,
                       store_restore_check check, void *arg, vc_err *err)
 {
-    char stage[PATH_MAX], data[PATH_MAX];
+    char stage[PATH_MAX];
     uint64_t records = 0;
     bool busy = false;
     int lock_fd = -1;
@@ -308,29 +351,14 @@ vc_code store_restore(const char *dir, const char *backup_file, bool force,
         return code;
     remove_stale_stages(dir);
 
-    if (!store_join_path(stage, sizeof stage, dir, STORE_STAGE_PREFIX "XXXXXX")) {
-        stage[0] = '\0';
-        code = path_too_long(dir, err);
-        goto done;
-    }
-    if (mkdtemp(stage) == NULL) {
-        code = io_fail(stage, "cannot create directory", errno, err);
-        stage[0] = '\0';
-        goto done;
-    }
-    if (!store_join_path(data, sizeof data, stage, STORE_DATA_FILE)) {
-        code = path_too_long(dir, err);
-        goto done;
-    }
-    if ((code = copy_backup(backup_file, data, err)) != VC_OK ||
-        (code = check_stage(stage, backup_file, err)) != VC_OK)
+    if ((code = store_stage_backup(dir, backup_file, stage, sizeof stage, err)) != VC_OK)
         goto done;
     if (check != NULL && (code = check(arg, stage, err)) != VC_OK)
         goto done;
     code = install_stage(dir, stage, err);
 done:
     if (stage[0] != '\0') {
-        remove_stage(stage);
+        store_remove_stage(stage);
         vc_err ignore;
         (void)sync_dir(dir, &ignore);
     }

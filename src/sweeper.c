@@ -41,7 +41,8 @@ static void sweep_pass(sweeper *s)
     bool more = true;
     vc_err err;
 
-    while (more && !stopping(s)) {
+    /* A standby does not write: the active instance sweeps (jetstream). */
+    while (more && !stopping(s) && vault_is_active(s->vault)) {
         uint64_t removed = 0;
         if (vault_sweep(s->vault, (int64_t)time(NULL), SWEEPER_BATCH, &removed, &more, &err) !=
             VC_OK) {

@@ -32,7 +32,9 @@ static void *purge_main(void *arg)
         pthread_mutex_unlock(&p->mu);
         uint64_t n = 0;
         vc_err err;
-        if (vtok_purge(p->v, (int64_t)time(NULL), &n, &err) != VC_OK)
+        if (!vault_is_active(p->v)) /* a standby: the active instance purges */
+            ;
+        else if (vtok_purge(p->v, (int64_t)time(NULL), &n, &err) != VC_OK)
             log_warn("token purge: %s", err.msg);
         else if (n > 0)
             log_info("token purge: %llu expired token%s removed", (unsigned long long)n,

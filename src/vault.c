@@ -10,6 +10,12 @@
 
 #include <sodium.h>
 
+#include "config.h"
+
+/* How long a jetstream instance that does not write waits for the keyring
+ * of a new vault to appear. */
+#define VAULT_KEYRING_WAIT_S 30
+
 static vc_code vault_init_locks(vault *v)
 {
     if (pthread_rwlock_init(&v->kr_lock, NULL) != 0)
@@ -38,7 +44,9 @@ fail_q:
     return VC_INTERNAL;
 }
 
-vc_code vault_open(vault **out, const char *dir, size_t map_size, const seal_master *m, vc_err *err)
+/* vault_open with the store opened by open_store. */
+static vc_code open_with(vault **out, const char *dir, size_t map_size, const config *c,
+                         const seal_master *m, vc_err *err)
 {
     vault *v;
     vc_code rc;
@@ -54,10 +62,18 @@ vc_code vault_open(vault **out, const char *dir, size_t map_size, const seal_mas
         return vc_errf(err, VC_INTERNAL, "cannot initialise vault locks");
     }
     v->m = m;
-    rc = store_open(&v->st, dir, map_size, err);
+    rc = c != NULL ? store_open_config(&v->st, c, err) : store_open(&v->st, dir, map_size, err);
     if (rc != VC_OK)
         goto fail;
     rc = vkr_load(v, dir, err);
+    /* jetstream: instances started together on a new bucket; the one that
+     * took the lease creates the keyring, the others wait to read it. */
+    for (time_t until = time(NULL) + VAULT_KEYRING_WAIT_S;
+         rc == VC_NOT_FOUND && !store_is_active(v->st) && time(NULL) < until;) {
+        struct timespec pause = {0, 200L * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        rc = vkr_load(v, dir, err);
+    }
     if (rc == VC_NOT_FOUND)
         rc = vkr_create(v, dir, err);
     if (rc == VC_ACCESS_DENIED)
@@ -72,6 +88,26 @@ vc_code vault_open(vault **out, const char *dir, size_t map_size, const seal_mas
 fail:
     vault_close(v);
     return rc;
+}
+
+vc_code vault_open(vault **out, const char *dir, size_t map_size, const seal_master *m, vc_err *err)
+{
+    return open_with(out, dir, map_size, NULL, m, err);
+}
+
+vc_code vault_open_config(vault **out, const config *c, const seal_master *m, vc_err *err)
+{
+    return open_with(out, c->storage_path, c->storage_map_size, c, m, err);
+}
+
+bool vault_is_active(vault *v)
+{
+    return store_is_active(v->st);
+}
+
+bool vault_forward_subject(vault *v, bool own, char *buf, size_t cap)
+{
+    return store_forward_subject(v->st, own, buf, cap);
 }
 
 void vault_close(vault *v)
@@ -341,6 +377,10 @@ vc_code vault_status(vault *v, vault_status_info *out, vc_err *err)
     out->backend = si.backend;
     out->map_size = si.map_size;
     out->used_bytes = si.used_bytes;
+    out->role = si.role;
+    memcpy(out->stream, si.stream, sizeof out->stream);
+    out->replicas = si.replicas;
+    out->applied_seq = si.applied_seq;
     return VC_OK;
 }
 

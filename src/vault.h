@@ -55,6 +55,11 @@ typedef struct {
     const char *backend;   /* static string, e.g. "lmdb" */
     uint64_t map_size;     /* bytes */
     uint64_t used_bytes;   /* bytes */
+    /* backend "jetstream" only: */
+    const char *role; /* "active" or "standby" (static) */
+    char stream[64];  /* KV_<bucket> */
+    int replicas;
+    uint64_t applied_seq; /* last stream sequence in the local cache */
 } vault_status_info;
 
 /* Opens the vault in directory dir with the master key (borrowed; the vault
@@ -64,6 +69,20 @@ typedef struct {
  * VC_CONFIG "master key does not match the vault at DIR", nothing written. */
 vc_code vault_open(vault **out, const char *dir, size_t map_size, const seal_master *m,
                    vc_err *err);
+
+struct config;
+
+/* vault_open on the store storage.backend names (store_open_config): lmdb
+ * in storage.path, or jetstream (storage.path holds the local cache). */
+vc_code vault_open_config(vault **out, const struct config *c, const seal_master *m, vc_err *err);
+
+/* Whether this instance may write (lmdb: always; jetstream: it holds the
+ * write lease). Writes elsewhere are forwarded (fwd.h). */
+bool vault_is_active(vault *v);
+
+/* store_forward_subject: this instance's subject for forwarded writes (own)
+ * or the active one's. */
+bool vault_forward_subject(vault *v, bool own, char *buf, size_t cap);
 
 /* Finishes the writes still queued (their callbacks run) and closes. No
  * write may be queued once vault_close has begun, and it must not be called
@@ -228,6 +247,12 @@ vc_code vault_backup(vault *v, const char *path, vc_err *err);
  * restored vault. */
 vc_code vault_restore(const char *dir, size_t map_size, const seal_master *m, const char *key_name,
                       const char *backup_file, bool force, vault_status_info *st, vc_err *err);
+
+/* vault_restore into the backend c names (store_restore_config): for
+ * jetstream, every entry of the backup is written to the stream. */
+vc_code vault_restore_config(const struct config *c, const seal_master *m, const char *key_name,
+                             const char *backup_file, bool force, vault_status_info *st,
+                             vc_err *err);
 
 /* Whether a process other than this one has the vault in dir open right now
  * (reliable on one host; see store_in_use). Call it while this process has

@@ -73,7 +73,7 @@ fail:
 
 static void fail_write(wreq *w, vc_code rc, const vc_err *e)
 {
-    if (rc == VC_UNAVAILABLE)
+    if (rc == VC_UNAVAILABLE && strncmp(e->msg, "jetstream:", 10) != 0)
         w->rc = vc_errf(&w->err, VC_UNAVAILABLE, "storage full");
     else
         w->rc = vc_errf(&w->err, rc, "%s", e->msg);

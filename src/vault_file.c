@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config.h"
 #include "store.h"
 #include "vault.h"
 
@@ -44,6 +45,23 @@ vc_code vault_restore(const char *dir, size_t map_size, const seal_master *m, co
     chk.key_name = key_name;
     chk.backup = backup_file;
     vc_code rc = store_restore(dir, backup_file, force, check_opens, &chk, err);
+    if (rc == VC_OK && st != NULL)
+        *st = chk.st;
+    return rc;
+}
+
+vc_code vault_restore_config(const config *c, const seal_master *m, const char *key_name,
+                             const char *backup_file, bool force, vault_status_info *st,
+                             vc_err *err)
+{
+    restore_check chk;
+
+    memset(&chk, 0, sizeof chk);
+    chk.map_size = c->storage_map_size;
+    chk.master = m;
+    chk.key_name = key_name;
+    chk.backup = backup_file;
+    vc_code rc = store_restore_config(c, backup_file, force, check_opens, &chk, err);
     if (rc == VC_OK && st != NULL)
         *st = chk.st;
     return rc;

@@ -56,10 +56,11 @@ typedef struct {
 
 typedef struct {
     uint32_t new_ver;
-    store_table table;   /* RECORDS, then HISTORY (every kept version) */
-    size_t key_len;      /* of a sound store key in table */
-    const uint8_t *skip; /* the previous batch's last key, or NULL */
-    size_t cap;          /* batch size for this table */
+    store_table table;       /* RECORDS, then HISTORY (every kept version) */
+    size_t key_len;          /* of a sound store key in table */
+    const uint8_t *skip;     /* the previous batch's last key, or NULL */
+    size_t cap;              /* batch size for this table */
+    size_t bytes, max_bytes; /* copied so far; the store's transaction limit */
     rot_item items[ROTATE_HIST_BATCH];
     size_t n;
     bool full;
@@ -103,7 +104,8 @@ static int rotate_collect(void *ctx, const uint8_t *key, size_t key_len, const u
     memcpy(it->val, val, val_len);
     it->len = val_len;
     it->check_only = vrec_peek_key_version(val, val_len, &kv) && kv == b->new_ver;
-    if (++b->n == b->cap) {
+    b->bytes += val_len + 2 * b->key_len + 64; /* the re-sealed record and its message */
+    if (++b->n == b->cap || b->bytes >= b->max_bytes) {
         b->full = true;
         return 1;
     }
@@ -115,6 +117,7 @@ static void rotate_batch_clear(rot_batch *b)
     for (size_t i = 0; i < b->n; i++)
         free(b->items[i].val);
     b->n = 0;
+    b->bytes = 0;
     b->full = false;
 }
 
@@ -233,6 +236,7 @@ vc_code vault_rotate_report(vault *v, vault_rotation *out, vc_err *err)
     if (rc != VC_OK)
         goto out;
     b->new_ver = new_ver;
+    b->max_bytes = store_txn_max_bytes(v->st);
     /* The current records first, then the kept versions: a set during the
      * first pass moves a record not yet re-sealed into HISTORY, where the
      * second pass finds it; once the first pass is done every current

@@ -127,6 +127,54 @@ static int wait_exit(pid_t pid, int timeout_ms)
     "  ]\n"                                                                                        \
     "}\n"
 
+/* VAULTCTL_IT_BACKEND=jetstream (it_jetstream): the server gets JetStream
+ * and the vault user the permissions a jetstream backend needs
+ * (examples/nats-server.conf); the vault's config storage.backend
+ * jetstream with one replica. */
+#define JS_VAULT_PUB ", \"$JS.API.>\", \"$JS.FC.>\", \"$KV.>\", \"_VAULTCTL.*.write.*\""
+#define JS_VAULT_SUB ", \"_VAULTCTL.>\""
+
+bool it_jetstream(void)
+{
+    const char *b = getenv("VAULTCTL_IT_BACKEND");
+    return b != NULL && strcmp(b, "jetstream") == 0;
+}
+
+/* Inserts ins into text (cap bytes) just before the first after, searched
+ * from from on; false if there is none or no room. */
+static bool insert_before(char *text, size_t cap, const char *from, const char *after,
+                          const char *ins)
+{
+    char *at = strstr(from, after);
+    size_t tl = strlen(text), il = strlen(ins);
+    if (at == NULL || tl + il + 1 > cap)
+        return false;
+    memmove(at + il, at, tl - (size_t)(at - text) + 1);
+    memcpy(at, ins, il);
+    return true;
+}
+
+/* The jetstream additions to a server configuration with the vault user's
+ * block in it (its publish list ends with "vault.audit", its subscribe
+ * list with "$SRV.>"). */
+static int add_jetstream(const it_nats *n, char *text, size_t cap)
+{
+    char *user = strstr(text, "user: \"" IT_VAULT_USER "\"");
+    char js[400];
+    if (user == NULL || strstr(user, "\"vault.audit\"") == NULL ||
+        strstr(user, "\"$SRV.>\"") == NULL ||
+        !insert_before(text, cap, strstr(user, "\"vault.audit\"") + 13, "]", JS_VAULT_PUB))
+        return -1;
+    user = strstr(text, "user: \"" IT_VAULT_USER "\"");
+    if (!insert_before(text, cap, strstr(user, "\"$SRV.>\"") + 8, "]", JS_VAULT_SUB))
+        return -1;
+    snprintf(js, sizeof js, "jetstream { store_dir: \"%s/js\" }\n", n->dir);
+    if (strlen(text) + strlen(js) + 1 > cap)
+        return -1;
+    strcat(text, js);
+    return 0;
+}
+
 /* Whether the server's log, from offset from on (the log is appended to
  * across restarts), says it is listening. */
 static bool nats_ready(const it_nats *n, long from)
@@ -172,6 +220,8 @@ static int nats_try_start(it_nats *n, int port, const char *users)
                      users);
         else
             snprintf(text, sizeof text, NATS_CONF_FMT, port);
+        if (it_jetstream() && add_jetstream(n, text, sizeof text) != 0)
+            return -1;
         if (tu_write_text(n->conf, text) != 0)
             return -1;
     }
@@ -279,6 +329,7 @@ int it_vault_init(it_vault *v, const it_nats *n, const char *extra_yaml)
              "  master_key: %s/master.key\n"
              "storage:\n"
              "  path: %s/data\n"
+             "%s"
              "subjects:\n"
              "  request: vault.requests\n"
              "  reply: vault.replies\n"
@@ -289,6 +340,7 @@ int it_vault_init(it_vault *v, const it_nats *n, const char *extra_yaml)
              "    operations: [get, set]\n"
              "%s",
              n != NULL ? n->url : "nats://127.0.0.1:4222", v->dir, v->dir,
+             it_jetstream() ? "  backend: jetstream\n  jetstream:\n    replicas: 1\n" : "",
              extra_yaml != NULL ? extra_yaml : "");
     return tu_write_text(v->config, text);
 }
@@ -301,12 +353,18 @@ int it_vault_start(it_vault *v, const it_nats *n)
     return rc;
 }
 
-int it_vault_start_with(it_vault *v, natsConnection *nc)
+int it_vault_spawn(it_vault *v)
 {
     const char *argv[] = {it_bin(), "serve", "--config", v->config, NULL};
+    v->pid = spawn(argv, v->log);
+    return v->pid > 0 ? 0 : -1;
+}
+
+int it_vault_start_with(it_vault *v, natsConnection *nc)
+{
     int rc = -1;
 
-    v->pid = spawn(argv, v->log);
+    it_vault_spawn(v);
     for (int i = 0; i < 500 && nc != NULL; i++) {
         natsMsg *m = NULL;
         if (natsConnection_RequestString(&m, nc, "$SRV.PING.vaultctl", "", 200) == NATS_OK) {
@@ -504,11 +562,32 @@ int it_run(const char *config, char **out, const char *const *args)
 
 natsConnection *it_connect(const it_nats *n, const char *user, const char *pass)
 {
+    return it_connect_url(n->url, user, pass);
+}
+
+/* Splits url at its commas into o's server list. */
+static natsStatus set_servers(natsOptions *o, const char *url)
+{
+    char copy[1024], *save = NULL;
+    const char *servers[16];
+    int n = 0;
+    if (snprintf(copy, sizeof copy, "%s", url) >= (int)sizeof copy)
+        return NATS_INVALID_ARG;
+    for (char *s = strtok_r(copy, ",", &save); s != NULL && n < 16; s = strtok_r(NULL, ",", &save))
+        servers[n++] = s;
+    return natsOptions_SetServers(o, servers, n);
+}
+
+natsConnection *it_connect_url(const char *url, const char *user, const char *pass)
+{
     natsOptions *o = NULL;
     natsConnection *nc = NULL;
     if (natsOptions_Create(&o) != NATS_OK)
         return NULL;
-    natsOptions_SetURL(o, n->url);
+    if (set_servers(o, url) != NATS_OK) {
+        natsOptions_Destroy(o);
+        return NULL;
+    }
     if (user != NULL) {
         /* Each user may subscribe to its own inboxes only (the example's
          * permissions), so its requests use _INBOX.<user>.* replies. */
@@ -552,4 +631,35 @@ const char *it_code(const json_t *reply)
 {
     const char *s = json_string_value(json_object_get(reply, "code"));
     return s != NULL ? s : "(none)";
+}
+
+int it_vault_start_log(it_vault *v, const char *needle, int timeout_ms)
+{
+    const char *argv[] = {it_bin(), "serve", "--config", v->config, NULL};
+    char buf[65536];
+
+    v->pid = spawn(argv, v->log);
+    for (int waited = 0; waited < timeout_ms; waited += 20) {
+        FILE *f = fopen(v->log, "r");
+        size_t got = 0;
+        if (f != NULL) {
+            /* the last 64 KiB: a restart appends to the same log */
+            if (fseek(f, -(long)(sizeof buf - 1), SEEK_END) != 0)
+                rewind(f);
+            got = fread(buf, 1, sizeof buf - 1, f);
+            fclose(f);
+        }
+        buf[got] = '\0';
+        if (strstr(buf, needle) != NULL)
+            return 0;
+        if (waitpid(v->pid, NULL, WNOHANG) == v->pid) {
+            v->pid = 0;
+            break;
+        }
+        sleep_ms(20);
+    }
+    fprintf(stderr, "harness: vaultctl serve did not log \"%s\" within %d ms\n", needle,
+            timeout_ms);
+    it_vault_dump_log(v);
+    return -1;
 }

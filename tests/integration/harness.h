@@ -67,6 +67,20 @@ int it_vault_start(it_vault *v, const it_nats *n);
 /* The same, pinging over probe (a connection the test made, e.g. with
  * credentials) instead of one as IT_ADMIN_USER. */
 int it_vault_start_with(it_vault *v, natsConnection *probe);
+/* Starts `vaultctl serve` without waiting for it (several instances share
+ * one queue group, so a ping says nothing about this one): the caller polls
+ * for readiness. 0 when the process was started. */
+int it_vault_spawn(it_vault *v);
+/* Starts `vaultctl serve` and waits (up to timeout_ms) until the end of its
+ * log holds needle: for a second instance, which $SRV.PING cannot tell
+ * from the first. */
+int it_vault_start_log(it_vault *v, const char *needle, int timeout_ms);
+
+/* Whether VAULTCTL_IT_BACKEND=jetstream: it_nats_start gives the server
+ * JetStream (and the vault user its permissions), it_vault_init sets
+ * storage.backend jetstream, so a test runs against that backend. */
+bool it_jetstream(void);
+
 /* SIGTERM and wait for exit; returns the exit status (or -1). */
 int it_vault_stop(it_vault *v);
 /* SIGKILL and wait. */
@@ -103,6 +117,9 @@ void it_down(it_nats *n, it_vault *v, natsConnection *admin);
 
 /* Connects as user/pass (NULL: no auth). */
 natsConnection *it_connect(const it_nats *n, const char *user, const char *pass);
+/* The same to url, which may be a comma-separated list of servers (a
+ * cluster: the client reconnects to another one when its server dies). */
+natsConnection *it_connect_url(const char *url, const char *user, const char *pass);
 
 /* Sends payload as a request on subject and parses the JSON reply (NULL on
  * timeout). If headers is not NULL it receives the reply message (caller

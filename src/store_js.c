@@ -1,0 +1,1207 @@
+/* store_js.c - the JetStream backend (see store_js.h for the stream layout):
+ * the local cache is an LMDB store every read goes to; the stream
+ * KV_<bucket> is the truth.
+ *
+ * One active writer, fenced. Only the instance holding the lease writes.
+ * Every message it publishes carries a unique Nats-Msg-Id and
+ * Nats-Expected-Last-Msg-Id = the id of its previous one (a chain); the
+ * first after taking the lease carries Nats-Expected-Last-Sequence = the
+ * last sequence it applied. The server checks both when it applies the
+ * message (safe on 2.9.10, unlike per-subject checks), so a deposed
+ * writer's late publishes are refused. Any refusal or ack timeout breaks
+ * the chain: those writes fail (outcome unknown), the cache is rebuilt from
+ * the stream if it holds writes of ours that may not have landed, and the
+ * instance competes for the lease again. The lease is a message on
+ * $KV.<bucket>._lease renewed every lease_ttl/3 within the chain; a standby
+ * that has seen no lease message for lease_ttl catches up and takes it.
+ *
+ * Threads: the apply thread follows the stream (an ordered consumer from
+ * the applied sequence + 1) into the cache, skipping the active's own
+ * messages (already in its cache); the lease thread renews, takes over,
+ * recovers after a break. Group commit: sjs_commit publishes asynchronously,
+ * sjs_sync waits for the acks (a quorum has the write; 2.9.10 does not
+ * fsync before acking, docs/configuration.md).
+ *
+ * Locks: pub_mu orders publishes (the chain); mu guards the rest. Neither
+ * is held while beginning a cache write transaction, and pub_mu is taken
+ * before mu.
+ */
+#include "store_js.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nats/nats.h>
+#include <sodium.h>
+
+#include "config.h"
+#include "log.h"
+#include "natsconn.h"
+#include "redact.h"
+
+#define ACK_WAIT_MS     10000  /* an unacknowledged publish fails after this */
+#define CONNECT_WAIT_MS 30000  /* sjs_open waits this long for NATS */
+#define CATCHUP_WAIT_MS 300000 /* and this long for the cache to catch up */
+#define APPLY_BATCH     512
+#define MAX_PENDING_PUB 65536
+#define LOCAL_APPLIED   "applied"
+#define LOCAL_DIRTY     "dirty"
+#define LOCAL_CREATED   "stream_created"
+#define NO_FAIL         UINT64_MAX
+
+/* Ordered by size (no padding); the groups say what guards what. */
+struct sjs {
+    slmdb *db;
+    natsOptions *opts;
+    natsConnection *nc;
+    jsCtx *js;
+    int64_t ttl_ms;
+    size_t max_payload;
+    pthread_t apply_thr, lease_thr;
+    pthread_mutex_t mu;     /* guards everything below but the chain */
+    pthread_cond_t cv;      /* any change below */
+    pthread_mutex_t pub_mu; /* orders publishes: msg_no, last_id, expect_* */
+
+    /* the role */
+    uint64_t epoch;
+    int64_t lease_until; /* monotonic ms: reads are direct before it */
+    int64_t last_renew;  /* monotonic ms of the last renewal's start */
+    int64_t lease_seen;  /* monotonic ms when the last lease message was applied */
+    /* following */
+    uint64_t applied;
+    uint64_t rebuilds;
+    /* publishing: counts of messages published and completed (acked or
+     * failed, in publish order), the first failed position in this epoch */
+    uint64_t published, completed, first_fail;
+    uint64_t msg_no, expect_seq; /* pub_mu */
+    /* the read barrier's shared stream query */
+    uint64_t q_started, q_done, q_result;
+    int replicas;
+
+    bool stop, active, broken;
+    bool commits_in_epoch; /* the cache has writes of ours from this epoch */
+    bool want_rebuild;
+    bool expect_seq_next; /* pub_mu */
+    bool q_running, q_failed;
+    bool apply_on, lease_on;
+
+    char stream[64], subj_all[80], prefix[80], wal_subj[96], lease_subj[96], fwd_base[96];
+    char inst[17];    /* this process: 16 random hex digits */
+    char idpfx[48];   /* "<inst>.<epoch>." of our fenced messages, or "" */
+    char holder[17];  /* the last lease message's holder ("" none) */
+    char last_id[96]; /* pub_mu */
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits on j->cv until the monotonic deadline; false once it has passed. */
+static bool wait_until(sjs *j, int64_t deadline)
+{
+    int64_t now = mono_ms();
+    struct timespec ts;
+
+    if (now >= deadline)
+        return false;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (deadline - now) / 1000;
+    ts.tv_nsec += ((deadline - now) % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    (void)pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+    return true;
+}
+
+static vc_code unavailable_nats(vc_err *err, const char *what, natsStatus st)
+{
+    return vc_errf(err, VC_UNAVAILABLE, "jetstream: %s: %s", what, natsStatus_GetText(st));
+}
+
+/* ---- publishing --------------------------------------------------------- */
+
+static void note_failure(sjs *j, uint64_t pos, const char *why)
+{
+    if (j->first_fail == NO_FAIL || pos < j->first_fail)
+        j->first_fail = pos;
+    if (!j->broken)
+        log_warn("jetstream: a write to %s was not acknowledged (%s): this instance stops "
+                 "writing and re-reads the stream",
+                 j->stream, why);
+    j->broken = true;
+    j->active = false;
+}
+
+static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+{
+    sjs *j = closure;
+    (void)js;
+    pthread_mutex_lock(&j->mu);
+    j->completed++;
+    if (pa == NULL || pae != NULL)
+        note_failure(j, j->completed,
+                     pae != NULL && pae->ErrText != NULL ? pae->ErrText : "no acknowledgement");
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    natsMsg_Destroy(msg);
+}
+
+/* Publishes one message of the chain (caller holds pub_mu). */
+static natsStatus pub_locked(sjs *j, const char *subj, const void *data, size_t len, bool del)
+{
+    natsMsg *m = NULL;
+    jsPubOptions po;
+    char id[96], num[24];
+    natsStatus st;
+
+    (void)snprintf(id, sizeof id, "%s%" PRIu64, j->idpfx, ++j->msg_no);
+    st = natsMsg_Create(&m, subj, NULL, data, (int)len);
+    if (st == NATS_OK)
+        st = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+    if (st == NATS_OK && j->expect_seq_next) {
+        (void)snprintf(num, sizeof num, "%" PRIu64, j->expect_seq);
+        st = natsMsgHeader_Set(m, "Nats-Expected-Last-Sequence", num);
+    } else if (st == NATS_OK) {
+        st = natsMsgHeader_Set(m, "Nats-Expected-Last-Msg-Id", j->last_id);
+    }
+    if (st == NATS_OK && del)
+        st = natsMsgHeader_Set(m, "KV-Operation", "DEL");
+    jsPubOptions_Init(&po);
+    po.MaxWait = ACK_WAIT_MS;
+    pthread_mutex_lock(&j->mu);
+    j->published++;
+    pthread_mutex_unlock(&j->mu);
+    if (st == NATS_OK)
+        st = js_PublishMsgAsync(j->js, &m, &po);
+    if (st != NATS_OK) {
+        natsMsg_Destroy(m);
+        pthread_mutex_lock(&j->mu);
+        j->completed++;
+        note_failure(j, j->completed, natsStatus_GetText(st));
+        pthread_cond_broadcast(&j->cv);
+        pthread_mutex_unlock(&j->mu);
+        return st;
+    }
+    (void)snprintf(j->last_id, sizeof j->last_id, "%s", id);
+    j->expect_seq_next = false;
+    return NATS_OK;
+}
+
+/* Publishes every entry of w as its KV key's message (pub_mu held). */
+static natsStatus pub_entries(sjs *j, const sjs_wset *w)
+{
+    char subj[1200];
+    size_t pl = strlen(j->prefix);
+    natsStatus st = NATS_OK;
+
+    memcpy(subj, j->prefix, pl + 1);
+    for (size_t i = 0; st == NATS_OK && i < sjs_wset_count(w); i++) {
+        const sjs_entry *e = sjs_wset_entry(w, i);
+        if (!sjs_entry_key(e->tbl, e->key, e->key_len, subj + pl, sizeof subj - pl))
+            return NATS_INVALID_ARG;
+        st = pub_locked(j, subj, e->val, e->val_len, e->del);
+    }
+    return st;
+}
+
+/* Waits until the messages up to position target have completed; true if
+ * none of them failed in this epoch (ep). */
+static bool wait_acked(sjs *j, uint64_t target, uint64_t ep, int64_t wait_ms)
+{
+    int64_t deadline = mono_ms() + wait_ms;
+    bool ok;
+
+    pthread_mutex_lock(&j->mu);
+    while (j->completed < target && wait_until(j, deadline))
+        ;
+    ok = j->completed >= target && j->epoch == ep &&
+         (j->first_fail == NO_FAIL || j->first_fail > target);
+    if (j->completed < target && j->epoch == ep)
+        note_failure(j, j->completed + 1, "acknowledgement timed out");
+    pthread_mutex_unlock(&j->mu);
+    return ok;
+}
+
+/* ---- the stream ---------------------------------------------------------- */
+
+static vc_code stream_last_seq(sjs *j, uint64_t *seq, vc_err *err)
+{
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus st = js_GetStreamInfo(&si, j->js, j->stream, NULL, &jerr);
+
+    if (st != NATS_OK)
+        return unavailable_nats(err, "stream info", st);
+    *seq = si->State.LastSeq;
+    jsStreamInfo_Destroy(si);
+    return VC_OK;
+}
+
+/* Creates the stream if missing (or turns direct get off on one made by a
+ * KV client); *created and *last from its info. */
+static vc_code ensure_stream(sjs *j, int64_t *created, uint64_t *last, vc_err *err)
+{
+    jsStreamConfig sc;
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    const char *subjects[1] = {j->subj_all};
+    natsStatus st;
+
+    jsStreamConfig_Init(&sc);
+    sc.Name = j->stream;
+    sc.Subjects = subjects;
+    sc.SubjectsLen = 1;
+    sc.Storage = js_FileStorage;
+    sc.Replicas = j->replicas;
+    sc.MaxMsgsPerSubject = 1;
+    sc.AllowDirect = false;
+    sc.AllowRollup = true;
+    sc.DenyDelete = true;
+    sc.Discard = js_DiscardNew;
+    st = js_GetStreamInfo(&si, j->js, j->stream, NULL, &jerr);
+    if (st == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr) {
+        jerr = 0;
+        st = js_AddStream(&si, j->js, &sc, NULL, &jerr);
+        if (st != NATS_OK) /* another instance may have just made it */
+            st = js_GetStreamInfo(&si, j->js, j->stream, NULL, &jerr);
+        if (st == NATS_OK)
+            log_info("jetstream: stream %s (%d replicas)", j->stream, j->replicas);
+    } else if (st == NATS_OK && si->Config != NULL && si->Config->AllowDirect) {
+        jsStreamInfo_Destroy(si);
+        si = NULL;
+        st = js_UpdateStream(&si, j->js, &sc, NULL, &jerr);
+        if (st == NATS_OK)
+            log_warn("jetstream: stream %s had direct get on (stale reads from followers): "
+                     "turned off",
+                     j->stream);
+    }
+    if (st != NATS_OK)
+        return vc_errf(err, VC_UNAVAILABLE, "jetstream: stream %s: %s (%d): %s", j->stream,
+                       natsStatus_GetText(st), (int)jerr, nats_GetLastError(NULL));
+    *created = si->Created;
+    *last = si->State.LastSeq;
+    jsStreamInfo_Destroy(si);
+    return VC_OK;
+}
+
+/* ---- the cache's bookkeeping -------------------------------------------- */
+
+static vc_code local_put_u64(slmdb_txn *t, const char *key, uint64_t x, vc_err *err)
+{
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(x >> (8 * i));
+    return slmdb_put(t, STORE_LOCAL, (const uint8_t *)key, strlen(key), b, sizeof b, err);
+}
+
+static uint64_t local_get_u64(slmdb_txn *t, const char *key)
+{
+    const uint8_t *v;
+    size_t n;
+    vc_err e;
+    uint64_t x = 0;
+
+    if (slmdb_get(t, STORE_LOCAL, (const uint8_t *)key, strlen(key), &v, &n, &e) != VC_OK || n != 8)
+        return 0;
+    for (int i = 0; i < 8; i++)
+        x |= (uint64_t)v[i] << (8 * i);
+    return x;
+}
+
+/* Empties the cache (every table) and notes the stream it follows. */
+static vc_code clear_cache(sjs *j, int64_t created, vc_err *err)
+{
+    slmdb_txn *t = NULL;
+    vc_code rc = slmdb_begin(j->db, true, &t, err);
+
+    for (int i = 0; rc == VC_OK && i < SLMDB_N_TABLES; i++)
+        rc = slmdb_clear(t, (store_table)i, err);
+    if (rc == VC_OK)
+        rc = local_put_u64(t, LOCAL_CREATED, (uint64_t)created, err);
+    if (rc != VC_OK) {
+        slmdb_abort(t);
+        return rc;
+    }
+    return slmdb_commit(t, err);
+}
+
+/* Opening: the cache resumes from its applied sequence unless it may hold
+ * writes that never reached the stream (dirty: the active stopped without
+ * its acknowledgements) or follows another stream (recreated by restore). */
+static vc_code prepare_cache(sjs *j, int64_t created, uint64_t last, vc_err *err)
+{
+    slmdb_txn *t = NULL;
+    uint64_t applied, dirty, was, meta = 0;
+    vc_code rc = slmdb_begin(j->db, false, &t, err);
+
+    if (rc != VC_OK)
+        return rc;
+    applied = local_get_u64(t, LOCAL_APPLIED);
+    dirty = local_get_u64(t, LOCAL_DIRTY);
+    was = local_get_u64(t, LOCAL_CREATED);
+    if (was == 0 && slmdb_count(t, STORE_META, &meta, err) == VC_OK && meta > 0) {
+        /* never a cache: the lmdb backend's store, which a rebuild would wipe */
+        slmdb_abort(t);
+        return vc_errf(err, VC_CONFIG,
+                       "storage.path holds a vault of the lmdb backend, not a jetstream cache: "
+                       "give the jetstream backend another directory (and move the vault with "
+                       "backup and restore)");
+    }
+    slmdb_abort(t);
+    if (dirty == 0 && was == (uint64_t)created && applied <= last) {
+        j->applied = applied;
+        return VC_OK;
+    }
+    if (applied > 0 || was != 0)
+        log_info("jetstream: rebuilding the cache from stream %s (%s)", j->stream,
+                 dirty ? "it may hold unacknowledged writes"
+                       : "it followed another incarnation of the stream");
+    j->applied = 0;
+    return clear_cache(j, created, err);
+}
+
+/* ---- following the stream ------------------------------------------------ */
+
+static vc_code follow(sjs *j, natsSubscription **sub, uint64_t from, vc_err *err)
+{
+    jsSubOptions so;
+    jsErrCode jerr = 0;
+    natsStatus st;
+
+    jsSubOptions_Init(&so);
+    so.Stream = j->stream;
+    so.Ordered = true;
+    if (from > 1) {
+        so.Config.DeliverPolicy = js_DeliverByStartSequence;
+        so.Config.OptStartSeq = from;
+    }
+    st = js_SubscribeSync(sub, j->js, j->subj_all, NULL, &so, &jerr);
+    if (st == NATS_OK)
+        st = natsSubscription_SetPendingLimits(*sub, 1 << 20, 1 << 30);
+    if (st != NATS_OK) {
+        natsSubscription_Destroy(*sub);
+        *sub = NULL;
+        return unavailable_nats(err, "cannot follow the stream", st);
+    }
+    return VC_OK;
+}
+
+/* What a batch did besides changing the cache. */
+typedef struct {
+    bool lease;
+    char holder[17];
+    bool foreign; /* a message not of our epoch */
+} batch_notes;
+
+static vc_code apply_msg(sjs *j, slmdb_txn *t, natsMsg *m, const char *idpfx, uint64_t *applied,
+                         batch_notes *bn, vc_err *err)
+{
+    jsMsgMetaData *md = NULL;
+    const char *subj = natsMsg_GetSubject(m), *id = NULL, *op = NULL;
+    size_t pl = strlen(j->prefix);
+    uint64_t seq;
+    bool own;
+    vc_code rc = VC_OK;
+
+    if (natsMsg_GetMetaData(&md, m) != NATS_OK)
+        return VC_OK; /* not a stream message */
+    seq = md->Sequence.Stream;
+    jsMsgMetaData_Destroy(md);
+    if (seq <= *applied || strncmp(subj, j->prefix, pl) != 0)
+        return VC_OK;
+    (void)natsMsgHeader_Get(m, "Nats-Msg-Id", &id);
+    own = idpfx[0] != '\0' && id != NULL && strncmp(id, idpfx, strlen(idpfx)) == 0;
+    if (!own)
+        bn->foreign = true;
+    if (sjs_msg_kind_of(subj + pl) == SJS_MSG_LEASE) {
+        const char *d = natsMsg_GetData(m);
+        size_t n = 0;
+        int len = natsMsg_GetDataLength(m);
+        while (d != NULL && (int)n < len && n < sizeof bn->holder - 1 && d[n] != ' ')
+            n++;
+        if (n > 0)
+            memcpy(bn->holder, d, n);
+        bn->holder[n] = '\0';
+        bn->lease = true;
+    } else if (!own) {
+        (void)natsMsgHeader_Get(m, "KV-Operation", &op);
+        rc = sjs_apply(t, subj + pl, (const uint8_t *)natsMsg_GetData(m),
+                       (size_t)natsMsg_GetDataLength(m), op != NULL, err);
+    }
+    if (rc == VC_OK)
+        *applied = seq;
+    return rc;
+}
+
+/* false if the batch could not be applied (then follow again from the
+ * cache's applied sequence). */
+static bool apply_batch(sjs *j, natsMsg **msgs, int n)
+{
+    slmdb_txn *t = NULL;
+    batch_notes bn = {0};
+    char idpfx[48];
+    uint64_t applied;
+    vc_err e;
+    vc_code rc;
+
+    pthread_mutex_lock(&j->mu);
+    applied = j->applied;
+    memcpy(idpfx, j->idpfx, sizeof idpfx);
+    pthread_mutex_unlock(&j->mu);
+    rc = slmdb_begin(j->db, true, &t, &e);
+    for (int i = 0; rc == VC_OK && i < n; i++)
+        rc = apply_msg(j, t, msgs[i], idpfx, &applied, &bn, &e);
+    if (rc == VC_OK)
+        rc = local_put_u64(t, LOCAL_APPLIED, applied, &e);
+    if (rc == VC_OK)
+        rc = slmdb_commit_unsynced(t, &e);
+    else
+        slmdb_abort(t);
+    pthread_mutex_lock(&j->mu);
+    if (rc != VC_OK) {
+        log_error("jetstream: cannot apply the stream to the cache: %s", e.msg);
+    } else {
+        j->applied = applied;
+        if (bn.lease) {
+            memcpy(j->holder, bn.holder, sizeof j->holder);
+            j->lease_seen = mono_ms();
+        }
+        if (bn.foreign && j->active) {
+            log_warn("jetstream: another instance writes to %s: this one is a standby now",
+                     j->stream);
+            j->active = false;
+            j->broken = true;
+        }
+    }
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    return rc == VC_OK;
+}
+
+static void *apply_main(void *arg)
+{
+    sjs *j = arg;
+    natsSubscription *sub = NULL;
+    natsMsg *msgs[APPLY_BATCH];
+    vc_err e;
+
+    for (;;) {
+        bool rebuild;
+        uint64_t from;
+        int n = 0, pending = 0, pending_bytes = 0;
+        natsStatus st;
+
+        pthread_mutex_lock(&j->mu);
+        if (j->stop) {
+            pthread_mutex_unlock(&j->mu);
+            break;
+        }
+        rebuild = j->want_rebuild;
+        from = j->applied + 1;
+        pthread_mutex_unlock(&j->mu);
+        if (rebuild) {
+            int64_t created = 0;
+            uint64_t last = 0;
+            natsSubscription_Destroy(sub);
+            sub = NULL;
+            if (ensure_stream(j, &created, &last, &e) != VC_OK ||
+                clear_cache(j, created, &e) != VC_OK) {
+                log_error("jetstream: cannot rebuild the cache: %s", e.msg);
+                nats_Sleep(500);
+                continue;
+            }
+            log_info("jetstream: rebuilding the cache from stream %s", j->stream);
+            pthread_mutex_lock(&j->mu);
+            j->applied = 0;
+            j->want_rebuild = false;
+            j->rebuilds++;
+            pthread_cond_broadcast(&j->cv);
+            pthread_mutex_unlock(&j->mu);
+            from = 1;
+        }
+        if (sub == NULL && follow(j, &sub, from, &e) != VC_OK) {
+            log_warn("%s", e.msg);
+            nats_Sleep(500);
+            continue;
+        }
+        st = natsSubscription_NextMsg(&msgs[0], sub, 100);
+        if (st == NATS_TIMEOUT)
+            continue;
+        if (st != NATS_OK) {
+            natsSubscription_Destroy(sub);
+            sub = NULL;
+            nats_Sleep(200);
+            continue;
+        }
+        n = 1;
+        (void)natsSubscription_GetPending(sub, &pending, &pending_bytes);
+        while (n < APPLY_BATCH && pending-- > 0 &&
+               natsSubscription_NextMsg(&msgs[n], sub, 1000) == NATS_OK)
+            n++;
+        bool applied = apply_batch(j, msgs, n);
+        for (int i = 0; i < n; i++)
+            natsMsg_Destroy(msgs[i]);
+        if (!applied) { /* follow again from what the cache has */
+            natsSubscription_Destroy(sub);
+            sub = NULL;
+            nats_Sleep(500);
+        }
+    }
+    natsSubscription_Destroy(sub);
+    nats_ReleaseThreadMemory();
+    return NULL;
+}
+
+/* Waits until the cache has applied seq; false after wait_ms or on stop. */
+static bool wait_applied(sjs *j, uint64_t seq, int64_t wait_ms)
+{
+    int64_t deadline = mono_ms() + wait_ms;
+    bool ok;
+
+    pthread_mutex_lock(&j->mu);
+    while (j->applied < seq && !j->want_rebuild && !j->stop && wait_until(j, deadline))
+        ;
+    ok = j->applied >= seq && !j->want_rebuild;
+    pthread_mutex_unlock(&j->mu);
+    return ok;
+}
+
+/* ---- the lease ------------------------------------------------------------ */
+
+/* The holder of the last lease message in the stream, as if just applied. */
+static void last_lease(sjs *j)
+{
+    natsMsg *m = NULL;
+    jsErrCode jerr = 0;
+    size_t n = 0;
+
+    if (js_GetLastMsg(&m, j->js, j->stream, j->lease_subj, NULL, &jerr) != NATS_OK)
+        return;
+    const char *d = natsMsg_GetData(m);
+    int len = natsMsg_GetDataLength(m);
+    char when[24] = "";
+    struct timespec ts;
+    pthread_mutex_lock(&j->mu);
+    while (d != NULL && (int)n < len && n < sizeof j->holder - 1 && d[n] != ' ')
+        n++;
+    if (n > 0)
+        memcpy(j->holder, d, n);
+    j->holder[n] = '\0';
+    /* Its age by the holder's clock ("<holder> <unix ms>"), at most
+     * lease_ttl: a holder dead for longer is not waited for again. A
+     * skewed clock only moves the takeover: the fencing keeps it safe. */
+    if (d != NULL && (int)n < len && (size_t)len - n < sizeof when)
+        memcpy(when, d + n + 1, (size_t)len - n - 1);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t age = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - atoll(when);
+    j->lease_seen = mono_ms() - (when[0] == '\0' || age < 0 ? 0
+                                 : age > j->ttl_ms          ? j->ttl_ms
+                                                            : age);
+    pthread_mutex_unlock(&j->mu);
+    natsMsg_Destroy(m);
+}
+
+/* "<holder> <unix ms>": holder "" gives the lease up. */
+static size_t lease_body(const char *holder, char *buf, size_t cap)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int w =
+        snprintf(buf, cap, "%s %lld", holder, (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    return w > 0 && (size_t)w < cap ? (size_t)w : 0;
+}
+
+/* Takes the lease: catch up, publish the lease with the stream's last
+ * sequence expected, re-publish the entries of the last WAL (a writer that
+ * died between its WAL and its entries), then write. */
+static void take_over(sjs *j)
+{
+    uint64_t last = 0, target, ep;
+    natsMsg *wm = NULL;
+    jsErrCode jerr = 0;
+    char body[64];
+    int64_t start;
+    vc_err e;
+    bool ok;
+
+    if (stream_last_seq(j, &last, &e) != VC_OK || !wait_applied(j, last, j->ttl_ms))
+        return;
+    pthread_mutex_lock(&j->pub_mu);
+    pthread_mutex_lock(&j->mu);
+    if (j->active || j->broken || j->stop) {
+        pthread_mutex_unlock(&j->mu);
+        pthread_mutex_unlock(&j->pub_mu);
+        return;
+    }
+    j->epoch++;
+    ep = j->epoch;
+    (void)snprintf(j->idpfx, sizeof j->idpfx, "%s.%" PRIu64 ".", j->inst, j->epoch);
+    j->first_fail = NO_FAIL;
+    j->commits_in_epoch = false;
+    j->expect_seq_next = true;
+    j->expect_seq = j->applied;
+    pthread_mutex_unlock(&j->mu);
+    start = mono_ms();
+    if (pub_locked(j, j->lease_subj, body, lease_body(j->inst, body, sizeof body), false) ==
+        NATS_OK) {
+        natsStatus st = js_GetLastMsg(&wm, j->js, j->stream, j->wal_subj, NULL, &jerr);
+        sjs_wset *w = st == NATS_OK ? sjs_wal_decode((const uint8_t *)natsMsg_GetData(wm),
+                                                     (size_t)natsMsg_GetDataLength(wm))
+                                    : NULL;
+        if (w != NULL) {
+            (void)pub_entries(j, w);
+        } else if (st == NATS_OK || (st != NATS_NOT_FOUND && jerr != JSNoMessageFoundErr)) {
+            /* The last WAL unread or unreadable: its entries may be half
+             * published, so no writing this time. */
+            pthread_mutex_lock(&j->mu);
+            note_failure(j, j->published, "cannot read the last WAL message");
+            pthread_mutex_unlock(&j->mu);
+        }
+        sjs_wset_free(w);
+    }
+    natsMsg_Destroy(wm);
+    pthread_mutex_lock(&j->mu);
+    target = j->published;
+    pthread_mutex_unlock(&j->mu);
+    pthread_mutex_unlock(&j->pub_mu);
+    ok = wait_acked(j, target, ep, j->ttl_ms);
+    pthread_mutex_lock(&j->mu);
+    if (ok && !j->broken && j->epoch == ep) {
+        j->active = true;
+        j->lease_until = start + j->ttl_ms;
+        j->last_renew = start;
+        memcpy(j->holder, j->inst, sizeof j->holder);
+        log_info("jetstream: this instance (%s) holds the write lease of %s", j->inst, j->stream);
+    }
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
+static void renew(sjs *j)
+{
+    char body[64];
+    uint64_t target, ep;
+    int64_t start = mono_ms();
+    natsStatus st;
+
+    pthread_mutex_lock(&j->pub_mu);
+    st = pub_locked(j, j->lease_subj, body, lease_body(j->inst, body, sizeof body), false);
+    pthread_mutex_lock(&j->mu);
+    target = j->published;
+    ep = j->epoch;
+    j->last_renew = start;
+    pthread_mutex_unlock(&j->mu);
+    pthread_mutex_unlock(&j->pub_mu);
+    if (st == NATS_OK && wait_acked(j, target, ep, j->ttl_ms)) {
+        pthread_mutex_lock(&j->mu);
+        if (j->active && j->epoch == ep)
+            j->lease_until = start + j->ttl_ms;
+        pthread_mutex_unlock(&j->mu);
+    }
+}
+
+/* After a break: let the publishes in flight finish, rebuild the cache if
+ * it may hold writes of ours that did not land, and stand by (or take the
+ * lease again at once if it is still ours). */
+static void recover(sjs *j)
+{
+    int64_t deadline = mono_ms() + ACK_WAIT_MS + 2000;
+    bool rebuild, ours;
+    uint64_t r;
+
+    /* Not under pub_mu: the committer may hold a cache write transaction
+     * while it waits for pub_mu, and a rebuild needs one. sjs_commit
+     * publishes nothing while broken. */
+    pthread_mutex_lock(&j->mu);
+    while (j->completed < j->published && !j->stop && wait_until(j, deadline))
+        ;
+    if (j->completed < j->published) {
+        natsMsgList pending = {0};
+        pthread_mutex_unlock(&j->mu);
+        if (js_PublishAsyncGetPendingList(&pending, j->js) == NATS_OK)
+            natsMsgList_Destroy(&pending);
+        pthread_mutex_lock(&j->mu);
+        j->completed = j->published;
+        if (j->first_fail == NO_FAIL)
+            j->first_fail = j->completed;
+    }
+    rebuild = j->commits_in_epoch && j->first_fail != NO_FAIL;
+    j->idpfx[0] = '\0';
+    j->active = false;
+    if (rebuild) {
+        r = j->rebuilds;
+        j->want_rebuild = true;
+        pthread_cond_broadcast(&j->cv);
+        while (j->rebuilds == r && !j->stop)
+            pthread_cond_wait(&j->cv, &j->mu);
+    }
+    j->commits_in_epoch = false;
+    j->broken = false;
+    ours = strcmp(j->holder, j->inst) == 0;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    if (ours)
+        take_over(j);
+}
+
+static void *lease_main(void *arg)
+{
+    sjs *j = arg;
+    int64_t period = j->ttl_ms / 6 > 50 ? j->ttl_ms / 6 : 50;
+
+    for (;;) {
+        bool active, broken, vacant;
+        int64_t now;
+
+        pthread_mutex_lock(&j->mu);
+        (void)wait_until(j, mono_ms() + period);
+        if (j->stop) {
+            pthread_mutex_unlock(&j->mu);
+            break;
+        }
+        now = mono_ms();
+        active = j->active;
+        broken = j->broken;
+        vacant = j->holder[0] == '\0' || now - j->lease_seen >= j->ttl_ms;
+        bool due = now - j->last_renew >= j->ttl_ms / 3;
+        pthread_mutex_unlock(&j->mu);
+        if (broken)
+            recover(j);
+        else if (active && due)
+            renew(j);
+        else if (!active && vacant)
+            take_over(j);
+    }
+    nats_ReleaseThreadMemory();
+    return NULL;
+}
+
+/* ---- the store's calls ------------------------------------------------------ */
+
+bool sjs_is_active(sjs *j)
+{
+    bool a;
+    pthread_mutex_lock(&j->mu);
+    a = j->active && !j->broken;
+    pthread_mutex_unlock(&j->mu);
+    return a;
+}
+
+bool sjs_forward_subject(sjs *j, bool own, char *buf, size_t cap)
+{
+    char holder[17];
+    int w;
+
+    pthread_mutex_lock(&j->mu);
+    memcpy(holder, own ? j->inst : j->holder, sizeof holder);
+    pthread_mutex_unlock(&j->mu);
+    if (holder[0] == '\0' || (!own && strcmp(holder, j->inst) == 0))
+        return false;
+    w = snprintf(buf, cap, "%s%s", j->fwd_base, holder);
+    return w > 0 && (size_t)w < cap;
+}
+
+size_t sjs_txn_max_bytes(sjs *j)
+{
+    return j->max_payload > (size_t)128 * 1024 ? j->max_payload - (size_t)64 * 1024
+                                               : j->max_payload / 2;
+}
+
+vc_code sjs_write_allowed(sjs *j, vc_err *err)
+{
+    /* A write reaches a store that may not write only when forwarding it
+     * failed (fwd.h): the holder may be dead (a restarted single instance
+     * after kill -9) or frozen. It waits up to lease_ttl for the lease to
+     * come here rather than fail at once. */
+    int64_t deadline = mono_ms() + j->ttl_ms + 2000;
+    bool ok;
+
+    pthread_mutex_lock(&j->mu);
+    while (!(j->active && !j->broken) && !j->stop && wait_until(j, deadline))
+        ;
+    ok = j->active && !j->broken;
+    pthread_mutex_unlock(&j->mu);
+    if (ok)
+        return VC_OK;
+    return vc_errf(err, VC_UNAVAILABLE,
+                   "jetstream: this process does not hold the write lease of %s (another "
+                   "instance does: writes reach it over NATS, e.g. vaultctl request; or the "
+                   "lease is changing hands: retry)",
+                   j->stream);
+}
+
+vc_code sjs_read_barrier(sjs *j, vc_err *err)
+{
+    int64_t wait_ms = j->ttl_ms * 2 > 5000 ? j->ttl_ms * 2 : 5000;
+    int64_t deadline = mono_ms() + wait_ms;
+    uint64_t ticket, target = 0;
+    bool failed = false;
+    vc_err qe;
+
+    pthread_mutex_lock(&j->mu);
+    if (j->active && !j->broken && mono_ms() < j->lease_until) {
+        pthread_mutex_unlock(&j->mu);
+        return VC_OK;
+    }
+    /* A query that starts after this read arrived: the next one. */
+    ticket = j->q_started + 1;
+    while (j->q_done < ticket) {
+        if (!j->q_running) {
+            j->q_running = true;
+            j->q_started++;
+            pthread_mutex_unlock(&j->mu);
+            vc_code rc = stream_last_seq(j, &target, &qe);
+            pthread_mutex_lock(&j->mu);
+            j->q_running = false;
+            j->q_done = j->q_started;
+            j->q_failed = rc != VC_OK;
+            if (rc == VC_OK)
+                j->q_result = target;
+            pthread_cond_broadcast(&j->cv);
+            continue;
+        }
+        if (!wait_until(j, deadline))
+            break;
+    }
+    if (j->q_done < ticket || j->q_failed) {
+        pthread_mutex_unlock(&j->mu);
+        return vc_errf(err, VC_UNAVAILABLE, "jetstream: cannot read the state of stream %s",
+                       j->stream);
+    }
+    target = j->q_result;
+    while ((j->applied < target || j->broken || j->want_rebuild) && !j->stop &&
+           wait_until(j, deadline))
+        ;
+    failed = j->applied < target || j->broken || j->want_rebuild;
+    pthread_mutex_unlock(&j->mu);
+    if (failed)
+        return vc_errf(err, VC_UNAVAILABLE,
+                       "jetstream: the local cache has not caught up with stream %s", j->stream);
+    return VC_OK;
+}
+
+vc_code sjs_commit(sjs *j, slmdb_txn *t, const sjs_wset *w, vc_err *err)
+{
+    size_t wal_len = 0;
+    uint8_t *wal;
+    natsStatus st = NATS_OK;
+    vc_code rc;
+
+    if (sjs_wset_count(w) == 0)
+        return slmdb_commit_unsynced(t, err);
+    wal = sjs_wal_encode(w, &wal_len);
+    if (wal == NULL) {
+        slmdb_abort(t);
+        return vc_errf(err, VC_INTERNAL, "storage: out of memory");
+    }
+    if (wal_len + 1024 > j->max_payload) {
+        slmdb_abort(t);
+        free(wal);
+        return vc_errf(err, VC_UNAVAILABLE,
+                       "jetstream: a write transaction of %zu bytes is over the server's "
+                       "max_payload (%zu bytes): nothing was changed",
+                       wal_len, j->max_payload);
+    }
+    pthread_mutex_lock(&j->pub_mu);
+    /* no wait here (pub_mu is held): store_begin waited already */
+    rc = sjs_is_active(j)
+             ? VC_OK
+             : vc_errf(err, VC_UNAVAILABLE,
+                       "jetstream: this instance lost the write lease of %s: retry", j->stream);
+    if (rc == VC_OK)
+        rc = local_put_u64(t, LOCAL_DIRTY, 1, err);
+    if (rc != VC_OK) {
+        pthread_mutex_unlock(&j->pub_mu);
+        slmdb_abort(t);
+        free(wal);
+        return rc;
+    }
+    rc = slmdb_commit_unsynced(t, err);
+    if (rc == VC_OK) {
+        pthread_mutex_lock(&j->mu);
+        j->commits_in_epoch = true;
+        pthread_mutex_unlock(&j->mu);
+        st = pub_locked(j, j->wal_subj, wal, wal_len, false);
+        if (st == NATS_OK)
+            st = pub_entries(j, w);
+        if (st != NATS_OK)
+            rc = unavailable_nats(err, "publish", st);
+    }
+    pthread_mutex_unlock(&j->pub_mu);
+    free(wal);
+    return rc;
+}
+
+vc_code sjs_sync(sjs *j, vc_err *err)
+{
+    uint64_t target, ep;
+
+    pthread_mutex_lock(&j->mu);
+    target = j->published;
+    ep = j->epoch;
+    pthread_mutex_unlock(&j->mu);
+    if (wait_acked(j, target, ep, ACK_WAIT_MS + 2000))
+        return VC_OK;
+    return vc_errf(err, VC_UNAVAILABLE,
+                   "jetstream: the write to %s was not acknowledged (its outcome is unknown: "
+                   "read the key before retrying)",
+                   j->stream);
+}
+
+void sjs_stat(sjs *j, store_info *info)
+{
+    pthread_mutex_lock(&j->mu);
+    info->backend = "jetstream";
+    info->role = j->active && !j->broken ? "active" : "standby";
+    (void)snprintf(info->stream, sizeof info->stream, "%s", j->stream);
+    info->replicas = j->replicas;
+    info->applied_seq = j->applied;
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* ---- open and close ---------------------------------------------------------- */
+
+static vc_code connect_nats(sjs *j, const config *c, vc_err *err)
+{
+    natsconn_params p = natsconn_params_of(c, "vaultctl-store");
+    /* Replies (JetStream API, acks, the consumer) under the namespace only
+     * the vault user may subscribe to: fwd.h's FWD_INBOX_PREFIX. */
+    p.inbox_prefix = "_VAULTCTL._INBOX";
+    char shown[1024];
+    jsOptions jo;
+    natsStatus st;
+    int64_t deadline = mono_ms() + CONNECT_WAIT_MS;
+    vc_code rc = natsconn_options(&j->opts, &p, err);
+
+    if (rc != VC_OK)
+        return rc;
+    st = natsconn_keep_connecting(j->opts, NULL, NULL);
+    if (st == NATS_OK)
+        st = natsOptions_SetErrorHandler(j->opts, natsconn_log_error, NULL);
+    if (st == NATS_OK)
+        st = natsOptions_SetSendAsap(j->opts, true);
+    if (st != NATS_OK)
+        return vc_errf(err, VC_CONFIG, "jetstream: nats options: %s", natsStatus_GetText(st));
+    redact_urls(c->nats_url, shown, sizeof shown);
+    st = natsConnection_Connect(&j->nc, j->opts);
+    if (st == NATS_NOT_YET_CONNECTED) {
+        while (natsConnection_Status(j->nc) != NATS_CONN_STATUS_CONNECTED && mono_ms() < deadline)
+            nats_Sleep(50);
+        st = natsConnection_Status(j->nc) == NATS_CONN_STATUS_CONNECTED ? NATS_OK : NATS_TIMEOUT;
+    }
+    if (st != NATS_OK)
+        return vc_errf(err, VC_UNAVAILABLE, "jetstream: cannot connect to %s: %s", shown,
+                       natsStatus_GetText(st));
+    j->max_payload = (size_t)natsConnection_GetMaxPayload(j->nc);
+    jsOptions_Init(&jo);
+    jo.Wait = 10000;
+    jo.PublishAsync.AckHandler = on_ack;
+    jo.PublishAsync.AckHandlerClosure = j;
+    jo.PublishAsync.MaxPending = MAX_PENDING_PUB;
+    st = natsConnection_JetStream(&j->js, j->nc, &jo);
+    if (st != NATS_OK)
+        return unavailable_nats(err, "cannot use JetStream", st);
+    return VC_OK;
+}
+
+static bool names_fit(sjs *j, const char *b)
+{
+    char hex[17];
+    uint8_t rnd[8];
+    int w[6];
+
+    randombytes_buf(rnd, sizeof rnd);
+    sodium_bin2hex(hex, sizeof hex, rnd, sizeof rnd);
+    memcpy(j->inst, hex, sizeof j->inst);
+    w[0] = snprintf(j->stream, sizeof j->stream, "KV_%s", b);
+    w[1] = snprintf(j->subj_all, sizeof j->subj_all, "$KV.%s.>", b);
+    w[2] = snprintf(j->prefix, sizeof j->prefix, "$KV.%s.", b);
+    w[3] = snprintf(j->wal_subj, sizeof j->wal_subj, "$KV.%s._wal", b);
+    w[4] = snprintf(j->lease_subj, sizeof j->lease_subj, "$KV.%s._lease", b);
+    w[5] = snprintf(j->fwd_base, sizeof j->fwd_base, "_VAULTCTL.%s.write.", b);
+    return w[0] > 0 && (size_t)w[0] < sizeof j->stream && w[1] > 0 &&
+           (size_t)w[1] < sizeof j->subj_all && w[2] > 0 && (size_t)w[2] < sizeof j->prefix &&
+           w[3] > 0 && (size_t)w[3] < sizeof j->wal_subj && w[4] > 0 &&
+           (size_t)w[4] < sizeof j->lease_subj && w[5] > 0 && (size_t)w[5] < sizeof j->fwd_base;
+}
+
+static vc_code init_sync(sjs *j)
+{
+    pthread_condattr_t ca;
+
+    if (pthread_condattr_init(&ca) != 0)
+        return VC_INTERNAL;
+    (void)pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    if (pthread_cond_init(&j->cv, &ca) != 0) {
+        pthread_condattr_destroy(&ca);
+        return VC_INTERNAL;
+    }
+    pthread_condattr_destroy(&ca);
+    if (pthread_mutex_init(&j->mu, NULL) != 0) {
+        pthread_cond_destroy(&j->cv);
+        return VC_INTERNAL;
+    }
+    if (pthread_mutex_init(&j->pub_mu, NULL) != 0) {
+        pthread_mutex_destroy(&j->mu);
+        pthread_cond_destroy(&j->cv);
+        return VC_INTERNAL;
+    }
+    return VC_OK;
+}
+
+vc_code sjs_open(sjs **out, slmdb *db, const config *c, vc_err *err)
+{
+    sjs *j = calloc(1, sizeof *j);
+    int64_t created = 0;
+    uint64_t last = 0;
+    vc_code rc;
+
+    *out = NULL;
+    if (j == NULL)
+        return vc_errf(err, VC_CONFIG, "jetstream: out of memory");
+    if (init_sync(j) != VC_OK) {
+        free(j);
+        return vc_errf(err, VC_CONFIG, "jetstream: cannot create locks");
+    }
+    j->db = db;
+    j->replicas = c->js_replicas;
+    j->ttl_ms = c->js_lease_ttl_s * 1000;
+    j->first_fail = NO_FAIL;
+    if (!names_fit(j, c->js_bucket)) {
+        rc = vc_errf(err, VC_CONFIG, "storage.jetstream.bucket: name too long");
+        goto fail;
+    }
+    if ((rc = connect_nats(j, c, err)) != VC_OK)
+        goto fail;
+    /* A cluster just started may have no JetStream meta leader yet. */
+    for (int64_t until = mono_ms() + CONNECT_WAIT_MS;
+         (rc = ensure_stream(j, &created, &last, err)) != VC_OK && mono_ms() < until;)
+        nats_Sleep(500);
+    if (rc != VC_OK || (rc = prepare_cache(j, created, last, err)) != VC_OK)
+        goto fail;
+    if (pthread_create(&j->apply_thr, NULL, apply_main, j) != 0) {
+        rc = vc_errf(err, VC_INTERNAL, "jetstream: cannot start a thread");
+        goto fail;
+    }
+    j->apply_on = true;
+    if (!wait_applied(j, last, CATCHUP_WAIT_MS)) {
+        rc = vc_errf(err, VC_UNAVAILABLE,
+                     "jetstream: the cache in %s did not catch up with stream %s (sequence %" PRIu64
+                     ") within %d s",
+                     c->storage_path, j->stream, last, CATCHUP_WAIT_MS / 1000);
+        goto fail;
+    }
+    /* A cache that resumed has not applied the lease message again: ask. */
+    if (j->holder[0] == '\0')
+        last_lease(j);
+    if (j->holder[0] == '\0') /* nobody holds the lease (a new vault): take it now */
+        take_over(j);
+    if (pthread_create(&j->lease_thr, NULL, lease_main, j) != 0) {
+        rc = vc_errf(err, VC_INTERNAL, "jetstream: cannot start a thread");
+        goto fail;
+    }
+    j->lease_on = true;
+    log_info("jetstream: following stream %s from sequence %" PRIu64 " as %s (instance %s)",
+             j->stream, j->applied, j->active ? "the active writer" : "a standby", j->inst);
+    *out = j;
+    return VC_OK;
+fail:
+    sjs_close(j);
+    return rc;
+}
+
+vc_code sjs_delete_stream(const config *c, vc_err *err)
+{
+    sjs *j = calloc(1, sizeof *j);
+    jsErrCode jerr = 0;
+    vc_code rc;
+
+    if (j == NULL)
+        return vc_errf(err, VC_INTERNAL, "jetstream: out of memory");
+    rc = names_fit(j, c->js_bucket) ? connect_nats(j, c, err)
+                                    : vc_errf(err, VC_CONFIG, "storage.jetstream.bucket: too long");
+    if (rc == VC_OK) {
+        natsStatus st = js_DeleteStream(j->js, j->stream, NULL, &jerr);
+        if (st != NATS_OK && jerr != JSStreamNotFoundErr)
+            rc = unavailable_nats(err, "cannot delete the stream", st);
+    }
+    jsCtx_Destroy(j->js);
+    if (j->nc != NULL) {
+        natsConnection_Close(j->nc);
+        natsConnection_Destroy(j->nc);
+    }
+    natsOptions_Destroy(j->opts);
+    free(j);
+    return rc;
+}
+
+/* A clean stop: when every write of ours was acknowledged, the cache is as
+ * the stream says and need not be rebuilt; the lease is given up so a
+ * standby takes it at once. */
+static void stop_cleanly(sjs *j)
+{
+    uint64_t target, ep;
+    bool active, clean = false;
+    char body[64];
+    slmdb_txn *t = NULL;
+    vc_err e;
+
+    pthread_mutex_lock(&j->mu);
+    active = j->active && !j->broken;
+    pthread_mutex_unlock(&j->mu);
+    if (active) {
+        pthread_mutex_lock(&j->pub_mu);
+        (void)pub_locked(j, j->lease_subj, body, lease_body("", body, sizeof body), false);
+        pthread_mutex_unlock(&j->pub_mu);
+    }
+    pthread_mutex_lock(&j->mu);
+    target = j->published;
+    ep = j->epoch;
+    pthread_mutex_unlock(&j->mu);
+    clean = wait_acked(j, target, ep, ACK_WAIT_MS);
+    if (!clean)
+        return;
+    if (slmdb_begin(j->db, true, &t, &e) != VC_OK)
+        return;
+    if (local_put_u64(t, LOCAL_DIRTY, 0, &e) != VC_OK) {
+        slmdb_abort(t);
+        return;
+    }
+    (void)slmdb_commit(t, &e); /* ends t either way */
+}
+
+void sjs_close(sjs *j)
+{
+    if (j == NULL)
+        return;
+    pthread_mutex_lock(&j->mu);
+    j->stop = true;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+    if (j->lease_on)
+        pthread_join(j->lease_thr, NULL);
+    if (j->apply_on)
+        pthread_join(j->apply_thr, NULL);
+    if (j->js != NULL)
+        stop_cleanly(j);
+    jsCtx_Destroy(j->js);
+    if (j->nc != NULL) {
+        natsConnection_Close(j->nc);
+        natsConnection_Destroy(j->nc);
+    }
+    natsOptions_Destroy(j->opts);
+    pthread_mutex_destroy(&j->pub_mu);
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->cv);
+    free(j);
+}
