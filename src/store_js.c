@@ -58,8 +58,15 @@
 struct sjs {
     slmdb *db;
     natsOptions *opts;
-    natsConnection *nc;
+    natsConnection *nc; /* publishes, their acks, API requests */
     jsCtx *js;
+    /* The stream's deliveries come on a connection of their own: on one
+     * connection, a publisher blocked writing (the server stalls a client
+     * whose outbound is full) kept nats.c from reading those deliveries,
+     * and the server from reading the publishes, until its write deadline
+     * closed the connection (~10 s without renewals). */
+    natsConnection *nc_follow;
+    jsCtx *js_follow;
     int64_t ttl_ms;
     size_t max_payload;
     pthread_t apply_thr, lease_thr;
@@ -385,7 +392,7 @@ static vc_code follow(sjs *j, natsSubscription **sub, uint64_t from, vc_err *err
         so.Config.DeliverPolicy = js_DeliverByStartSequence;
         so.Config.OptStartSeq = from;
     }
-    st = js_SubscribeSync(sub, j->js, j->subj_all, NULL, &so, &jerr);
+    st = js_SubscribeSync(sub, j->js_follow, j->subj_all, NULL, &so, &jerr);
     if (st == NATS_OK)
         st = natsSubscription_SetPendingLimits(*sub, 1 << 20, 1 << 30);
     if (st != NATS_OK) {
@@ -711,12 +718,14 @@ static void renew(sjs *j)
 }
 
 /* After a break: let the publishes in flight finish, rebuild the cache if
- * it may hold writes of ours that did not land, and stand by (or take the
- * lease again at once if it is still ours). */
+ * it may hold writes of ours that did not land, and stand by. The lease is
+ * taken again like any standby takes it: once no renewal has been seen for
+ * lease_ttl (ours included: what we know of the holder may be stale, and
+ * taking it at once could depose a live holder). */
 static void recover(sjs *j)
 {
     int64_t deadline = mono_ms() + ACK_WAIT_MS + 2000;
-    bool rebuild, ours;
+    bool rebuild;
     uint64_t r;
 
     /* Not under pub_mu: the committer may hold a cache write transaction
@@ -747,11 +756,8 @@ static void recover(sjs *j)
     }
     j->commits_in_epoch = false;
     j->broken = false;
-    ours = strcmp(j->holder, j->inst) == 0;
     pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
-    if (ours)
-        take_over(j);
 }
 
 static void *lease_main(void *arg)
@@ -994,10 +1000,17 @@ static vc_code connect_nats(sjs *j, const config *c, vc_err *err)
         return vc_errf(err, VC_CONFIG, "jetstream: nats options: %s", natsStatus_GetText(st));
     redact_urls(c->nats_url, shown, sizeof shown);
     st = natsConnection_Connect(&j->nc, j->opts);
+    if (st == NATS_OK || st == NATS_NOT_YET_CONNECTED)
+        st = natsConnection_Connect(&j->nc_follow, j->opts);
     if (st == NATS_NOT_YET_CONNECTED) {
-        while (natsConnection_Status(j->nc) != NATS_CONN_STATUS_CONNECTED && mono_ms() < deadline)
+        while ((natsConnection_Status(j->nc) != NATS_CONN_STATUS_CONNECTED ||
+                natsConnection_Status(j->nc_follow) != NATS_CONN_STATUS_CONNECTED) &&
+               mono_ms() < deadline)
             nats_Sleep(50);
-        st = natsConnection_Status(j->nc) == NATS_CONN_STATUS_CONNECTED ? NATS_OK : NATS_TIMEOUT;
+        st = natsConnection_Status(j->nc) == NATS_CONN_STATUS_CONNECTED &&
+                     natsConnection_Status(j->nc_follow) == NATS_CONN_STATUS_CONNECTED
+                 ? NATS_OK
+                 : NATS_TIMEOUT;
     }
     if (st != NATS_OK)
         return vc_errf(err, VC_UNAVAILABLE, "jetstream: cannot connect to %s: %s", shown,
@@ -1009,9 +1022,28 @@ static vc_code connect_nats(sjs *j, const config *c, vc_err *err)
     jo.PublishAsync.AckHandlerClosure = j;
     jo.PublishAsync.MaxPending = MAX_PENDING_PUB;
     st = natsConnection_JetStream(&j->js, j->nc, &jo);
+    if (st == NATS_OK) {
+        jsOptions_Init(&jo);
+        jo.Wait = 10000;
+        st = natsConnection_JetStream(&j->js_follow, j->nc_follow, &jo);
+    }
     if (st != NATS_OK)
         return unavailable_nats(err, "cannot use JetStream", st);
     return VC_OK;
+}
+
+static void close_nats(sjs *j)
+{
+    jsCtx_Destroy(j->js_follow);
+    jsCtx_Destroy(j->js);
+    if (j->nc_follow != NULL) {
+        natsConnection_Close(j->nc_follow);
+        natsConnection_Destroy(j->nc_follow);
+    }
+    if (j->nc != NULL) {
+        natsConnection_Close(j->nc);
+        natsConnection_Destroy(j->nc);
+    }
 }
 
 static bool names_fit(sjs *j, const char *b)
@@ -1135,11 +1167,7 @@ vc_code sjs_delete_stream(const config *c, vc_err *err)
         if (st != NATS_OK && jerr != JSStreamNotFoundErr)
             rc = unavailable_nats(err, "cannot delete the stream", st);
     }
-    jsCtx_Destroy(j->js);
-    if (j->nc != NULL) {
-        natsConnection_Close(j->nc);
-        natsConnection_Destroy(j->nc);
-    }
+    close_nats(j);
     natsOptions_Destroy(j->opts);
     free(j);
     return rc;
@@ -1194,11 +1222,7 @@ void sjs_close(sjs *j)
         pthread_join(j->apply_thr, NULL);
     if (j->js != NULL)
         stop_cleanly(j);
-    jsCtx_Destroy(j->js);
-    if (j->nc != NULL) {
-        natsConnection_Close(j->nc);
-        natsConnection_Destroy(j->nc);
-    }
+    close_nats(j);
     natsOptions_Destroy(j->opts);
     pthread_mutex_destroy(&j->pub_mu);
     pthread_mutex_destroy(&j->mu);
