@@ -780,7 +780,12 @@ static void *lease_main(void *arg)
         broken = j->broken;
         vacant = j->holder[0] == '\0' || now - j->lease_seen >= j->ttl_ms;
         bool due = now - j->last_renew >= j->ttl_ms / 3;
+        int64_t late = active ? now - j->last_renew - j->ttl_ms / 2 : 0;
         pthread_mutex_unlock(&j->mu);
+        if (late > 0 && late <= period) /* once per late renewal */
+            log_warn("jetstream: the write lease of %s is renewed %lld ms late (a standby takes "
+                     "it after lease_ttl)",
+                     j->stream, (long long)late);
         if (broken)
             recover(j);
         else if (active && due)
