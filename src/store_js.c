@@ -410,7 +410,12 @@ typedef struct {
     bool foreign; /* a message not of our epoch */
 } batch_notes;
 
-static vc_code apply_msg(sjs *j, slmdb_txn *t, natsMsg *m, const char *idpfx, uint64_t *applied,
+/* Applies m to the cache in *t, begun here when first needed: a batch of
+ * our own messages (already in the cache) and lease messages needs no
+ * write transaction, which would only wait for the committer's (the
+ * applied sequence is then kept in memory, and stored by the next batch
+ * that writes or by a clean stop). */
+static vc_code apply_msg(sjs *j, slmdb_txn **t, natsMsg *m, const char *idpfx, uint64_t *applied,
                          batch_notes *bn, vc_err *err)
 {
     jsMsgMetaData *md = NULL;
@@ -442,7 +447,9 @@ static vc_code apply_msg(sjs *j, slmdb_txn *t, natsMsg *m, const char *idpfx, ui
         bn->lease = true;
     } else if (!own) {
         (void)natsMsgHeader_Get(m, "KV-Operation", &op);
-        rc = sjs_apply(t, subj + pl, (const uint8_t *)natsMsg_GetData(m),
+        if (*t == NULL && (rc = slmdb_begin(j->db, true, t, err)) != VC_OK)
+            return rc;
+        rc = sjs_apply(*t, subj + pl, (const uint8_t *)natsMsg_GetData(m),
                        (size_t)natsMsg_GetDataLength(m), op != NULL, err);
     }
     if (rc == VC_OK)
@@ -465,14 +472,14 @@ static bool apply_batch(sjs *j, natsMsg **msgs, int n)
     applied = j->applied;
     memcpy(idpfx, j->idpfx, sizeof idpfx);
     pthread_mutex_unlock(&j->mu);
-    rc = slmdb_begin(j->db, true, &t, &e);
+    rc = VC_OK;
     for (int i = 0; rc == VC_OK && i < n; i++)
-        rc = apply_msg(j, t, msgs[i], idpfx, &applied, &bn, &e);
-    if (rc == VC_OK)
+        rc = apply_msg(j, &t, msgs[i], idpfx, &applied, &bn, &e);
+    if (rc == VC_OK && t != NULL)
         rc = local_put_u64(t, LOCAL_APPLIED, applied, &e);
-    if (rc == VC_OK)
-        rc = slmdb_commit_unsynced(t, &e);
-    else
+    if (rc == VC_OK && t != NULL)
+        rc = slmdb_commit_unsynced(t, &e); /* ends t either way */
+    else if (t != NULL)
         slmdb_abort(t);
     pthread_mutex_lock(&j->mu);
     if (rc != VC_OK) {
@@ -1206,7 +1213,11 @@ static void stop_cleanly(sjs *j)
         return;
     if (slmdb_begin(j->db, true, &t, &e) != VC_OK)
         return;
-    if (local_put_u64(t, LOCAL_DIRTY, 0, &e) != VC_OK) {
+    pthread_mutex_lock(&j->mu);
+    uint64_t applied = j->applied;
+    pthread_mutex_unlock(&j->mu);
+    if (local_put_u64(t, LOCAL_DIRTY, 0, &e) != VC_OK ||
+        local_put_u64(t, LOCAL_APPLIED, applied, &e) != VC_OK) {
         slmdb_abort(t);
         return;
     }
