@@ -829,6 +829,19 @@ bool sjs_forward_subject(sjs *j, bool own, char *buf, size_t cap)
     return w > 0 && (size_t)w < cap;
 }
 
+void sjs_holder_unreachable(sjs *j)
+{
+    pthread_mutex_lock(&j->mu);
+    if (!j->active && j->holder[0] != '\0' && strcmp(j->holder, j->inst) != 0) {
+        log_info("jetstream: the lease holder %s does not answer forwarded writes: taking the "
+                 "lease",
+                 j->holder);
+        j->lease_seen = mono_ms() - j->ttl_ms; /* vacant for the lease thread */
+        pthread_cond_broadcast(&j->cv);
+    }
+    pthread_mutex_unlock(&j->mu);
+}
+
 size_t sjs_txn_max_bytes(sjs *j)
 {
     return j->max_payload > (size_t)128 * 1024 ? j->max_payload - (size_t)64 * 1024

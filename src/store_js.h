@@ -84,6 +84,9 @@ void sjs_close(sjs *j); /* NULL is fine */
 bool sjs_is_active(sjs *j);
 bool sjs_forward_subject(sjs *j, bool own, char *buf, size_t cap);
 
+/* store_holder_unreachable. */
+void sjs_holder_unreachable(sjs *j);
+
 /* The bytes one transaction may hold: the WAL must fit max_payload. */
 size_t sjs_txn_max_bytes(sjs *j);
 
