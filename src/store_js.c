@@ -1019,8 +1019,6 @@ static vc_code connect_nats(sjs *j, const config *c, vc_err *err)
     st = natsconn_keep_connecting(j->opts, NULL, NULL);
     if (st == NATS_OK)
         st = natsOptions_SetErrorHandler(j->opts, natsconn_log_error, NULL);
-    if (st == NATS_OK)
-        st = natsOptions_SetSendAsap(j->opts, true);
     if (st != NATS_OK)
         return vc_errf(err, VC_CONFIG, "jetstream: nats options: %s", natsStatus_GetText(st));
     redact_urls(c->nats_url, shown, sizeof shown);
