@@ -1,7 +1,10 @@
 /* store_js.h - private to the store module: the JetStream backend.
  *
- * store_js.c      connection, stream, lease (one active writer, fenced),
- *                 commit and sync, read barrier, status
+ * store_js.c      connection, stream, cache bookkeeping, commit and sync,
+ *                 read barrier, status, open and close
+ * store_js_chain.c  the fenced chain of publishes and the lease
+ * store_js_follow.c the stream into the cache (followers)
+ * store_js_restore.c a backup into the stream
  * store_js_wal.c  write sets, the WAL message codec, subjects, and applying
  *                 one stream message to the cache
  *
