@@ -522,6 +522,7 @@ static void forward_done(void *arg, fwd_outcome o, const char *body, size_t len,
     ops_reply r;
 
     if (o == FWD_NO_ACTIVE) { /* never ran there: here it waits for the lease */
+        vault_holder_unreachable(j->svc->ctx.vault);
         j->local = true;
         handle(j->svc, j);
         return;

@@ -124,6 +124,12 @@ bool store_forward_subject(store *s, bool own, char *buf, size_t cap)
     return s->js != NULL && sjs_forward_subject(s->js, own, buf, cap);
 }
 
+void store_holder_unreachable(store *s)
+{
+    if (s->js != NULL)
+        sjs_holder_unreachable(s->js);
+}
+
 size_t store_txn_max_bytes(store *s)
 {
     return s->js != NULL ? sjs_txn_max_bytes(s->js) : SIZE_MAX;

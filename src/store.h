@@ -61,6 +61,12 @@ bool store_is_active(store *s);
  * (and "") for lmdb, or when no instance holds the lease. */
 bool store_forward_subject(store *s, bool own, char *buf, size_t cap);
 
+/* jetstream: a write forwarded to the lease holder found nobody listening
+ * there (its process is gone): take the lease now rather than after
+ * lease_ttl (the fencing keeps this safe should it still be alive). lmdb:
+ * nothing. */
+void store_holder_unreachable(store *s);
+
 /* About the most bytes of keys and values one write transaction may hold
  * (lmdb: SIZE_MAX; jetstream: the WAL message must fit the server's
  * max_payload). Batches (rotation) stay under it. */

@@ -26,7 +26,7 @@
  * is held while beginning a cache write transaction, and pub_mu is taken
  * before mu.
  */
-#include "store_js.h"
+#include "store_js_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -39,65 +39,12 @@
 #include <nats/nats.h>
 #include <sodium.h>
 
-#include "config.h"
 #include "log.h"
+#include "config.h"
 #include "natsconn.h"
 #include "redact.h"
 
-#define ACK_WAIT_MS     10000  /* an unacknowledged publish fails after this */
-#define CONNECT_WAIT_MS 30000  /* sjs_open waits this long for NATS */
-#define CATCHUP_WAIT_MS 300000 /* and this long for the cache to catch up */
-#define APPLY_BATCH     512
-#define MAX_PENDING_PUB 65536
-#define LOCAL_APPLIED   "applied"
-#define LOCAL_DIRTY     "dirty"
-#define LOCAL_CREATED   "stream_created"
-#define NO_FAIL         UINT64_MAX
-
-/* Ordered by size (no padding); the groups say what guards what. */
-struct sjs {
-    slmdb *db;
-    natsOptions *opts;
-    natsConnection *nc;
-    jsCtx *js;
-    int64_t ttl_ms;
-    size_t max_payload;
-    pthread_t apply_thr, lease_thr;
-    pthread_mutex_t mu;     /* guards everything below but the chain */
-    pthread_cond_t cv;      /* any change below */
-    pthread_mutex_t pub_mu; /* orders publishes: msg_no, last_id, expect_* */
-
-    /* the role */
-    uint64_t epoch;
-    int64_t lease_until; /* monotonic ms: reads are direct before it */
-    int64_t last_renew;  /* monotonic ms of the last renewal's start */
-    int64_t lease_seen;  /* monotonic ms when the last lease message was applied */
-    /* following */
-    uint64_t applied;
-    uint64_t rebuilds;
-    /* publishing: counts of messages published and completed (acked or
-     * failed, in publish order), the first failed position in this epoch */
-    uint64_t published, completed, first_fail;
-    uint64_t msg_no, expect_seq; /* pub_mu */
-    /* the read barrier's shared stream query */
-    uint64_t q_started, q_done, q_result;
-    int replicas;
-
-    bool stop, active, broken;
-    bool commits_in_epoch; /* the cache has writes of ours from this epoch */
-    bool want_rebuild;
-    bool expect_seq_next; /* pub_mu */
-    bool q_running, q_failed;
-    bool apply_on, lease_on;
-
-    char stream[64], subj_all[80], prefix[80], wal_subj[96], lease_subj[96], fwd_base[96];
-    char inst[17];    /* this process: 16 random hex digits */
-    char idpfx[48];   /* "<inst>.<epoch>." of our fenced messages, or "" */
-    char holder[17];  /* the last lease message's holder ("" none) */
-    char last_id[96]; /* pub_mu */
-};
-
-static int64_t mono_ms(void)
+int64_t sjs_mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -105,9 +52,9 @@ static int64_t mono_ms(void)
 }
 
 /* Waits on j->cv until the monotonic deadline; false once it has passed. */
-static bool wait_until(sjs *j, int64_t deadline)
+bool sjs_wait_until(sjs *j, int64_t deadline)
 {
-    int64_t now = mono_ms();
+    int64_t now = sjs_mono_ms();
     struct timespec ts;
 
     if (now >= deadline)
@@ -123,125 +70,21 @@ static bool wait_until(sjs *j, int64_t deadline)
     return true;
 }
 
-static vc_code unavailable_nats(vc_err *err, const char *what, natsStatus st)
+vc_code sjs_unavailable(vc_err *err, const char *what, natsStatus st)
 {
     return vc_errf(err, VC_UNAVAILABLE, "jetstream: %s: %s", what, natsStatus_GetText(st));
 }
 
-/* ---- publishing --------------------------------------------------------- */
-
-static void note_failure(sjs *j, uint64_t pos, const char *why)
-{
-    if (j->first_fail == NO_FAIL || pos < j->first_fail)
-        j->first_fail = pos;
-    if (!j->broken)
-        log_warn("jetstream: a write to %s was not acknowledged (%s): this instance stops "
-                 "writing and re-reads the stream",
-                 j->stream, why);
-    j->broken = true;
-    j->active = false;
-}
-
-static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
-{
-    sjs *j = closure;
-    (void)js;
-    pthread_mutex_lock(&j->mu);
-    j->completed++;
-    if (pa == NULL || pae != NULL)
-        note_failure(j, j->completed,
-                     pae != NULL && pae->ErrText != NULL ? pae->ErrText : "no acknowledgement");
-    pthread_cond_broadcast(&j->cv);
-    pthread_mutex_unlock(&j->mu);
-    natsMsg_Destroy(msg);
-}
-
-/* Publishes one message of the chain (caller holds pub_mu). */
-static natsStatus pub_locked(sjs *j, const char *subj, const void *data, size_t len, bool del)
-{
-    natsMsg *m = NULL;
-    jsPubOptions po;
-    char id[96], num[24];
-    natsStatus st;
-
-    (void)snprintf(id, sizeof id, "%s%" PRIu64, j->idpfx, ++j->msg_no);
-    st = natsMsg_Create(&m, subj, NULL, data, (int)len);
-    if (st == NATS_OK)
-        st = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
-    if (st == NATS_OK && j->expect_seq_next) {
-        (void)snprintf(num, sizeof num, "%" PRIu64, j->expect_seq);
-        st = natsMsgHeader_Set(m, "Nats-Expected-Last-Sequence", num);
-    } else if (st == NATS_OK) {
-        st = natsMsgHeader_Set(m, "Nats-Expected-Last-Msg-Id", j->last_id);
-    }
-    if (st == NATS_OK && del)
-        st = natsMsgHeader_Set(m, "KV-Operation", "DEL");
-    jsPubOptions_Init(&po);
-    po.MaxWait = ACK_WAIT_MS;
-    pthread_mutex_lock(&j->mu);
-    j->published++;
-    pthread_mutex_unlock(&j->mu);
-    if (st == NATS_OK)
-        st = js_PublishMsgAsync(j->js, &m, &po);
-    if (st != NATS_OK) {
-        natsMsg_Destroy(m);
-        pthread_mutex_lock(&j->mu);
-        j->completed++;
-        note_failure(j, j->completed, natsStatus_GetText(st));
-        pthread_cond_broadcast(&j->cv);
-        pthread_mutex_unlock(&j->mu);
-        return st;
-    }
-    (void)snprintf(j->last_id, sizeof j->last_id, "%s", id);
-    j->expect_seq_next = false;
-    return NATS_OK;
-}
-
-/* Publishes every entry of w as its KV key's message (pub_mu held). */
-static natsStatus pub_entries(sjs *j, const sjs_wset *w)
-{
-    char subj[1200];
-    size_t pl = strlen(j->prefix);
-    natsStatus st = NATS_OK;
-
-    memcpy(subj, j->prefix, pl + 1);
-    for (size_t i = 0; st == NATS_OK && i < sjs_wset_count(w); i++) {
-        const sjs_entry *e = sjs_wset_entry(w, i);
-        if (!sjs_entry_key(e->tbl, e->key, e->key_len, subj + pl, sizeof subj - pl))
-            return NATS_INVALID_ARG;
-        st = pub_locked(j, subj, e->val, e->val_len, e->del);
-    }
-    return st;
-}
-
-/* Waits until the messages up to position target have completed; true if
- * none of them failed in this epoch (ep). */
-static bool wait_acked(sjs *j, uint64_t target, uint64_t ep, int64_t wait_ms)
-{
-    int64_t deadline = mono_ms() + wait_ms;
-    bool ok;
-
-    pthread_mutex_lock(&j->mu);
-    while (j->completed < target && wait_until(j, deadline))
-        ;
-    ok = j->completed >= target && j->epoch == ep &&
-         (j->first_fail == NO_FAIL || j->first_fail > target);
-    if (j->completed < target && j->epoch == ep)
-        note_failure(j, j->completed + 1, "acknowledgement timed out");
-    pthread_mutex_unlock(&j->mu);
-    return ok;
-}
-
 /* ---- the stream ---------------------------------------------------------- */
 
-static vc_code stream_last_seq(sjs *j, uint64_t *seq, vc_err *err)
+vc_code sjs_stream_last_seq(sjs *j, uint64_t *seq, vc_err *err)
 {
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
     natsStatus st = js_GetStreamInfo(&si, j->js, j->stream, NULL, &jerr);
 
     if (st != NATS_OK)
-        return unavailable_nats(err, "stream info", st);
+        return sjs_unavailable(err, "stream info", st);
     *seq = si->State.LastSeq;
     jsStreamInfo_Destroy(si);
     return VC_OK;
@@ -249,7 +92,7 @@ static vc_code stream_last_seq(sjs *j, uint64_t *seq, vc_err *err)
 
 /* Creates the stream if missing (or turns direct get off on one made by a
  * KV client); *created and *last from its info. */
-static vc_code ensure_stream(sjs *j, int64_t *created, uint64_t *last, vc_err *err)
+vc_code sjs_ensure_stream(sjs *j, int64_t *created, uint64_t *last, vc_err *err)
 {
     jsStreamConfig sc;
     jsStreamInfo *si = NULL;
@@ -296,7 +139,7 @@ static vc_code ensure_stream(sjs *j, int64_t *created, uint64_t *last, vc_err *e
 
 /* ---- the cache's bookkeeping -------------------------------------------- */
 
-static vc_code local_put_u64(slmdb_txn *t, const char *key, uint64_t x, vc_err *err)
+vc_code sjs_local_put_u64(slmdb_txn *t, const char *key, uint64_t x, vc_err *err)
 {
     uint8_t b[8];
     for (int i = 0; i < 8; i++)
@@ -319,7 +162,7 @@ static uint64_t local_get_u64(slmdb_txn *t, const char *key)
 }
 
 /* Empties the cache (every table) and notes the stream it follows. */
-static vc_code clear_cache(sjs *j, int64_t created, vc_err *err)
+vc_code sjs_clear_cache(sjs *j, int64_t created, vc_err *err)
 {
     slmdb_txn *t = NULL;
     vc_code rc = slmdb_begin(j->db, true, &t, err);
@@ -327,7 +170,7 @@ static vc_code clear_cache(sjs *j, int64_t created, vc_err *err)
     for (int i = 0; rc == VC_OK && i < SLMDB_N_TABLES; i++)
         rc = slmdb_clear(t, (store_table)i, err);
     if (rc == VC_OK)
-        rc = local_put_u64(t, LOCAL_CREATED, (uint64_t)created, err);
+        rc = sjs_local_put_u64(t, LOCAL_CREATED, (uint64_t)created, err);
     if (rc != VC_OK) {
         slmdb_abort(t);
         return rc;
@@ -367,423 +210,7 @@ static vc_code prepare_cache(sjs *j, int64_t created, uint64_t last, vc_err *err
                  dirty ? "it may hold unacknowledged writes"
                        : "it followed another incarnation of the stream");
     j->applied = 0;
-    return clear_cache(j, created, err);
-}
-
-/* ---- following the stream ------------------------------------------------ */
-
-static vc_code follow(sjs *j, natsSubscription **sub, uint64_t from, vc_err *err)
-{
-    jsSubOptions so;
-    jsErrCode jerr = 0;
-    natsStatus st;
-
-    jsSubOptions_Init(&so);
-    so.Stream = j->stream;
-    so.Ordered = true;
-    if (from > 1) {
-        so.Config.DeliverPolicy = js_DeliverByStartSequence;
-        so.Config.OptStartSeq = from;
-    }
-    st = js_SubscribeSync(sub, j->js, j->subj_all, NULL, &so, &jerr);
-    if (st == NATS_OK)
-        st = natsSubscription_SetPendingLimits(*sub, 1 << 20, 1 << 30);
-    if (st != NATS_OK) {
-        natsSubscription_Destroy(*sub);
-        *sub = NULL;
-        return unavailable_nats(err, "cannot follow the stream", st);
-    }
-    return VC_OK;
-}
-
-/* What a batch did besides changing the cache. */
-typedef struct {
-    bool lease;
-    char holder[17];
-    bool foreign; /* a message not of our epoch */
-} batch_notes;
-
-static vc_code apply_msg(sjs *j, slmdb_txn *t, natsMsg *m, const char *idpfx, uint64_t *applied,
-                         batch_notes *bn, vc_err *err)
-{
-    jsMsgMetaData *md = NULL;
-    const char *subj = natsMsg_GetSubject(m), *id = NULL, *op = NULL;
-    size_t pl = strlen(j->prefix);
-    uint64_t seq;
-    bool own;
-    vc_code rc = VC_OK;
-
-    if (natsMsg_GetMetaData(&md, m) != NATS_OK)
-        return VC_OK; /* not a stream message */
-    seq = md->Sequence.Stream;
-    jsMsgMetaData_Destroy(md);
-    if (seq <= *applied || strncmp(subj, j->prefix, pl) != 0)
-        return VC_OK;
-    (void)natsMsgHeader_Get(m, "Nats-Msg-Id", &id);
-    own = idpfx[0] != '\0' && id != NULL && strncmp(id, idpfx, strlen(idpfx)) == 0;
-    if (!own)
-        bn->foreign = true;
-    if (sjs_msg_kind_of(subj + pl) == SJS_MSG_LEASE) {
-        const char *d = natsMsg_GetData(m);
-        size_t n = 0;
-        int len = natsMsg_GetDataLength(m);
-        while (d != NULL && (int)n < len && n < sizeof bn->holder - 1 && d[n] != ' ')
-            n++;
-        if (n > 0)
-            memcpy(bn->holder, d, n);
-        bn->holder[n] = '\0';
-        bn->lease = true;
-    } else if (!own) {
-        (void)natsMsgHeader_Get(m, "KV-Operation", &op);
-        rc = sjs_apply(t, subj + pl, (const uint8_t *)natsMsg_GetData(m),
-                       (size_t)natsMsg_GetDataLength(m), op != NULL, err);
-    }
-    if (rc == VC_OK)
-        *applied = seq;
-    return rc;
-}
-
-/* false if the batch could not be applied (then follow again from the
- * cache's applied sequence). */
-static bool apply_batch(sjs *j, natsMsg **msgs, int n)
-{
-    slmdb_txn *t = NULL;
-    batch_notes bn = {0};
-    char idpfx[48];
-    uint64_t applied;
-    vc_err e;
-    vc_code rc;
-
-    pthread_mutex_lock(&j->mu);
-    applied = j->applied;
-    memcpy(idpfx, j->idpfx, sizeof idpfx);
-    pthread_mutex_unlock(&j->mu);
-    rc = slmdb_begin(j->db, true, &t, &e);
-    for (int i = 0; rc == VC_OK && i < n; i++)
-        rc = apply_msg(j, t, msgs[i], idpfx, &applied, &bn, &e);
-    if (rc == VC_OK)
-        rc = local_put_u64(t, LOCAL_APPLIED, applied, &e);
-    if (rc == VC_OK)
-        rc = slmdb_commit_unsynced(t, &e);
-    else
-        slmdb_abort(t);
-    pthread_mutex_lock(&j->mu);
-    if (rc != VC_OK) {
-        log_error("jetstream: cannot apply the stream to the cache: %s", e.msg);
-    } else {
-        j->applied = applied;
-        if (bn.lease) {
-            memcpy(j->holder, bn.holder, sizeof j->holder);
-            j->lease_seen = mono_ms();
-        }
-        if (bn.foreign && j->active) {
-            log_warn("jetstream: another instance writes to %s: this one is a standby now",
-                     j->stream);
-            j->active = false;
-            j->broken = true;
-        }
-    }
-    pthread_cond_broadcast(&j->cv);
-    pthread_mutex_unlock(&j->mu);
-    return rc == VC_OK;
-}
-
-static void *apply_main(void *arg)
-{
-    sjs *j = arg;
-    natsSubscription *sub = NULL;
-    natsMsg *msgs[APPLY_BATCH];
-    vc_err e;
-
-    for (;;) {
-        bool rebuild;
-        uint64_t from;
-        int n = 0, pending = 0, pending_bytes = 0;
-        natsStatus st;
-
-        pthread_mutex_lock(&j->mu);
-        if (j->stop) {
-            pthread_mutex_unlock(&j->mu);
-            break;
-        }
-        rebuild = j->want_rebuild;
-        from = j->applied + 1;
-        pthread_mutex_unlock(&j->mu);
-        if (rebuild) {
-            int64_t created = 0;
-            uint64_t last = 0;
-            natsSubscription_Destroy(sub);
-            sub = NULL;
-            if (ensure_stream(j, &created, &last, &e) != VC_OK ||
-                clear_cache(j, created, &e) != VC_OK) {
-                log_error("jetstream: cannot rebuild the cache: %s", e.msg);
-                nats_Sleep(500);
-                continue;
-            }
-            log_info("jetstream: rebuilding the cache from stream %s", j->stream);
-            pthread_mutex_lock(&j->mu);
-            j->applied = 0;
-            j->want_rebuild = false;
-            j->rebuilds++;
-            pthread_cond_broadcast(&j->cv);
-            pthread_mutex_unlock(&j->mu);
-            from = 1;
-        }
-        if (sub == NULL && follow(j, &sub, from, &e) != VC_OK) {
-            log_warn("%s", e.msg);
-            nats_Sleep(500);
-            continue;
-        }
-        st = natsSubscription_NextMsg(&msgs[0], sub, 100);
-        if (st == NATS_TIMEOUT)
-            continue;
-        if (st != NATS_OK) {
-            natsSubscription_Destroy(sub);
-            sub = NULL;
-            nats_Sleep(200);
-            continue;
-        }
-        n = 1;
-        (void)natsSubscription_GetPending(sub, &pending, &pending_bytes);
-        while (n < APPLY_BATCH && pending-- > 0 &&
-               natsSubscription_NextMsg(&msgs[n], sub, 1000) == NATS_OK)
-            n++;
-        bool applied = apply_batch(j, msgs, n);
-        for (int i = 0; i < n; i++)
-            natsMsg_Destroy(msgs[i]);
-        if (!applied) { /* follow again from what the cache has */
-            natsSubscription_Destroy(sub);
-            sub = NULL;
-            nats_Sleep(500);
-        }
-    }
-    natsSubscription_Destroy(sub);
-    nats_ReleaseThreadMemory();
-    return NULL;
-}
-
-/* Waits until the cache has applied seq; false after wait_ms or on stop. */
-static bool wait_applied(sjs *j, uint64_t seq, int64_t wait_ms)
-{
-    int64_t deadline = mono_ms() + wait_ms;
-    bool ok;
-
-    pthread_mutex_lock(&j->mu);
-    while (j->applied < seq && !j->want_rebuild && !j->stop && wait_until(j, deadline))
-        ;
-    ok = j->applied >= seq && !j->want_rebuild;
-    pthread_mutex_unlock(&j->mu);
-    return ok;
-}
-
-/* ---- the lease ------------------------------------------------------------ */
-
-/* The holder of the last lease message in the stream, as if just applied. */
-static void last_lease(sjs *j)
-{
-    natsMsg *m = NULL;
-    jsErrCode jerr = 0;
-    size_t n = 0;
-
-    if (js_GetLastMsg(&m, j->js, j->stream, j->lease_subj, NULL, &jerr) != NATS_OK)
-        return;
-    const char *d = natsMsg_GetData(m);
-    int len = natsMsg_GetDataLength(m);
-    char when[24] = "";
-    struct timespec ts;
-    pthread_mutex_lock(&j->mu);
-    while (d != NULL && (int)n < len && n < sizeof j->holder - 1 && d[n] != ' ')
-        n++;
-    if (n > 0)
-        memcpy(j->holder, d, n);
-    j->holder[n] = '\0';
-    /* Its age by the holder's clock ("<holder> <unix ms>"), at most
-     * lease_ttl: a holder dead for longer is not waited for again. A
-     * skewed clock only moves the takeover: the fencing keeps it safe. */
-    if (d != NULL && (int)n < len && (size_t)len - n < sizeof when)
-        memcpy(when, d + n + 1, (size_t)len - n - 1);
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t age = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - atoll(when);
-    j->lease_seen = mono_ms() - (when[0] == '\0' || age < 0 ? 0
-                                 : age > j->ttl_ms          ? j->ttl_ms
-                                                            : age);
-    pthread_mutex_unlock(&j->mu);
-    natsMsg_Destroy(m);
-}
-
-/* "<holder> <unix ms>": holder "" gives the lease up. */
-static size_t lease_body(const char *holder, char *buf, size_t cap)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int w =
-        snprintf(buf, cap, "%s %lld", holder, (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-    return w > 0 && (size_t)w < cap ? (size_t)w : 0;
-}
-
-/* Takes the lease: catch up, publish the lease with the stream's last
- * sequence expected, re-publish the entries of the last WAL (a writer that
- * died between its WAL and its entries), then write. */
-static void take_over(sjs *j)
-{
-    uint64_t last = 0, target, ep;
-    natsMsg *wm = NULL;
-    jsErrCode jerr = 0;
-    char body[64];
-    int64_t start;
-    vc_err e;
-    bool ok;
-
-    if (stream_last_seq(j, &last, &e) != VC_OK || !wait_applied(j, last, j->ttl_ms))
-        return;
-    pthread_mutex_lock(&j->pub_mu);
-    pthread_mutex_lock(&j->mu);
-    if (j->active || j->broken || j->stop) {
-        pthread_mutex_unlock(&j->mu);
-        pthread_mutex_unlock(&j->pub_mu);
-        return;
-    }
-    j->epoch++;
-    ep = j->epoch;
-    (void)snprintf(j->idpfx, sizeof j->idpfx, "%s.%" PRIu64 ".", j->inst, j->epoch);
-    j->first_fail = NO_FAIL;
-    j->commits_in_epoch = false;
-    j->expect_seq_next = true;
-    j->expect_seq = j->applied;
-    pthread_mutex_unlock(&j->mu);
-    start = mono_ms();
-    if (pub_locked(j, j->lease_subj, body, lease_body(j->inst, body, sizeof body), false) ==
-        NATS_OK) {
-        natsStatus st = js_GetLastMsg(&wm, j->js, j->stream, j->wal_subj, NULL, &jerr);
-        sjs_wset *w = st == NATS_OK ? sjs_wal_decode((const uint8_t *)natsMsg_GetData(wm),
-                                                     (size_t)natsMsg_GetDataLength(wm))
-                                    : NULL;
-        if (w != NULL) {
-            (void)pub_entries(j, w);
-        } else if (st == NATS_OK || (st != NATS_NOT_FOUND && jerr != JSNoMessageFoundErr)) {
-            /* The last WAL unread or unreadable: its entries may be half
-             * published, so no writing this time. */
-            pthread_mutex_lock(&j->mu);
-            note_failure(j, j->published, "cannot read the last WAL message");
-            pthread_mutex_unlock(&j->mu);
-        }
-        sjs_wset_free(w);
-    }
-    natsMsg_Destroy(wm);
-    pthread_mutex_lock(&j->mu);
-    target = j->published;
-    pthread_mutex_unlock(&j->mu);
-    pthread_mutex_unlock(&j->pub_mu);
-    ok = wait_acked(j, target, ep, j->ttl_ms);
-    pthread_mutex_lock(&j->mu);
-    if (ok && !j->broken && j->epoch == ep) {
-        j->active = true;
-        j->lease_until = start + j->ttl_ms;
-        j->last_renew = start;
-        memcpy(j->holder, j->inst, sizeof j->holder);
-        log_info("jetstream: this instance (%s) holds the write lease of %s", j->inst, j->stream);
-    }
-    pthread_cond_broadcast(&j->cv);
-    pthread_mutex_unlock(&j->mu);
-}
-
-static void renew(sjs *j)
-{
-    char body[64];
-    uint64_t target, ep;
-    int64_t start = mono_ms();
-    natsStatus st;
-
-    pthread_mutex_lock(&j->pub_mu);
-    st = pub_locked(j, j->lease_subj, body, lease_body(j->inst, body, sizeof body), false);
-    pthread_mutex_lock(&j->mu);
-    target = j->published;
-    ep = j->epoch;
-    j->last_renew = start;
-    pthread_mutex_unlock(&j->mu);
-    pthread_mutex_unlock(&j->pub_mu);
-    if (st == NATS_OK && wait_acked(j, target, ep, j->ttl_ms)) {
-        pthread_mutex_lock(&j->mu);
-        if (j->active && j->epoch == ep)
-            j->lease_until = start + j->ttl_ms;
-        pthread_mutex_unlock(&j->mu);
-    }
-}
-
-/* After a break: let the publishes in flight finish, rebuild the cache if
- * it may hold writes of ours that did not land, and stand by (or take the
- * lease again at once if it is still ours). */
-static void recover(sjs *j)
-{
-    int64_t deadline = mono_ms() + ACK_WAIT_MS + 2000;
-    bool rebuild, ours;
-    uint64_t r;
-
-    /* Not under pub_mu: the committer may hold a cache write transaction
-     * while it waits for pub_mu, and a rebuild needs one. sjs_commit
-     * publishes nothing while broken. */
-    pthread_mutex_lock(&j->mu);
-    while (j->completed < j->published && !j->stop && wait_until(j, deadline))
-        ;
-    if (j->completed < j->published) {
-        natsMsgList pending = {0};
-        pthread_mutex_unlock(&j->mu);
-        if (js_PublishAsyncGetPendingList(&pending, j->js) == NATS_OK)
-            natsMsgList_Destroy(&pending);
-        pthread_mutex_lock(&j->mu);
-        j->completed = j->published;
-        if (j->first_fail == NO_FAIL)
-            j->first_fail = j->completed;
-    }
-    rebuild = j->commits_in_epoch && j->first_fail != NO_FAIL;
-    j->idpfx[0] = '\0';
-    j->active = false;
-    if (rebuild) {
-        r = j->rebuilds;
-        j->want_rebuild = true;
-        pthread_cond_broadcast(&j->cv);
-        while (j->rebuilds == r && !j->stop)
-            pthread_cond_wait(&j->cv, &j->mu);
-    }
-    j->commits_in_epoch = false;
-    j->broken = false;
-    ours = strcmp(j->holder, j->inst) == 0;
-    pthread_cond_broadcast(&j->cv);
-    pthread_mutex_unlock(&j->mu);
-    if (ours)
-        take_over(j);
-}
-
-static void *lease_main(void *arg)
-{
-    sjs *j = arg;
-    int64_t period = j->ttl_ms / 6 > 50 ? j->ttl_ms / 6 : 50;
-
-    for (;;) {
-        bool active, broken, vacant;
-        int64_t now;
-
-        pthread_mutex_lock(&j->mu);
-        (void)wait_until(j, mono_ms() + period);
-        if (j->stop) {
-            pthread_mutex_unlock(&j->mu);
-            break;
-        }
-        now = mono_ms();
-        active = j->active;
-        broken = j->broken;
-        vacant = j->holder[0] == '\0' || now - j->lease_seen >= j->ttl_ms;
-        bool due = now - j->last_renew >= j->ttl_ms / 3;
-        pthread_mutex_unlock(&j->mu);
-        if (broken)
-            recover(j);
-        else if (active && due)
-            renew(j);
-        else if (!active && vacant)
-            take_over(j);
-    }
-    nats_ReleaseThreadMemory();
-    return NULL;
+    return sjs_clear_cache(j, created, err);
 }
 
 /* ---- the store's calls ------------------------------------------------------ */
@@ -811,6 +238,19 @@ bool sjs_forward_subject(sjs *j, bool own, char *buf, size_t cap)
     return w > 0 && (size_t)w < cap;
 }
 
+void sjs_holder_unreachable(sjs *j)
+{
+    pthread_mutex_lock(&j->mu);
+    if (!j->active && j->holder[0] != '\0' && strcmp(j->holder, j->inst) != 0) {
+        log_info("jetstream: the lease holder %s does not answer forwarded writes: taking the "
+                 "lease",
+                 j->holder);
+        j->lease_seen = sjs_mono_ms() - j->ttl_ms; /* vacant for the lease thread */
+        pthread_cond_broadcast(&j->cv);
+    }
+    pthread_mutex_unlock(&j->mu);
+}
+
 size_t sjs_txn_max_bytes(sjs *j)
 {
     return j->max_payload > (size_t)128 * 1024 ? j->max_payload - (size_t)64 * 1024
@@ -823,11 +263,11 @@ vc_code sjs_write_allowed(sjs *j, vc_err *err)
      * failed (fwd.h): the holder may be dead (a restarted single instance
      * after kill -9) or frozen. It waits up to lease_ttl for the lease to
      * come here rather than fail at once. */
-    int64_t deadline = mono_ms() + j->ttl_ms + 2000;
+    int64_t deadline = sjs_mono_ms() + j->ttl_ms + 2000;
     bool ok;
 
     pthread_mutex_lock(&j->mu);
-    while (!(j->active && !j->broken) && !j->stop && wait_until(j, deadline))
+    while (!(j->active && !j->broken) && !j->stop && sjs_wait_until(j, deadline))
         ;
     ok = j->active && !j->broken;
     pthread_mutex_unlock(&j->mu);
@@ -843,13 +283,13 @@ vc_code sjs_write_allowed(sjs *j, vc_err *err)
 vc_code sjs_read_barrier(sjs *j, vc_err *err)
 {
     int64_t wait_ms = j->ttl_ms * 2 > 5000 ? j->ttl_ms * 2 : 5000;
-    int64_t deadline = mono_ms() + wait_ms;
+    int64_t deadline = sjs_mono_ms() + wait_ms;
     uint64_t ticket, target = 0;
     bool failed = false;
     vc_err qe;
 
     pthread_mutex_lock(&j->mu);
-    if (j->active && !j->broken && mono_ms() < j->lease_until) {
+    if (j->active && !j->broken && sjs_mono_ms() < j->lease_until) {
         pthread_mutex_unlock(&j->mu);
         return VC_OK;
     }
@@ -860,7 +300,7 @@ vc_code sjs_read_barrier(sjs *j, vc_err *err)
             j->q_running = true;
             j->q_started++;
             pthread_mutex_unlock(&j->mu);
-            vc_code rc = stream_last_seq(j, &target, &qe);
+            vc_code rc = sjs_stream_last_seq(j, &target, &qe);
             pthread_mutex_lock(&j->mu);
             j->q_running = false;
             j->q_done = j->q_started;
@@ -870,7 +310,7 @@ vc_code sjs_read_barrier(sjs *j, vc_err *err)
             pthread_cond_broadcast(&j->cv);
             continue;
         }
-        if (!wait_until(j, deadline))
+        if (!sjs_wait_until(j, deadline))
             break;
     }
     if (j->q_done < ticket || j->q_failed) {
@@ -880,7 +320,7 @@ vc_code sjs_read_barrier(sjs *j, vc_err *err)
     }
     target = j->q_result;
     while ((j->applied < target || j->broken || j->want_rebuild) && !j->stop &&
-           wait_until(j, deadline))
+           sjs_wait_until(j, deadline))
         ;
     failed = j->applied < target || j->broken || j->want_rebuild;
     pthread_mutex_unlock(&j->mu);
@@ -919,7 +359,7 @@ vc_code sjs_commit(sjs *j, slmdb_txn *t, const sjs_wset *w, vc_err *err)
              : vc_errf(err, VC_UNAVAILABLE,
                        "jetstream: this instance lost the write lease of %s: retry", j->stream);
     if (rc == VC_OK)
-        rc = local_put_u64(t, LOCAL_DIRTY, 1, err);
+        rc = sjs_local_put_u64(t, LOCAL_DIRTY, 1, err);
     if (rc != VC_OK) {
         pthread_mutex_unlock(&j->pub_mu);
         slmdb_abort(t);
@@ -931,11 +371,11 @@ vc_code sjs_commit(sjs *j, slmdb_txn *t, const sjs_wset *w, vc_err *err)
         pthread_mutex_lock(&j->mu);
         j->commits_in_epoch = true;
         pthread_mutex_unlock(&j->mu);
-        st = pub_locked(j, j->wal_subj, wal, wal_len, false);
+        st = sjs_pub_locked(j, j->wal_subj, wal, wal_len, false);
         if (st == NATS_OK)
-            st = pub_entries(j, w);
+            st = sjs_pub_entries(j, w);
         if (st != NATS_OK)
-            rc = unavailable_nats(err, "publish", st);
+            rc = sjs_unavailable(err, "publish", st);
     }
     pthread_mutex_unlock(&j->pub_mu);
     free(wal);
@@ -950,7 +390,7 @@ vc_code sjs_sync(sjs *j, vc_err *err)
     target = j->published;
     ep = j->epoch;
     pthread_mutex_unlock(&j->mu);
-    if (wait_acked(j, target, ep, ACK_WAIT_MS + 2000))
+    if (sjs_wait_acked(j, target, ep, ACK_WAIT_MS + 2000))
         return VC_OK;
     return vc_errf(err, VC_UNAVAILABLE,
                    "jetstream: the write to %s was not acknowledged (its outcome is unknown: "
@@ -980,7 +420,7 @@ static vc_code connect_nats(sjs *j, const config *c, vc_err *err)
     char shown[1024];
     jsOptions jo;
     natsStatus st;
-    int64_t deadline = mono_ms() + CONNECT_WAIT_MS;
+    int64_t deadline = sjs_mono_ms() + CONNECT_WAIT_MS;
     vc_code rc = natsconn_options(&j->opts, &p, err);
 
     if (rc != VC_OK)
@@ -988,16 +428,21 @@ static vc_code connect_nats(sjs *j, const config *c, vc_err *err)
     st = natsconn_keep_connecting(j->opts, NULL, NULL);
     if (st == NATS_OK)
         st = natsOptions_SetErrorHandler(j->opts, natsconn_log_error, NULL);
-    if (st == NATS_OK)
-        st = natsOptions_SetSendAsap(j->opts, true);
     if (st != NATS_OK)
         return vc_errf(err, VC_CONFIG, "jetstream: nats options: %s", natsStatus_GetText(st));
     redact_urls(c->nats_url, shown, sizeof shown);
     st = natsConnection_Connect(&j->nc, j->opts);
+    if (st == NATS_OK || st == NATS_NOT_YET_CONNECTED)
+        st = natsConnection_Connect(&j->nc_follow, j->opts);
     if (st == NATS_NOT_YET_CONNECTED) {
-        while (natsConnection_Status(j->nc) != NATS_CONN_STATUS_CONNECTED && mono_ms() < deadline)
+        while ((natsConnection_Status(j->nc) != NATS_CONN_STATUS_CONNECTED ||
+                natsConnection_Status(j->nc_follow) != NATS_CONN_STATUS_CONNECTED) &&
+               sjs_mono_ms() < deadline)
             nats_Sleep(50);
-        st = natsConnection_Status(j->nc) == NATS_CONN_STATUS_CONNECTED ? NATS_OK : NATS_TIMEOUT;
+        st = natsConnection_Status(j->nc) == NATS_CONN_STATUS_CONNECTED &&
+                     natsConnection_Status(j->nc_follow) == NATS_CONN_STATUS_CONNECTED
+                 ? NATS_OK
+                 : NATS_TIMEOUT;
     }
     if (st != NATS_OK)
         return vc_errf(err, VC_UNAVAILABLE, "jetstream: cannot connect to %s: %s", shown,
@@ -1005,13 +450,32 @@ static vc_code connect_nats(sjs *j, const config *c, vc_err *err)
     j->max_payload = (size_t)natsConnection_GetMaxPayload(j->nc);
     jsOptions_Init(&jo);
     jo.Wait = 10000;
-    jo.PublishAsync.AckHandler = on_ack;
+    jo.PublishAsync.AckHandler = sjs_on_ack;
     jo.PublishAsync.AckHandlerClosure = j;
     jo.PublishAsync.MaxPending = MAX_PENDING_PUB;
     st = natsConnection_JetStream(&j->js, j->nc, &jo);
+    if (st == NATS_OK) {
+        jsOptions_Init(&jo);
+        jo.Wait = 10000;
+        st = natsConnection_JetStream(&j->js_follow, j->nc_follow, &jo);
+    }
     if (st != NATS_OK)
-        return unavailable_nats(err, "cannot use JetStream", st);
+        return sjs_unavailable(err, "cannot use JetStream", st);
     return VC_OK;
+}
+
+static void close_nats(sjs *j)
+{
+    jsCtx_Destroy(j->js_follow);
+    jsCtx_Destroy(j->js);
+    if (j->nc_follow != NULL) {
+        natsConnection_Close(j->nc_follow);
+        natsConnection_Destroy(j->nc_follow);
+    }
+    if (j->nc != NULL) {
+        natsConnection_Close(j->nc);
+        natsConnection_Destroy(j->nc);
+    }
 }
 
 static bool names_fit(sjs *j, const char *b)
@@ -1084,17 +548,17 @@ vc_code sjs_open(sjs **out, slmdb *db, const config *c, vc_err *err)
     if ((rc = connect_nats(j, c, err)) != VC_OK)
         goto fail;
     /* A cluster just started may have no JetStream meta leader yet. */
-    for (int64_t until = mono_ms() + CONNECT_WAIT_MS;
-         (rc = ensure_stream(j, &created, &last, err)) != VC_OK && mono_ms() < until;)
+    for (int64_t until = sjs_mono_ms() + CONNECT_WAIT_MS;
+         (rc = sjs_ensure_stream(j, &created, &last, err)) != VC_OK && sjs_mono_ms() < until;)
         nats_Sleep(500);
     if (rc != VC_OK || (rc = prepare_cache(j, created, last, err)) != VC_OK)
         goto fail;
-    if (pthread_create(&j->apply_thr, NULL, apply_main, j) != 0) {
+    if (pthread_create(&j->apply_thr, NULL, sjs_apply_main, j) != 0) {
         rc = vc_errf(err, VC_INTERNAL, "jetstream: cannot start a thread");
         goto fail;
     }
     j->apply_on = true;
-    if (!wait_applied(j, last, CATCHUP_WAIT_MS)) {
+    if (!sjs_wait_applied(j, last, CATCHUP_WAIT_MS)) {
         rc = vc_errf(err, VC_UNAVAILABLE,
                      "jetstream: the cache in %s did not catch up with stream %s (sequence %" PRIu64
                      ") within %d s",
@@ -1103,10 +567,10 @@ vc_code sjs_open(sjs **out, slmdb *db, const config *c, vc_err *err)
     }
     /* A cache that resumed has not applied the lease message again: ask. */
     if (j->holder[0] == '\0')
-        last_lease(j);
+        sjs_last_lease(j);
     if (j->holder[0] == '\0') /* nobody holds the lease (a new vault): take it now */
-        take_over(j);
-    if (pthread_create(&j->lease_thr, NULL, lease_main, j) != 0) {
+        sjs_take_over(j);
+    if (pthread_create(&j->lease_thr, NULL, sjs_lease_main, j) != 0) {
         rc = vc_errf(err, VC_INTERNAL, "jetstream: cannot start a thread");
         goto fail;
     }
@@ -1133,13 +597,9 @@ vc_code sjs_delete_stream(const config *c, vc_err *err)
     if (rc == VC_OK) {
         natsStatus st = js_DeleteStream(j->js, j->stream, NULL, &jerr);
         if (st != NATS_OK && jerr != JSStreamNotFoundErr)
-            rc = unavailable_nats(err, "cannot delete the stream", st);
+            rc = sjs_unavailable(err, "cannot delete the stream", st);
     }
-    jsCtx_Destroy(j->js);
-    if (j->nc != NULL) {
-        natsConnection_Close(j->nc);
-        natsConnection_Destroy(j->nc);
-    }
+    close_nats(j);
     natsOptions_Destroy(j->opts);
     free(j);
     return rc;
@@ -1161,19 +621,23 @@ static void stop_cleanly(sjs *j)
     pthread_mutex_unlock(&j->mu);
     if (active) {
         pthread_mutex_lock(&j->pub_mu);
-        (void)pub_locked(j, j->lease_subj, body, lease_body("", body, sizeof body), false);
+        (void)sjs_pub_locked(j, j->lease_subj, body, sjs_lease_body("", body, sizeof body), false);
         pthread_mutex_unlock(&j->pub_mu);
     }
     pthread_mutex_lock(&j->mu);
     target = j->published;
     ep = j->epoch;
     pthread_mutex_unlock(&j->mu);
-    clean = wait_acked(j, target, ep, ACK_WAIT_MS);
+    clean = sjs_wait_acked(j, target, ep, ACK_WAIT_MS);
     if (!clean)
         return;
     if (slmdb_begin(j->db, true, &t, &e) != VC_OK)
         return;
-    if (local_put_u64(t, LOCAL_DIRTY, 0, &e) != VC_OK) {
+    pthread_mutex_lock(&j->mu);
+    uint64_t applied = j->applied;
+    pthread_mutex_unlock(&j->mu);
+    if (sjs_local_put_u64(t, LOCAL_DIRTY, 0, &e) != VC_OK ||
+        sjs_local_put_u64(t, LOCAL_APPLIED, applied, &e) != VC_OK) {
         slmdb_abort(t);
         return;
     }
@@ -1194,11 +658,7 @@ void sjs_close(sjs *j)
         pthread_join(j->apply_thr, NULL);
     if (j->js != NULL)
         stop_cleanly(j);
-    jsCtx_Destroy(j->js);
-    if (j->nc != NULL) {
-        natsConnection_Close(j->nc);
-        natsConnection_Destroy(j->nc);
-    }
+    close_nats(j);
     natsOptions_Destroy(j->opts);
     pthread_mutex_destroy(&j->pub_mu);
     pthread_mutex_destroy(&j->mu);

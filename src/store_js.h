@@ -1,7 +1,10 @@
 /* store_js.h - private to the store module: the JetStream backend.
  *
- * store_js.c      connection, stream, lease (one active writer, fenced),
- *                 commit and sync, read barrier, status
+ * store_js.c      connection, stream, cache bookkeeping, commit and sync,
+ *                 read barrier, status, open and close
+ * store_js_chain.c  the fenced chain of publishes and the lease
+ * store_js_follow.c the stream into the cache (followers)
+ * store_js_restore.c a backup into the stream
  * store_js_wal.c  write sets, the WAL message codec, subjects, and applying
  *                 one stream message to the cache
  *
@@ -83,6 +86,9 @@ void sjs_close(sjs *j); /* NULL is fine */
 
 bool sjs_is_active(sjs *j);
 bool sjs_forward_subject(sjs *j, bool own, char *buf, size_t cap);
+
+/* store_holder_unreachable. */
+void sjs_holder_unreachable(sjs *j);
 
 /* The bytes one transaction may hold: the WAL must fit max_payload. */
 size_t sjs_txn_max_bytes(sjs *j);

@@ -105,6 +105,11 @@ bool vault_is_active(vault *v)
     return store_is_active(v->st);
 }
 
+void vault_holder_unreachable(vault *v)
+{
+    store_holder_unreachable(v->st);
+}
+
 bool vault_forward_subject(vault *v, bool own, char *buf, size_t cap)
 {
     return store_forward_subject(v->st, own, buf, cap);

@@ -80,6 +80,10 @@ vc_code vault_open_config(vault **out, const struct config *c, const seal_master
  * write lease). Writes elsewhere are forwarded (fwd.h). */
 bool vault_is_active(vault *v);
 
+/* store_holder_unreachable: the lease holder did not take a forwarded
+ * write (nobody listens there). */
+void vault_holder_unreachable(vault *v);
+
 /* store_forward_subject: this instance's subject for forwarded writes (own)
  * or the active one's. */
 bool vault_forward_subject(vault *v, bool own, char *buf, size_t cap);

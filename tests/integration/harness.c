@@ -637,16 +637,17 @@ int it_vault_start_log(it_vault *v, const char *needle, int timeout_ms)
 {
     const char *argv[] = {it_bin(), "serve", "--config", v->config, NULL};
     char buf[65536];
+    struct stat st;
+    /* a restart appends to the same log: only what this start writes */
+    long from = stat(v->log, &st) == 0 ? (long)st.st_size : 0;
 
     v->pid = spawn(argv, v->log);
     for (int waited = 0; waited < timeout_ms; waited += 20) {
         FILE *f = fopen(v->log, "r");
         size_t got = 0;
         if (f != NULL) {
-            /* the last 64 KiB: a restart appends to the same log */
-            if (fseek(f, -(long)(sizeof buf - 1), SEEK_END) != 0)
-                rewind(f);
-            got = fread(buf, 1, sizeof buf - 1, f);
+            if (fseek(f, from, SEEK_SET) == 0)
+                got = fread(buf, 1, sizeof buf - 1, f);
             fclose(f);
         }
         buf[got] = '\0';
