@@ -154,7 +154,7 @@ int cmd_serve(const char *config_path, int argc, char **argv)
         return EXIT_ERROR;
     }
     nats_revoker *revoker = NULL;
-    if (!check && revoker_start(&revoker, env.cfg, &err) != VC_OK) {
+    if (!check && revoker_start(&revoker, env.cfg, env.vault, &err) != VC_OK) {
         cmd_fail("%s", err.msg);
         creds_signer_free(signer);
         cmd_close(&env);
@@ -204,6 +204,8 @@ int cmd_serve(const char *config_path, int argc, char **argv)
         log_error("%s", err.msg);
         rotator_join(rot);
         service_stop(svc);
+        revoker_free(revoker);
+        creds_signer_free(signer);
         cmd_close(&env);
         return EXIT_ERROR;
     }

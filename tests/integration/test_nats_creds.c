@@ -538,6 +538,75 @@ static void test_revoke(void **state)
     json_decref(r);
 }
 
+/* How many times the vault's log says line. */
+static int log_count(const char *line)
+{
+    char *log = slurp(vlt.log);
+    int n = 0;
+    for (const char *p = log; p != NULL && (p = strstr(p, line)) != NULL; p += strlen(line))
+        n++;
+    free(log);
+    return n;
+}
+
+#define REPUSHED "pushed again with its"
+
+/* A restarted nats-server reloads its resolver_preload (the account JWT
+ * without revocations); vaultctl pushes the stored list again once it is
+ * back (revoker.h), so a revoked user stays refused with no new revoke. */
+static void test_revoked_after_server_restart(void **state)
+{
+    char file[TU_DIR_MAX + 32], keep[TU_DIR_MAX + 32], payload[256];
+    natsConnection *nc = NULL;
+    (void)state;
+
+    snprintf(file, sizeof file, "%s/agent-t.creds", dir);
+    snprintf(keep, sizeof keep, "%s/agent-u.creds", dir);
+    json_t *r = mint("\"role\":\"agent\",\"name\":\"agent-t\",\"ttl\":\"10m\"", file);
+    snprintf(payload, sizeof payload, "{\"operation\":\"revoke\",\"public_key\":\"%s\"}",
+             json_string_value(json_object_get(json_object_get(r, "data"), "public_key")));
+    json_decref(r);
+    json_decref(mint("\"role\":\"agent\",\"name\":\"agent-u\",\"ttl\":\"10m\"", keep));
+    r = admin_req(payload);
+    assert_string_equal(it_status(r), "success");
+    json_decref(r);
+    assert_int_not_equal(connect_creds(&nc, file, "_INBOX.agent-t", false), NATS_OK);
+    natsConnection_Destroy(nc);
+    nc = NULL;
+
+    int before = log_count(REPUSHED);
+    int64_t t0 = now_ms();
+    it_nats_stop(&nats, false);
+    assert_int_equal(it_nats_start_conf(&nats, nats.port, operator_conf), 0);
+    note("nats-server restarted on port %d (same config, preload without revocations)",
+         nats.port);
+    bool pushed = false;
+    for (int i = 0; i < 600 && !pushed; i++) {
+        pushed = log_count(REPUSHED) > before;
+        if (!pushed)
+            nats_Sleep(50);
+    }
+    if (!pushed)
+        it_vault_dump_log(&vlt);
+    assert_true(pushed); /* vaultctl did not push the revocations after the restart */
+    note("vaultctl pushed the revocations again %lld ms after the restart began",
+         (long long)(now_ms() - t0));
+
+    natsStatus st = connect_creds(&nc, file, "_INBOX.agent-t", false);
+    note("revoked creds after the restart: %s", natsStatus_GetText(st));
+    assert_int_not_equal(st, NATS_OK);
+    natsConnection_Destroy(nc);
+    nc = NULL;
+    st = connect_creds(&nc, keep, "_INBOX.agent-u", false);
+    assert_int_equal(st, NATS_OK); /* creds never revoked still connect */
+    natsConnection_Destroy(nc);
+
+    /* later tests need the admin connection back */
+    for (int i = 0; i < 600 && natsConnection_Status(admin) != NATS_CONN_STATUS_CONNECTED; i++)
+        nats_Sleep(50);
+    assert_int_equal(natsConnection_Status(admin), NATS_CONN_STATUS_CONNECTED);
+}
+
 /* creds with wrap_ttl: a wrap token; unwrap yields the creds, which work. */
 static void test_wrapped_creds(void **state)
 {
@@ -623,7 +692,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_agent_lifecycle), cmocka_unit_test(test_no_subscribe_and_limits),
-        cmocka_unit_test(test_revoke),          cmocka_unit_test(test_wrapped_creds),
+        cmocka_unit_test(test_revoke),          cmocka_unit_test(test_revoked_after_server_restart),
+        cmocka_unit_test(test_wrapped_creds),
         cmocka_unit_test(test_many_connects),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
