@@ -32,6 +32,7 @@ struct nats_revoker {
     nkey *op;             /* the operator (signing) key, locked while idle */
     json_t *claims;       /* the account JWT's claims, without jti/iss */
     char account[NKEY_PUBLIC_LEN + 1];
+    char issuer[NKEY_PUBLIC_LEN + 1]; /* account_jwt's iss as the operator issued it */
     int64_t max_ttl; /* the longest role max_ttl: older entries may go */
     natsOptions *opts;
     natsConnection *nc;
@@ -96,6 +97,8 @@ static vc_code load_account_jwt(nats_revoker *r, const config *c, vc_err *err)
                        "nats_credentials.account_jwt %s: the JWT of account %s, not of "
                        "nats_credentials.account",
                        c->creds_account_jwt, sub);
+    const char *iss = json_string_value(json_object_get(r->claims, "iss"));
+    snprintf(r->issuer, sizeof r->issuer, "%s", iss != NULL ? iss : "");
     /* jwt_sign writes jti and iss anew */
     json_object_del(r->claims, "jti");
     json_object_del(r->claims, "iss");
@@ -170,6 +173,103 @@ static vc_code connect_system(nats_revoker *r, const config *c, vc_err *err)
         return vc_errf(err, VC_CONFIG, "nats_credentials.system_creds: cannot connect: %s",
                        natsStatus_GetText(st));
     return VC_OK;
+}
+
+/* The operator JWT beside account_jwt (nats-init writes operator.jwt in
+ * the same directory): its claims, NULL when there is none. */
+static json_t *operator_claims_beside(const char *account_jwt, char *path, size_t cap)
+{
+    const char *slash = strrchr(account_jwt, '/');
+    int dlen = slash != NULL ? (int)(slash - account_jwt) : 1;
+    if (snprintf(path, cap, "%.*s/operator.jwt", dlen, slash != NULL ? account_jwt : ".") >=
+        (int)cap)
+        return NULL;
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return NULL;
+    char *buf = calloc(1, JWT_FILE_MAX + 1);
+    size_t n = buf != NULL ? fread(buf, 1, JWT_FILE_MAX, f) : 0;
+    fclose(f);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        n--;
+    json_t *j = buf != NULL ? jwt_claims_of(buf, n) : NULL;
+    free(buf);
+    return j;
+}
+
+/* Whether nats-server takes an account JWT signed by op_pub: it issued
+ * account_jwt, or the operator JWT beside it is op_pub's own or lists it
+ * among its signing keys. */
+static vc_code check_signer(const nats_revoker *r, const config *c, const char *op_pub,
+                            vc_err *err)
+{
+    char path[1024];
+    if (strcmp(op_pub, r->issuer) == 0)
+        return VC_OK;
+    json_t *op = operator_claims_beside(c->creds_account_jwt, path, sizeof path);
+    if (op == NULL)
+        return vc_errf(err, VC_CONFIG,
+                       "nats_credentials.operator_signing_key %s: its public key %s did not "
+                       "issue nats_credentials.account_jwt (issuer %s), and there is no "
+                       "operator.jwt beside it to find it among the operator's signing keys",
+                       c->creds_operator_key, op_pub, r->issuer);
+    bool ok = false;
+    const char *sub = json_string_value(json_object_get(op, "sub"));
+    json_t *keys = json_object_get(json_object_get(op, "nats"), "signing_keys");
+    size_t i;
+    json_t *k;
+    ok = sub != NULL && strcmp(sub, op_pub) == 0;
+    json_array_foreach(keys, i, k)
+    {
+        const char *ks = json_string_value(k);
+        if (ks == NULL && json_is_object(k)) /* newer nsc: {"key": ...} */
+            ks = json_string_value(json_object_get(k, "key"));
+        ok = ok || (ks != NULL && strcmp(ks, op_pub) == 0);
+    }
+    json_decref(op);
+    if (!ok)
+        return vc_errf(err, VC_CONFIG,
+                       "nats_credentials.operator_signing_key %s: its public key %s is neither "
+                       "the issuer of nats_credentials.account_jwt (%s) nor the operator or one "
+                       "of its signing keys in %s: nats-server would refuse the account JWTs it "
+                       "signs",
+                       c->creds_operator_key, op_pub, r->issuer, path);
+    return VC_OK;
+}
+
+vc_code revoker_check(const config *c, char *summary, size_t cap, vc_err *err)
+{
+    if (cap > 0)
+        summary[0] = '\0';
+    if (c->creds_operator_key == NULL && c->creds_system_creds == NULL &&
+        c->creds_account_jwt == NULL)
+        return VC_OK;
+    nats_revoker *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return vc_errf(err, VC_INTERNAL, "out of memory");
+    char op_pub[NKEY_PUBLIC_LEN + 1] = "";
+    vc_err e;
+    vc_code rc = load_account_jwt(r, c, err);
+    if (rc == VC_OK)
+        rc = load_operator_key(r, c, err);
+    if (rc == VC_OK) {
+        nkey_unlock(r->op);
+        nkey_public(r->op, op_pub);
+        nkey_lock(r->op);
+        rc = check_signer(r, c, op_pub, err);
+    }
+    if (rc == VC_OK && (rc = secretfile_check(c->creds_system_creds, &e)) != VC_OK)
+        rc = vc_errf(err, rc, "nats_credentials.system_creds %s", e.msg);
+    if (rc == VC_OK)
+        (void)snprintf(summary, cap,
+                       "account_jwt %s is account %s's, operator_signing_key %s (%s) may sign "
+                       "it, system_creds %s",
+                       c->creds_account_jwt, c->creds_account, c->creds_operator_key, op_pub,
+                       c->creds_system_creds);
+    nkey_free(r->op);
+    json_decref(r->claims);
+    free(r);
+    return rc;
 }
 
 static void *repush_thread(void *arg);

@@ -56,6 +56,15 @@ typedef struct nats_revoker nats_revoker;
  * v must outlive the revoker. */
 vc_code revoker_start(nats_revoker **out, const config *c, vault *v, vc_err *err);
 
+/* For `serve --check`: loads and checks the revocation settings without
+ * connecting: the account JWT is nats_credentials.account's, the operator
+ * key loads (secretfile's rule) and nats-server takes what it signs (it
+ * issued the account JWT, or operator.jwt beside the account JWT is its
+ * own or lists it among its signing keys), system_creds passes
+ * secretfile_check. VC_OK with summary "" when revocation is off; else
+ * summary (a line, no secret) says what was checked. */
+vc_code revoker_check(const config *c, char *summary, size_t cap, vc_err *err);
+
 /* Stops the re-push thread (waits for a push under way), closes the
  * connection, wipes and frees; NULL is fine. */
 void revoker_free(nats_revoker *r);

@@ -607,6 +607,67 @@ static void test_revoked_after_server_restart(void **state)
     assert_int_equal(natsConnection_Status(admin), NATS_CONN_STATUS_CONNECTED);
 }
 
+/* serve --check with the configuration's text from replaced by to: its
+ * exit code is 0 when want is NULL, else 1 with want in what it printed. */
+static void check_with(const char *from, const char *to, const char *want)
+{
+    char path[TU_DIR_MAX + 32], text[sizeof yaml + 1024];
+    const char *at = strstr(yaml, from);
+    assert_non_null(at);
+    snprintf(text, sizeof text, "%.*s%s%s", (int)(at - yaml), yaml, to, at + strlen(from));
+    snprintf(path, sizeof path, "%s/check.yaml", dir);
+    assert_int_equal(tu_write_text(path, text), 0);
+    const char *args[] = {"serve", "--check", NULL};
+    char *out = NULL, *err = NULL;
+    int rc = it_run_io(path, NULL, &out, &err, args);
+    note("serve --check with %s: exit %d\n%s%s", to, rc, out != NULL ? out : "",
+         err != NULL ? err : "");
+    if (want == NULL) {
+        assert_int_equal(rc, 0);
+        assert_non_null(strstr(out, "nats_credentials: revocation: account_jwt"));
+        assert_non_null(strstr(out, "configuration OK"));
+    } else {
+        assert_int_not_equal(rc, 0);
+        assert_non_null(strstr(err, want));
+        assert_null(strstr(out, "configuration OK"));
+    }
+    free(out);
+    free(err);
+}
+
+/* serve --check loads and checks the revocation settings. */
+static void test_check_revocation(void **state)
+{
+    char ndir2[TU_DIR_MAX + 16], from[TU_DIR_MAX + 64], to[TU_DIR_MAX + 64], copy[TU_DIR_MAX + 64];
+    (void)state;
+    snprintf(ndir2, sizeof ndir2, "%s/nats2", dir);
+    const char *args[] = {"nats-init", ndir2, NULL};
+    assert_int_equal(it_run(NULL, NULL, args), 0);
+
+    check_with("nats:\n", "nats:\n", NULL);
+    /* another operator's account */
+    snprintf(from, sizeof from, "%s/account.jwt", ndir);
+    snprintf(to, sizeof to, "%s/account.jwt", ndir2);
+    check_with(from, to, "not of nats_credentials.account");
+    snprintf(to, sizeof to, "%s/missing.jwt", ndir);
+    check_with(from, to, "cannot open");
+    /* another operator's key: nats-server would refuse what it signs */
+    snprintf(from, sizeof from, "%s/operator.nk", ndir);
+    snprintf(to, sizeof to, "%s/operator.nk", ndir2);
+    check_with(from, to, "neither the issuer of nats_credentials.account_jwt");
+    snprintf(to, sizeof to, "%s/account-signing.nk", ndir);
+    check_with(from, to, "not an operator seed");
+    /* a system user's .creds that others may write */
+    snprintf(from, sizeof from, "%s/system.creds", ndir);
+    snprintf(copy, sizeof copy, "%s/system-0666.creds", dir);
+    char *creds = slurp(from);
+    assert_non_null(creds);
+    assert_int_equal(tu_write_text(copy, creds), 0);
+    free(creds);
+    assert_int_equal(chmod(copy, 0666), 0);
+    check_with(from, copy, "nats_credentials.system_creds");
+}
+
 /* creds with wrap_ttl: a wrap token; unwrap yields the creds, which work. */
 static void test_wrapped_creds(void **state)
 {
@@ -693,7 +754,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_agent_lifecycle), cmocka_unit_test(test_no_subscribe_and_limits),
         cmocka_unit_test(test_revoke),          cmocka_unit_test(test_revoked_after_server_restart),
-        cmocka_unit_test(test_wrapped_creds),
+        cmocka_unit_test(test_wrapped_creds),   cmocka_unit_test(test_check_revocation),
         cmocka_unit_test(test_many_connects),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
