@@ -33,7 +33,7 @@ struct nats_revoker {
     json_t *claims;       /* the account JWT's claims, without jti/iss */
     char account[NKEY_PUBLIC_LEN + 1];
     char issuer[NKEY_PUBLIC_LEN + 1]; /* account_jwt's iss as the operator issued it */
-    int64_t max_ttl; /* the longest role max_ttl: older entries may go */
+    int64_t max_ttl;                  /* the longest role max_ttl: older entries may go */
     natsOptions *opts;
     natsConnection *nc;
     vault *v;
@@ -71,21 +71,31 @@ static json_t *jwt_claims_of(const char *jwt, size_t len)
     return j;
 }
 
-static vc_code load_account_jwt(nats_revoker *r, const config *c, vc_err *err)
+/* The claims of the JWT in the file at path (trailing blanks ignored);
+ * NULL when it cannot be opened (*opened false) or holds no JWT. */
+static json_t *jwt_file_claims(const char *path, bool *opened)
 {
-    FILE *f = fopen(c->creds_account_jwt, "r");
+    FILE *f = fopen(path, "r");
+    *opened = f != NULL;
     if (f == NULL)
-        return vc_errf(err, VC_CONFIG, "nats_credentials.account_jwt %s: cannot open",
-                       c->creds_account_jwt);
+        return NULL;
     char *buf = calloc(1, JWT_FILE_MAX + 1);
     size_t n = buf != NULL ? fread(buf, 1, JWT_FILE_MAX, f) : 0;
     fclose(f);
-    if (buf == NULL)
-        return vc_errf(err, VC_INTERNAL, "out of memory");
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
         n--;
-    r->claims = jwt_claims_of(buf, n);
+    json_t *j = buf != NULL ? jwt_claims_of(buf, n) : NULL;
     free(buf);
+    return j;
+}
+
+static vc_code load_account_jwt(nats_revoker *r, const config *c, vc_err *err)
+{
+    bool opened;
+    r->claims = jwt_file_claims(c->creds_account_jwt, &opened);
+    if (!opened)
+        return vc_errf(err, VC_CONFIG, "nats_credentials.account_jwt %s: cannot open",
+                       c->creds_account_jwt);
     json_t *nats = json_object_get(r->claims, "nats");
     const char *sub = json_string_value(json_object_get(r->claims, "sub"));
     const char *type = json_string_value(json_object_get(nats, "type"));
@@ -184,24 +194,14 @@ static json_t *operator_claims_beside(const char *account_jwt, char *path, size_
     if (snprintf(path, cap, "%.*s/operator.jwt", dlen, slash != NULL ? account_jwt : ".") >=
         (int)cap)
         return NULL;
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return NULL;
-    char *buf = calloc(1, JWT_FILE_MAX + 1);
-    size_t n = buf != NULL ? fread(buf, 1, JWT_FILE_MAX, f) : 0;
-    fclose(f);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-        n--;
-    json_t *j = buf != NULL ? jwt_claims_of(buf, n) : NULL;
-    free(buf);
-    return j;
+    bool opened;
+    return jwt_file_claims(path, &opened);
 }
 
 /* Whether nats-server takes an account JWT signed by op_pub: it issued
  * account_jwt, or the operator JWT beside it is op_pub's own or lists it
  * among its signing keys. */
-static vc_code check_signer(const nats_revoker *r, const config *c, const char *op_pub,
-                            vc_err *err)
+static vc_code check_signer(const nats_revoker *r, const config *c, const char *op_pub, vc_err *err)
 {
     char path[1024];
     if (strcmp(op_pub, r->issuer) == 0)
@@ -477,8 +477,8 @@ static void *repush_thread(void *arg)
             break;
         /* Only the instance that may write (jetstream: the lease holder)
          * pushes; a standby waits until it is active or the next connect. */
-        bool go = vault_is_active(r->v) &&
-                  natsConnection_Status(r->nc) == NATS_CONN_STATUS_CONNECTED;
+        bool go =
+            vault_is_active(r->v) && natsConnection_Status(r->nc) == NATS_CONN_STATUS_CONNECTED;
         if (go) {
             r->pending = false;
             pthread_mutex_unlock(&r->ev_lock);

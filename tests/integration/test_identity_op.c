@@ -57,18 +57,23 @@ static int preload(json_t *claims, const nkey *k, const char *pub)
 }
 
 /* A .creds file at path for a user of the account signed by acct. */
-static int user_creds(const char *path, const nkey *acct, const char *name,
-                      const char *const *pub, size_t npub, const char *const *sub, size_t nsub,
-                      int resp_max)
+static int user_creds(const char *path, const nkey *acct, const char *name, const char *const *pub,
+                      size_t npub, const char *const *sub, size_t nsub, int resp_max)
 {
     char upub[NKEY_PUBLIC_LEN + 1], seed[NKEY_SEED_LEN + 1];
     vc_err err;
     nkey *u = key(NKEY_USER, upub);
     if (u == NULL)
         return -1;
-    jwt_user ju = {.user_pub = upub, .name = name, .pub_allow = pub, .npub = npub,
-                   .sub_allow = sub, .nsub = nsub, .iat = (int64_t)time(NULL),
-                   .resp_max = resp_max, .resp_ttl_s = 60};
+    jwt_user ju = {.user_pub = upub,
+                   .name = name,
+                   .pub_allow = pub,
+                   .npub = npub,
+                   .sub_allow = sub,
+                   .nsub = nsub,
+                   .iat = (int64_t)time(NULL),
+                   .resp_max = resp_max,
+                   .resp_ttl_s = 60};
     json_t *claims = jwt_user_claims(&ju);
     char *jwt = claims != NULL ? jwt_sign(claims, acct, &err) : NULL;
     json_decref(claims);
@@ -102,8 +107,8 @@ static natsConnection *connect_creds(const char *path, const char *inbox)
 /* The operator, SYS, VAULT (export) and AGENTS (import, share: true). */
 static int write_accounts(void)
 {
-    char op_pub[NKEY_PUBLIC_LEN + 1], sys_pub[NKEY_PUBLIC_LEN + 1],
-        sign_pub[NKEY_PUBLIC_LEN + 1], path[TU_DIR_MAX + 64], seed[NKEY_SEED_LEN + 1];
+    char op_pub[NKEY_PUBLIC_LEN + 1], sys_pub[NKEY_PUBLIC_LEN + 1], sign_pub[NKEY_PUBLIC_LEN + 1],
+        path[TU_DIR_MAX + 64], seed[NKEY_SEED_LEN + 1];
     vc_err err;
     int64_t now = (int64_t)time(NULL);
     nkey *op = key(NKEY_OPERATOR, op_pub), *sys = key(NKEY_ACCOUNT, sys_pub);
@@ -213,8 +218,7 @@ static int setup(void **state)
     for (size_t i = 0; i < 2; i++) {
         char payload[256], inbox[64];
         snprintf(payload, sizeof payload,
-                 "{\"operation\":\"set\",\"key\":\"agents/%s/x\",\"value\":\"v%zu\"}", names[i],
-                 i);
+                 "{\"operation\":\"set\",\"key\":\"agents/%s/x\",\"value\":\"v%zu\"}", names[i], i);
         json_t *r = it_request(admin, "admin.requests", payload, 10000, NULL);
         int ok = r != NULL && strcmp(it_status(r), "success") == 0;
         json_decref(r);

@@ -578,8 +578,7 @@ static void test_revoked_after_server_restart(void **state)
     int64_t t0 = now_ms();
     it_nats_stop(&nats, false);
     assert_int_equal(it_nats_start_conf(&nats, nats.port, operator_conf), 0);
-    note("nats-server restarted on port %d (same config, preload without revocations)",
-         nats.port);
+    note("nats-server restarted on port %d (same config, preload without revocations)", nats.port);
     bool pushed = false;
     for (int i = 0; i < 600 && !pushed; i++) {
         pushed = log_count(REPUSHED) > before;
