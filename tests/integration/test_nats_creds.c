@@ -7,7 +7,10 @@
  * exp the server disconnects the client and a new connection is refused; a
  * role with no subscribe list denies every subscription; ttl over max_ttl
  * is lowered; bad names and an unknown role are refused; the audit event
- * names the key, never the seed. Prints a transcript with timestamps. */
+ * names the key, never the seed; a revoked user stays refused after a
+ * nats-server restart (vaultctl pushes the stored revocations again);
+ * `serve --check` checks the revocation settings. Prints a transcript with
+ * timestamps. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
