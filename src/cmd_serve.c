@@ -73,7 +73,6 @@ static int check_only(cmd_env *env)
     printf("master key: %s opens the vault at %s (%llu keys, key version %u)\n",
            env->cfg->master_key, env->cfg->storage_path, (unsigned long long)st.keys,
            st.key_version);
-    puts("configuration OK");
     return EXIT_OK;
 }
 
@@ -154,7 +153,7 @@ int cmd_serve(const char *config_path, int argc, char **argv)
         return EXIT_ERROR;
     }
     nats_revoker *revoker = NULL;
-    if (!check && revoker_start(&revoker, env.cfg, &err) != VC_OK) {
+    if (!check && revoker_start(&revoker, env.cfg, env.vault, &err) != VC_OK) {
         cmd_fail("%s", err.msg);
         creds_signer_free(signer);
         cmd_close(&env);
@@ -166,6 +165,15 @@ int cmd_serve(const char *config_path, int argc, char **argv)
             printf("nats_credentials: signing key %s loads (account %s, %zu role%s)\n",
                    env.cfg->creds_signing_key, env.cfg->creds_account, env.cfg->creds_nroles,
                    env.cfg->creds_nroles == 1 ? "" : "s");
+        char summary[2048];
+        if (rc == EXIT_OK && revoker_check(env.cfg, summary, sizeof summary, &err) != VC_OK) {
+            cmd_fail("%s", err.msg);
+            rc = EXIT_ERROR;
+        } else if (rc == EXIT_OK && summary[0] != '\0') {
+            printf("nats_credentials: revocation: %s\n", summary);
+        }
+        if (rc == EXIT_OK)
+            puts("configuration OK");
         creds_signer_free(signer);
         cmd_close(&env);
         return rc;
@@ -204,6 +212,8 @@ int cmd_serve(const char *config_path, int argc, char **argv)
         log_error("%s", err.msg);
         rotator_join(rot);
         service_stop(svc);
+        revoker_free(revoker);
+        creds_signer_free(signer);
         cmd_close(&env);
         return EXIT_ERROR;
     }

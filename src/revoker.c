@@ -2,9 +2,11 @@
 #include "revoker.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nats/nats.h>
 #include <sodium.h>
@@ -18,15 +20,32 @@
 
 #define JWT_FILE_MAX      ((size_t)64 * 1024)
 #define UPDATE_TIMEOUT_MS 5000
+/* A re-push after a (re)connect that fails is tried again this often, at
+ * most REPUSH_TRIES times per connect. */
+#define REPUSH_RETRY_S 2
+#define REPUSH_TRIES   10
+/* Clock skew allowed between vaultctl and whoever checks a JWT's exp. */
+#define EXPIRY_SLACK_S 60
 
 struct nats_revoker {
     pthread_mutex_t lock; /* one revocation at a time; the key unlocked under it */
     nkey *op;             /* the operator (signing) key, locked while idle */
     json_t *claims;       /* the account JWT's claims, without jti/iss */
     char account[NKEY_PUBLIC_LEN + 1];
-    int64_t max_ttl; /* the longest role max_ttl: older entries may go */
+    char issuer[NKEY_PUBLIC_LEN + 1]; /* account_jwt's iss as the operator issued it */
+    int64_t max_ttl;                  /* the longest role max_ttl: older entries may go */
     natsOptions *opts;
     natsConnection *nc;
+    vault *v;
+    /* The re-push thread: after every (re)connect of the system-account
+     * connection, the stored revocations are pushed again (a restarted
+     * nats-server reloads its resolver_preload without them). */
+    pthread_mutex_t ev_lock;
+    pthread_cond_t ev;
+    bool pending; /* a (re)connect not yet followed by a re-push */
+    bool stop;
+    bool thread_started;
+    pthread_t thread;
 };
 
 /* The claims (payload) of a JWT as JSON, NULL if it is not one. */
@@ -52,21 +71,31 @@ static json_t *jwt_claims_of(const char *jwt, size_t len)
     return j;
 }
 
-static vc_code load_account_jwt(nats_revoker *r, const config *c, vc_err *err)
+/* The claims of the JWT in the file at path (trailing blanks ignored);
+ * NULL when it cannot be opened (*opened false) or holds no JWT. */
+static json_t *jwt_file_claims(const char *path, bool *opened)
 {
-    FILE *f = fopen(c->creds_account_jwt, "r");
+    FILE *f = fopen(path, "r");
+    *opened = f != NULL;
     if (f == NULL)
-        return vc_errf(err, VC_CONFIG, "nats_credentials.account_jwt %s: cannot open",
-                       c->creds_account_jwt);
+        return NULL;
     char *buf = calloc(1, JWT_FILE_MAX + 1);
     size_t n = buf != NULL ? fread(buf, 1, JWT_FILE_MAX, f) : 0;
     fclose(f);
-    if (buf == NULL)
-        return vc_errf(err, VC_INTERNAL, "out of memory");
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
         n--;
-    r->claims = jwt_claims_of(buf, n);
+    json_t *j = buf != NULL ? jwt_claims_of(buf, n) : NULL;
     free(buf);
+    return j;
+}
+
+static vc_code load_account_jwt(nats_revoker *r, const config *c, vc_err *err)
+{
+    bool opened;
+    r->claims = jwt_file_claims(c->creds_account_jwt, &opened);
+    if (!opened)
+        return vc_errf(err, VC_CONFIG, "nats_credentials.account_jwt %s: cannot open",
+                       c->creds_account_jwt);
     json_t *nats = json_object_get(r->claims, "nats");
     const char *sub = json_string_value(json_object_get(r->claims, "sub"));
     const char *type = json_string_value(json_object_get(nats, "type"));
@@ -78,6 +107,8 @@ static vc_code load_account_jwt(nats_revoker *r, const config *c, vc_err *err)
                        "nats_credentials.account_jwt %s: the JWT of account %s, not of "
                        "nats_credentials.account",
                        c->creds_account_jwt, sub);
+    const char *iss = json_string_value(json_object_get(r->claims, "iss"));
+    snprintf(r->issuer, sizeof r->issuer, "%s", iss != NULL ? iss : "");
     /* jwt_sign writes jti and iss anew */
     json_object_del(r->claims, "jti");
     json_object_del(r->claims, "iss");
@@ -107,11 +138,25 @@ static vc_code load_operator_key(nats_revoker *r, const config *c, vc_err *err)
     return VC_OK;
 }
 
+static void note_connect(nats_revoker *r)
+{
+    pthread_mutex_lock(&r->ev_lock);
+    r->pending = true;
+    pthread_cond_signal(&r->ev);
+    pthread_mutex_unlock(&r->ev_lock);
+}
+
 static void on_connected(natsConnection *nc, void *closure)
 {
     (void)nc;
-    (void)closure;
     log_info("nats: revocation connection (system account) up");
+    note_connect(closure);
+}
+
+static void on_reconnected(natsConnection *nc, void *closure)
+{
+    (void)nc;
+    note_connect(closure);
 }
 
 static vc_code connect_system(nats_revoker *r, const config *c, vc_err *err)
@@ -125,9 +170,13 @@ static vc_code connect_system(nats_revoker *r, const config *c, vc_err *err)
     natsStatus st = natsconn_keep_connecting(r->opts, on_connected, r);
     if (st == NATS_OK)
         st = natsOptions_SetErrorHandler(r->opts, natsconn_log_error, NULL);
+    if (st == NATS_OK)
+        st = natsOptions_SetReconnectedCB(r->opts, on_reconnected, r);
     if (st == NATS_OK) {
         st = natsConnection_Connect(&r->nc, r->opts);
-        if (st == NATS_NOT_YET_CONNECTED)
+        if (st == NATS_OK)
+            note_connect(r); /* connected at once: on_connected is not called */
+        else if (st == NATS_NOT_YET_CONNECTED)
             st = NATS_OK; /* retried in the background */
     }
     if (st != NATS_OK)
@@ -136,7 +185,96 @@ static vc_code connect_system(nats_revoker *r, const config *c, vc_err *err)
     return VC_OK;
 }
 
-vc_code revoker_start(nats_revoker **out, const config *c, vc_err *err)
+/* The operator JWT beside account_jwt (nats-init writes operator.jwt in
+ * the same directory): its claims, NULL when there is none. */
+static json_t *operator_claims_beside(const char *account_jwt, char *path, size_t cap)
+{
+    const char *slash = strrchr(account_jwt, '/');
+    int dlen = slash != NULL ? (int)(slash - account_jwt) : 1;
+    if (snprintf(path, cap, "%.*s/operator.jwt", dlen, slash != NULL ? account_jwt : ".") >=
+        (int)cap)
+        return NULL;
+    bool opened;
+    return jwt_file_claims(path, &opened);
+}
+
+/* Whether nats-server takes an account JWT signed by op_pub: it issued
+ * account_jwt, or the operator JWT beside it is op_pub's own or lists it
+ * among its signing keys. */
+static vc_code check_signer(const nats_revoker *r, const config *c, const char *op_pub, vc_err *err)
+{
+    char path[1024];
+    if (strcmp(op_pub, r->issuer) == 0)
+        return VC_OK;
+    json_t *op = operator_claims_beside(c->creds_account_jwt, path, sizeof path);
+    if (op == NULL)
+        return vc_errf(err, VC_CONFIG,
+                       "nats_credentials.operator_signing_key %s: its public key %s did not "
+                       "issue nats_credentials.account_jwt (issuer %s), and there is no "
+                       "operator.jwt beside it to find it among the operator's signing keys",
+                       c->creds_operator_key, op_pub, r->issuer);
+    bool ok = false;
+    const char *sub = json_string_value(json_object_get(op, "sub"));
+    json_t *keys = json_object_get(json_object_get(op, "nats"), "signing_keys");
+    size_t i;
+    json_t *k;
+    ok = sub != NULL && strcmp(sub, op_pub) == 0;
+    json_array_foreach(keys, i, k)
+    {
+        const char *ks = json_string_value(k);
+        if (ks == NULL && json_is_object(k)) /* newer nsc: {"key": ...} */
+            ks = json_string_value(json_object_get(k, "key"));
+        ok = ok || (ks != NULL && strcmp(ks, op_pub) == 0);
+    }
+    json_decref(op);
+    if (!ok)
+        return vc_errf(err, VC_CONFIG,
+                       "nats_credentials.operator_signing_key %s: its public key %s is neither "
+                       "the issuer of nats_credentials.account_jwt (%s) nor the operator or one "
+                       "of its signing keys in %s: nats-server would refuse the account JWTs it "
+                       "signs",
+                       c->creds_operator_key, op_pub, r->issuer, path);
+    return VC_OK;
+}
+
+vc_code revoker_check(const config *c, char *summary, size_t cap, vc_err *err)
+{
+    if (cap > 0)
+        summary[0] = '\0';
+    if (c->creds_operator_key == NULL && c->creds_system_creds == NULL &&
+        c->creds_account_jwt == NULL)
+        return VC_OK;
+    nats_revoker *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return vc_errf(err, VC_INTERNAL, "out of memory");
+    char op_pub[NKEY_PUBLIC_LEN + 1] = "";
+    vc_err e;
+    vc_code rc = load_account_jwt(r, c, err);
+    if (rc == VC_OK)
+        rc = load_operator_key(r, c, err);
+    if (rc == VC_OK) {
+        nkey_unlock(r->op);
+        nkey_public(r->op, op_pub);
+        nkey_lock(r->op);
+        rc = check_signer(r, c, op_pub, err);
+    }
+    if (rc == VC_OK && (rc = secretfile_check(c->creds_system_creds, &e)) != VC_OK)
+        rc = vc_errf(err, rc, "nats_credentials.system_creds %s", e.msg);
+    if (rc == VC_OK)
+        (void)snprintf(summary, cap,
+                       "account_jwt %s is account %s's, operator_signing_key %s (%s) may sign "
+                       "it, system_creds %s",
+                       c->creds_account_jwt, c->creds_account, c->creds_operator_key, op_pub,
+                       c->creds_system_creds);
+    nkey_free(r->op);
+    json_decref(r->claims);
+    free(r);
+    return rc;
+}
+
+static void *repush_thread(void *arg);
+
+vc_code revoker_start(nats_revoker **out, const config *c, vault *v, vc_err *err)
 {
     *out = NULL;
     if (c->creds_operator_key == NULL && c->creds_system_creds == NULL &&
@@ -146,6 +284,9 @@ vc_code revoker_start(nats_revoker **out, const config *c, vc_err *err)
     if (r == NULL)
         return vc_errf(err, VC_INTERNAL, "out of memory");
     pthread_mutex_init(&r->lock, NULL);
+    pthread_mutex_init(&r->ev_lock, NULL);
+    pthread_cond_init(&r->ev, NULL);
+    r->v = v;
     snprintf(r->account, sizeof r->account, "%s", c->creds_account);
     for (size_t i = 0; i < c->creds_nroles; i++)
         if (c->creds_roles[i].max_ttl_s > r->max_ttl)
@@ -153,6 +294,12 @@ vc_code revoker_start(nats_revoker **out, const config *c, vc_err *err)
     vc_code rc = load_account_jwt(r, c, err);
     if (rc == VC_OK)
         rc = load_operator_key(r, c, err);
+    if (rc == VC_OK) {
+        if (pthread_create(&r->thread, NULL, repush_thread, r) != 0)
+            rc = vc_errf(err, VC_INTERNAL, "cannot start the revocation re-push thread");
+        else
+            r->thread_started = true;
+    }
     if (rc == VC_OK)
         rc = connect_system(r, c, err);
     if (rc != VC_OK) {
@@ -167,12 +314,21 @@ void revoker_free(nats_revoker *r)
 {
     if (r == NULL)
         return;
+    if (r->thread_started) {
+        pthread_mutex_lock(&r->ev_lock);
+        r->stop = true;
+        pthread_cond_signal(&r->ev);
+        pthread_mutex_unlock(&r->ev_lock);
+        pthread_join(r->thread, NULL);
+    }
     if (r->nc != NULL)
         natsConnection_Close(r->nc);
     natsConnection_Destroy(r->nc);
     natsOptions_Destroy(r->opts);
     nkey_free(r->op);
     json_decref(r->claims);
+    pthread_cond_destroy(&r->ev);
+    pthread_mutex_destroy(&r->ev_lock);
     pthread_mutex_destroy(&r->lock);
     free(r);
 }
@@ -202,19 +358,27 @@ static vc_code load_list(nats_revoker *r, vault *v, const char *key, json_t **li
     return VC_OK;
 }
 
-/* Over REVOKER_MAX: drops entries whose every JWT has expired anyway (older
- * than the longest role max_ttl); still over: VC_BAD_REQUEST. */
-static vc_code bound_list(const nats_revoker *r, json_t *list, int64_t now, vc_err *err)
+/* Drops the entries whose every JWT has expired anyway: a user revoked at t
+ * holds a JWT issued at or before t, which expires by t + the longest role
+ * max_ttl (a max_ttl lowered since then shortens that: the slack covers
+ * clock skew only). No roles: nothing is dropped. */
+static void prune_list(const nats_revoker *r, json_t *list, int64_t now)
 {
-    if (json_object_size(list) <= REVOKER_MAX)
-        return VC_OK;
+    if (r->max_ttl <= 0)
+        return;
     const char *k;
     json_t *t, *tmp;
     json_object_foreach_safe(list, tmp, k, t)
     {
-        if (json_integer_value(t) + r->max_ttl < now)
+        if (json_integer_value(t) + r->max_ttl + EXPIRY_SLACK_S < now)
             json_object_del(list, k);
     }
+}
+
+/* Prunes; still over REVOKER_MAX: VC_BAD_REQUEST. */
+static vc_code bound_list(const nats_revoker *r, json_t *list, int64_t now, vc_err *err)
+{
+    prune_list(r, list, now);
     if (json_object_size(list) > REVOKER_MAX)
         return vc_errf(err, VC_BAD_REQUEST,
                        "the account's revocation list is full (%d users revoked within the "
@@ -257,12 +421,103 @@ static vc_code push(nats_revoker *r, const char *jwt, char *server_msg, size_t c
     return rc;
 }
 
+/* The account JWT with list as its revocations, iat now, signed with the
+ * operator key and pushed. Under r->lock. */
+static vc_code sign_and_push(nats_revoker *r, json_t *list, int64_t now, char *server_msg,
+                             size_t cap, vc_err *err)
+{
+    json_t *claims = json_deep_copy(r->claims);
+    json_t *nats = json_object_get(claims, "nats");
+    if (claims == NULL || json_object_set_new(claims, "iat", json_integer(now)) != 0 ||
+        json_object_set(nats, "revocations", list) != 0) {
+        json_decref(claims);
+        return vc_errf(err, VC_INTERNAL, "out of memory");
+    }
+    nkey_unlock(r->op);
+    char *jwt = jwt_sign(claims, r->op, err);
+    nkey_lock(r->op);
+    json_decref(claims);
+    if (jwt == NULL)
+        return err->code != VC_OK ? err->code : VC_INTERNAL;
+    vc_code rc = push(r, jwt, server_msg, cap, err);
+    free(jwt);
+    return rc;
+}
+
+/* After a (re)connect: the stored revocations (expired ones left out)
+ * pushed again; VC_OK with *n 0 when there are none. */
+static vc_code repush(nats_revoker *r, int64_t now, size_t *n, vc_err *err)
+{
+    char key[sizeof REVOKER_KEY_PREFIX + NKEY_PUBLIC_LEN + 1], server_msg[64];
+    json_t *list = NULL;
+    *n = 0;
+    snprintf(key, sizeof key, "%s%s", REVOKER_KEY_PREFIX, r->account);
+    pthread_mutex_lock(&r->lock);
+    vc_code rc = load_list(r, r->v, key, &list, err);
+    if (rc == VC_OK) {
+        prune_list(r, list, now);
+        *n = json_object_size(list);
+        if (*n > 0)
+            rc = sign_and_push(r, list, now, server_msg, sizeof server_msg, err);
+    }
+    pthread_mutex_unlock(&r->lock);
+    json_decref(list);
+    return rc;
+}
+
+static void *repush_thread(void *arg)
+{
+    nats_revoker *r = arg;
+    int tries = 0;
+    pthread_mutex_lock(&r->ev_lock);
+    for (;;) {
+        while (!r->stop && !r->pending)
+            pthread_cond_wait(&r->ev, &r->ev_lock);
+        if (r->stop)
+            break;
+        /* Only the instance that may write (jetstream: the lease holder)
+         * pushes; a standby waits until it is active or the next connect. */
+        bool go =
+            vault_is_active(r->v) && natsConnection_Status(r->nc) == NATS_CONN_STATUS_CONNECTED;
+        if (go) {
+            r->pending = false;
+            pthread_mutex_unlock(&r->ev_lock);
+            size_t n = 0;
+            vc_err e;
+            vc_code rc = repush(r, (int64_t)time(NULL), &n, &e);
+            if (rc == VC_OK && n > 0)
+                log_info("nats: account %s's JWT pushed again with its %zu revocation%s after "
+                         "a (re)connect",
+                         r->account, n, n == 1 ? "" : "s");
+            pthread_mutex_lock(&r->ev_lock);
+            if (rc == VC_OK) {
+                tries = 0;
+                continue;
+            }
+            if (++tries >= REPUSH_TRIES) {
+                log_warn("%s: the revocations are pushed again at the next connect or "
+                         "revocation",
+                         e.msg);
+                tries = 0;
+                continue;
+            }
+            r->pending = true;
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += REPUSH_RETRY_S;
+        (void)pthread_cond_timedwait(&r->ev, &r->ev_lock, &until);
+    }
+    pthread_mutex_unlock(&r->ev_lock);
+    return NULL;
+}
+
 vc_code revoker_revoke(nats_revoker *r, vault *v, const char *user_pub, int64_t now, json_t **data,
                        char *audit, size_t audit_cap, vc_err *err)
 {
     char key[sizeof REVOKER_KEY_PREFIX + NKEY_PUBLIC_LEN + 1], server_msg[64] = "";
-    json_t *list = NULL, *claims = NULL;
-    char *text = NULL, *jwt = NULL;
+    json_t *list = NULL;
+    char *text = NULL;
     vc_code rc;
 
     *data = NULL;
@@ -295,21 +550,7 @@ vc_code revoker_revoke(nats_revoker *r, vault *v, const char *user_pub, int64_t 
     vault_meta meta;
     if ((rc = vault_set(v, key, strlen(key), text, strlen(text), &meta, err)) != VC_OK)
         goto out;
-    claims = json_deep_copy(r->claims);
-    json_t *nats = json_object_get(claims, "nats");
-    if (claims == NULL || json_object_set_new(claims, "iat", json_integer(now)) != 0 ||
-        json_object_set(nats, "revocations", list) != 0) {
-        rc = vc_errf(err, VC_INTERNAL, "out of memory");
-        goto out;
-    }
-    nkey_unlock(r->op);
-    jwt = jwt_sign(claims, r->op, err);
-    nkey_lock(r->op);
-    if (jwt == NULL) {
-        rc = err->code != VC_OK ? err->code : VC_INTERNAL;
-        goto out;
-    }
-    if ((rc = push(r, jwt, server_msg, sizeof server_msg, err)) != VC_OK)
+    if ((rc = sign_and_push(r, list, now, server_msg, sizeof server_msg, err)) != VC_OK)
         goto out;
     char at[TIMEFMT_RFC3339_LEN];
     timefmt_rfc3339(now, at);
@@ -323,8 +564,6 @@ vc_code revoker_revoke(nats_revoker *r, vault *v, const char *user_pub, int64_t 
 out:
     pthread_mutex_unlock(&r->lock);
     json_decref(list);
-    json_decref(claims);
     free(text);
-    free(jwt);
     return rc;
 }

@@ -21,8 +21,13 @@
  * issued keeps its signing keys, limits, imports and exports.
  *
  * The server keeps claims pushed this way in memory: a restarted
- * nats-server reloads its resolver_preload without them, until the next
- * revocation pushes the list again.
+ * nats-server reloads its resolver_preload without them. So after every
+ * connect and reconnect of the system-account connection, the instance
+ * that may write (vault_is_active; a standby once it becomes active) pushes
+ * the stored list again (a thread of the revoker; one log line, retried
+ * every few seconds while it fails). Entries older than the longest role
+ * max_ttl are left out of what is signed (every JWT they revoke has
+ * expired); a revocation also drops them from the stored list.
  */
 #ifndef VAULTCTL_REVOKER_H
 #define VAULTCTL_REVOKER_H
@@ -45,12 +50,23 @@ typedef struct nats_revoker nats_revoker;
 
 /* The revoker of c's settings: *out NULL (and VC_OK) when revocation is not
  * configured. Loads the operator key (sodium memory, inaccessible while
- * idle) and the account JWT, and starts the system-account connection
- * (retried in the background while the server is down). VC_CONFIG naming
- * the setting otherwise. c must outlive the revoker. */
-vc_code revoker_start(nats_revoker **out, const config *c, vc_err *err);
+ * idle) and the account JWT, starts the re-push thread (it reads the list
+ * from v) and the system-account connection (retried in the background
+ * while the server is down). VC_CONFIG naming the setting otherwise. c and
+ * v must outlive the revoker. */
+vc_code revoker_start(nats_revoker **out, const config *c, vault *v, vc_err *err);
 
-/* Closes the connection, wipes and frees; NULL is fine. */
+/* For `serve --check`: loads and checks the revocation settings without
+ * connecting: the account JWT is nats_credentials.account's, the operator
+ * key loads (secretfile's rule) and nats-server takes what it signs (it
+ * issued the account JWT, or operator.jwt beside the account JWT is its
+ * own or lists it among its signing keys), system_creds passes
+ * secretfile_check. VC_OK with summary "" when revocation is off; else
+ * summary (a line, no secret) says what was checked. */
+vc_code revoker_check(const config *c, char *summary, size_t cap, vc_err *err);
+
+/* Stops the re-push thread (waits for a push under way), closes the
+ * connection, wipes and frees; NULL is fine. */
 void revoker_free(nats_revoker *r);
 
 /* Revokes user_pub (U...) at now, as described above; *data (new

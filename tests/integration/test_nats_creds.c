@@ -7,7 +7,10 @@
  * exp the server disconnects the client and a new connection is refused; a
  * role with no subscribe list denies every subscription; ttl over max_ttl
  * is lowered; bad names and an unknown role are refused; the audit event
- * names the key, never the seed. Prints a transcript with timestamps. */
+ * names the key, never the seed; a revoked user stays refused after a
+ * nats-server restart (vaultctl pushes the stored revocations again);
+ * `serve --check` checks the revocation settings. Prints a transcript with
+ * timestamps. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -538,6 +541,135 @@ static void test_revoke(void **state)
     json_decref(r);
 }
 
+/* How many times the vault's log says line. */
+static int log_count(const char *line)
+{
+    char *log = slurp(vlt.log);
+    int n = 0;
+    for (const char *p = log; p != NULL && (p = strstr(p, line)) != NULL; p += strlen(line))
+        n++;
+    free(log);
+    return n;
+}
+
+#define REPUSHED "pushed again with its"
+
+/* A restarted nats-server reloads its resolver_preload (the account JWT
+ * without revocations); vaultctl pushes the stored list again once it is
+ * back (revoker.h), so a revoked user stays refused with no new revoke. */
+static void test_revoked_after_server_restart(void **state)
+{
+    char file[TU_DIR_MAX + 32], keep[TU_DIR_MAX + 32], payload[256];
+    natsConnection *nc = NULL;
+    (void)state;
+
+    snprintf(file, sizeof file, "%s/agent-t.creds", dir);
+    snprintf(keep, sizeof keep, "%s/agent-u.creds", dir);
+    json_t *r = mint("\"role\":\"agent\",\"name\":\"agent-t\",\"ttl\":\"10m\"", file);
+    snprintf(payload, sizeof payload, "{\"operation\":\"revoke\",\"public_key\":\"%s\"}",
+             json_string_value(json_object_get(json_object_get(r, "data"), "public_key")));
+    json_decref(r);
+    json_decref(mint("\"role\":\"agent\",\"name\":\"agent-u\",\"ttl\":\"10m\"", keep));
+    r = admin_req(payload);
+    assert_string_equal(it_status(r), "success");
+    json_decref(r);
+    assert_int_not_equal(connect_creds(&nc, file, "_INBOX.agent-t", false), NATS_OK);
+    natsConnection_Destroy(nc);
+    nc = NULL;
+
+    int before = log_count(REPUSHED);
+    int64_t t0 = now_ms();
+    it_nats_stop(&nats, false);
+    assert_int_equal(it_nats_start_conf(&nats, nats.port, operator_conf), 0);
+    note("nats-server restarted on port %d (same config, preload without revocations)", nats.port);
+    bool pushed = false;
+    for (int i = 0; i < 600 && !pushed; i++) {
+        pushed = log_count(REPUSHED) > before;
+        if (!pushed)
+            nats_Sleep(50);
+    }
+    if (!pushed)
+        it_vault_dump_log(&vlt);
+    assert_true(pushed); /* vaultctl did not push the revocations after the restart */
+    note("vaultctl pushed the revocations again %lld ms after the restart began",
+         (long long)(now_ms() - t0));
+
+    natsStatus st = connect_creds(&nc, file, "_INBOX.agent-t", false);
+    note("revoked creds after the restart: %s", natsStatus_GetText(st));
+    assert_int_not_equal(st, NATS_OK);
+    natsConnection_Destroy(nc);
+    nc = NULL;
+    st = connect_creds(&nc, keep, "_INBOX.agent-u", false);
+    assert_int_equal(st, NATS_OK); /* creds never revoked still connect */
+    natsConnection_Destroy(nc);
+
+    /* later tests need the admin connection back */
+    for (int i = 0; i < 600 && natsConnection_Status(admin) != NATS_CONN_STATUS_CONNECTED; i++)
+        nats_Sleep(50);
+    assert_int_equal(natsConnection_Status(admin), NATS_CONN_STATUS_CONNECTED);
+}
+
+/* serve --check with the configuration's text from replaced by to: its
+ * exit code is 0 when want is NULL, else 1 with want in what it printed. */
+static void check_with(const char *from, const char *to, const char *want)
+{
+    char path[TU_DIR_MAX + 32], text[sizeof yaml + 1024];
+    const char *at = strstr(yaml, from);
+    assert_non_null(at);
+    snprintf(text, sizeof text, "%.*s%s%s", (int)(at - yaml), yaml, to, at + strlen(from));
+    snprintf(path, sizeof path, "%s/check.yaml", dir);
+    assert_int_equal(tu_write_text(path, text), 0);
+    const char *args[] = {"serve", "--check", NULL};
+    char *out = NULL, *err = NULL;
+    int rc = it_run_io(path, NULL, &out, &err, args);
+    note("serve --check with %s: exit %d\n%s%s", to, rc, out != NULL ? out : "",
+         err != NULL ? err : "");
+    if (want == NULL) {
+        assert_int_equal(rc, 0);
+        assert_non_null(strstr(out, "nats_credentials: revocation: account_jwt"));
+        assert_non_null(strstr(out, "configuration OK"));
+    } else {
+        assert_int_not_equal(rc, 0);
+        assert_non_null(strstr(err, want));
+        assert_null(strstr(out, "configuration OK"));
+    }
+    free(out);
+    free(err);
+}
+
+/* serve --check loads and checks the revocation settings. */
+static void test_check_revocation(void **state)
+{
+    char ndir2[TU_DIR_MAX + 16], from[TU_DIR_MAX + 64], to[TU_DIR_MAX + 64], copy[TU_DIR_MAX + 64];
+    (void)state;
+    snprintf(ndir2, sizeof ndir2, "%s/nats2", dir);
+    const char *args[] = {"nats-init", ndir2, NULL};
+    assert_int_equal(it_run(NULL, NULL, args), 0);
+
+    check_with("nats:\n", "nats:\n", NULL);
+    /* another operator's account */
+    snprintf(from, sizeof from, "%s/account.jwt", ndir);
+    snprintf(to, sizeof to, "%s/account.jwt", ndir2);
+    check_with(from, to, "not of nats_credentials.account");
+    snprintf(to, sizeof to, "%s/missing.jwt", ndir);
+    check_with(from, to, "cannot open");
+    /* another operator's key: nats-server would refuse what it signs */
+    snprintf(from, sizeof from, "%s/operator.nk", ndir);
+    snprintf(to, sizeof to, "%s/operator.nk", ndir2);
+    check_with(from, to, "neither the issuer of nats_credentials.account_jwt");
+    snprintf(to, sizeof to, "%s/account-signing.nk", ndir);
+    check_with(from, to, "not an operator seed");
+    /* a system user's .creds that others may write */
+    snprintf(from, sizeof from, "%s/system.creds", ndir);
+    snprintf(copy, sizeof copy, "%s/system-0666.creds", dir);
+    char *creds = slurp(from);
+    assert_non_null(creds);
+    assert_int_equal(tu_write_text(copy, creds), 0);
+    free(creds);
+    assert_int_equal(chmod(copy, 0666), 0);
+    check_with(from, copy, "nats_credentials.system_creds");
+}
+
 /* creds with wrap_ttl: a wrap token; unwrap yields the creds, which work. */
 static void test_wrapped_creds(void **state)
 {
@@ -623,7 +755,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_agent_lifecycle), cmocka_unit_test(test_no_subscribe_and_limits),
-        cmocka_unit_test(test_revoke),          cmocka_unit_test(test_wrapped_creds),
+        cmocka_unit_test(test_revoke),          cmocka_unit_test(test_revoked_after_server_restart),
+        cmocka_unit_test(test_wrapped_creds),   cmocka_unit_test(test_check_revocation),
         cmocka_unit_test(test_many_connects),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
