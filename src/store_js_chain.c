@@ -186,6 +186,18 @@ void sjs_take_over(sjs *j)
         pthread_mutex_unlock(&j->pub_mu);
         return;
     }
+    /* Caught up: a renewal applied meanwhile means the holder is alive (a
+     * follower that fell behind saw none for a while; a holder that missed
+     * forwarded writes was reconnecting). Deposing it would leave it
+     * reading directly, by its own clock, until its lease runs out. */
+    if (j->holder[0] != '\0' && sjs_mono_ms() - j->lease_seen < j->ttl_ms) {
+        log_info("jetstream: the lease holder %s of %s renewed while this instance caught up: "
+                 "it stays a standby",
+                 j->holder, j->stream);
+        pthread_mutex_unlock(&j->mu);
+        pthread_mutex_unlock(&j->pub_mu);
+        return;
+    }
     j->epoch++;
     ep = j->epoch;
     (void)snprintf(j->idpfx, sizeof j->idpfx, "%s.%" PRIu64 ".", j->inst, j->epoch);
@@ -284,11 +296,20 @@ static void recover(sjs *j)
     j->idpfx[0] = '\0';
     j->active = false;
     if (rebuild) {
+        int64_t until = sjs_mono_ms() + CATCHUP_WAIT_MS / 10;
         r = j->rebuilds;
         j->want_rebuild = true;
         pthread_cond_broadcast(&j->cv);
-        while (j->rebuilds == r && !j->stop)
-            pthread_cond_wait(&j->cv, &j->mu);
+        while (j->rebuilds == r && !j->stop && sjs_wait_until(j, until))
+            ;
+        if (j->rebuilds == r && !j->stop) {
+            /* still broken: reads wait, and the next pass comes back here */
+            log_error("jetstream: the cache of %s was not cleared for its rebuild within %d s "
+                      "(the apply thread did not get to it): still not writing",
+                      j->stream, CATCHUP_WAIT_MS / 10000);
+            pthread_mutex_unlock(&j->mu);
+            return;
+        }
     }
     j->commits_in_epoch = false;
     j->broken = false;

@@ -70,6 +70,7 @@ struct sjs {
     char idpfx[48];   /* "<inst>.<epoch>." of our fenced messages, or "" */
     char holder[17];  /* the last lease message's holder ("" none) */
     char last_id[96]; /* pub_mu */
+    char q_why[160];  /* why the last barrier query failed */
 };
 
 /* store_js.c */
