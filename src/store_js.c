@@ -254,7 +254,12 @@ void sjs_holder_unreachable(sjs *j)
         log_info("jetstream: the lease holder %s does not answer forwarded writes: taking the "
                  "lease",
                  j->holder);
-        j->lease_seen = sjs_mono_ms() - j->ttl_ms; /* vacant for the lease thread */
+        /* vacant 2/3 lease_ttl after its last renewal seen here: past the
+         * holder's direct reads (lease_until), if it is alive after all
+         * (e.g. reconnecting) */
+        int64_t at = j->lease_applied - j->ttl_ms / 3;
+        if (j->lease_seen > at)
+            j->lease_seen = at;
         pthread_cond_broadcast(&j->cv);
     }
     pthread_mutex_unlock(&j->mu);

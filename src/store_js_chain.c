@@ -150,6 +150,7 @@ void sjs_last_lease(sjs *j)
     j->lease_seen = sjs_mono_ms() - (when[0] == '\0' || age < 0 ? 0
                                      : age > j->ttl_ms          ? j->ttl_ms
                                                                 : age);
+    j->lease_applied = j->lease_seen;
     pthread_mutex_unlock(&j->mu);
     natsMsg_Destroy(m);
 }
@@ -233,7 +234,7 @@ void sjs_take_over(sjs *j)
     pthread_mutex_lock(&j->mu);
     if (ok && !j->broken && j->epoch == ep) {
         j->active = true;
-        j->lease_until = start + j->ttl_ms;
+        j->lease_until = start + j->ttl_ms * 2 / 3;
         j->last_renew = start;
         memcpy(j->holder, j->inst, sizeof j->holder);
         log_info("jetstream: this instance (%s) holds the write lease of %s", j->inst, j->stream);
@@ -260,7 +261,7 @@ static void renew(sjs *j)
     if (st == NATS_OK && sjs_wait_acked(j, target, ep, j->ttl_ms)) {
         pthread_mutex_lock(&j->mu);
         if (j->active && j->epoch == ep)
-            j->lease_until = start + j->ttl_ms;
+            j->lease_until = start + j->ttl_ms * 2 / 3;
         pthread_mutex_unlock(&j->mu);
     }
 }

@@ -126,7 +126,7 @@ static bool apply_batch(sjs *j, natsMsg **msgs, int n)
         j->applied = applied;
         if (bn.lease) {
             memcpy(j->holder, bn.holder, sizeof j->holder);
-            j->lease_seen = sjs_mono_ms();
+            j->lease_seen = j->lease_applied = sjs_mono_ms();
         }
         if (bn.foreign && j->active) {
             log_warn("jetstream: another instance writes to %s: this one is a standby now",

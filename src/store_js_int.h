@@ -44,9 +44,15 @@ struct sjs {
 
     /* the role */
     uint64_t epoch;
-    int64_t lease_until; /* monotonic ms: reads are direct before it */
+    /* monotonic ms: reads are direct before it, the start of the last
+     * acknowledged renewal + 2/3 lease_ttl. A standby takes the lease no
+     * sooner than 2/3 lease_ttl after it applied that renewal (that soon
+     * only from a holder that no longer answers forwarded writes, else
+     * after lease_ttl), so a deposed holder stops reading directly first. */
+    int64_t lease_until;
     int64_t last_renew;  /* monotonic ms of the last renewal's start */
     int64_t lease_seen;  /* monotonic ms when the last lease message was applied */
+    int64_t lease_applied; /* the same, never moved back by sjs_holder_unreachable */
     /* following */
     uint64_t applied;
     uint64_t rebuilds;
