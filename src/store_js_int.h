@@ -16,6 +16,7 @@
 #define CONNECT_WAIT_MS 30000  /* sjs_open waits this long for NATS */
 #define CATCHUP_WAIT_MS 300000 /* and this long for the cache to catch up */
 #define APPLY_BATCH     512
+#define FOLLOW_STALL_MS 10000 /* a waiter sees no progress this long: follow again */
 #define MAX_PENDING_PUB 65536
 #define LOCAL_APPLIED   "applied"
 #define LOCAL_DIRTY     "dirty"
@@ -67,6 +68,7 @@ struct sjs {
     bool stop, active, broken;
     bool commits_in_epoch; /* the cache has writes of ours from this epoch */
     bool want_rebuild;
+    bool want_refollow; /* the consumer delivered nothing while behind */
     bool expect_seq_next; /* pub_mu */
     bool q_running, q_failed;
     bool apply_on, lease_on;
