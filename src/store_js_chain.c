@@ -180,11 +180,31 @@ void sjs_take_over(sjs *j)
 
     if (sjs_stream_last_seq(j, &last, &e) != VC_OK || !sjs_wait_applied(j, last, j->ttl_ms))
         return;
+    /* The last WAL, read before the fence and outside pub_mu (a request
+     * under it held every publish of this process for up to the API's 10 s
+     * wait): had anyone written after it, the fenced lease message below
+     * is refused. Unread or unreadable, its entries may be half published:
+     * no taking the lease this time. */
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = j->ttl_ms / 2 < 1000 ? 1000 : j->ttl_ms / 2 > 10000 ? 10000 : j->ttl_ms / 2;
+    natsStatus wst = js_GetLastMsg(&wm, j->js, j->stream, j->wal_subj, &jo, &jerr);
+    sjs_wset *w = wst == NATS_OK ? sjs_wal_decode((const uint8_t *)natsMsg_GetData(wm),
+                                                  (size_t)natsMsg_GetDataLength(wm))
+                                 : NULL;
+    natsMsg_Destroy(wm);
+    if (w == NULL && (wst == NATS_OK || (wst != NATS_NOT_FOUND && jerr != JSNoMessageFoundErr))) {
+        log_warn("jetstream: the last WAL message of %s was %s within %lld ms: not taking the "
+                 "lease this time",
+                 j->stream, wst == NATS_OK ? "unreadable" : "not read", (long long)jo.Wait);
+        return;
+    }
     pthread_mutex_lock(&j->pub_mu);
     pthread_mutex_lock(&j->mu);
     if (j->active || j->broken || j->stop) {
         pthread_mutex_unlock(&j->mu);
         pthread_mutex_unlock(&j->pub_mu);
+        sjs_wset_free(w);
         return;
     }
     /* Caught up: a renewal applied meanwhile means the holder is alive (a
@@ -197,6 +217,7 @@ void sjs_take_over(sjs *j)
                  j->holder, j->stream);
         pthread_mutex_unlock(&j->mu);
         pthread_mutex_unlock(&j->pub_mu);
+        sjs_wset_free(w);
         return;
     }
     j->epoch++;
@@ -209,23 +230,10 @@ void sjs_take_over(sjs *j)
     pthread_mutex_unlock(&j->mu);
     start = sjs_mono_ms();
     if (sjs_pub_locked(j, j->lease_subj, body, sjs_lease_body(j->inst, body, sizeof body), false) ==
-        NATS_OK) {
-        natsStatus st = js_GetLastMsg(&wm, j->js, j->stream, j->wal_subj, NULL, &jerr);
-        sjs_wset *w = st == NATS_OK ? sjs_wal_decode((const uint8_t *)natsMsg_GetData(wm),
-                                                     (size_t)natsMsg_GetDataLength(wm))
-                                    : NULL;
-        if (w != NULL) {
-            (void)sjs_pub_entries(j, w);
-        } else if (st == NATS_OK || (st != NATS_NOT_FOUND && jerr != JSNoMessageFoundErr)) {
-            /* The last WAL unread or unreadable: its entries may be half
-             * published, so no writing this time. */
-            pthread_mutex_lock(&j->mu);
-            sjs_note_failure(j, j->published, "cannot read the last WAL message");
-            pthread_mutex_unlock(&j->mu);
-        }
-        sjs_wset_free(w);
-    }
-    natsMsg_Destroy(wm);
+            NATS_OK &&
+        w != NULL)
+        (void)sjs_pub_entries(j, w);
+    sjs_wset_free(w);
     pthread_mutex_lock(&j->mu);
     target = j->published;
     pthread_mutex_unlock(&j->mu);
