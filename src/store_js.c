@@ -349,11 +349,11 @@ vc_code sjs_read_barrier(sjs *j, vc_err *err)
             break;
     }
     if (j->q_done < ticket || j->q_failed) {
-        vc_code rc = vc_errf(err, VC_UNAVAILABLE,
-                             "jetstream: the state of stream %s was not read from its leader "
-                             "within %lld ms (%s)",
-                             j->stream, (long long)wait_ms,
-                             j->q_done < ticket ? "no answer" : j->q_why);
+        vc_code rc =
+            vc_errf(err, VC_UNAVAILABLE,
+                    "jetstream: the state of stream %s was not read from its leader "
+                    "within %lld ms (%s)",
+                    j->stream, (long long)wait_ms, j->q_done < ticket ? "no answer" : j->q_why);
         pthread_mutex_unlock(&j->mu);
         return rc;
     }
@@ -671,8 +671,12 @@ static void stop_cleanly(sjs *j)
     ep = j->epoch;
     pthread_mutex_unlock(&j->mu);
     clean = sjs_wait_acked(j, target, ep, ACK_WAIT_MS);
-    if (!clean)
+    if (!clean) {
+        log_warn("jetstream: stopping: not every write to %s was acknowledged within %d s: the "
+                 "cache is rebuilt at the next start",
+                 j->stream, ACK_WAIT_MS / 1000);
         return;
+    }
     if (slmdb_begin(j->db, true, &t, &e) != VC_OK)
         return;
     pthread_mutex_lock(&j->mu);

@@ -51,8 +51,8 @@ struct sjs {
      * only from a holder that no longer answers forwarded writes, else
      * after lease_ttl), so a deposed holder stops reading directly first. */
     int64_t lease_until;
-    int64_t last_renew;  /* monotonic ms of the last renewal's start */
-    int64_t lease_seen;  /* monotonic ms when the last lease message was applied */
+    int64_t last_renew;    /* monotonic ms of the last renewal's start */
+    int64_t lease_seen;    /* monotonic ms when the last lease message was applied */
     int64_t lease_applied; /* the same, never moved back by sjs_holder_unreachable */
     /* following */
     uint64_t applied;
@@ -68,7 +68,7 @@ struct sjs {
     bool stop, active, broken;
     bool commits_in_epoch; /* the cache has writes of ours from this epoch */
     bool want_rebuild;
-    bool want_refollow; /* the consumer delivered nothing while behind */
+    bool want_refollow;   /* the consumer delivered nothing while behind */
     bool expect_seq_next; /* pub_mu */
     bool q_running, q_failed;
     bool apply_on, lease_on;

@@ -497,7 +497,8 @@ static int vault_read_back(natsConnection *nc, const it_cvault *insts, int nv, c
                 /* stale: an answer without the acknowledged value (an
                  * older one, or none); an error (unavailable, no reply) is
                  * only tried again */
-                if (attempt == 0 && (strcmp(code, "success") == 0 || strcmp(code, "not_found") == 0))
+                if (attempt == 0 &&
+                    (strcmp(code, "success") == 0 || strcmp(code, "not_found") == 0))
                     ++*stale;
                 else if (attempt == 0)
                     fprintf(stderr, "test_ha: reading %s through %s: %s (tried again)\n", key,
