@@ -85,6 +85,15 @@ vc_code sjs_stream_last_seq(sjs *j, uint64_t *seq, vc_err *err)
 
     if (st != NATS_OK)
         return sjs_unavailable(err, "stream info", st);
+    /* Only the stream leader's state says what was acknowledged: while the
+     * group has no leader every member answers with its own (a follower
+     * that has not stored the last writes yet), Cluster.Leader "". */
+    if (si->Cluster != NULL && (si->Cluster->Leader == NULL || si->Cluster->Leader[0] == '\0')) {
+        jsStreamInfo_Destroy(si);
+        return vc_errf(err, VC_UNAVAILABLE,
+                       "jetstream: stream %s has no leader (its info came from a member)",
+                       j->stream);
+    }
     *seq = si->State.LastSeq;
     jsStreamInfo_Destroy(si);
     return VC_OK;
@@ -245,7 +254,12 @@ void sjs_holder_unreachable(sjs *j)
         log_info("jetstream: the lease holder %s does not answer forwarded writes: taking the "
                  "lease",
                  j->holder);
-        j->lease_seen = sjs_mono_ms() - j->ttl_ms; /* vacant for the lease thread */
+        /* vacant 2/3 lease_ttl after its last renewal seen here: past the
+         * holder's direct reads (lease_until), if it is alive after all
+         * (e.g. reconnecting) */
+        int64_t at = j->lease_applied - j->ttl_ms / 3;
+        if (j->lease_seen > at)
+            j->lease_seen = at;
         pthread_cond_broadcast(&j->cv);
     }
     pthread_mutex_unlock(&j->mu);
@@ -280,53 +294,81 @@ vc_code sjs_write_allowed(sjs *j, vc_err *err)
                    j->stream);
 }
 
+/* Runs one shared stream query for the barrier (mu held, dropped during it). */
+static void barrier_query(sjs *j)
+{
+    uint64_t target = 0;
+    vc_err qe;
+
+    j->q_running = true;
+    j->q_started++;
+    pthread_mutex_unlock(&j->mu);
+    vc_code rc = sjs_stream_last_seq(j, &target, &qe);
+    pthread_mutex_lock(&j->mu);
+    j->q_running = false;
+    j->q_done = j->q_started;
+    j->q_failed = rc != VC_OK;
+    if (rc == VC_OK)
+        j->q_result = target;
+    else
+        (void)snprintf(j->q_why, sizeof j->q_why, "%.150s", qe.msg);
+    pthread_cond_broadcast(&j->cv);
+}
+
 vc_code sjs_read_barrier(sjs *j, vc_err *err)
 {
     int64_t wait_ms = j->ttl_ms * 2 > 5000 ? j->ttl_ms * 2 : 5000;
     int64_t deadline = sjs_mono_ms() + wait_ms;
     uint64_t ticket, target = 0;
     bool failed = false;
-    vc_err qe;
 
     pthread_mutex_lock(&j->mu);
     if (j->active && !j->broken && sjs_mono_ms() < j->lease_until) {
         pthread_mutex_unlock(&j->mu);
         return VC_OK;
     }
-    /* A query that starts after this read arrived: the next one. */
-    ticket = j->q_started + 1;
-    while (j->q_done < ticket) {
-        if (!j->q_running) {
-            j->q_running = true;
-            j->q_started++;
-            pthread_mutex_unlock(&j->mu);
-            vc_code rc = sjs_stream_last_seq(j, &target, &qe);
-            pthread_mutex_lock(&j->mu);
-            j->q_running = false;
-            j->q_done = j->q_started;
-            j->q_failed = rc != VC_OK;
-            if (rc == VC_OK)
-                j->q_result = target;
-            pthread_cond_broadcast(&j->cv);
-            continue;
+    /* A query that starts after this read arrived: the next one, never one
+     * already in flight. A failed one (no stream leader: a failover) is
+     * followed by another, 100 ms later, until the deadline. */
+    for (;;) {
+        ticket = j->q_started + 1;
+        while (j->q_done < ticket) {
+            if (!j->q_running) {
+                barrier_query(j);
+                continue;
+            }
+            if (!sjs_wait_until(j, deadline))
+                break;
         }
-        if (!sjs_wait_until(j, deadline))
+        if (j->q_done < ticket || !j->q_failed || j->stop)
+            break;
+        int64_t pause = sjs_mono_ms() + 100;
+        while (sjs_mono_ms() < pause && sjs_wait_until(j, pause < deadline ? pause : deadline))
+            ;
+        if (sjs_mono_ms() >= deadline)
             break;
     }
     if (j->q_done < ticket || j->q_failed) {
+        vc_code rc =
+            vc_errf(err, VC_UNAVAILABLE,
+                    "jetstream: the state of stream %s was not read from its leader "
+                    "within %lld ms (%s)",
+                    j->stream, (long long)wait_ms, j->q_done < ticket ? "no answer" : j->q_why);
         pthread_mutex_unlock(&j->mu);
-        return vc_errf(err, VC_UNAVAILABLE, "jetstream: cannot read the state of stream %s",
-                       j->stream);
+        return rc;
     }
     target = j->q_result;
     while ((j->applied < target || j->broken || j->want_rebuild) && !j->stop &&
            sjs_wait_until(j, deadline))
         ;
     failed = j->applied < target || j->broken || j->want_rebuild;
+    uint64_t applied = j->applied;
     pthread_mutex_unlock(&j->mu);
     if (failed)
         return vc_errf(err, VC_UNAVAILABLE,
-                       "jetstream: the local cache has not caught up with stream %s", j->stream);
+                       "jetstream: the local cache did not apply stream %s up to sequence %" PRIu64
+                       " within %lld ms (it has %" PRIu64 ")",
+                       j->stream, target, (long long)wait_ms, applied);
     return VC_OK;
 }
 
@@ -629,8 +671,12 @@ static void stop_cleanly(sjs *j)
     ep = j->epoch;
     pthread_mutex_unlock(&j->mu);
     clean = sjs_wait_acked(j, target, ep, ACK_WAIT_MS);
-    if (!clean)
+    if (!clean) {
+        log_warn("jetstream: stopping: not every write to %s was acknowledged within %d s: the "
+                 "cache is rebuilt at the next start",
+                 j->stream, ACK_WAIT_MS / 1000);
         return;
+    }
     if (slmdb_begin(j->db, true, &t, &e) != VC_OK)
         return;
     pthread_mutex_lock(&j->mu);

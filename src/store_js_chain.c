@@ -150,6 +150,7 @@ void sjs_last_lease(sjs *j)
     j->lease_seen = sjs_mono_ms() - (when[0] == '\0' || age < 0 ? 0
                                      : age > j->ttl_ms          ? j->ttl_ms
                                                                 : age);
+    j->lease_applied = j->lease_seen;
     pthread_mutex_unlock(&j->mu);
     natsMsg_Destroy(m);
 }
@@ -179,11 +180,44 @@ void sjs_take_over(sjs *j)
 
     if (sjs_stream_last_seq(j, &last, &e) != VC_OK || !sjs_wait_applied(j, last, j->ttl_ms))
         return;
+    /* The last WAL, read before the fence and outside pub_mu (a request
+     * under it held every publish of this process for up to the API's 10 s
+     * wait): had anyone written after it, the fenced lease message below
+     * is refused. Unread or unreadable, its entries may be half published:
+     * no taking the lease this time. */
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = j->ttl_ms / 2 < 1000 ? 1000 : j->ttl_ms / 2 > 10000 ? 10000 : j->ttl_ms / 2;
+    natsStatus wst = js_GetLastMsg(&wm, j->js, j->stream, j->wal_subj, &jo, &jerr);
+    sjs_wset *w = wst == NATS_OK ? sjs_wal_decode((const uint8_t *)natsMsg_GetData(wm),
+                                                  (size_t)natsMsg_GetDataLength(wm))
+                                 : NULL;
+    natsMsg_Destroy(wm);
+    if (w == NULL && (wst == NATS_OK || (wst != NATS_NOT_FOUND && jerr != JSNoMessageFoundErr))) {
+        log_warn("jetstream: the last WAL message of %s was %s within %lld ms: not taking the "
+                 "lease this time",
+                 j->stream, wst == NATS_OK ? "unreadable" : "not read", (long long)jo.Wait);
+        return;
+    }
     pthread_mutex_lock(&j->pub_mu);
     pthread_mutex_lock(&j->mu);
     if (j->active || j->broken || j->stop) {
         pthread_mutex_unlock(&j->mu);
         pthread_mutex_unlock(&j->pub_mu);
+        sjs_wset_free(w);
+        return;
+    }
+    /* Caught up: a renewal applied meanwhile means the holder is alive (a
+     * follower that fell behind saw none for a while; a holder that missed
+     * forwarded writes was reconnecting). Deposing it would leave it
+     * reading directly, by its own clock, until its lease runs out. */
+    if (j->holder[0] != '\0' && sjs_mono_ms() - j->lease_seen < j->ttl_ms) {
+        log_info("jetstream: the lease holder %s of %s renewed while this instance caught up: "
+                 "it stays a standby",
+                 j->holder, j->stream);
+        pthread_mutex_unlock(&j->mu);
+        pthread_mutex_unlock(&j->pub_mu);
+        sjs_wset_free(w);
         return;
     }
     j->epoch++;
@@ -196,23 +230,10 @@ void sjs_take_over(sjs *j)
     pthread_mutex_unlock(&j->mu);
     start = sjs_mono_ms();
     if (sjs_pub_locked(j, j->lease_subj, body, sjs_lease_body(j->inst, body, sizeof body), false) ==
-        NATS_OK) {
-        natsStatus st = js_GetLastMsg(&wm, j->js, j->stream, j->wal_subj, NULL, &jerr);
-        sjs_wset *w = st == NATS_OK ? sjs_wal_decode((const uint8_t *)natsMsg_GetData(wm),
-                                                     (size_t)natsMsg_GetDataLength(wm))
-                                    : NULL;
-        if (w != NULL) {
-            (void)sjs_pub_entries(j, w);
-        } else if (st == NATS_OK || (st != NATS_NOT_FOUND && jerr != JSNoMessageFoundErr)) {
-            /* The last WAL unread or unreadable: its entries may be half
-             * published, so no writing this time. */
-            pthread_mutex_lock(&j->mu);
-            sjs_note_failure(j, j->published, "cannot read the last WAL message");
-            pthread_mutex_unlock(&j->mu);
-        }
-        sjs_wset_free(w);
-    }
-    natsMsg_Destroy(wm);
+            NATS_OK &&
+        w != NULL)
+        (void)sjs_pub_entries(j, w);
+    sjs_wset_free(w);
     pthread_mutex_lock(&j->mu);
     target = j->published;
     pthread_mutex_unlock(&j->mu);
@@ -221,7 +242,7 @@ void sjs_take_over(sjs *j)
     pthread_mutex_lock(&j->mu);
     if (ok && !j->broken && j->epoch == ep) {
         j->active = true;
-        j->lease_until = start + j->ttl_ms;
+        j->lease_until = start + j->ttl_ms * 2 / 3;
         j->last_renew = start;
         memcpy(j->holder, j->inst, sizeof j->holder);
         log_info("jetstream: this instance (%s) holds the write lease of %s", j->inst, j->stream);
@@ -248,7 +269,7 @@ static void renew(sjs *j)
     if (st == NATS_OK && sjs_wait_acked(j, target, ep, j->ttl_ms)) {
         pthread_mutex_lock(&j->mu);
         if (j->active && j->epoch == ep)
-            j->lease_until = start + j->ttl_ms;
+            j->lease_until = start + j->ttl_ms * 2 / 3;
         pthread_mutex_unlock(&j->mu);
     }
 }
@@ -284,11 +305,20 @@ static void recover(sjs *j)
     j->idpfx[0] = '\0';
     j->active = false;
     if (rebuild) {
+        int64_t until = sjs_mono_ms() + CATCHUP_WAIT_MS / 10;
         r = j->rebuilds;
         j->want_rebuild = true;
         pthread_cond_broadcast(&j->cv);
-        while (j->rebuilds == r && !j->stop)
-            pthread_cond_wait(&j->cv, &j->mu);
+        while (j->rebuilds == r && !j->stop && sjs_wait_until(j, until))
+            ;
+        if (j->rebuilds == r && !j->stop) {
+            /* still broken: reads wait, and the next pass comes back here */
+            log_error("jetstream: the cache of %s was not cleared for its rebuild within %d s "
+                      "(the apply thread did not get to it): still not writing",
+                      j->stream, CATCHUP_WAIT_MS / 10000);
+            pthread_mutex_unlock(&j->mu);
+            return;
+        }
     }
     j->commits_in_epoch = false;
     j->broken = false;

@@ -126,7 +126,7 @@ static bool apply_batch(sjs *j, natsMsg **msgs, int n)
         j->applied = applied;
         if (bn.lease) {
             memcpy(j->holder, bn.holder, sizeof j->holder);
-            j->lease_seen = sjs_mono_ms();
+            j->lease_seen = j->lease_applied = sjs_mono_ms();
         }
         if (bn.foreign && j->active) {
             log_warn("jetstream: another instance writes to %s: this one is a standby now",
@@ -160,6 +160,11 @@ void *sjs_apply_main(void *arg)
         }
         rebuild = j->want_rebuild;
         from = j->applied + 1;
+        if (j->want_refollow && sub != NULL) {
+            natsSubscription_Destroy(sub);
+            sub = NULL;
+        }
+        j->want_refollow = false;
         pthread_mutex_unlock(&j->mu);
         if (rebuild) {
             int64_t created = 0;
@@ -190,6 +195,9 @@ void *sjs_apply_main(void *arg)
         if (st == NATS_TIMEOUT)
             continue;
         if (st != NATS_OK) {
+            log_warn("jetstream: following stream %s from sequence %" PRIu64 ": %s: following "
+                     "it again",
+                     j->stream, from, natsStatus_GetText(st));
             natsSubscription_Destroy(sub);
             sub = NULL;
             nats_Sleep(200);
@@ -217,12 +225,29 @@ void *sjs_apply_main(void *arg)
 /* Waits until the cache has applied seq; false after wait_ms or on stop. */
 bool sjs_wait_applied(sjs *j, uint64_t seq, int64_t wait_ms)
 {
-    int64_t deadline = sjs_mono_ms() + wait_ms;
+    int64_t deadline = sjs_mono_ms() + wait_ms, moved = sjs_mono_ms();
+    uint64_t seen;
     bool ok;
 
     pthread_mutex_lock(&j->mu);
-    while (j->applied < seq && !j->want_rebuild && !j->stop && sjs_wait_until(j, deadline))
-        ;
+    seen = j->applied;
+    while (j->applied < seq && !j->want_rebuild && !j->stop && sjs_mono_ms() < deadline) {
+        (void)sjs_wait_until(j, deadline < moved + FOLLOW_STALL_MS ? deadline
+                                                                   : moved + FOLLOW_STALL_MS);
+        int64_t now = sjs_mono_ms();
+        if (j->applied != seen) {
+            seen = j->applied;
+            moved = now;
+        } else if (now - moved >= FOLLOW_STALL_MS && j->applied < seq) {
+            /* an ordered consumer that delivers nothing (its reset after
+             * missed heartbeats failed, or a delivery error) is made anew */
+            log_warn("jetstream: the cache is at sequence %" PRIu64 " of stream %s, %" PRIu64
+                     " wanted, and got nothing for %d s: following the stream again",
+                     j->applied, j->stream, seq, FOLLOW_STALL_MS / 1000);
+            j->want_refollow = true;
+            moved = now;
+        }
+    }
     ok = j->applied >= seq && !j->want_rebuild;
     pthread_mutex_unlock(&j->mu);
     return ok;

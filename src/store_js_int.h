@@ -16,6 +16,7 @@
 #define CONNECT_WAIT_MS 30000  /* sjs_open waits this long for NATS */
 #define CATCHUP_WAIT_MS 300000 /* and this long for the cache to catch up */
 #define APPLY_BATCH     512
+#define FOLLOW_STALL_MS 10000 /* a waiter sees no progress this long: follow again */
 #define MAX_PENDING_PUB 65536
 #define LOCAL_APPLIED   "applied"
 #define LOCAL_DIRTY     "dirty"
@@ -44,9 +45,15 @@ struct sjs {
 
     /* the role */
     uint64_t epoch;
-    int64_t lease_until; /* monotonic ms: reads are direct before it */
-    int64_t last_renew;  /* monotonic ms of the last renewal's start */
-    int64_t lease_seen;  /* monotonic ms when the last lease message was applied */
+    /* monotonic ms: reads are direct before it, the start of the last
+     * acknowledged renewal + 2/3 lease_ttl. A standby takes the lease no
+     * sooner than 2/3 lease_ttl after it applied that renewal (that soon
+     * only from a holder that no longer answers forwarded writes, else
+     * after lease_ttl), so a deposed holder stops reading directly first. */
+    int64_t lease_until;
+    int64_t last_renew;    /* monotonic ms of the last renewal's start */
+    int64_t lease_seen;    /* monotonic ms when the last lease message was applied */
+    int64_t lease_applied; /* the same, never moved back by sjs_holder_unreachable */
     /* following */
     uint64_t applied;
     uint64_t rebuilds;
@@ -61,6 +68,7 @@ struct sjs {
     bool stop, active, broken;
     bool commits_in_epoch; /* the cache has writes of ours from this epoch */
     bool want_rebuild;
+    bool want_refollow;   /* the consumer delivered nothing while behind */
     bool expect_seq_next; /* pub_mu */
     bool q_running, q_failed;
     bool apply_on, lease_on;
@@ -70,6 +78,7 @@ struct sjs {
     char idpfx[48];   /* "<inst>.<epoch>." of our fenced messages, or "" */
     char holder[17];  /* the last lease message's holder ("" none) */
     char last_id[96]; /* pub_mu */
+    char q_why[160];  /* why the last barrier query failed */
 };
 
 /* store_js.c */

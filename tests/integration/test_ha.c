@@ -447,18 +447,29 @@ static void vaults_up(int n, natsConnection *nc)
     assert_true(it_cluster_wait_active(vs, n, -1, nc, FAILOVER_TIMEOUT_MS) >= 0);
 }
 
-/* get key through subject: the value's text ("" when not success). */
-static void vault_get(natsConnection *nc, const char *subject, const char *key, char *out,
-                      size_t cap, int64_t *version)
+/* get key through subject: the value's text ("" when not success), and
+ * the reply's code ("success", "not_found", ... "(none)") into code. */
+static void vault_get_code(natsConnection *nc, const char *subject, const char *key, char *out,
+                           size_t cap, int64_t *version, char *code, size_t code_cap)
 {
     char req[256];
     snprintf(req, sizeof req, "{\"operation\":\"get\",\"key\":\"%s\"}", key);
     json_t *r = it_request(nc, subject, req, REQ_TIMEOUT_MS, NULL);
     const char *v = json_string_value(json_object_get(r, "data"));
     snprintf(out, cap, "%s", strcmp(it_status(r), "success") == 0 && v != NULL ? v : "");
+    if (code != NULL)
+        snprintf(code, code_cap, "%s",
+                 strcmp(it_status(r), "success") == 0 ? "success" : it_code(r));
     if (version != NULL)
         *version = json_integer_value(json_object_get(json_object_get(r, "meta"), "version"));
     json_decref(r);
+}
+
+/* get key through subject: the value's text ("" when not success). */
+static void vault_get(natsConnection *nc, const char *subject, const char *key, char *out,
+                      size_t cap, int64_t *version)
+{
+    vault_get_code(nc, subject, key, out, cap, version, NULL, 0);
 }
 
 /* Every acknowledged write of the writers read back (through the instances
@@ -479,11 +490,19 @@ static int vault_read_back(natsConnection *nc, const it_cvault *insts, int nv, c
             for (int attempt = 0; attempt < 50; attempt++) {
                 if (via->v.pid <= 0)
                     via = &insts[turn++ % nv];
-                vault_get(nc, via->subject, key, got, sizeof got, NULL);
+                char code[32];
+                vault_get_code(nc, via->subject, key, got, sizeof got, NULL, code, sizeof code);
                 if (strcmp(got, want) == 0 || it_now_ms() > retry_until)
                     break;
-                if (attempt == 0)
+                /* stale: an answer without the acknowledged value (an
+                 * older one, or none); an error (unavailable, no reply) is
+                 * only tried again */
+                if (attempt == 0 &&
+                    (strcmp(code, "success") == 0 || strcmp(code, "not_found") == 0))
                     ++*stale;
+                else if (attempt == 0)
+                    fprintf(stderr, "test_ha: reading %s through %s: %s (tried again)\n", key,
+                            via->subject, code);
                 nap_ms(100);
             }
             if (strcmp(got, want) == 0) {
@@ -584,6 +603,7 @@ static void test_leader_kill(void **state)
     assert_true(before);
     assert_true(after);
     assert_int_equal(back, acked);
+    assert_int_equal(stale, 0); /* §12: a client reads its acknowledged writes */
 }
 
 /* set key = value with cas through subject: the reply's status code
@@ -646,6 +666,7 @@ static void test_active_kill(void **state)
     assert_true(next >= 0);
     assert_true(after);
     assert_int_equal(back, acked);
+    assert_int_equal(stale, 0); /* §12: a client reads its acknowledged writes */
 
     /* Part 2: the killed one back as a standby; SIGSTOP the active, a
      * standby takes over, SIGCONT: a cas set of version 1 sent to the
@@ -991,10 +1012,11 @@ static void test_all_kill(void **state)
     fflush(stdout);
     crew_free(&c);
     natsConnection_Destroy(nc);
-    dump_logs_if(back != acked || active < 0);
+    dump_logs_if(back != acked || stale != 0 || active < 0);
     assert_true(before);
     assert_true(active >= 0);
     assert_int_equal(back, acked);
+    assert_int_equal(stale, 0); /* §12: a client reads its acknowledged writes */
 }
 
 /* After each test: its instances stopped (also after a failed assert). */
