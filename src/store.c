@@ -182,6 +182,16 @@ vc_code store_sync(store *s, vc_err *err)
     return s->js != NULL ? sjs_sync(s->js, err) : slmdb_sync(s->db, err);
 }
 
+uint64_t store_commit_mark(store *s)
+{
+    return s->js != NULL ? 0 : slmdb_commit_mark(s->db);
+}
+
+bool store_durable(store *s, uint64_t mark)
+{
+    return mark != 0 && s->js == NULL && slmdb_durable(s->db, mark);
+}
+
 vc_code store_commit(store_txn *t, vc_err *err)
 {
     store *s = t->s;

@@ -95,6 +95,14 @@ vc_code store_commit_unsynced(store_txn *t, vc_err *err);
  * also while another thread is in a write transaction. */
 vc_code store_sync(store *s, vc_err *err);
 
+/* Group commit without a sync of its own (the LMDB backend): a mark for
+ * every transaction committed so far, and whether they are durable by now
+ * -- a later commit that wrote something flushed their meta pages with its
+ * own data (store_lmdb.c, note_commit), or a store_sync did. 0 from
+ * store_commit_mark means no marks (the JetStream backend): store_sync. */
+uint64_t store_commit_mark(store *s);
+bool store_durable(store *s, uint64_t mark);
+
 /* Aborts and frees; NULL is fine. */
 void store_abort(store_txn *t);
 

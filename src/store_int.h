@@ -52,6 +52,8 @@ vc_code slmdb_begin(slmdb *s, bool write, slmdb_txn **out, vc_err *err);
 vc_code slmdb_commit_unsynced(slmdb_txn *t, vc_err *err);
 vc_code slmdb_commit(slmdb_txn *t, vc_err *err);
 vc_code slmdb_sync(slmdb *s, vc_err *err);
+uint64_t slmdb_commit_mark(slmdb *s);
+bool slmdb_durable(slmdb *s, uint64_t mark);
 void slmdb_abort(slmdb_txn *t);
 vc_code slmdb_get(slmdb_txn *t, store_table tbl, const uint8_t *key, size_t key_len,
                   const uint8_t **val, size_t *val_len, vc_err *err);

@@ -82,6 +82,13 @@ struct slmdb {
     /* The gate: open transactions of this process, and whether one thread
      * is adopting a grown map (no transaction may begin meanwhile). */
     pthread_mutex_t gate_mu;
+    /* Durability marks (under gate_mu, see slmdb_commit_mark): the id of the
+     * last transaction committed through slmdb_commit_unsynced (at open: the
+     * store's last), and the highest id known to be on disk, meta page and
+     * all. */
+    uint64_t committed_id;
+    uint64_t durable_id;
+    bool nosync;
     pthread_cond_t gate_cv;
     unsigned long active;
     bool resizing;
@@ -362,6 +369,18 @@ vc_code slmdb_open(slmdb **out, const char *dir, size_t map_size, bool nosync, v
     code = open_tables(s, err);
     if (code != VC_OK)
         goto fail;
+    {
+        /* Marks start at the store's last transaction, as yet unsynced by
+         * us: a first batch that writes nothing still syncs once. */
+        MDB_envinfo info;
+        if ((rc = mdb_env_info(s->env, &info)) != 0) {
+            code = open_fail(dir, "cannot read environment info", rc, err);
+            goto fail;
+        }
+        s->committed_id = (uint64_t)info.me_last_txnid;
+        s->durable_id = 0;
+        s->nosync = nosync;
+    }
 
     *out = s;
     return VC_OK;
@@ -458,6 +477,36 @@ static void end_read(slmdb_txn *t)
     }
 }
 
+/* After mdb_txn_commit of transaction id returned 0 (still on the thread
+ * that holds LMDB's writer lock, so no other commit of this environment ran
+ * in between).
+ *
+ * Why a later commit makes the earlier ones durable (LMDB 0.9,
+ * mdb_txn_commit): a transaction that changed nothing ends before any I/O
+ * and its id is not used (the store's last id stays below id). Otherwise it
+ * writes its data pages (mdb_page_flush), flushes the data file
+ * (mdb_env_sync0: fdatasync of me_fd, skipped only under MDB_NOSYNC), and
+ * then writes its meta page (mdb_env_write_meta): with MDB_NOMETASYNC
+ * through the same descriptor, me_fd, without a flush. That fdatasync thus
+ * also carries to disk the meta page of every earlier commit, whose pwrite
+ * had returned before this transaction could even begin (one writer at a
+ * time): all of them up to id - 1 are durable when it returns. Its own meta
+ * page waits for the next commit's flush or an mdb_env_sync (slmdb_sync).
+ * LMDB's documentation of MDB_NOMETASYNC says the same: the meta flush is
+ * deferred "until ... next non-MDB_RDONLY commit or mdb_env_sync()". */
+static void note_commit(slmdb *s, uint64_t id)
+{
+    MDB_envinfo info;
+
+    if (mdb_env_info(s->env, &info) != 0 || (uint64_t)info.me_last_txnid != id)
+        return; /* nothing written, nothing flushed */
+    pthread_mutex_lock(&s->gate_mu);
+    s->committed_id = id;
+    if (!s->nosync && id - 1 > s->durable_id)
+        s->durable_id = id - 1;
+    pthread_mutex_unlock(&s->gate_mu);
+}
+
 vc_code slmdb_commit_unsynced(slmdb_txn *t, vc_err *err)
 {
     slmdb *s = t->s;
@@ -475,10 +524,13 @@ vc_code slmdb_commit_unsynced(slmdb_txn *t, vc_err *err)
                        "was changed",
                        s->dir);
     } else {
+        uint64_t id = (uint64_t)mdb_txn_id(t->txn);
         /* On failure mdb_txn_commit has already aborted the transaction. */
         rc = mdb_txn_commit(t->txn);
         if (rc != 0)
             code = store_fail(s, rc, "cannot commit", err);
+        else
+            note_commit(s, id);
     }
     gate_leave(s);
     free(t);
@@ -487,8 +539,41 @@ vc_code slmdb_commit_unsynced(slmdb_txn *t, vc_err *err)
 
 vc_code slmdb_sync(slmdb *s, vc_err *err)
 {
-    int rc = mdb_env_sync(s->env, 1);
-    return rc == 0 ? VC_OK : store_fail(s, rc, "cannot sync", err);
+    uint64_t upto;
+    int rc;
+
+    pthread_mutex_lock(&s->gate_mu);
+    upto = s->committed_id;
+    pthread_mutex_unlock(&s->gate_mu);
+    rc = mdb_env_sync(s->env, 1);
+    if (rc != 0)
+        return store_fail(s, rc, "cannot sync", err);
+    /* every commit noted before the sync began had written its meta page */
+    pthread_mutex_lock(&s->gate_mu);
+    if (!s->nosync && upto > s->durable_id)
+        s->durable_id = upto;
+    pthread_mutex_unlock(&s->gate_mu);
+    return VC_OK;
+}
+
+uint64_t slmdb_commit_mark(slmdb *s)
+{
+    uint64_t id;
+
+    pthread_mutex_lock(&s->gate_mu);
+    id = s->committed_id;
+    pthread_mutex_unlock(&s->gate_mu);
+    return id;
+}
+
+bool slmdb_durable(slmdb *s, uint64_t mark)
+{
+    bool yes;
+
+    pthread_mutex_lock(&s->gate_mu);
+    yes = !s->nosync && mark <= s->durable_id;
+    pthread_mutex_unlock(&s->gate_mu);
+    return yes;
 }
 
 vc_code slmdb_commit(slmdb_txn *t, vc_err *err)

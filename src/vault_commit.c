@@ -128,16 +128,41 @@ static void complete_batch(wreq *batch)
     }
 }
 
-/* Makes the committed writes of a list of batches durable with one sync
- * (their commits flushed the data, the sync flushes the meta pages, see
- * store.h), then runs their callbacks. A failed sync fails every write
- * that had committed: it was not answered, and may not survive a crash. */
+/* Waits while the committer runs a batch, until the commits up to mark are
+ * durable; true if they are, false if the committer is idle and they are
+ * not (or the store has no marks). A commit that writes flushes the meta
+ * pages of all the commits before it with its own data (store_lmdb.c,
+ * note_commit): under load each batch's one flush, in its commit, makes
+ * the batch before it durable, and a batch waits for the next one's commit
+ * instead of a flush of its own. */
+static bool wait_covered(vault *v, uint64_t mark)
+{
+    bool covered;
+
+    if (mark == 0)
+        return false;
+    pthread_mutex_lock(&v->q_mu);
+    while (!(covered = store_durable(v->st, mark)) && v->committing)
+        pthread_cond_wait(&v->committed.cv, &v->q_mu);
+    pthread_mutex_unlock(&v->q_mu);
+    return covered;
+}
+
+/* Makes the committed writes of a list of batches durable (their commits
+ * flushed the data; their meta pages are flushed by the next batch's
+ * commit, or else by one sync, see store.h), then runs their callbacks. A
+ * failed sync fails every write that had committed: it was not answered,
+ * and may not survive a crash. */
 static void complete_synced(vault *v, wreq *done)
 {
     vc_err e;
+    uint64_t mark = 0;
 
+    for (const wreq *w = done; w != NULL; w = w->next)
+        if (w->mark > mark)
+            mark = w->mark;
     vc_err_clear(&e);
-    if (store_sync(v->st, &e) != VC_OK)
+    if (!wait_covered(v, mark) && store_sync(v->st, &e) != VC_OK)
         for (wreq *w = done; w != NULL; w = w->next)
             if (w->rc == VC_OK)
                 w->rc = vc_errf(&w->err, e.code, "%s", e.msg);
@@ -195,19 +220,26 @@ static void *committer_main(void *arg)
 
     pthread_mutex_lock(&v->q_mu);
     while ((batch = chain_take(v, &v->queue, &last, &n)) != NULL) {
+        v->committing = true;
         pthread_mutex_unlock(&v->q_mu);
 
         int64_t t0 = mono_ns();
         run_batch(v, batch);
         int64_t ns = mono_ns() - t0;
+        uint64_t mark = store_commit_mark(v->st);
+        for (wreq *w = batch; w != NULL; w = w->next)
+            w->mark = mark;
 
         pthread_mutex_lock(&v->q_mu);
+        v->committing = false;
         v->stats.batches++;
         v->stats.writes += n;
         v->stats.commit_ns += (uint64_t)ns;
         if (n > v->stats.max_batch)
             v->stats.max_batch = n;
         chain_append(&v->committed, batch, last, n);
+        /* the completer may be waiting for this commit (wait_covered) */
+        pthread_cond_signal(&v->committed.cv);
     }
     pthread_mutex_unlock(&v->q_mu);
     return NULL;

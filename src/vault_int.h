@@ -135,6 +135,7 @@ struct vault {
     vcommit_chain queue;
     vcommit_chain committed;
     bool committer_on; /* both threads started (lazily, by the first write) */
+    bool committing;   /* the committer is running a batch */
     pthread_t committer;
     pthread_t completer;
     vault_commit_stats stats;

@@ -35,6 +35,7 @@ typedef struct vcommit_req {
     vault_write_done done;
     void *arg;
     size_t alloc_len; /* bytes of this block, for the wipe */
+    uint64_t mark;    /* store_commit_mark after its batch (the committer) */
     vc_code rc;
     vc_err err;
     vault_meta meta;
