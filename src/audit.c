@@ -1,6 +1,7 @@
 /* audit.c - audit event JSON and the bounded event queue (see audit.h). */
 #include "audit.h"
 
+#include "latch.h"
 #include "log.h"
 
 #include <pthread.h>
@@ -270,13 +271,7 @@ bool audit_queue_pop(audit_queue *q, char **event, size_t *len)
         if (q->hot) {
             /* Linger: producers do not signal, so this wait runs its time
              * (or ends at close), and whatever came meanwhile is taken. */
-            struct timespec until;
-            clock_gettime(CLOCK_MONOTONIC, &until);
-            until.tv_nsec += AUDIT_LINGER_NS;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
+            struct timespec until = deadline_after_ns(CLOCK_MONOTONIC, AUDIT_LINGER_NS);
             q->hot = false;
             (void)pthread_cond_timedwait(&q->cond, &q->lock, &until);
         } else {

@@ -4,6 +4,8 @@
 #ifndef VAULTCTL_CMD_H
 #define VAULTCTL_CMD_H
 
+#include <jansson.h>
+
 #include "config.h"
 #include "ops.h"
 #include "seal.h"
@@ -36,6 +38,12 @@ void cmd_close(cmd_env *env);
 /* The ops context for an opened env: its vault, ACL, limits and rotation
  * interval; started now. */
 ops_ctx cmd_ops_ctx(const cmd_env *env);
+
+/* Runs the request req (consumed) on the vault of config_path with the
+ * local operator's rights, through the same ops_handle as a NATS request
+ * (no request size or element limit: the operator is not a NATS
+ * requester); prints the reply to stdout. Returns the exit status. */
+int cmd_run_request(const char *config_path, json_t *req);
 
 /* Prints "vaultctl: " + message to stderr. */
 void cmd_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

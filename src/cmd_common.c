@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "jalloc.h"
 #include "log.h"
 
 extern char **environ;
@@ -117,6 +118,35 @@ ops_ctx cmd_ops_ctx(const cmd_env *env)
         .token_max_ttl = env->cfg->token_max_ttl,
     };
     return ctx;
+}
+
+int cmd_run_request(const char *config_path, json_t *req)
+{
+    cmd_env env;
+    ops_reply reply;
+    char *payload = jalloc_dumps(req, JSON_COMPACT, NULL);
+
+    json_decref(req);
+    if (payload == NULL) {
+        cmd_fail("out of memory");
+        return EXIT_ERROR;
+    }
+    int rc = cmd_open(&env, config_path, CMD_OPEN_VAULT);
+    if (rc != EXIT_OK) {
+        jalloc_free(payload);
+        return rc;
+    }
+    ops_ctx ctx = cmd_ops_ctx(&env);
+    ctx.max_request_bytes = 0;
+    ctx.max_json_elements = 0;
+    ops_handle(&ctx, NULL, (const uint8_t *)payload, strlen(payload), &reply);
+    jalloc_free(payload); /* wiped: it may hold a value */
+    fwrite(reply.body, 1, reply.len, stdout);
+    fputc('\n', stdout);
+    rc = reply.code == VC_OK ? EXIT_OK : EXIT_ERROR;
+    ops_reply_free(&reply);
+    cmd_close(&env);
+    return rc;
 }
 
 void cmd_close(cmd_env *env)

@@ -159,42 +159,13 @@ static json_t *build_request(int argc, char **argv)
 
 int cmd_local(const char *config_path, int argc, char **argv)
 {
-    cmd_env env;
     json_t *req = build_request(argc, argv);
-    char *payload;
-    ops_reply reply;
-    int rc;
 
     if (req == NULL) {
         local_usage();
         return EXIT_USAGE;
     }
-    payload = jalloc_dumps(req, JSON_COMPACT, NULL);
-    json_decref(req);
-    if (payload == NULL) {
-        cmd_fail("out of memory");
-        return EXIT_ERROR;
-    }
-    rc = cmd_open(&env, config_path, CMD_OPEN_VAULT);
-    if (rc != EXIT_OK) {
-        sodium_memzero(payload, strlen(payload));
-        free(payload);
-        return rc;
-    }
-    ops_ctx ctx = cmd_ops_ctx(&env);
-    /* The local operator is not a NATS requester: no request size or
-     * element limit. */
-    ctx.max_request_bytes = 0;
-    ctx.max_json_elements = 0;
-    ops_handle(&ctx, NULL, (const uint8_t *)payload, strlen(payload), &reply);
-    sodium_memzero(payload, strlen(payload));
-    free(payload);
-    fwrite(reply.body, 1, reply.len, stdout);
-    fputc('\n', stdout);
-    rc = reply.code == VC_OK ? EXIT_OK : EXIT_ERROR;
-    ops_reply_free(&reply);
-    cmd_close(&env);
-    return rc;
+    return cmd_run_request(config_path, req);
 }
 
 int cmd_keygen(int argc, char **argv)

@@ -122,31 +122,8 @@ static json_t *build(int argc, char **argv)
 
 int cmd_token(const char *config_path, int argc, char **argv)
 {
-    cmd_env env;
-    ops_reply reply;
     json_t *req = argc >= 2 ? build(argc, argv) : NULL;
     if (req == NULL)
         return token_usage();
-    char *payload = jalloc_dumps(req, JSON_COMPACT, NULL);
-    json_decref(req);
-    if (payload == NULL) {
-        cmd_fail("out of memory");
-        return EXIT_ERROR;
-    }
-    int rc = cmd_open(&env, config_path, CMD_OPEN_VAULT);
-    if (rc != EXIT_OK) {
-        jalloc_free(payload);
-        return rc;
-    }
-    ops_ctx ctx = cmd_ops_ctx(&env);
-    ctx.max_request_bytes = 0;
-    ctx.max_json_elements = 0;
-    ops_handle(&ctx, NULL, (const uint8_t *)payload, strlen(payload), &reply);
-    jalloc_free(payload);
-    fwrite(reply.body, 1, reply.len, stdout);
-    fputc('\n', stdout);
-    rc = reply.code == VC_OK ? EXIT_OK : EXIT_ERROR;
-    ops_reply_free(&reply);
-    cmd_close(&env);
-    return rc;
+    return cmd_run_request(config_path, req);
 }

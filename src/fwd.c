@@ -13,6 +13,7 @@
 
 #include <sodium.h>
 
+#include "latch.h"
 #include "log.h"
 
 #define TICK_MS 100
@@ -131,13 +132,7 @@ static void *timer_main(void *arg)
         }
         if (stop)
             break;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += TICK_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = deadline_after_ns(CLOCK_REALTIME, TICK_MS * 1000000L);
         pthread_mutex_lock(&f->mu);
         if (!f->stop)
             (void)pthread_cond_timedwait(&f->cv, &f->mu, &ts);

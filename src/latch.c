@@ -34,3 +34,17 @@ void latch_destroy(latch *l)
     pthread_cond_destroy(&l->cv);
     pthread_mutex_destroy(&l->mu);
 }
+
+struct timespec deadline_after_ns(clockid_t clock, int64_t ns)
+{
+    struct timespec ts;
+
+    clock_gettime(clock, &ts);
+    ts.tv_sec += (time_t)(ns / 1000000000L);
+    ts.tv_nsec += (long)(ns % 1000000000L);
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}

@@ -6,12 +6,17 @@
  * caller waits on the latch, reads the result and destroys the latch. What
  * the opener wrote before latch_open is visible to the waiter after
  * latch_wait returns.
+ *
+ * Also the one place that computes a pthread_cond_timedwait deadline
+ * (deadline_after_ns) for the modules that wait with a timeout.
  */
 #ifndef VAULTCTL_LATCH_H
 #define VAULTCTL_LATCH_H
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
 
 typedef struct latch {
     pthread_mutex_t mu;
@@ -34,5 +39,9 @@ void latch_wait(latch *l);
 
 /* Frees the latch's resources; no thread may still use it. */
 void latch_destroy(latch *l);
+
+/* The absolute time ns nanoseconds (>= 0) from now on clock, normalised, for
+ * pthread_cond_timedwait on a condition variable using that clock. */
+struct timespec deadline_after_ns(clockid_t clock, int64_t ns);
 
 #endif

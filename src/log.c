@@ -7,6 +7,7 @@
  * queued before it. Only a holder of out_lock swaps the buffers, and it
  * has written the swapped-out one before it lets go, so the spare is
  * always free to swap in. Lock order: out_lock, then buf_lock. */
+#include "latch.h"
 #include "log.h"
 
 #include <errno.h>
@@ -134,13 +135,7 @@ static void *writer_main(void *arg)
             pthread_cond_wait(&buf_cv, &buf_lock);
         /* Something is pending: let more come, up to LOG_FLUSH_MS or half
          * a buffer, then write it all at once. */
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += LOG_FLUSH_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = deadline_after_ns(CLOCK_REALTIME, LOG_FLUSH_MS * 1000000L);
         while (pending_len < LOG_BUF_BYTES / 2 && !closing &&
                pthread_cond_timedwait(&buf_cv, &buf_lock, &until) == 0)
             ;

@@ -26,6 +26,7 @@
  * is held while beginning a cache write transaction, and pub_mu is taken
  * before mu.
  */
+#include "latch.h"
 #include "store_js_int.h"
 
 #include <errno.h>
@@ -55,17 +56,10 @@ int64_t sjs_mono_ms(void)
 bool sjs_wait_until(sjs *j, int64_t deadline)
 {
     int64_t now = sjs_mono_ms();
-    struct timespec ts;
 
     if (now >= deadline)
         return false;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (deadline - now) / 1000;
-    ts.tv_nsec += ((deadline - now) % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    struct timespec ts = deadline_after_ns(CLOCK_MONOTONIC, (deadline - now) * 1000000);
     (void)pthread_cond_timedwait(&j->cv, &j->mu, &ts);
     return true;
 }
