@@ -58,7 +58,8 @@ for t in /usr/sbin/nats-server mdb_stat gnuplot timeout; do
 done
 
 TMP=$(mktemp -d /tmp/vaultctl-bench-XXXXXX)
-NATS_PID="" VAULT_PID="" ECHO_PID="" NOAUDIT_PID="" DVAULT_PID="" DECHO_PID="" TRAP_PID=""
+NATS_PID="" VAULT_PID="" ECHO_PID="" NOAUDIT_PID="" DVAULT_PID="" DECHO_PID="" TRAP_PID="" SHM_PID=""
+SHM_DIR=""
 T_START=$(date +%s)
 
 stop_pid() { # pid: SIGTERM, wait up to 10 s, then SIGKILL
@@ -77,10 +78,12 @@ cleanup() {
     stop_pid "$DECHO_PID"
     stop_pid "$DVAULT_PID"
     stop_pid "$NOAUDIT_PID"
+    stop_pid "$SHM_PID"
     stop_pid "$ECHO_PID"
     stop_pid "$VAULT_PID"
     stop_pid "$NATS_PID"
     rm -rf "$TMP"
+    [ -z "$SHM_DIR" ] || rm -rf "$SHM_DIR"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -194,6 +197,24 @@ NOAUDIT_PID=$!
 "$BUILD/bench_startup" --url "$URL" --wait noaudit.requests ||
     { cat "$TMP/noaudit.log" >&2; die "vaultctl serve (audit off) did not answer"; }
 
+# Where a set's time goes: the same service with its store on tmpfs
+# (/dev/shm: a sync costs nothing there), on its own subject and preloaded
+# like the others. Not a deployment (tmpfs does not survive a reboot): the
+# ceiling of sets on this machine once the disk costs nothing, i.e. what
+# the CPU of vaultctl, nats-server and the load allows. Skipped when
+# /dev/shm is missing or not writable.
+if [ -d /dev/shm ] && [ -w /dev/shm ] && SHM_DIR=$(mktemp -d /dev/shm/vaultctl-bench-XXXXXX); then
+    sed -e "s|path: .*|path: $SHM_DIR/data|" -e 's/bench\.requests/shm.requests/' \
+        -e 's/vault\.requests/shm.vault/' "$TMP/config.yaml" >"$TMP/shm.yaml"
+    "$BUILD/vaultctl" serve --config "$TMP/shm.yaml" >"$TMP/shm.log" 2>&1 &
+    SHM_PID=$!
+    "$BUILD/bench_startup" --url "$URL" --wait shm.requests ||
+        { cat "$TMP/shm.log" >&2; die "vaultctl serve (store on tmpfs) did not answer"; }
+else
+    SHM_DIR=""
+    say "no writable /dev/shm: no tmpfs rows"
+fi
+
 "$BUILD/bench_echo" --url "$URL" --subject echo.requests --workers "$WORKERS" >"$TMP/echo.log" 2>&1 &
 ECHO_PID=$!
 "$BUILD/bench_startup" --url "$URL" --wait echo.requests ||
@@ -214,6 +235,7 @@ run() {
     case $target in
     echo) subject=echo.requests ;;
     noaudit) subject=noaudit.requests target=vault ;;
+    shm) subject=shm.requests target=vault ;;
     trap) subject=trap.requests target=echo ;;
     dvault)
         subject=admin.requests url=$URL_ADMIN target=vault
@@ -254,6 +276,11 @@ T1=$(txn_id)
 PRE_K=$(timeout 200 "$BUILD/bench_load" --url "$URL" --target kv --op preload --window 256 \
     --conns "$CONNS" --keys "$KEYS" --value-bytes "$VBYTES" | grep '^RESULT') ||
     die "KV preload failed"
+if [ -n "$SHM_PID" ]; then
+    timeout 200 "$BUILD/bench_load" --url "$URL" --target vault --op preload --window 256 \
+        --conns "$CONNS" --keys "$KEYS" --value-bytes "$VBYTES" --subject shm.requests |
+        grep -q '^RESULT' || die "preload of the tmpfs store failed"
+fi
 say "preload: vaultctl $(field "$PRE_V" rps)/s in $(field "$PRE_V" seconds) s ($((T1 - T0)) transactions), KV $(field "$PRE_K" rps)/s"
 echo "preload-vault $PRE_V txns=$((T1 - T0))" >>"$RES"
 echo "preload-kv $PRE_K" >>"$RES"
@@ -289,6 +316,20 @@ for w in $WINDOWS; do
     run "kvget@$w" kv get "$w"
     run "kvput@$w" kv set "$w"
 done
+# CPU seconds (user + system, in clock ticks) a process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# run_cpu LABEL TARGET OP WINDOW: run, and note in $CPU_RES the CPU ticks
+# the responder (the vaultctl instance or echo serving TARGET) and nats-server used
+# during it (warm-up included, like the request count it is divided by).
+CPU_RES=$TMP/cpu.txt
+: >"$CPU_RES"
+run_cpu() {
+    local label=$1 pid=$VAULT_PID v0 n0
+    case $2 in echo) pid=$ECHO_PID ;; shm) pid=$SHM_PID ;; esac
+    v0=$(cpu_ticks "$pid") n0=$(cpu_ticks "$NATS_PID")
+    run "$@"
+    echo "$label responder=$(($(cpu_ticks "$pid") - v0)) nats=$(($(cpu_ticks "$NATS_PID") - n0))" >>"$CPU_RES"
+}
 say "target rounds at 64 in flight: $ROUNDS"
 for i in $(seq "$ROUNDS"); do
     run "r$i-decho1" decho get 1
@@ -296,9 +337,10 @@ for i in $(seq "$ROUNDS"); do
     run "r$i-decho" decho get 64
     run "r$i-dget" dvault get 64
     run "r$i-dset" dvault set 64
-    run "r$i-echo" echo get 64
-    run "r$i-get" vault get 64
-    run "r$i-set" vault set 64
+    run_cpu "r$i-echo" echo get 64
+    run_cpu "r$i-get" vault get 64
+    run_cpu "r$i-set" vault set 64
+    [ -z "$SHM_PID" ] || run_cpu "r$i-shmset" shm set 64
     run "r$i-kvget" kv get 64
     run "r$i-kvput" kv set 64
     run "r$i-getna" noaudit get 64
@@ -350,6 +392,8 @@ stop_pid "$VAULT_PID"
 VAULT_PID=""
 stop_pid "$NOAUDIT_PID"
 NOAUDIT_PID=""
+stop_pid "$SHM_PID"
+SHM_PID=""
 stop_pid "$DVAULT_PID" # it answers $SRV.PING too
 DVAULT_PID=""
 stop_pid "$DECHO_PID"
@@ -547,6 +591,20 @@ read -r R_NA NA_LO NA_HI NA_I <<<"$(rounds get getna)"
 read -r R_TG TG_LO TG_HI TG_I <<<"$(rounds tget ntget)"
 R_NAS=$(ratio "$(r set@64 rps)" "$(r set-noaudit@64 rps)")
 STARTUP_MS=$(field "$STARTUP" startup_ms_median)
+# Where a set's time goes (round figures of the median set/echo round).
+R_SHM="-" SHM_LO="" SHM_HI="" R_DISK="-"
+if [ -n "$(lookup r1-shmset)" ]; then
+    read -r R_SHM SHM_LO SHM_HI _ <<<"$(rounds shmset echo)"
+    read -r R_DISK _ _ _ <<<"$(rounds set shmset)"
+fi
+# cpu_us LABEL FIELD: CPU microseconds per request of FIELD (responder or
+# nats) during run LABEL: ticks over the requests of warm-up and measure.
+cpu_us() {
+    local t
+    t=$(sed -n "s/^$1 .*$2=\([0-9]*\).*/\1/p" "$CPU_RES" | head -1)
+    awk -v t="${t:-}" -v r="$(r "$1" rps)" -v s="$SECS" -v w="$WARM" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN {if (t == "" || r + 0 <= 0) print "-"; else printf "%.0f", t * 1e6 / hz / (r * (s + w))}'
+}
 # Audit events nats-server refused (each also an error line in vaultctl's
 # log): 0 when the events go out as the audit user, as they must.
 AUDIT_REFUSED=$(grep -c 'Publish Violation.*vault\.audit' "$TMP/nats.log" || true)
@@ -635,6 +693,25 @@ RSS_MIB=$(mib "${RSS_LOADED:-0}")
         "(median of the rounds), set with / without = $R_NAS (getna, set-noaudit@64: the" \
         "same store served by a second vaultctl with audit.subject set to \"\", audit off)." \
         "Request log lines are off everywhere (the default; and VAULTCTL_LOG_LEVEL=warn without permissions)."
+    echo
+    echo "## Where a set's time goes"
+    echo
+    echo "Without permissions, round $SE_I (the median set/echo round above). The store on" \
+        "tmpfs: the same service on a store in /dev/shm, where a sync costs nothing (not a" \
+        "deployment; it shows the ceiling of sets once the disk is free). CPU per request:" \
+        "user + system time of the responder and of nats-server over the requests of the" \
+        "run (the load generator shares the same 2 cores and is not counted)."
+    echo
+    echo "| measure | figure |"
+    echo "|---|---|"
+    echo "| set, store on tmpfs, 64 in flight (req/s) / echo | $(r "r$SE_I-shmset" rps) / $(r "r$SE_I-echo" rps) = $R_SHM ($SHM_LO-$SHM_HI) |"
+    echo "| set on disk / set on tmpfs | $R_DISK |"
+    echo "| CPU per request, us: echo responder / nats-server | $(cpu_us "r$SE_I-echo" responder) / $(cpu_us "r$SE_I-echo" nats) |"
+    echo "| CPU per get, us: vaultctl / nats-server | $(cpu_us "r$SE_I-get" responder) / $(cpu_us "r$SE_I-get" nats) |"
+    echo "| CPU per set on disk, us: vaultctl / nats-server | $(cpu_us "r$SE_I-set" responder) / $(cpu_us "r$SE_I-set" nats) |"
+    echo "| CPU per set on tmpfs, us: vaultctl / nats-server | $(cpu_us "r$SE_I-shmset" responder) / $(cpu_us "r$SE_I-shmset" nats) |"
+    echo "| disk written per set at 64 in flight (KiB) / writes per LMDB transaction | ${WKIB[64]:--} / ${BATCH[64]:--} |"
+    echo "| disk: one 4 KiB write + sync (us) | ${SYNC_US:-?} |"
     echo
     echo "## Every run"
     echo
