@@ -43,7 +43,6 @@ static void publish_reply(service *s, natsMsg *req, const ops_reply *r)
     const char *to = natsMsg_GetReply(req);
     natsMsg *out = NULL;
     natsStatus st;
-    char num[16];
 
     if (to == NULL || to[0] == '\0')
         to = s->cfg->subject_reply;
@@ -56,6 +55,7 @@ static void publish_reply(service *s, natsMsg *req, const ops_reply *r)
              * secret); errors are rare, so reading it back costs nothing. */
             json_t *body = json_loadb(r->body, r->len, 0, NULL);
             const char *msg = json_string_value(json_object_get(body, "message"));
+            char num[16];
             (void)snprintf(num, sizeof num, "%d", vc_code_number(r->code));
             st = natsMsgHeader_Set(out, "Nats-Service-Error",
                                    msg != NULL ? msg : vc_code_name(r->code));
@@ -93,16 +93,18 @@ static void answer(service *s, natsMsg *m, int endpoint, int64_t arrived_ns, int
         return;
     /* Every byte of the subject and of the detail escaped (log.h): the
      * subject is caller-chosen, and the detail may quote it. */
-    char shown[LOG_ESCAPED_MAX(256)], detail[LOG_ESCAPED_MAX(VC_ERR_MSG_MAX)];
+    char shown[LOG_ESCAPED_MAX(256)];
     log_escape(shown, sizeof shown, subject, strlen(subject));
-    if (r->code == VC_OK)
+    if (r->code == VC_OK) {
         log_request("request subject=%s op=%s key=%.16s outcome=success latency_us=%lld", shown,
                     op_name(r->op), r->key_hash[0] ? r->key_hash : "-", (long long)(ns / 1000));
-    else
+    } else {
+        char detail[LOG_ESCAPED_MAX(VC_ERR_MSG_MAX)];
         log_request("request subject=%s op=%s key=%.16s outcome=%s latency_us=%lld detail=\"%s\"",
                     shown, op_name(r->op), r->key_hash[0] ? r->key_hash : "-",
                     vc_code_name(r->code), (long long)(ns / 1000),
                     log_escape(detail, sizeof detail, r->log_msg, strlen(r->log_msg)));
+    }
 }
 
 /* One request in flight less; the last one while stopping wakes
