@@ -1,7 +1,7 @@
 /* service_fwd.c - write forwarding for the jetstream backend (fwd.h): on a
  * standby, a write goes to the active instance, whose reply goes out as
- * this instance's (or, with no active instance, it runs here once this one
- * holds the lease); on the active instance, a write a standby forwarded is
+ * this instance's (or, with no active instance, it runs here, waiting
+ * for the lease); on the active instance, a write a standby forwarded is
  * run as if it had arrived on its original subject.
  */
 #include <nats/nats.h>
