@@ -641,8 +641,7 @@ static void test_revoked_after_server_restart(void **state)
     int64_t t0 = now_ms();
     note("nats-server restarted on port %d (nats-init's conf), no vaultctl running", nats.port);
     natsStatus st = try_creds(file, "_INBOX.agent-t", "revoked agent-t, first connect");
-    note("refused %lld ms after nats-server accepted connections",
-         (long long)(now_ms() - t0));
+    note("refused %lld ms after nats-server accepted connections", (long long)(now_ms() - t0));
     assert_int_equal(st, NATS_CONNECTION_AUTH_FAILED);
     assert_int_equal(try_creds(keep, "_INBOX.agent-u", "agent-u (never revoked)"), NATS_OK);
     kept = kept_claims(); /* the older preload did not replace it */
