@@ -7,7 +7,9 @@
 # Everything lives in .run-operator/ (git-ignored; VAULTCTL_RUN_DIR
 # overrides it): nats-init's keys and creds, the master key, the vaultctl
 # config and the store. Run it again and it reuses them. NATS_PORT
-# overrides the port.
+# overrides the port. nats-server keeps the account JWTs vaultctl pushes
+# (revocations) in .run-operator/nats/jwt (nats-init's full resolver), so a
+# revoked agent stays refused across restarts of this script.
 set -euo pipefail
 
 build=${1:-build}
@@ -28,6 +30,10 @@ mkdir -p "$run"
 if [ ! -s "$run/nats/nats-operator.conf" ]; then
   "$bin" nats-init "$run/nats" >/dev/null
   echo "make run-operator: wrote an operator, accounts and credentials to $run/nats (vaultctl nats-init)"
+elif grep -q '^resolver: MEMORY' "$run/nats/nats-operator.conf"; then
+  echo "make run-operator: $run/nats is from an older nats-init (resolver MEMORY): a nats-server"
+  echo "  restart forgets revocations until vaultctl pushes them again; remove $run/nats for"
+  echo "  the full resolver, which keeps them (new keys and creds)"
 fi
 if [ ! -s "$run/master.key" ]; then
   "$bin" keygen > "$run/master.key"

@@ -6,8 +6,13 @@
  * written:
  *
  *   nats-operator.conf   for nats-server (-c it, or include it): operator JWT,
- *                        system_account, resolver MEMORY, resolver_preload
+ *                        system_account, the full (NATS-based) resolver
+ *                        keeping account JWTs in DIR/jwt, resolver_preload
  *                        with the system and the application account
+ *   jwt/                 an empty directory (0700) for that resolver: the
+ *                        account JWTs pushed to the server (revocations)
+ *                        are kept there, so a restarted nats-server still
+ *                        refuses revoked users with no vaultctl running
  *   operator.jwt         the operator's JWT
  *   operator.nk          the operator's seed (SO...): re-signs account JWTs
  *                        (revocations); keep it offline if you do not need it
@@ -29,6 +34,13 @@
  *
  * The application account's own identity seed is not kept: users are signed
  * with the signing key, and the account JWT is signed by the operator.
+ *
+ * Why nats-init makes jwt/ itself rather than let nats-server create it:
+ * nats-server 2.9 would make it 0750 (its files 0640), and whoever may
+ * write there can put back an account JWT without its revocations; 0700
+ * keeps it to the user that runs nats-server, like DIR itself. The conf
+ * names it by absolute path: nats-server resolves a relative `dir` against
+ * its working directory, not the conf file's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +66,8 @@ static const char *const ni_files[] = {
     "admin.creds",        "system.creds", "vaultctl.yaml", "account.jwt",
 };
 #define NI_NFILES (sizeof ni_files / sizeof ni_files[0])
+/* The full resolver's directory, beside the files. */
+#define NI_JWT_DIR "jwt"
 
 static int ni_usage(void)
 {
@@ -237,22 +251,39 @@ static char *ni_printf(const char *fmt, ...)
     return out;
 }
 
-static int ni_texts(ni_state *s, const char *dir)
+/* abs is the absolute path of DIR, for the conf (a quoted string there:
+ * the caller refused '"', '\\' and control characters); dir is DIR as given,
+ * for vaultctl.yaml. */
+static int ni_texts(ni_state *s, const char *abs, const char *dir)
 {
-    s->conf = ni_printf("# nats-server in operator mode, written by `vaultctl nats-init`.\n"
-                        "# Run `nats-server -c %s/nats-operator.conf` (add listen/port as\n"
-                        "# needed), or `include` this file from your own configuration.\n"
-                        "# Accounts live in memory: a restart reloads this preload.\n"
-                        "operator: %s\n"
-                        "system_account: %s\n"
-                        "resolver: MEMORY\n"
-                        "resolver_preload: {\n"
-                        "  # SYS\n"
-                        "  %s: \"%s\"\n"
-                        "  # APP (vaultctl and the users it mints)\n"
-                        "  %s: \"%s\"\n"
-                        "}\n",
-                        dir, s->op_jwt, s->sys_pub, s->sys_pub, s->sys_jwt, s->app_pub, s->app_jwt);
+    s->conf =
+        ni_printf("# nats-server in operator mode, written by `vaultctl nats-init`.\n"
+                  "# Run `nats-server -c %s/nats-operator.conf` (add listen/port as\n"
+                  "# needed), or `include` this file from your own configuration.\n"
+                  "operator: %s\n"
+                  "system_account: %s\n"
+                  "# The full resolver keeps every account JWT in dir. An account JWT\n"
+                  "# pushed to $SYS.REQ.ACCOUNT.<account>.CLAIMS.UPDATE (vaultctl's\n"
+                  "# revoke) is written there and survives a restart: at start a\n"
+                  "# preload entry below replaces a kept JWT only when the kept one is\n"
+                  "# not newer (its iat; vaultctl signs its pushes later than\n"
+                  "# account.jwt). So revoked users stay refused across restarts even\n"
+                  "# with no vaultctl running. nats-init made dir 0700: whoever may\n"
+                  "# write it can put back a JWT without the revocations. With several\n"
+                  "# servers, give each its own dir; they exchange JWTs every interval.\n"
+                  "resolver: {\n"
+                  "  type: full\n"
+                  "  dir: \"%s/" NI_JWT_DIR "\"\n"
+                  "  allow_delete: false\n"
+                  "  interval: \"2m\"\n"
+                  "}\n"
+                  "resolver_preload: {\n"
+                  "  # SYS\n"
+                  "  %s: \"%s\"\n"
+                  "  # APP (vaultctl and the users it mints)\n"
+                  "  %s: \"%s\"\n"
+                  "}\n",
+                  abs, s->op_jwt, s->sys_pub, abs, s->sys_pub, s->sys_jwt, s->app_pub, s->app_jwt);
     s->yaml = ni_printf("# For vaultctl's configuration, written by `vaultctl nats-init`.\n"
                         "nats:\n"
                         "  creds: %s/vault.creds\n"
@@ -280,6 +311,7 @@ int cmd_nats_init(int argc, char **argv)
     size_t nsubjects = 0;
     ni_state s;
     int rc = EXIT_ERROR, dirfd = -1;
+    char *abs = NULL; /* realpath of dir, malloc'd */
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--subject") == 0 && i + 1 < argc) {
@@ -314,21 +346,45 @@ int cmd_nats_init(int argc, char **argv)
         return EXIT_ERROR;
     }
     /* Nothing is written when anything would be overwritten. */
-    for (size_t i = 0; i < NI_NFILES; i++) {
+    for (size_t i = 0; i <= NI_NFILES; i++) {
+        const char *name = i < NI_NFILES ? ni_files[i] : NI_JWT_DIR;
         struct stat st;
-        if (fstatat(dirfd, ni_files[i], &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT) {
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT) {
             cmd_fail("nats-init: %s/%s already exists; nothing written (nats-init never "
                      "overwrites: use an empty directory)",
-                     dir, ni_files[i]);
+                     dir, name);
+            close(dirfd);
+            return EXIT_ERROR;
+        }
+    }
+    /* The conf names the resolver's directory by absolute path. */
+    abs = realpath(dir, NULL);
+    if (abs == NULL) {
+        cmd_fail("nats-init: %s: %s", dir, strerror(errno));
+        close(dirfd);
+        return EXIT_ERROR;
+    }
+    for (const char *p = abs; *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 || *p == 0x7f) {
+            cmd_fail("nats-init: %s: the path holds a quote, a backslash or a control "
+                     "character, which nats-server's configuration cannot carry; use another "
+                     "directory",
+                     dir);
+            free(abs);
             close(dirfd);
             return EXIT_ERROR;
         }
     }
     memset(&s, 0, sizeof s);
-    if (ni_keys(&s, subjects, nsubjects) != 0 || ni_texts(&s, dir) != 0) {
+    if (ni_keys(&s, subjects, nsubjects) != 0 || ni_texts(&s, abs, dir) != 0) {
         cmd_fail("nats-init: out of memory");
         goto out;
     }
+    if (mkdirat(dirfd, NI_JWT_DIR, 0700) != 0) {
+        cmd_fail("nats-init: %s/" NI_JWT_DIR ": %s", dir, strerror(errno));
+        goto out;
+    }
+    printf("wrote %s/" NI_JWT_DIR "/ (empty, 0700: nats-server keeps account JWTs there)\n", dir);
     const char *texts[NI_NFILES] = {s.conf,        s.op_jwt,    s.op_seed, s.sk_seed, s.vault_creds,
                                     s.admin_creds, s.sys_creds, s.yaml,    s.app_jwt};
     for (size_t i = 0; i < NI_NFILES; i++) {
@@ -352,15 +408,17 @@ int cmd_nats_init(int argc, char **argv)
            "       vaultctl request --creds %s/admin.creds --inbox-prefix _INBOX.admin \\\n"
            "         --field role=agent --field name=agent-7 --field ttl=10m \\\n"
            "         --creds-out agent-7.creds admin.requests creds\n"
-           "  4. revoke them before they expire (the server drops the connection at once):\n"
+           "  4. revoke them before they expire (the server drops the connection at once\n"
+           "     and keeps the revocation in %s/" NI_JWT_DIR " across restarts):\n"
            "       vaultctl request --creds %s/admin.creds --inbox-prefix _INBOX.admin \\\n"
            "         --field public_key=U... admin.requests revoke\n"
            "  Keep operator.nk offline unless vaultctl revokes credentials; every file here\n"
            "  but nats-operator.conf, operator.jwt and account.jwt is a secret.\n",
-           dir, dir, dir, dir);
+           dir, dir, dir, dir, dir);
     rc = EXIT_OK;
 out:
     ni_free(&s);
+    free(abs);
     close(dirfd);
     return rc;
 }

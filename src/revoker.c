@@ -421,14 +421,24 @@ static vc_code push(nats_revoker *r, const char *jwt, char *server_msg, size_t c
     return rc;
 }
 
-/* The account JWT with list as its revocations, iat now, signed with the
- * operator key and pushed. Under r->lock. */
+/* The account JWT with list as its revocations, iat now (but always later
+ * than account_jwt's own iat), signed with the operator key and pushed.
+ * Under r->lock.
+ *
+ * Why later: nats-server's full resolver keeps the pushed JWT in its
+ * directory, and at start it stores each resolver_preload entry over the
+ * kept one unless the kept one's iat is strictly greater (DirJWTStore.
+ * saveIfNewer, 2.9.10). A revocation pushed in the same second as the
+ * account JWT was issued would otherwise be replaced by the preload, without
+ * its revocations, at the server's next restart. */
 static vc_code sign_and_push(nats_revoker *r, json_t *list, int64_t now, char *server_msg,
                              size_t cap, vc_err *err)
 {
+    int64_t issued = (int64_t)json_integer_value(json_object_get(r->claims, "iat"));
+    int64_t iat = now > issued ? now : issued + 1;
     json_t *claims = json_deep_copy(r->claims);
     json_t *nats = json_object_get(claims, "nats");
-    if (claims == NULL || json_object_set_new(claims, "iat", json_integer(now)) != 0 ||
+    if (claims == NULL || json_object_set_new(claims, "iat", json_integer(iat)) != 0 ||
         json_object_set(nats, "revocations", list) != 0) {
         json_decref(claims);
         return vc_errf(err, VC_INTERNAL, "out of memory");

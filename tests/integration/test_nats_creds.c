@@ -8,7 +8,9 @@
  * role with no subscribe list denies every subscription; ttl over max_ttl
  * is lowered; bad names and an unknown role are refused; the audit event
  * names the key, never the seed; a revoked user stays refused after a
- * nats-server restart (vaultctl pushes the stored revocations again);
+ * nats-server restart with no vaultctl running (nats-init's full resolver
+ * keeps the pushed account JWT), and vaultctl started again pushes the
+ * stored revocations again;
  * `serve --check` checks the revocation settings. Prints a transcript with
  * timestamps. */
 #include <setjmp.h>
@@ -24,6 +26,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "harness.h"
 #include "natsconn.h"
 #include "testutil.h"
@@ -34,6 +38,7 @@ static natsConnection *admin;
 static char dir[TU_DIR_MAX], ndir[TU_DIR_MAX + 16];
 static char *operator_conf;
 static char yaml[4096];
+static char account_pub[64]; /* the application account (nats-init) */
 
 /* What the agent's connection reported. */
 static pthread_mutex_t ev_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -149,7 +154,7 @@ static int setup(void **state)
 {
     char path[TU_DIR_MAX + 64], account[64] = "";
     (void)state;
-    if (tu_tmpdir(dir, sizeof dir, "vaultctl-it-creds") == NULL)
+    if (sodium_init() < 0 || tu_tmpdir(dir, sizeof dir, "vaultctl-it-creds") == NULL)
         return -1;
     snprintf(ndir, sizeof ndir, "%s/nats", dir);
     char *out = NULL;
@@ -169,6 +174,7 @@ static int setup(void **state)
         return -1;
     }
     free(snippet);
+    snprintf(account_pub, sizeof account_pub, "%s", account);
     if (getenv("IT_NATS_DEBUG") != NULL) {
         char *dbg = NULL;
         if (asprintf(&dbg, "debug: true\ntrace: true\n%s", operator_conf) < 0)
@@ -554,34 +560,102 @@ static int log_count(const char *line)
 
 #define REPUSHED "pushed again with its"
 
-/* A restarted nats-server reloads its resolver_preload (the account JWT
- * without revocations); vaultctl pushes the stored list again once it is
- * back (revoker.h), so a revoked user stays refused with no new revoke. */
+/* The claims of the account JWT that nats-server's full resolver keeps in
+ * nats-init's jwt/ directory (NULL when there is none). */
+static json_t *kept_claims(void)
+{
+    char path[TU_DIR_MAX + 128];
+    snprintf(path, sizeof path, "%s/jwt/%s.jwt", ndir, account_pub);
+    char *jwt = slurp(path);
+    const char *a = jwt != NULL ? strchr(jwt, '.') : NULL;
+    const char *b = a != NULL ? strchr(a + 1, '.') : NULL;
+    json_t *claims = NULL;
+    if (b != NULL) {
+        unsigned char bin[8192];
+        size_t n = 0;
+        if (sodium_base642bin(bin, sizeof bin, a + 1, (size_t)(b - a - 1), NULL, &n, NULL,
+                              sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0)
+            claims = json_loadb((const char *)bin, n, 0, NULL);
+    }
+    free(jwt);
+    return claims;
+}
+
+/* Connects with the creds at file: its status, with the server's words. */
+static natsStatus try_creds(const char *file, const char *inbox, const char *who)
+{
+    natsConnection *nc = NULL;
+    natsStatus st = connect_creds(&nc, file, inbox, false);
+    const char *why = st != NATS_OK ? nats_GetLastError(NULL) : NULL;
+    note("%s: %s%s%s%s", who, st == NATS_OK ? "connected" : natsStatus_GetText(st),
+         why != NULL ? " (" : "", why != NULL ? why : "", why != NULL ? ")" : "");
+    natsConnection_Destroy(nc);
+    return st;
+}
+
+/* nats-init's conf uses nats-server's full resolver: the account JWT that a
+ * revocation pushed is kept in nats-init's jwt/ directory, so a restarted
+ * nats-server refuses a revoked user at once, with no vaultctl running (the
+ * preload, older, does not replace it). vaultctl, started again, still
+ * pushes the list (which helps a MEMORY resolver) and nothing changes. */
 static void test_revoked_after_server_restart(void **state)
 {
-    char file[TU_DIR_MAX + 32], keep[TU_DIR_MAX + 32], payload[256];
-    natsConnection *nc = NULL;
+    char file[TU_DIR_MAX + 32], keep[TU_DIR_MAX + 32], payload[256], pub[64];
     (void)state;
 
     snprintf(file, sizeof file, "%s/agent-t.creds", dir);
     snprintf(keep, sizeof keep, "%s/agent-u.creds", dir);
     json_t *r = mint("\"role\":\"agent\",\"name\":\"agent-t\",\"ttl\":\"10m\"", file);
-    snprintf(payload, sizeof payload, "{\"operation\":\"revoke\",\"public_key\":\"%s\"}",
+    snprintf(pub, sizeof pub, "%s",
              json_string_value(json_object_get(json_object_get(r, "data"), "public_key")));
     json_decref(r);
+    snprintf(payload, sizeof payload, "{\"operation\":\"revoke\",\"public_key\":\"%s\"}", pub);
     json_decref(mint("\"role\":\"agent\",\"name\":\"agent-u\",\"ttl\":\"10m\"", keep));
     r = admin_req(payload);
     assert_string_equal(it_status(r), "success");
     json_decref(r);
-    assert_int_not_equal(connect_creds(&nc, file, "_INBOX.agent-t", false), NATS_OK);
-    natsConnection_Destroy(nc);
-    nc = NULL;
+    assert_int_not_equal(try_creds(file, "_INBOX.agent-t", "revoked agent-t"), NATS_OK);
 
-    int before = log_count(REPUSHED);
-    int64_t t0 = now_ms();
+    /* What the server keeps on disk: the pushed JWT, revocations included,
+     * issued after the preload's. */
+    char jdir[TU_DIR_MAX + 32];
+    struct stat st_dir;
+    snprintf(jdir, sizeof jdir, "%s/jwt", ndir);
+    assert_int_equal(stat(jdir, &st_dir), 0);
+    assert_int_equal(st_dir.st_mode & 0777, 0700); /* nats-init made it, nobody else writes */
+    json_t *kept = kept_claims();
+    assert_non_null(kept); /* no account JWT in nats-init's jwt/ directory */
+    json_t *revs = json_object_get(json_object_get(kept, "nats"), "revocations");
+    note("nats-server keeps %s/jwt/%.8s….jwt: iat %lld, %zu revocations, agent-t's among them: "
+         "%s",
+         ndir, account_pub, (long long)json_integer_value(json_object_get(kept, "iat")),
+         json_object_size(revs), json_object_get(revs, pub) != NULL ? "yes" : "no");
+    assert_non_null(json_object_get(revs, pub));
+    json_decref(kept);
+
+    /* No vaultctl: nothing can push the revocations again. */
+    assert_int_equal(it_vault_stop(&vlt), 0);
+    note("vaultctl stopped");
     it_nats_stop(&nats, false);
     assert_int_equal(it_nats_start_conf(&nats, nats.port, operator_conf), 0);
-    note("nats-server restarted on port %d (same config, preload without revocations)", nats.port);
+    int64_t t0 = now_ms();
+    note("nats-server restarted on port %d (nats-init's conf), no vaultctl running", nats.port);
+    natsStatus st = try_creds(file, "_INBOX.agent-t", "revoked agent-t, first connect");
+    note("refused %lld ms after nats-server accepted connections", (long long)(now_ms() - t0));
+    assert_int_equal(st, NATS_CONNECTION_AUTH_FAILED);
+    assert_int_equal(try_creds(keep, "_INBOX.agent-u", "agent-u (never revoked)"), NATS_OK);
+    kept = kept_claims(); /* the older preload did not replace it */
+    revs = json_object_get(json_object_get(kept, "nats"), "revocations");
+    assert_non_null(json_object_get(revs, pub));
+    json_decref(kept);
+
+    /* vaultctl again: it pushes the stored list once connected; nothing
+     * regresses. */
+    for (int i = 0; i < 600 && natsConnection_Status(admin) != NATS_CONN_STATUS_CONNECTED; i++)
+        nats_Sleep(50);
+    assert_int_equal(natsConnection_Status(admin), NATS_CONN_STATUS_CONNECTED);
+    int before = log_count(REPUSHED);
+    assert_int_equal(it_vault_start_with(&vlt, admin), 0);
     bool pushed = false;
     for (int i = 0; i < 600 && !pushed; i++) {
         pushed = log_count(REPUSHED) > before;
@@ -590,23 +664,14 @@ static void test_revoked_after_server_restart(void **state)
     }
     if (!pushed)
         it_vault_dump_log(&vlt);
-    assert_true(pushed); /* vaultctl did not push the revocations after the restart */
-    note("vaultctl pushed the revocations again %lld ms after the restart began",
-         (long long)(now_ms() - t0));
-
-    natsStatus st = connect_creds(&nc, file, "_INBOX.agent-t", false);
-    note("revoked creds after the restart: %s", natsStatus_GetText(st));
-    assert_int_not_equal(st, NATS_OK);
-    natsConnection_Destroy(nc);
-    nc = NULL;
-    st = connect_creds(&nc, keep, "_INBOX.agent-u", false);
-    assert_int_equal(st, NATS_OK); /* creds never revoked still connect */
-    natsConnection_Destroy(nc);
-
-    /* later tests need the admin connection back */
-    for (int i = 0; i < 600 && natsConnection_Status(admin) != NATS_CONN_STATUS_CONNECTED; i++)
-        nats_Sleep(50);
-    assert_int_equal(natsConnection_Status(admin), NATS_CONN_STATUS_CONNECTED);
+    assert_true(pushed); /* vaultctl, started again, did not push the revocations */
+    note("vaultctl started again and pushed the revocations");
+    assert_int_equal(try_creds(file, "_INBOX.agent-t", "revoked agent-t"),
+                     NATS_CONNECTION_AUTH_FAILED);
+    assert_int_equal(try_creds(keep, "_INBOX.agent-u", "agent-u"), NATS_OK);
+    r = admin_req("{\"operation\":\"get\",\"key\":\"demo/api-key\"}");
+    assert_string_equal(it_status(r), "success"); /* the vault answers again */
+    json_decref(r);
 }
 
 /* serve --check with the configuration's text from replaced by to: its
