@@ -17,7 +17,7 @@
  *                reply; and the caller asks auditpub_refuses (is that
  *                connection up?) before executing a request.
  *
- * What each mode guarantees is in audit.h. Used by service.c only; the
+ * What each mode guarantees is in audit.h. Used by the service module (service*.c) only; the
  * functions but start and stop are thread-safe.
  */
 #ifndef VAULTCTL_AUDITPUB_H

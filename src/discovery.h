@@ -2,7 +2,7 @@
  *
  * nats.c 3.4.1 has no services framework (micro_* came in 3.7), so the
  * discovery responses are built here by hand. Pure JSON building plus
- * thread-safe per-endpoint counters; the NATS side lives in service.c.
+ * thread-safe per-endpoint counters; the NATS side lives in service_conn.c.
  */
 #ifndef VAULTCTL_DISCOVERY_H
 #define VAULTCTL_DISCOVERY_H

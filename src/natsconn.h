@@ -1,7 +1,7 @@
 /* natsconn.h - natsOptions from connection settings, shared by the service
  * and the `request` client so both connect the same way; and the service's
  * connection policy (retry for good, log errors), shared by its two
- * connections (service.c's and auditpub.c's). */
+ * connections (the service's and auditpub.c's). */
 #ifndef VAULTCTL_NATSCONN_H
 #define VAULTCTL_NATSCONN_H
 

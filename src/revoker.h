@@ -20,8 +20,10 @@
  * cache resolvers register it), and re-signing exactly what the operator
  * issued keeps its signing keys, limits, imports and exports.
  *
- * The server keeps claims pushed this way in memory: a restarted
- * nats-server reloads its resolver_preload without them. So after every
+ * A full resolver (what `vaultctl nats-init` configures) stores pushed
+ * claims in its directory and keeps them across a restart; a MEMORY
+ * resolver keeps them in memory only, and a restarted nats-server reloads
+ * its resolver_preload without them. For the latter, after every
  * connect and reconnect of the system-account connection, the instance
  * that may write (vault_is_active; a standby once it becomes active) pushes
  * the stored list again (a thread of the revoker; one log line, retried
