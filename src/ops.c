@@ -562,11 +562,19 @@ ops_pending *ops_prepare(const ops_ctx *ctx, const char *arrival, const vc_ident
     return p;
 }
 
-bool ops_prepared_quick(const ops_pending *p)
+bool ops_prepared_quick(const ops_ctx *ctx, const ops_pending *p)
 {
+    const proto_request *r = &p->req;
     if (p->admitted != VC_OK)
         return true;
-    return (p->req.op == OP_GET || p->req.op == OP_VERSIONS) && !ops_token_handles(&p->req);
+    if (r->op != OP_GET && r->op != OP_VERSIONS)
+        return false;
+    if (!ops_token_handles(r))
+        return true;
+    /* A get with a token (ops_token.c, run_with_token): a wrap writes and
+     * waits, and a forwarded write may wait for a lease; neither here. */
+    return r->op == OP_GET && ctx->forward == NULL && json_object_get(r->root, "token") != NULL &&
+           json_object_get(r->root, "wrap_ttl") == NULL;
 }
 
 void ops_run(const ops_ctx *ctx, const char *arrival, ops_pending *p)

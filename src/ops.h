@@ -113,9 +113,13 @@ void ops_handle_async(const ops_ctx *ctx, const char *arrival, const uint8_t *pa
 typedef struct ops_pending ops_pending;
 ops_pending *ops_prepare(const ops_ctx *ctx, const char *arrival, const vc_identity *id,
                          const uint8_t *payload, size_t len, ops_done_fn done, void *done_arg);
-/* Whether running p is quick and never waits: a refusal, or a get or
- * versions without a token (one read transaction, no write, no sync). */
-bool ops_prepared_quick(const ops_pending *p);
+/* Whether running p is quick and never waits: a refusal, a get or
+ * versions without a token (one read transaction, no write, no sync), or a
+ * get with a token, not wrapped, on a service that forwards no writes
+ * (ctx->forward NULL): a read of the token record and, for a token with a
+ * use limit, its use queued to the group commit without waiting (the
+ * reply then comes from the commit's completion). */
+bool ops_prepared_quick(const ops_ctx *ctx, const ops_pending *p);
 void ops_run(const ops_ctx *ctx, const char *arrival, ops_pending *p);
 void ops_cancel(ops_pending *p);
 

@@ -98,8 +98,14 @@ vc_code service_start(service **out, const config *cfg, const ops_ctx *ctx, vc_e
     s->ctx = *ctx;
     s->ctx.status_extra = service_status_extra;
     s->ctx.status_arg = s;
-    s->ctx.forward = sfwd_forward_write;
-    s->ctx.forward_arg = s;
+    /* Writes are forwarded only by a backend with an active instance
+     * elsewhere (jetstream); with none (lmdb) ops knows that nothing it
+     * runs will be forwarded (ops_prepared_quick). */
+    char own[256];
+    if (vault_forward_subject(s->ctx.vault, true, own, sizeof own)) {
+        s->ctx.forward = sfwd_forward_write;
+        s->ctx.forward_arg = s;
+    }
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->jobs_cv, NULL);
     pthread_cond_init(&s->idle_cv, NULL);

@@ -291,7 +291,7 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
                               (const uint8_t *)natsMsg_GetData(msg), plen, on_reply, j);
         if (j->prep == NULL)
             return; /* answered (out of memory): j is gone */
-        if (ops_prepared_quick(j->prep)) {
+        if (ops_prepared_quick(&s->ctx, j->prep)) {
             ops_run(&s->ctx, subject, j->prep); /* answers and frees j */
             return;
         }

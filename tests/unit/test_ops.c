@@ -765,8 +765,9 @@ static void test_async_same_key_order(void **state)
 }
 
 /* ops_prepare / ops_prepared_quick / ops_run / ops_cancel: a get or
- * versions without a token and every refusal are quick; writes, tokens,
- * list and status are not; done is called only by ops_run (once), never by
+ * versions without a token, a get with an unwrapped token and every
+ * refusal are quick; writes, wrapped gets, versions with a token, list and
+ * status are not; done is called only by ops_run (once), never by
  * ops_prepare or ops_cancel. */
 static void test_prepare_quick(void **state)
 {
@@ -785,8 +786,13 @@ static void test_prepare_quick(void **state)
         {"admin.requests", "{\"operation\":", true, VC_BAD_REQUEST},
         {"admin.requests", "{\"operation\":\"list\"}", false, VC_OK},
         {"admin.requests", "{\"operation\":\"status\"}", false, VC_OK},
-        {"admin.requests", "{\"operation\":\"get\",\"key\":\"p/one\",\"token\":\"vct_x\"}", false,
+        {"admin.requests", "{\"operation\":\"get\",\"key\":\"p/one\",\"token\":\"vct_x\"}", true,
          VC_ACCESS_DENIED}, /* no tokens: true on admin.requests */
+        {"admin.requests",
+         "{\"operation\":\"get\",\"key\":\"p/one\",\"token\":\"vct_x\",\"wrap_ttl\":\"1m\"}", false,
+         VC_ACCESS_DENIED},
+        {"admin.requests", "{\"operation\":\"versions\",\"key\":\"p/one\",\"token\":\"vct_x\"}",
+         false, VC_ACCESS_DENIED},
         {"admin.requests", "{\"operation\":\"set\",\"key\":\"p/three\",\"value\":3}", false, VC_OK},
     };
     enum { N = sizeof cases / sizeof cases[0] };
@@ -800,7 +806,7 @@ static void test_prepare_quick(void **state)
                                      strlen(pl), async_done, &refs[i]);
         assert_non_null(p);
         assert_int_equal(l.calls[i], 0);
-        assert_int_equal(ops_prepared_quick(p), cases[i].quick);
+        assert_int_equal(ops_prepared_quick(&f->ctx, p), cases[i].quick);
         ops_run(&f->ctx, cases[i].arrival, p);
     }
     async_wait(&l, N);
