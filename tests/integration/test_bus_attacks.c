@@ -46,24 +46,35 @@
 #define AUDIT_USER "audit"
 #define AUDIT_PASS "audit-test-pw"
 
-static const char users[] =
-    "{ user: \"" IT_ADMIN_USER "\", password: \"" IT_ADMIN_PASS "\",\n"
-    "  permissions: { publish: { allow: [\"admin.requests\", \"$SRV.>\"] },\n"
-    "                 subscribe: { allow: [\"_INBOX.admin.>\", \"vault.replies\", \"vault.audit\"] "
-    "} "
-    "} }\n"
-    "{ user: \"" APPS_USER "\", password: \"" APPS_PASS "\",\n"
-    "  permissions: { publish: { allow: [\"apps.*.readonly.requests\"] },\n"
-    "                 subscribe: { allow: [\"_INBOX.apps.>\"] } } }\n"
-    "{ user: \"" IT_VAULT_USER "\", password: \"" IT_VAULT_PASS "\",\n"
-    "  permissions: { publish: { allow: [\"vault.replies\"] },\n"
-    "                 subscribe: { allow: [\"vault.requests\", \"admin.requests\", \"apps.>\", "
-    "\"$SRV.>\"] },\n"
-    "                 allow_responses: { max: 1, expires: \"1m\" } } }\n"
-    "{ user: \"" AUDIT_USER "\", password: \"" AUDIT_PASS "\",\n"
-    "  permissions: { publish: { allow: [\"vault.audit\"] }, subscribe: { deny: [\">\"] } } }\n"
-    "{ user: \"" IT_PROBE_USER "\", password: \"" IT_PROBE_PASS "\",\n"
-    "  permissions: { publish: { allow: [\">\"] }, subscribe: { allow: [\">\"] } } }\n";
+/* The users, as examples/nats-server.conf sets them up. On the jetstream
+ * backend (VAULTCTL_IT_BACKEND=jetstream) the vault user also gets what that
+ * file grants it there: the JetStream API and flow control, the bucket's
+ * subjects, and the forwarded-write subjects _VAULTCTL.>, which only it may
+ * use. */
+#define USERS(VAULT_PUB_EXTRA, VAULT_SUB_EXTRA)                                                    \
+    "{ user: \"" IT_ADMIN_USER "\", password: \"" IT_ADMIN_PASS "\",\n"                            \
+    "  permissions: { publish: { allow: [\"admin.requests\", \"$SRV.>\"] },\n"                     \
+    "                 subscribe: { allow: [\"_INBOX.admin.>\", \"vault.replies\", "                \
+    "\"vault.audit\"] "                                                                            \
+    "} "                                                                                           \
+    "} }\n"                                                                                        \
+    "{ user: \"" APPS_USER "\", password: \"" APPS_PASS "\",\n"                                    \
+    "  permissions: { publish: { allow: [\"apps.*.readonly.requests\"] },\n"                       \
+    "                 subscribe: { allow: [\"_INBOX.apps.>\"] } } }\n"                             \
+    "{ user: \"" IT_VAULT_USER "\", password: \"" IT_VAULT_PASS "\",\n"                            \
+    "  permissions: { publish: { allow: [\"vault.replies\"" VAULT_PUB_EXTRA "] },\n"               \
+    "                 subscribe: { allow: [\"vault.requests\", \"admin.requests\", \"apps.>\", "   \
+    "\"$SRV.>\"" VAULT_SUB_EXTRA "] },\n"                                                          \
+    "                 allow_responses: { max: 1, expires: \"1m\" } } }\n"                          \
+    "{ user: \"" AUDIT_USER "\", password: \"" AUDIT_PASS "\",\n"                                  \
+    "  permissions: { publish: { allow: [\"vault.audit\"] }, subscribe: { deny: [\">\"] } } }\n"   \
+    "{ user: \"" IT_PROBE_USER "\", password: \"" IT_PROBE_PASS "\",\n"                            \
+    "  permissions: { publish: { allow: [\">\"] }, subscribe: { allow: [\">\"] } } }\n"
+
+static const char users_lmdb[] = USERS("", "");
+static const char users_jetstream[] =
+    USERS(", \"$JS.API.>\", \"$JS.FC.>\", \"$KV.vaultctl.>\", \"_VAULTCTL.*.write.*\"",
+          ", \"_VAULTCTL.>\"");
 
 static const char acl[] = "acl:\n"
                           "  - subject: admin.requests\n"
@@ -132,7 +143,7 @@ static int set_acl(const char *path)
 static int setup(void **state)
 {
     (void)state;
-    if (it_nats_start_users(&nats, 0, users) != 0)
+    if (it_nats_start_users(&nats, 0, it_jetstream() ? users_jetstream : users_lmdb) != 0)
         return -1;
     if (it_vault_init(&vault, &nats, NULL) != 0 || set_acl(vault.config) != 0)
         return -1;
@@ -607,7 +618,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nul_subject_bypass), cmocka_unit_test(test_control_bytes_escaped),
         cmocka_unit_test(test_check_warns_prefix), cmocka_unit_test(test_reply_prefixes),
-        cmocka_unit_test(test_audit_own_user), cmocka_unit_test(test_audit_own_user_url_login),
+        cmocka_unit_test(test_audit_own_user),     cmocka_unit_test(test_audit_own_user_url_login),
     };
     if (getenv("IT_FILTER") != NULL)
         cmocka_set_test_filter(getenv("IT_FILTER"));
