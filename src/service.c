@@ -102,7 +102,7 @@ vc_code service_start(service **out, const config *cfg, const ops_ctx *ctx, vc_e
      * elsewhere (jetstream); with none (lmdb) ops knows that nothing it
      * runs will be forwarded (ops_prepared_quick). */
     char own[256];
-    if (vault_forward_subject(s->ctx.vault, true, own, sizeof own)) {
+    if (s->ctx.vault != NULL && vault_forward_subject(s->ctx.vault, true, own, sizeof own)) {
         s->ctx.forward = sfwd_forward_write;
         s->ctx.forward_arg = s;
     }
