@@ -24,7 +24,7 @@ void sfwd_on_forwarded(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
     (void)nc;
     (void)sub;
     if (j == NULL) {
-        natsMsg_Destroy(msg);
+        sreq_msg_release(msg);
         return;
     }
     *j = (job){.svc = s, .msg = msg, .endpoint = -1, .forwarded = true};

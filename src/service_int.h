@@ -139,6 +139,9 @@ void *sreq_worker_main(void *arg);
 void sreq_handle(service *s, job *j);
 /* j's reply r is ready: audit event, reply, stats, log; frees j. */
 void sreq_request_done(service *s, job *j, const ops_reply *r);
+/* The end of every request message: its payload wiped, then destroyed
+ * (on a worker, in batches: service_req.c). */
+void sreq_msg_release(natsMsg *m);
 
 /* service_fwd.c */
 

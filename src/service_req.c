@@ -118,7 +118,9 @@ static void answer(service *s, natsMsg *m, int endpoint, int64_t arrived_ns, int
  * time costs a futex wake per request (~8 % of a get's CPU at 64 in
  * flight); back to back, the first wakes it and the rest only join its
  * list. Other threads destroy at once. The payload (a set's value) is
- * wiped first either way: nats.c frees it without wiping. */
+ * wiped first either way: nats.c frees it without wiping. Every request
+ * message of the service ends here (sreq_msg_release), answered, refused
+ * or dropped. */
 #define MSG_BATCH 16
 static _Thread_local natsMsg *done_msgs[MSG_BATCH];
 static _Thread_local int n_done;
@@ -131,7 +133,7 @@ static void msgs_flush(void)
     n_done = 0;
 }
 
-static void msg_release(natsMsg *m)
+void sreq_msg_release(natsMsg *m)
 {
     int len = natsMsg_GetDataLength(m);
     if (len > 0)
@@ -164,7 +166,7 @@ static void inflight_release(service *s)
 void sreq_request_done(service *s, job *j, const ops_reply *r)
 {
     answer(s, j->msg, j->endpoint, j->arrived_ns, j->arrived_ms, r, true);
-    msg_release(j->msg);
+    sreq_msg_release(j->msg);
     free(j);
     inflight_release(s);
 }
@@ -275,7 +277,7 @@ static void refuse(service *s, natsMsg *msg, int endpoint, int64_t arrived_ns, i
     if (r.body != NULL)
         answer(s, msg, endpoint, arrived_ns, arrived_ms, &r, log_it);
     ops_reply_free(&r);
-    natsMsg_Destroy(msg);
+    sreq_msg_release(msg);
 }
 
 /* Delivery thread: check the subjects, refuse what may not be queued, queue
@@ -293,7 +295,7 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
     const char *subject = natsMsg_GetSubject(msg);
     size_t slen = 0, rlen = 0;
     if (!reqgate_admit(s->gate, msg, &slen, &rlen)) {
-        natsMsg_Destroy(msg);
+        sreq_msg_release(msg);
         return;
     }
     int64_t arrived_ns = nats_NowInNanoSeconds(), arrived_ms = wall_ms();
@@ -308,7 +310,7 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
     job *j = malloc(sizeof *j);
     if (j == NULL) {
         log_error("out of memory: a request dropped");
-        natsMsg_Destroy(msg);
+        sreq_msg_release(msg);
         return;
     }
     size_t plen = (size_t)natsMsg_GetDataLength(msg);
