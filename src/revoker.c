@@ -237,12 +237,19 @@ static vc_code check_signer(const nats_revoker *r, const config *c, const char *
     return VC_OK;
 }
 
+/* Whether any of the three revocation settings is given (config.c
+ * refuses a part of them). */
+static bool revocation_configured(const config *c)
+{
+    return c->creds_operator_key != NULL || c->creds_system_creds != NULL ||
+           c->creds_account_jwt != NULL;
+}
+
 vc_code revoker_check(const config *c, char *summary, size_t cap, vc_err *err)
 {
     if (cap > 0)
         summary[0] = '\0';
-    if (c->creds_operator_key == NULL && c->creds_system_creds == NULL &&
-        c->creds_account_jwt == NULL)
+    if (!revocation_configured(c))
         return VC_OK;
     nats_revoker *r = calloc(1, sizeof *r);
     if (r == NULL)
@@ -277,8 +284,7 @@ static void *repush_thread(void *arg);
 vc_code revoker_start(nats_revoker **out, const config *c, vault *v, vc_err *err)
 {
     *out = NULL;
-    if (c->creds_operator_key == NULL && c->creds_system_creds == NULL &&
-        c->creds_account_jwt == NULL)
+    if (!revocation_configured(c))
         return VC_OK;
     nats_revoker *r = calloc(1, sizeof *r);
     if (r == NULL)

@@ -121,6 +121,14 @@ natsConnection *it_connect(const it_nats *n, const char *user, const char *pass)
  * cluster: the client reconnects to another one when its server dies). */
 natsConnection *it_connect_url(const char *url, const char *user, const char *pass);
 
+/* Connects to url with the .creds file at path, replies under inbox, as
+ * vaultctl connects (natsconn.c, which signs the nonce itself: nats.c
+ * 3.4.1's own creds handling sends no signature in 1 connect of 256).
+ * tune (NULL: none) may set more options first. A failed connect is the
+ * caller's to report (nats_GetLastError has the server's reason). */
+natsStatus it_connect_creds(natsConnection **nc, const char *url, const char *path,
+                            const char *inbox, void (*tune)(natsOptions *o));
+
 /* Sends payload as a request on subject and parses the JSON reply (NULL on
  * timeout). If headers is not NULL it receives the reply message (caller
  * destroys) for header checks. */

@@ -21,7 +21,6 @@
 
 #include "harness.h"
 #include "jwt.h"
-#include "natsconn.h"
 #include "nkey.h"
 #include "testutil.h"
 
@@ -91,16 +90,10 @@ static int user_creds(const char *path, const nkey *acct, const char *name, cons
 
 static natsConnection *connect_creds(const char *path, const char *inbox)
 {
-    natsOptions *o = NULL;
     natsConnection *nc = NULL;
-    vc_err err;
-    natsconn_params p = {.servers = nats.url, .creds = path, .inbox_prefix = inbox};
-    if (natsconn_options(&o, &p, &err) != VC_OK)
-        return NULL;
-    natsStatus st = natsconn_connect(&nc, o);
+    natsStatus st = it_connect_creds(&nc, nats.url, path, inbox, NULL);
     if (st != NATS_OK)
         fprintf(stderr, "connect with %s failed: %s\n", path, natsStatus_GetText(st));
-    natsOptions_Destroy(o);
     return nc;
 }
 

@@ -29,7 +29,6 @@
 #include <sodium.h>
 
 #include "harness.h"
-#include "natsconn.h"
 #include "testutil.h"
 
 static it_nats nats;
@@ -119,34 +118,29 @@ static char *slurp(const char *path)
     return buf;
 }
 
+/* The events this test watches: errors, disconnects, closes; few
+ * reconnects. */
+static void watch_events(natsOptions *o)
+{
+    natsOptions_SetErrorHandler(o, on_error, NULL);
+    natsOptions_SetDisconnectedCB(o, on_disconnected, NULL);
+    natsOptions_SetClosedCB(o, on_closed, NULL);
+    natsOptions_SetMaxReconnect(o, 3);
+    natsOptions_SetReconnectWait(o, 200);
+}
+
 /* A connection with the .creds file at path and the inbox prefix; with
  * events, the callbacks above and a few fast reconnects. Through vaultctl's
- * natsconn (what `vaultctl request --creds` uses): nats.c 3.4.1's own .creds
- * handling sends no signature in 1 connect of 256 (natsconn.c), which was
- * this test's "Authorization Violation" flake. */
+ * natsconn (it_connect_creds): nats.c 3.4.1's own .creds handling sends no
+ * signature in 1 connect of 256 (natsconn.c), which was this test's
+ * "Authorization Violation" flake. */
 static natsStatus connect_creds(natsConnection **nc, const char *path, const char *inbox,
                                 bool events)
 {
-    natsOptions *o = NULL;
-    vc_err err;
-    natsconn_params p = {.servers = nats.url, .creds = path, .inbox_prefix = inbox};
-    if (natsconn_options(&o, &p, &err) != VC_OK) {
-        note("options for %s: %s", path, err.msg);
-        return NATS_ERR;
-    }
-    natsStatus st = NATS_OK;
-    if (events) {
-        natsOptions_SetErrorHandler(o, on_error, NULL);
-        natsOptions_SetDisconnectedCB(o, on_disconnected, NULL);
-        natsOptions_SetClosedCB(o, on_closed, NULL);
-        natsOptions_SetMaxReconnect(o, 3);
-        natsOptions_SetReconnectWait(o, 200);
-    }
-    st = natsconn_connect(nc, o);
+    natsStatus st = it_connect_creds(nc, nats.url, path, inbox, events ? watch_events : NULL);
     if (st != NATS_OK)
         note("connect with %s failed: %s (%s)", path, natsStatus_GetText(st),
              nats_GetLastError(NULL));
-    natsOptions_Destroy(o);
     return st;
 }
 
